@@ -1,0 +1,78 @@
+//! The API keys and version ranges the broker answers.
+//!
+//! Each range is the intersection of what Spool implements and what the generated
+//! message types of `kafka-protocol` can encode. The maxima follow Kafka 3.9, the
+//! versions current clients (librdkafka 2.x, kafka-python, the Java client 3.9)
+//! negotiate; older minima are kept where the message types still support them.
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Message, VersionRange};
+
+/// One API the broker answers, with its version range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn clamp(lib: VersionRange, max: i16) -> (i16, i16) {
+    let hi = if lib.max < max { lib.max } else { max };
+    (lib.min, hi)
+}
+
+macro_rules! api {
+    ($key:ident, $req:ty, $max:expr) => {{
+        let (min, max) = clamp(<$req as Message>::VERSIONS, $max);
+        SupportedApi { key: ApiKey::$key, min, max }
+    }};
+}
+
+/// Every API the broker answers, in API key order.
+pub fn supported_apis() -> &'static [SupportedApi] {
+    static APIS: std::sync::OnceLock<Vec<SupportedApi>> = std::sync::OnceLock::new();
+    APIS.get_or_init(|| {
+        vec![
+            api!(Produce, ProduceRequest, 11),
+            api!(Fetch, FetchRequest, 16),
+            api!(ListOffsets, ListOffsetsRequest, 8),
+            api!(Metadata, MetadataRequest, 12),
+            api!(ApiVersions, ApiVersionsRequest, 3),
+            api!(CreateTopics, CreateTopicsRequest, 7),
+            api!(DeleteTopics, DeleteTopicsRequest, 6),
+            api!(InitProducerId, InitProducerIdRequest, 5),
+            api!(DescribeConfigs, DescribeConfigsRequest, 4),
+            api!(AlterConfigs, AlterConfigsRequest, 2),
+            api!(CreatePartitions, CreatePartitionsRequest, 3),
+            api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
+            api!(DescribeCluster, DescribeClusterRequest, 1),
+        ]
+    })
+}
+
+/// The supported range of `key`, if the broker answers it at all.
+pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {
+    supported_apis().iter().copied().find(|api| api.key == key)
+}
+
+/// Whether the broker answers `key` at `version`.
+pub fn is_supported(key: ApiKey, version: i16) -> bool {
+    supported_range(key).is_some_and(|api| (api.min..=api.max).contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_non_empty_and_within_the_message_types() {
+        for api in supported_apis() {
+            assert!(api.min <= api.max, "{:?} has an empty range", api.key);
+        }
+        assert!(is_supported(ApiKey::ApiVersions, 0));
+        assert!(is_supported(ApiKey::ApiVersions, 3));
+        assert!(!is_supported(ApiKey::ApiVersions, 4));
+        assert!(!is_supported(ApiKey::Produce, 2), "magic v0/v1 produce versions are not served");
+        assert!(supported_range(ApiKey::Vote).is_none());
+    }
+}
