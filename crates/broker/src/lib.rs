@@ -1,1 +1,35 @@
-//! The broker (being written).
+//! The Spool broker: where sockets, time and tasks meet the pure crates.
+//!
+//! ```text
+//!  TCP ──► connection (frames, in order) ──► dispatch (API key, version) ──► handlers/*
+//!                                                                   │
+//!            ┌──────────────────────────────────────────────────────┤
+//!            ▼                                                      ▼
+//!     ReplicaManager ── Partition (Log + high watermark)     MetadataStore (controller runtime)
+//!            ▲                                                      │
+//!            └──────────── apply_image (open / update / delete) ◄───┘
+//! ```
+//!
+//! A single `spool server` is a cluster of one: the same process is the controller
+//! (a metadata quorum of one voter, [`metadata_store`]) and the broker.
+//!
+//! Invariants kept here:
+//! - a response is only sent for a request whose records are in the log (acks ≥ 1) or,
+//!   for `acks=all`, below the high watermark;
+//! - a consumer never reads above the high watermark;
+//! - nothing read from the network can panic the process: malformed input closes that
+//!   one connection.
+
+mod broker;
+mod connection;
+mod dispatch;
+mod error;
+mod handlers;
+mod meta_properties;
+mod metadata_store;
+mod partition;
+mod replica_manager;
+mod server;
+
+pub use broker::{now_ms, Broker};
+pub use server::{run, Server};

@@ -1,0 +1,104 @@
+//! Routes a request frame to its handler by API key and version.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Decodable;
+use spool_protocol::header::{decode_request_header, encode_response, peek_prefix};
+use spool_protocol::versions;
+
+use crate::broker::Broker;
+use crate::handlers;
+
+/// What the connection does after a request was handled.
+pub(crate) enum Outcome {
+    /// The response is in the output buffer.
+    Respond,
+    /// The request takes no response (`acks=0` produce).
+    NoResponse,
+    /// The request was unusable; close the connection.
+    Close(String),
+}
+
+/// Handles one request frame, writing the response frame into `out`.
+pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut BytesMut) -> Outcome {
+    let prefix = match peek_prefix(&frame) {
+        Ok(prefix) => prefix,
+        Err(e) => return Outcome::Close(e.to_string()),
+    };
+    let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
+        return Outcome::Close(format!("unknown API key {}", prefix.api_key));
+    };
+    let version = prefix.api_version;
+    if !versions::is_supported(api_key, version) {
+        if api_key == ApiKey::ApiVersions {
+            // Kafka answers an ApiVersions it cannot parse with UNSUPPORTED_VERSION in a v0
+            // body that lists what it does support, so the client can retry lower.
+            handlers::api_versions::unsupported_version(prefix.correlation_id, out);
+            return Outcome::Respond;
+        }
+        return Outcome::Close(format!("{api_key:?} v{version} is not supported"));
+    }
+    let header = match decode_request_header(&mut frame, api_key, version) {
+        Ok(header) => header,
+        Err(e) => return Outcome::Close(e.to_string()),
+    };
+
+    macro_rules! route {
+        ($request:ty, $handler:path) => {{
+            let request = match <$request>::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
+            };
+            let response = $handler(broker, &header, request).await;
+            respond(out, api_key, version, header.correlation_id, &response)
+        }};
+    }
+
+    match api_key {
+        ApiKey::Produce => {
+            let request = match ProduceRequest::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed Produce v{version} request: {e}")),
+            };
+            let acks = request.acks;
+            let response = handlers::produce::handle(broker, &header, request).await;
+            if acks == 0 {
+                return Outcome::NoResponse;
+            }
+            respond(out, api_key, version, header.correlation_id, &response)
+        }
+        ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle),
+        ApiKey::ListOffsets => route!(ListOffsetsRequest, handlers::list_offsets::handle),
+        ApiKey::Metadata => route!(MetadataRequest, handlers::metadata::handle),
+        ApiKey::ApiVersions => route!(ApiVersionsRequest, handlers::api_versions::handle),
+        ApiKey::CreateTopics => route!(CreateTopicsRequest, handlers::create_topics::handle),
+        ApiKey::DeleteTopics => route!(DeleteTopicsRequest, handlers::delete_topics::handle),
+        ApiKey::InitProducerId => route!(InitProducerIdRequest, handlers::init_producer_id::handle),
+        ApiKey::DescribeConfigs => route!(DescribeConfigsRequest, handlers::describe_configs::handle),
+        ApiKey::AlterConfigs => route!(AlterConfigsRequest, handlers::alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => {
+            route!(IncrementalAlterConfigsRequest, handlers::alter_configs::handle_incremental)
+        }
+        ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
+        ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
+        other => Outcome::Close(format!("{other:?} is listed as supported but has no handler")),
+    }
+}
+
+fn respond<B: kafka_protocol::protocol::Encodable>(
+    out: &mut BytesMut,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &B,
+) -> Outcome {
+    match encode_response(out, api_key, version, correlation_id, body) {
+        Ok(()) => Outcome::Respond,
+        Err(e) => {
+            tracing::error!("could not encode {api_key:?} v{version} response: {e}");
+            Outcome::Close(format!("internal error encoding {api_key:?} response"))
+        }
+    }
+}

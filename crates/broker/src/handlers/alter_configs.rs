@@ -1,0 +1,109 @@
+//! AlterConfigs (replace all overrides) and IncrementalAlterConfigs (set, delete,
+//! append, subtract) for topics. Broker configs are static for now: they come from
+//! `server.properties` and `--set`.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
+};
+use spool_metadata::controller::{self, AlterOp};
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::message;
+use crate::broker::Broker;
+use crate::error::KafkaError;
+
+pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let changes: Vec<(String, AlterOp, Option<String>)> = resource
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), AlterOp::Set, c.value.as_ref().map(|v| v.to_string())))
+            .collect();
+        let outcome = alter(broker, resource.resource_type, &resource.resource_name, changes, true, request.validate_only).await;
+        let mut entry = alter_configs_response::AlterConfigsResourceResponse::default();
+        entry.resource_type = resource.resource_type;
+        entry.resource_name = resource.resource_name.clone();
+        if let Err(e) = outcome {
+            entry.error_code = e.code();
+            entry.error_message = message(e.message);
+        }
+        responses.push(entry);
+    }
+    let mut response = AlterConfigsResponse::default();
+    response.responses = responses;
+    response
+}
+
+pub(crate) async fn handle_incremental(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let mut changes = Vec::with_capacity(resource.configs.len());
+        let mut bad_op = None;
+        for c in &resource.configs {
+            let op = match c.config_operation {
+                0 => AlterOp::Set,
+                1 => AlterOp::Delete,
+                2 => AlterOp::Append,
+                3 => AlterOp::Subtract,
+                other => {
+                    bad_op = Some(other);
+                    break;
+                }
+            };
+            changes.push((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())));
+        }
+        let outcome = match bad_op {
+            Some(op) => Err(KafkaError::with_message(ResponseError::InvalidRequest, format!("Unknown config operation {op}"))),
+            None => alter(broker, resource.resource_type, &resource.resource_name, changes, false, request.validate_only).await,
+        };
+        let mut entry = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+        entry.resource_type = resource.resource_type;
+        entry.resource_name = resource.resource_name.clone();
+        if let Err(e) = outcome {
+            entry.error_code = e.code();
+            entry.error_message = message(e.message);
+        }
+        responses.push(entry);
+    }
+    let mut response = IncrementalAlterConfigsResponse::default();
+    response.responses = responses;
+    response
+}
+
+async fn alter(
+    broker: &Arc<Broker>,
+    resource_type: i8,
+    name: &str,
+    changes: Vec<(String, AlterOp, Option<String>)>,
+    replace_all: bool,
+    validate_only: bool,
+) -> Result<(), KafkaError> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            if validate_only {
+                return controller::alter_topic_configs(&broker.image(), name, &changes, replace_all)
+                    .map(|_| ())
+                    .map_err(KafkaError::from);
+            }
+            broker
+                .commit(|image| controller::alter_topic_configs(image, name, &changes, replace_all).map(|r| (r, ())))
+                .await?;
+            tracing::info!(topic = %name, "altered topic configs");
+            Ok(())
+        }
+        RESOURCE_BROKER => Err(KafkaError::with_message(
+            ResponseError::InvalidRequest,
+            "Dynamic broker configs are not supported yet: set them in server.properties (--config) or with --set",
+        )),
+        other => Err(KafkaError::with_message(ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
+    }
+}

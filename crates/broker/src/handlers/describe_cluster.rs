@@ -1,0 +1,34 @@
+//! DescribeCluster: the cluster id, the controller and the brokers.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse, RequestHeader};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    _request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let image = broker.image();
+    let mut response = DescribeClusterResponse::default();
+    response.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
+    response.controller_id = BrokerId(broker.node_id);
+    response.cluster_authorized_operations = i32::MIN;
+    response.endpoint_type = 1;
+    response.brokers = image
+        .brokers()
+        .map(|b| {
+            let mut entry = DescribeClusterBroker::default();
+            entry.broker_id = BrokerId(b.broker_id);
+            entry.host = StrBytes::from_string(b.host.clone());
+            entry.port = b.port;
+            entry.rack = b.rack.clone().map(StrBytes::from_string);
+            entry
+        })
+        .collect();
+    response
+}

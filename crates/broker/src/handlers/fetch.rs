@@ -1,0 +1,159 @@
+//! Fetch: return whole batches up to the high watermark, long-polling on `max_wait_ms`
+//! until `min_bytes` are available. A waiting fetch is woken by the append that moves
+//! a high watermark it reads, not by a timer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, RequestHeader};
+use tokio::sync::watch;
+
+use super::topic_name;
+use crate::broker::Broker;
+use crate::error::KafkaError;
+use crate::partition::PartitionError;
+
+/// Upper bound on how long one fetch may wait, whatever the client asks.
+const MAX_WAIT_MS_LIMIT: i32 = 60_000;
+
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
+    let version = header.request_api_version;
+    let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let mut watchers = Vec::new();
+        let (response, bytes, has_error) = read_once(broker, &request, version, &mut watchers);
+        let done = bytes >= request.min_bytes.max(0) as usize
+            || has_error
+            || watchers.is_empty()
+            || tokio::time::Instant::now() >= deadline;
+        if done {
+            return response;
+        }
+        let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            // Deadline reached: answer with whatever is there now.
+            let (response, _, _) = read_once(broker, &request, version, &mut Vec::new());
+            return response;
+        }
+    }
+}
+
+/// Reads every requested partition once. Watchers for the partitions read are
+/// subscribed before reading, so an append right after the read still wakes the wait.
+fn read_once(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    watchers: &mut Vec<watch::Receiver<i64>>,
+) -> (FetchResponse, usize, bool) {
+    let image = broker.image();
+    let mut total_bytes = 0usize;
+    let mut has_error = false;
+    let response_max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = if version >= 13 {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for fetch in &topic.partitions {
+            let mut data = PartitionData::default();
+            data.partition_index = fetch.partition;
+            data.high_watermark = -1;
+            data.last_stable_offset = -1;
+            data.log_start_offset = -1;
+            data.preferred_read_replica = BrokerId(-1);
+            data.records = Some(Bytes::new());
+            if request.isolation_level == 1 {
+                data.aborted_transactions = Some(Vec::new());
+            }
+            let outcome = match &name {
+                None => Err((KafkaError::new(ResponseError::UnknownTopicId), -1, -1)),
+                Some(name) => read_partition(
+                    broker,
+                    name,
+                    fetch.partition,
+                    fetch.fetch_offset,
+                    fetch.current_leader_epoch,
+                    (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes)),
+                    total_bytes == 0,
+                    watchers,
+                ),
+            };
+            match outcome {
+                Ok((records, high_watermark, log_start_offset)) => {
+                    total_bytes += records.len();
+                    data.high_watermark = high_watermark;
+                    data.last_stable_offset = high_watermark;
+                    data.log_start_offset = log_start_offset;
+                    data.records = Some(records);
+                }
+                Err((e, high_watermark, log_start_offset)) => {
+                    has_error = true;
+                    data.error_code = e.code();
+                    data.high_watermark = high_watermark;
+                    data.last_stable_offset = high_watermark;
+                    data.log_start_offset = log_start_offset;
+                }
+            }
+            partitions.push(data);
+        }
+        let mut entry = FetchableTopicResponse::default();
+        entry.topic = topic.topic.clone();
+        if let Some(name) = &name {
+            entry.topic = topic_name(name);
+        }
+        entry.topic_id = topic.topic_id;
+        entry.partitions = partitions;
+        topics.push(entry);
+    }
+    let mut response = FetchResponse::default();
+    response.responses = topics;
+    (response, total_bytes, has_error)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_partition(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    offset: i64,
+    current_leader_epoch: i32,
+    max_bytes: usize,
+    min_one_batch: bool,
+    watchers: &mut Vec<watch::Receiver<i64>>,
+) -> Result<(Bytes, i64, i64), (KafkaError, i64, i64)> {
+    let Some(partition) = broker.replicas.get(topic, index) else {
+        return Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1));
+    };
+    let state = partition.state();
+    if state.leader != broker.node_id {
+        return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
+    }
+    if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
+        let code = if current_leader_epoch < state.leader_epoch {
+            ResponseError::FencedLeaderEpoch
+        } else {
+            ResponseError::UnknownLeaderEpoch
+        };
+        return Err((KafkaError::new(code), -1, -1));
+    }
+    watchers.push(partition.subscribe());
+    match partition.read(offset, max_bytes, min_one_batch) {
+        Ok(read) => Ok((read.records, read.high_watermark, read.log_start_offset)),
+        Err(PartitionError::Read(e)) => {
+            let high_watermark = partition.high_watermark();
+            let log_start = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
+            Err((KafkaError::from(&e), high_watermark, log_start))
+        }
+        Err(PartitionError::Deleted) => Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1)),
+        Err(e) => Err((KafkaError::with_message(ResponseError::KafkaStorageError, e.to_string()), -1, -1)),
+    }
+}

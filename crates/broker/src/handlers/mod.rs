@@ -1,0 +1,29 @@
+//! One module per Kafka API. Each `handle` takes the broker, the request header and the
+//! decoded request, and returns the response body; errors are per-topic or
+//! per-partition error codes inside the response, as Kafka's protocol puts them.
+
+pub(crate) mod alter_configs;
+pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
+pub(crate) mod create_topics;
+pub(crate) mod delete_topics;
+pub(crate) mod describe_cluster;
+pub(crate) mod describe_configs;
+pub(crate) mod fetch;
+pub(crate) mod init_producer_id;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+/// A topic name for a response.
+pub(crate) fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// An optional message for a response.
+pub(crate) fn message(text: Option<String>) -> Option<StrBytes> {
+    text.map(StrBytes::from_string)
+}

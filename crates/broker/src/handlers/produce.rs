@@ -1,0 +1,137 @@
+//! Produce: validate batches, append them as leader, and answer per `acks`.
+//!
+//! `acks=0` and `acks=1` answer once the batches are in the log (the connection sends
+//! nothing for `acks=0`); `acks=-1` (all) waits until the high watermark passes the
+//! last appended offset, bounded by the request's `timeout_ms`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
+use spool_protocol::batch::validate_record_set;
+
+use super::{message, topic_name};
+use crate::broker::{now_ms, Broker};
+use crate::error::KafkaError;
+use crate::partition::Partition;
+
+/// A successful append waiting, for `acks=all`, on the high watermark.
+struct Pending {
+    topic: usize,
+    partition: usize,
+    target: Arc<Partition>,
+    next_offset: i64,
+}
+
+pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: ProduceRequest) -> ProduceResponse {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut pending = Vec::new();
+    for (t, topic) in request.topic_data.into_iter().enumerate() {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (p, data) in topic.partition_data.into_iter().enumerate() {
+            let mut result = PartitionProduceResponse::default();
+            result.index = data.index;
+            result.base_offset = -1;
+            result.log_append_time_ms = -1;
+            result.log_start_offset = -1;
+            match append(broker, &name, data.index, data.records, acks) {
+                Ok((partition, first_offset, last_offset)) => {
+                    result.base_offset = first_offset;
+                    result.log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
+                    if acks == -1 {
+                        pending.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
+                    }
+                }
+                Err(e) => {
+                    result.error_code = e.code();
+                    result.error_message = message(e.message);
+                }
+            }
+            partitions.push(result);
+        }
+        let mut entry = TopicProduceResponse::default();
+        entry.name = topic_name(&name);
+        entry.topic_id = topic.topic_id;
+        entry.partition_responses = partitions;
+        responses.push(entry);
+    }
+    if !pending.is_empty() {
+        let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+        for waiting in pending {
+            if !wait_for_high_watermark(&waiting.target, waiting.next_offset, timeout).await {
+                let result = &mut responses[waiting.topic].partition_responses[waiting.partition];
+                result.error_code = ResponseError::RequestTimedOut.code();
+                result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
+            }
+        }
+    }
+    let mut response = ProduceResponse::default();
+    response.responses = responses;
+    response
+}
+
+/// Validates and appends one partition's record set; returns the partition and the
+/// first and last offsets the records got.
+fn append(
+    broker: &Broker,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+    acks: i16,
+) -> Result<(Arc<Partition>, i64, i64), KafkaError> {
+    if !matches!(acks, -1 | 0 | 1) {
+        return Err(KafkaError::with_message(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")));
+    }
+    let partition = broker.replicas.get(topic, index).ok_or_else(|| {
+        KafkaError::with_message(ResponseError::UnknownTopicOrPartition, format!("{topic}-{index} does not exist"))
+    })?;
+    let state = partition.state();
+    if state.leader != broker.node_id {
+        return Err(KafkaError::new(ResponseError::NotLeaderOrFollower));
+    }
+    let config = partition.config();
+    if acks == -1 && (state.isr.len() as i32) < config.min_insync_replicas {
+        return Err(KafkaError::with_message(
+            ResponseError::NotEnoughReplicas,
+            format!(
+                "{topic}-{index} has {} in-sync replica(s), fewer than min.insync.replicas={}",
+                state.isr.len(),
+                config.min_insync_replicas
+            ),
+        ));
+    }
+    let records = records.ok_or_else(|| KafkaError::with_message(ResponseError::CorruptMessage, "null record set"))?;
+    let max_batch_bytes = config.max_message_bytes.max(0) as usize;
+    validate_record_set(&records, max_batch_bytes).map_err(|e| KafkaError::from(&e))?;
+    // Offsets are assigned by rewriting the batch headers in place, so the request's
+    // bytes are copied once into a buffer this append owns.
+    let mut owned = BytesMut::from(&records[..]);
+    let now = now_ms();
+    let info = tokio::task::block_in_place(|| partition.append_as_leader(&mut owned, now)).map_err(|e| match e {
+        crate::partition::PartitionError::Append(e) => KafkaError::from(&e),
+        crate::partition::PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
+        other => KafkaError::with_message(ResponseError::KafkaStorageError, other.to_string()),
+    })?;
+    Ok((partition, info.first_offset, info.last_offset))
+}
+
+/// Waits until the partition's high watermark reaches `offset`; false on timeout.
+async fn wait_for_high_watermark(partition: &Partition, offset: i64, timeout: Duration) -> bool {
+    let mut receiver = partition.subscribe();
+    let wait = async {
+        loop {
+            if *receiver.borrow_and_update() >= offset {
+                return true;
+            }
+            if receiver.changed().await.is_err() {
+                return false;
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+}

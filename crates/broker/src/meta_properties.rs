@@ -1,0 +1,94 @@
+//! `meta.properties`: the identity of a data directory.
+//!
+//! Written once when a data directory is first used, as Kafka does:
+//! ```text
+//! version=1
+//! cluster.id=<22-character base64 of a random UUID>
+//! node.id=<N>
+//! ```
+//! A directory that belongs to another node id refuses to start, so two brokers can
+//! never share (or swap) their logs by mistake.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+
+const FILE_NAME: &str = "meta.properties";
+
+/// The identity stored in a data directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetaProperties {
+    pub cluster_id: String,
+    pub node_id: i32,
+}
+
+/// Reads `meta.properties` from `dir`, or writes a new one with a fresh cluster id.
+///
+/// # Errors
+/// When the file cannot be read or written, is malformed, or names another node id.
+pub(crate) fn load_or_create(dir: &Path, node_id: i32) -> anyhow::Result<MetaProperties> {
+    let path = dir.join(FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut cluster_id = None;
+            let mut stored_node = None;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                if let Some((key, value)) = line.split_once('=') {
+                    match key.trim() {
+                        "cluster.id" => cluster_id = Some(value.trim().to_string()),
+                        "node.id" | "broker.id" => stored_node = value.trim().parse::<i32>().ok(),
+                        _ => {}
+                    }
+                }
+            }
+            let cluster_id = cluster_id.with_context(|| format!("{} has no cluster.id", path.display()))?;
+            if let Some(stored) = stored_node {
+                if stored != node_id {
+                    bail!(
+                        "{} belongs to node.id={stored}, but this broker is node.id={node_id}; \
+                         point --data-dir at this node's own directory",
+                        path.display()
+                    );
+                }
+            }
+            Ok(MetaProperties { cluster_id, node_id })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cluster_id = new_cluster_id();
+            let text = format!("#Written by Spool\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
+            let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            Ok(MetaProperties { cluster_id, node_id })
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A random cluster id in Kafka's form: URL-safe base64 of 16 random bytes, unpadded.
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u128 = u128::from_be_bytes(bytes);
+    let mut out = Vec::with_capacity(22);
+    for _ in 0..22 {
+        out.push(ALPHABET[(bits & 63) as usize]);
+        bits >>= 6;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_read_back_and_node_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path(), 1).unwrap();
+        assert_eq!(first.cluster_id.len(), 22);
+        assert_eq!(load_or_create(dir.path(), 1).unwrap(), first);
+        let err = load_or_create(dir.path(), 2).unwrap_err().to_string();
+        assert!(err.contains("node.id=1"), "{err}");
+    }
+}

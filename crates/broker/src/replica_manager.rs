@@ -1,0 +1,147 @@
+//! The partitions this broker hosts, kept in step with the metadata image.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use spool_metadata::config::{resolve_topic_config, BrokerConfig};
+use spool_metadata::records::ConfigResource;
+use spool_metadata::MetadataImage;
+use spool_storage::Log;
+
+use crate::partition::{log_config, Partition, PartitionState};
+
+/// Key of a partition: topic name and partition index.
+pub(crate) type TopicPartition = (String, i32);
+
+/// Owns the [`Partition`]s whose replicas live on this broker.
+///
+/// Invariant: after [`ReplicaManager::apply_image`], the map holds exactly the
+/// partitions of the image that list this node among their replicas.
+pub struct ReplicaManager {
+    node_id: i32,
+    data_dir: PathBuf,
+    broker_config: BrokerConfig,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+}
+
+impl ReplicaManager {
+    pub fn new(node_id: i32, data_dir: PathBuf, broker_config: BrokerConfig) -> Self {
+        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(HashMap::new()) }
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// Opens, updates and removes partitions so they match `image`.
+    ///
+    /// # Errors
+    /// When a log cannot be opened; partitions handled before the failure stay applied.
+    pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) -> anyhow::Result<()> {
+        let mut wanted: HashSet<TopicPartition> = HashSet::new();
+        for topic in image.topics() {
+            let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
+            let config = resolve_topic_config(&self.broker_config, &overrides);
+            for record in topic.partitions.values() {
+                if !record.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                let key = (topic.name.clone(), record.partition);
+                wanted.insert(key.clone());
+                let state = PartitionState {
+                    leader: record.leader,
+                    leader_epoch: record.leader_epoch,
+                    replicas: record.replicas.clone(),
+                    isr: record.isr.clone(),
+                };
+                let existing = self.partitions.read().get(&key).cloned();
+                match existing {
+                    Some(partition) if partition.topic_id == topic.topic_id => {
+                        if partition.state() != state {
+                            partition.set_state(state);
+                        }
+                        if partition.config() != config {
+                            partition.set_config(config.clone());
+                        }
+                    }
+                    _ => {
+                        let dir = self.partition_dir(&topic.name, record.partition);
+                        let log = Log::open(&dir, log_config(&config), now_ms)
+                            .map_err(|e| anyhow::anyhow!("opening log {}: {e}", dir.display()))?;
+                        let partition = Arc::new(Partition::new(
+                            topic.name.clone(),
+                            record.partition,
+                            topic.topic_id,
+                            log,
+                            state,
+                            config.clone(),
+                        ));
+                        self.partitions.write().insert(key, partition);
+                    }
+                }
+            }
+        }
+        let removed: Vec<Arc<Partition>> = {
+            let mut partitions = self.partitions.write();
+            let gone: Vec<TopicPartition> = partitions.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
+            gone.into_iter().filter_map(|k| partitions.remove(&k)).collect()
+        };
+        for partition in removed {
+            if let Some(log) = partition.take_log() {
+                let dir = log.dir().to_path_buf();
+                match log.delete() {
+                    Ok(()) => tracing::info!(topic = %partition.topic, partition = partition.index, "deleted partition log"),
+                    Err(e) => tracing::error!(dir = %dir.display(), "could not delete partition log: {e}"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes segments beyond retention in every partition.
+    pub fn enforce_retention(&self, now_ms: i64) {
+        for partition in self.all() {
+            match partition.with_log(|log| log.enforce_retention(now_ms)) {
+                Ok(Ok(0)) | Err(_) => {}
+                Ok(Ok(deleted)) => tracing::info!(
+                    topic = %partition.topic,
+                    partition = partition.index,
+                    "retention deleted {deleted} segment(s)"
+                ),
+                Ok(Err(e)) => tracing::error!(topic = %partition.topic, partition = partition.index, "retention failed: {e}"),
+            }
+        }
+    }
+
+    /// Rolls segments past `segment.ms` and flushes logs whose `flush.ms` is due.
+    pub fn tick(&self, now_ms: i64) {
+        for partition in self.all() {
+            let result = partition.with_log(|log| log.maybe_roll(now_ms).and_then(|()| log.flush_if_due(now_ms)));
+            if let Ok(Err(e)) = result {
+                tracing::error!(topic = %partition.topic, partition = partition.index, "periodic roll/flush failed: {e}");
+            }
+        }
+    }
+
+    /// Closes every log cleanly (flush, checkpoints, clean-shutdown marker).
+    pub fn shutdown(&self) {
+        let partitions: Vec<Arc<Partition>> = self.partitions.write().drain().map(|(_, p)| p).collect();
+        for partition in partitions {
+            if let Some(log) = partition.take_log() {
+                if let Err(e) = log.close() {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, "closing log failed: {e}");
+                }
+            }
+        }
+    }
+}

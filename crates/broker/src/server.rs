@@ -1,0 +1,140 @@
+//! The listener, background tasks and clean shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use spool_metadata::config::BrokerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::broker::{now_ms, Broker};
+use crate::connection;
+
+/// A started broker: its listener is bound and its tasks are running.
+pub struct Server {
+    broker: Arc<Broker>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub local_addr: std::net::SocketAddr,
+}
+
+impl Server {
+    /// Opens the broker's state and binds its Kafka listener.
+    ///
+    /// # Errors
+    /// When the data directory is unusable or the listener cannot be bound.
+    pub async fn start(config: BrokerConfig) -> anyhow::Result<Server> {
+        let listener_config = config.listeners().into_iter().next().context("no listener configured")?;
+        let broker = Broker::open(config).await?;
+        let bind = format!("{}:{}", listener_config.host, listener_config.port);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}; is another broker running there? (set --listen)"))?;
+        let local_addr = listener.local_addr()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx)));
+        tracing::info!(
+            node_id = broker.node_id,
+            cluster_id = %broker.cluster_id,
+            data_dir = %broker.data_dir.display(),
+            "Spool broker listening on {local_addr}"
+        );
+        Ok(Server { broker, shutdown, tasks, local_addr })
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, ends the background tasks and closes every log cleanly.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        let broker = self.broker;
+        let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
+        tracing::info!("Spool broker stopped cleanly");
+    }
+}
+
+/// Runs a broker until SIGINT or SIGTERM, then shuts it down cleanly.
+///
+/// # Errors
+/// When the broker cannot start.
+pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let server = Server::start(config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGTERM: {e}");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection::serve(stream, peer, broker.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.log_retention_check_interval_ms().max(10) as u64);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(period) => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || broker.replicas.enforce_retention(now_ms())).await;
+            }
+        }
+    }
+}
+
+async fn tick_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(1000)) => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || broker.replicas.tick(now_ms())).await;
+            }
+        }
+    }
+}
