@@ -1,0 +1,691 @@
+//! Topic administration of the real `spool` binary through librdkafka's `AdminClient`:
+//! CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs, and topic
+//! auto-creation by Metadata.
+//!
+//! librdkafka's admin results carry only error codes; where the error *message* matters
+//! (the replication factor), one request is sent raw with the `kafka-protocol` types.
+//!
+//! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test admin`.
+
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigResource, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::metadata::MetadataTopic;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn admin(addr: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .create()
+        .expect("create admin client")
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))
+}
+
+/// A consumer-type client only for Metadata: its requests never auto-create topics.
+fn metadata_client(addr: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "spool-e2e-never-joined")
+        .create()
+        .expect("create metadata client")
+}
+
+/// Partition count of `topic` as listed in a Metadata response for all topics, if listed.
+fn listed_partitions(addr: &str, topic: &str) -> Option<usize> {
+    let metadata = metadata_client(addr)
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t: &MetadataTopic| t.partitions().len())
+}
+
+/// Creates topics and returns each result code (`None` when created).
+async fn create(addr: &str, topics: &[NewTopic<'_>]) -> Vec<Option<RDKafkaErrorCode>> {
+    let results = admin(addr)
+        .create_topics(topics, &options())
+        .await
+        .expect("CreateTopics request");
+    assert_eq!(results.len(), topics.len());
+    results
+        .into_iter()
+        .map(|r| r.err().map(|(_, code)| code))
+        .collect()
+}
+
+async fn create_ok(addr: &str, topic: &NewTopic<'_>) {
+    let result = create(addr, std::slice::from_ref(topic)).await;
+    assert_eq!(result, vec![None], "creating {}", topic.name);
+}
+
+async fn describe_topic(addr: &str, topic: &str) -> ConfigResource {
+    let results = admin(addr)
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &options())
+        .await
+        .expect("DescribeConfigs request");
+    assert_eq!(results.len(), 1);
+    match results.into_iter().next() {
+        Some(Ok(resource)) => resource,
+        Some(Err(code)) => panic!("describing {topic}: {code:?}"),
+        None => unreachable!(),
+    }
+}
+
+fn assert_entry(
+    resource: &ConfigResource,
+    name: &str,
+    value: &str,
+    is_default: bool,
+    source: ConfigSource,
+) {
+    let entry = resource.get(name).unwrap_or_else(|| {
+        let names: Vec<&str> = resource.entries.iter().map(|e| e.name.as_str()).collect();
+        panic!("{name} missing from DescribeConfigs; listed: {names:?}")
+    });
+    assert_eq!(entry.value.as_deref(), Some(value), "value of {name}");
+    assert_eq!(entry.is_default, is_default, "is_default of {name}");
+    assert_eq!(entry.source, source, "source of {name}");
+}
+
+/// Sends one CreateTopics v5 request without librdkafka and returns the topic's result
+/// (librdkafka's admin API drops the error message).
+fn raw_create_topic(
+    addr: &str,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> CreatableTopicResult {
+    let version = 5;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::CreateTopics as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(4242)
+        .with_client_id(Some(StrBytes::from_static_str("spool-e2e-admin")));
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor)])
+        .with_timeout_ms(10_000);
+    let mut body = BytesMut::new();
+    header
+        .encode(&mut body, CreateTopicsRequest::header_version(version))
+        .expect("encode header");
+    request
+        .encode(&mut body, version)
+        .expect("encode CreateTopics");
+
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream
+        .write_all(&(body.len() as i32).to_be_bytes())
+        .expect("write length");
+    stream.write_all(&body).expect("write request");
+    let mut length = [0u8; 4];
+    stream
+        .read_exact(&mut length)
+        .expect("read response length");
+    let mut frame = vec![0u8; i32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut frame).expect("read response");
+    let mut frame = Bytes::from(frame);
+    let response_header =
+        ResponseHeader::decode(&mut frame, CreateTopicsResponse::header_version(version))
+            .expect("decode header");
+    assert_eq!(response_header.correlation_id, 4242);
+    let response =
+        CreateTopicsResponse::decode(&mut frame, version).expect("decode CreateTopics response");
+    assert_eq!(response.topics.len(), 1);
+    response
+        .topics
+        .into_iter()
+        .next()
+        .expect("one topic result")
+}
+
+#[tokio::test]
+async fn create_topic_with_partitions_and_configs() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-create");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 3, TopicReplication::Fixed(1))
+            .set("retention.ms", "3600000")
+            .set("max.message.bytes", "2000000"),
+    )
+    .await;
+
+    let metadata = metadata_client(&broker.addr)
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    assert_eq!(metadata.brokers().len(), 1, "a single-node cluster");
+    let node = metadata.brokers()[0].id();
+    let listed = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .expect("topic listed in metadata");
+    assert!(listed.error().is_none(), "topic error {:?}", listed.error());
+    let mut partitions: Vec<i32> = listed.partitions().iter().map(|p| p.id()).collect();
+    partitions.sort_unstable();
+    assert_eq!(partitions, vec![0, 1, 2]);
+    for partition in listed.partitions() {
+        assert_eq!(
+            partition.leader(),
+            node,
+            "leader of partition {}",
+            partition.id()
+        );
+        assert_eq!(
+            partition.replicas(),
+            &[node],
+            "replicas of partition {}",
+            partition.id()
+        );
+        assert_eq!(
+            partition.isr(),
+            &[node],
+            "ISR of partition {}",
+            partition.id()
+        );
+    }
+    for partition in 0..3 {
+        let dir = broker.data_dir().join(format!("{topic}-{partition}"));
+        assert!(
+            dir.is_dir(),
+            "partition directory {} missing",
+            dir.display()
+        );
+    }
+
+    let configs = describe_topic(&broker.addr, &topic).await;
+    assert_entry(
+        &configs,
+        "retention.ms",
+        "3600000",
+        false,
+        ConfigSource::DynamicTopic,
+    );
+    assert_entry(
+        &configs,
+        "max.message.bytes",
+        "2000000",
+        false,
+        ConfigSource::DynamicTopic,
+    );
+    assert_entry(
+        &configs,
+        "segment.bytes",
+        "1073741824",
+        true,
+        ConfigSource::Default,
+    );
+}
+
+#[tokio::test]
+async fn replication_factor_above_the_broker_count_is_rejected() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-rf");
+    let result = create(
+        &broker.addr,
+        &[NewTopic::new(&topic, 1, TopicReplication::Fixed(2))],
+    )
+    .await;
+    assert_eq!(
+        result,
+        vec![Some(RDKafkaErrorCode::InvalidReplicationFactor)]
+    );
+    assert_eq!(
+        listed_partitions(&broker.addr, &topic),
+        None,
+        "the rejected topic must not exist"
+    );
+
+    let raw = raw_create_topic(&broker.addr, &topic, 1, 2);
+    assert_eq!(raw.error_code, 38, "INVALID_REPLICATION_FACTOR");
+    let message = raw
+        .error_message
+        .as_ref()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains("1 broker"),
+        "the error message must name the broker count (Kafka: \"... only 1 broker(s) are registered.\"), got {message:?}"
+    );
+    assert_eq!(
+        listed_partitions(&broker.addr, &topic),
+        None,
+        "the rejected topic must not exist"
+    );
+}
+
+#[tokio::test]
+async fn creating_an_existing_topic_fails() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-dup");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 2, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let again = create(
+        &broker.addr,
+        &[NewTopic::new(&topic, 5, TopicReplication::Fixed(1))],
+    )
+    .await;
+    assert_eq!(again, vec![Some(RDKafkaErrorCode::TopicAlreadyExists)]);
+    assert_eq!(
+        listed_partitions(&broker.addr, &topic),
+        Some(2),
+        "the existing topic is unchanged"
+    );
+}
+
+#[tokio::test]
+async fn invalid_topic_names_are_rejected() {
+    let broker = harness::Broker::start();
+    let too_long = "a".repeat(250);
+    for name in ["bad/name", ".", "..", "white space", too_long.as_str()] {
+        let result = create(
+            &broker.addr,
+            &[NewTopic::new(name, 1, TopicReplication::Fixed(1))],
+        )
+        .await;
+        assert_eq!(
+            result,
+            vec![Some(RDKafkaErrorCode::InvalidTopic)],
+            "topic name {name:?}"
+        );
+    }
+    // The longest legal name, with every legal kind of character.
+    let longest = format!("Ok.-_9{}", "b".repeat(243));
+    assert_eq!(longest.len(), 249);
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&longest, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    assert_eq!(listed_partitions(&broker.addr, &longest), Some(1));
+}
+
+#[tokio::test]
+async fn deleted_topic_disappears_from_metadata_and_disk_and_can_be_recreated() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-delete");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 2, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    for _ in 0..3 {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic)
+                    .partition(1)
+                    .payload("doomed"),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce: {e}"));
+    }
+
+    let results = admin(&broker.addr)
+        .delete_topics(&[&topic], &options())
+        .await
+        .expect("DeleteTopics request");
+    assert_eq!(results.len(), 1);
+    assert!(results[0].is_ok(), "deleting {topic}: {:?}", results[0]);
+
+    let deadline = Instant::now() + WAIT;
+    let dirs = [0, 1].map(|p| broker.data_dir().join(format!("{topic}-{p}")));
+    loop {
+        let listed = listed_partitions(&broker.addr, &topic);
+        let remaining: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+        if listed.is_none() && remaining.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{WAIT:?} after deletion: listed {listed:?}, directories still present {remaining:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let unknown = admin(&broker.addr)
+        .delete_topics(&[&topic], &options())
+        .await
+        .expect("DeleteTopics request");
+    assert_eq!(
+        unknown[0].as_ref().err().map(|(_, code)| *code),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition),
+        "deleting it again"
+    );
+
+    // A topic created again under the same name starts empty.
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 2, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let delivery = producer
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .partition(1)
+                .payload("reborn"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("produce to the recreated topic: {e}"));
+    assert_eq!(
+        delivery.offset, 0,
+        "the recreated topic must not keep the old records"
+    );
+}
+
+#[tokio::test]
+async fn partitions_can_be_added_but_not_removed() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-partitions");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let admin = admin(&broker.addr);
+
+    let grown = admin
+        .create_partitions([&NewPartitions::new(&topic, 3)], &options())
+        .await
+        .expect("CreatePartitions");
+    assert!(grown[0].is_ok(), "growing to 3: {:?}", grown[0]);
+    assert_eq!(listed_partitions(&broker.addr, &topic), Some(3));
+    assert!(
+        broker.data_dir().join(format!("{topic}-2")).is_dir(),
+        "directory of the new partition 2"
+    );
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    let delivery = producer
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .partition(2)
+                .payload("new partition"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("produce to the new partition: {e}"));
+    assert_eq!((delivery.partition, delivery.offset), (2, 0));
+
+    for count in [2, 3] {
+        let result = admin
+            .create_partitions([&NewPartitions::new(&topic, count)], &options())
+            .await
+            .expect("CreatePartitions");
+        assert_eq!(
+            result[0].as_ref().err().map(|(_, code)| *code),
+            Some(RDKafkaErrorCode::InvalidPartitions),
+            "changing 3 partitions to {count}"
+        );
+    }
+    assert_eq!(listed_partitions(&broker.addr, &topic), Some(3));
+}
+
+/// Kafka's topic configs and their defaults on a broker started without overrides.
+const TOPIC_DEFAULTS: &[(&str, &str)] = &[
+    ("cleanup.policy", "delete"),
+    ("compression.type", "producer"),
+    ("max.message.bytes", "1048588"),
+    ("message.timestamp.type", "CreateTime"),
+    ("min.insync.replicas", "1"),
+    ("retention.bytes", "-1"),
+    ("retention.ms", "604800000"),
+    ("segment.bytes", "1073741824"),
+    ("segment.ms", "604800000"),
+    ("index.interval.bytes", "4096"),
+    ("flush.messages", "9223372036854775807"),
+    ("flush.ms", "9223372036854775807"),
+];
+
+#[tokio::test]
+async fn describe_configs_lists_every_config_with_defaults_and_overrides() {
+    let broker = harness::Broker::start();
+    let plain = harness::unique_topic("admin-describe-plain");
+    let custom = harness::unique_topic("admin-describe-custom");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&plain, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&custom, 1, TopicReplication::Fixed(1)).set("retention.ms", "3600000"),
+    )
+    .await;
+
+    let configs = describe_topic(&broker.addr, &plain).await;
+    for (name, value) in TOPIC_DEFAULTS {
+        assert_entry(&configs, name, value, true, ConfigSource::Default);
+    }
+
+    let configs = describe_topic(&broker.addr, &custom).await;
+    assert_entry(
+        &configs,
+        "retention.ms",
+        "3600000",
+        false,
+        ConfigSource::DynamicTopic,
+    );
+    for (name, value) in TOPIC_DEFAULTS
+        .iter()
+        .filter(|(name, _)| *name != "retention.ms")
+    {
+        assert_entry(&configs, name, value, true, ConfigSource::Default);
+    }
+
+    let missing = admin(&broker.addr)
+        .describe_configs(
+            [&ResourceSpecifier::Topic("no-such-topic-anywhere")],
+            &options(),
+        )
+        .await
+        .expect("DescribeConfigs request");
+    assert_eq!(
+        missing[0].as_ref().err(),
+        Some(&RDKafkaErrorCode::UnknownTopicOrPartition)
+    );
+}
+
+#[tokio::test]
+async fn describe_configs_shows_static_broker_settings_as_their_source() {
+    let broker = harness::Broker::start_with(&["--set", "log.retention.ms=86400000"]);
+    let topic = harness::unique_topic("admin-describe-static");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 1, TopicReplication::Fixed(1)),
+    )
+    .await;
+    let configs = describe_topic(&broker.addr, &topic).await;
+    assert_entry(
+        &configs,
+        "retention.ms",
+        "86400000",
+        false,
+        ConfigSource::StaticBroker,
+    );
+    assert_entry(
+        &configs,
+        "segment.bytes",
+        "1073741824",
+        true,
+        ConfigSource::Default,
+    );
+}
+
+#[tokio::test]
+async fn alter_configs_changes_retention_and_describe_shows_it() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-alter");
+    create_ok(
+        &broker.addr,
+        &NewTopic::new(&topic, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "2000000"),
+    )
+    .await;
+    let admin = admin(&broker.addr);
+    // rdkafka 0.39 has no IncrementalAlterConfigs; this is the legacy AlterConfigs, which
+    // replaces the whole set of overrides of the resource.
+    let results = admin
+        .alter_configs(
+            [&AlterConfig::new(ResourceSpecifier::Topic(&topic)).set("retention.ms", "7200000")],
+            &options(),
+        )
+        .await
+        .expect("AlterConfigs request");
+    assert!(
+        results[0].is_ok(),
+        "altering retention.ms: {:?}",
+        results[0]
+    );
+
+    let configs = describe_topic(&broker.addr, &topic).await;
+    assert_entry(
+        &configs,
+        "retention.ms",
+        "7200000",
+        false,
+        ConfigSource::DynamicTopic,
+    );
+    assert_entry(
+        &configs,
+        "max.message.bytes",
+        "1048588",
+        true,
+        ConfigSource::Default,
+    );
+
+    let invalid = admin
+        .alter_configs(
+            [&AlterConfig::new(ResourceSpecifier::Topic(&topic))
+                .set("retention.ms", "not-a-number")],
+            &options(),
+        )
+        .await
+        .expect("AlterConfigs request");
+    assert_eq!(
+        invalid[0].as_ref().err().map(|(_, code)| *code),
+        Some(RDKafkaErrorCode::InvalidConfig),
+        "a non-numeric retention.ms"
+    );
+    let configs = describe_topic(&broker.addr, &topic).await;
+    assert_entry(
+        &configs,
+        "retention.ms",
+        "7200000",
+        false,
+        ConfigSource::DynamicTopic,
+    );
+}
+
+#[tokio::test]
+async fn producing_to_an_unknown_topic_creates_it_by_default() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("admin-auto");
+    // A consumer's Metadata request does not ask for auto-creation.
+    let metadata = metadata_client(&broker.addr)
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .expect("metadata");
+    let listed = metadata.topics().iter().find(|t| t.name() == topic);
+    assert!(
+        listed.is_none_or(|t| t.error().is_some()),
+        "a Metadata request without allow_auto_topic_creation must not create the topic"
+    );
+    assert_eq!(listed_partitions(&broker.addr, &topic), None);
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    let delivery = producer
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .key("k")
+                .payload("auto"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("produce to an auto-created topic: {e}"));
+    assert_eq!((delivery.partition, delivery.offset), (0, 0));
+    assert_eq!(
+        listed_partitions(&broker.addr, &topic),
+        Some(1),
+        "num.partitions defaults to 1"
+    );
+}
+
+#[tokio::test]
+async fn producing_to_an_unknown_topic_fails_when_auto_creation_is_off() {
+    let broker = harness::Broker::start_with(&["--set", "auto.create.topics.enable=false"]);
+    let topic = harness::unique_topic("admin-no-auto");
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("topic.metadata.propagation.max.ms", "1000")
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("producer");
+    let result = producer
+        .send(
+            FutureRecord::<str, str>::to(&topic)
+                .key("k")
+                .payload("nowhere"),
+            Duration::from_secs(30),
+        )
+        .await;
+    match result {
+        Ok(delivery) => panic!(
+            "produced to a topic that should not exist, offset {}",
+            delivery.offset
+        ),
+        Err((e, _)) => assert!(
+            matches!(
+                e.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition)
+            ),
+            "expected an unknown-topic error, got {e}"
+        ),
+    }
+    assert_eq!(
+        listed_partitions(&broker.addr, &topic),
+        None,
+        "the topic must not have been created"
+    );
+}
