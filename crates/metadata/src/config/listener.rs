@@ -1,0 +1,205 @@
+//! Listener, quorum voter and security protocol values: their parsing and validation,
+//! as Kafka's `listenerListToEndPoints`, `QuorumConfig.parseVoterConnections` and
+//! `listener.security.protocol.map` parsing do.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::value::parse_list;
+
+/// A network listener: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Listener {
+    /// The listener name, upper-cased as Kafka normalises it (`PLAINTEXT`, `CONTROLLER`).
+    pub name: String,
+    /// The host; empty means every interface (bind) or the default one.
+    pub host: String,
+    /// The port; 0 asks the OS for any free port when binding.
+    pub port: u16,
+}
+
+/// A voter of the metadata quorum: `id@host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QuorumVoter {
+    /// The voter's node id.
+    pub id: i32,
+    /// Host of its controller listener.
+    pub host: String,
+    /// Port of its controller listener.
+    pub port: u16,
+}
+
+/// The security protocol of a listener (`listener.security.protocol.map`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecurityProtocol {
+    /// No encryption, no authentication.
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL authentication without encryption.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
+            "SSL" => Some(SecurityProtocol::Ssl),
+            "SASL_PLAINTEXT" => Some(SecurityProtocol::SaslPlaintext),
+            "SASL_SSL" => Some(SecurityProtocol::SaslSsl),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `NAME://host:port,...` as Kafka's `listenerListToEndPoints` does, requiring distinct
+/// names; the host may be empty or a bracketed IPv6 address.
+pub(crate) fn parse_listeners(value: &str) -> Result<Vec<Listener>, String> {
+    let mut listeners: Vec<Listener> = Vec::new();
+    for entry in parse_list(value.trim()).into_iter().filter(|e| !e.is_empty()) {
+        let (name, address) = entry.split_once("://").ok_or_else(|| {
+            format!("'{entry}' is not a listener; write it as NAME://host:port, e.g. PLAINTEXT://127.0.0.1:9092")
+        })?;
+        if name.is_empty() {
+            return Err(format!("'{entry}' has no listener name before ://"));
+        }
+        let (host, port) =
+            split_host_port(address).ok_or_else(|| format!("'{entry}' needs a port: NAME://host:port"))?;
+        if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+            return Err(format!("'{entry}' has an invalid host '{host}'"));
+        }
+        let port: u16 =
+            port.parse().map_err(|_| format!("'{entry}' has an invalid port '{port}'; ports are 0 to 65535"))?;
+        let name = name.to_uppercase();
+        if listeners.iter().any(|l| l.name == name) {
+            return Err(format!("listener name {name} appears twice; each listener needs its own name"));
+        }
+        listeners.push(Listener { name, host: host.to_string(), port });
+    }
+    Ok(listeners)
+}
+
+/// Splits `host:port` or `[v6]:port` at the last colon; the host may be empty.
+fn split_host_port(address: &str) -> Option<(&str, &str)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    Some((host, port))
+}
+
+/// Parses a non-empty `host:port`.
+pub(crate) fn parse_host_port(entry: &str) -> Result<(String, u16), String> {
+    let (host, port) = split_host_port(entry).ok_or_else(|| format!("'{entry}' must be host:port"))?;
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+        return Err(format!("'{entry}' has no valid host; write it as host:port"));
+    }
+    let port: u16 = port.parse().map_err(|_| format!("'{entry}' has an invalid port; ports are 0 to 65535"))?;
+    Ok((host.to_string(), port))
+}
+
+/// Parses one `id@host:port` voter.
+pub(crate) fn parse_voter(entry: &str) -> Result<QuorumVoter, String> {
+    let (id, address) = entry
+        .split_once('@')
+        .filter(|(_, address)| !address.contains('@'))
+        .ok_or_else(|| format!("'{entry}' must be in the form id@host:port"))?;
+    let id: i32 = id.parse().map_err(|_| format!("'{entry}' has an invalid voter id '{id}'"))?;
+    if id < 0 {
+        return Err(format!("'{entry}': voter ids are 0 or more"));
+    }
+    let (host, port) = parse_host_port(address).map_err(|e| format!("{e} (in voter '{entry}', form id@host:port)"))?;
+    Ok(QuorumVoter { id, host, port })
+}
+
+/// Parses `NAME:PROTOCOL,...`; names upper-cased and distinct, protocols Kafka's four.
+pub(crate) fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, SecurityProtocol>, String> {
+    let mut map = BTreeMap::new();
+    for entry in parse_list(value.trim()).into_iter().filter(|e| !e.is_empty()) {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| format!("'{entry}' must be NAME:PROTOCOL, e.g. PLAINTEXT:PLAINTEXT"))?;
+        let protocol = SecurityProtocol::parse(protocol.trim()).ok_or_else(|| {
+            format!("'{protocol}' is not a security protocol; use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        })?;
+        if map.insert(name.trim().to_uppercase(), protocol).is_some() {
+            return Err(format!("listener {name} appears twice in the map"));
+        }
+    }
+    Ok(map)
+}
+
+pub(crate) fn check_listeners(value: &str) -> Result<(), String> {
+    parse_listeners(value).map(|_| ())
+}
+
+pub(crate) fn check_listener_protocol_map(value: &str) -> Result<(), String> {
+    parse_protocol_map(value).map(|_| ())
+}
+
+pub(crate) fn check_quorum_voters(value: &str) -> Result<(), String> {
+    let mut ids = BTreeSet::new();
+    for entry in parse_list(value) {
+        let voter = parse_voter(&entry)?;
+        if !ids.insert(voter.id) {
+            return Err(format!("voter id {} appears twice", voter.id));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_quorum_bootstrap_servers(value: &str) -> Result<(), String> {
+    parse_list(value).iter().try_for_each(|entry| parse_host_port(entry).map(|_| ()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listeners_parse_like_kafka() {
+        assert_eq!(
+            parse_listeners(" plaintext://:9092 , SSL://[fe80::1%eth0]:9093,INTERNAL://broker-1.example:0 "),
+            Ok(vec![
+                Listener { name: "PLAINTEXT".into(), host: "".into(), port: 9092 },
+                Listener { name: "SSL".into(), host: "fe80::1%eth0".into(), port: 9093 },
+                Listener { name: "INTERNAL".into(), host: "broker-1.example".into(), port: 0 },
+            ])
+        );
+        assert_eq!(parse_listeners(""), Ok(vec![]));
+        for bad in [
+            "127.0.0.1:9092",
+            "PLAINTEXT://host",
+            "PLAINTEXT://host:99999",
+            "PLAINTEXT://host:-1",
+            "PLAINTEXT://a:1,plaintext://b:2",
+            "://a:1",
+            "PLAINTEXT://ho st:1",
+        ] {
+            assert!(parse_listeners(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn voters_parse_like_kafka() {
+        assert_eq!(
+            parse_voter("3@controller-3:9093"),
+            Ok(QuorumVoter { id: 3, host: "controller-3".into(), port: 9093 })
+        );
+        assert_eq!(parse_voter("1@[::1]:9093"), Ok(QuorumVoter { id: 1, host: "::1".into(), port: 9093 }));
+        for bad in ["1@host", "x@host:9093", "1@:9093", "host:9093", "1@a@b:1", "-1@a:1"] {
+            assert!(parse_voter(bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(check_quorum_voters("1@a:1,2@b:1").is_ok());
+        assert!(check_quorum_voters("1@a:1,1@b:1").expect_err("must be rejected").contains("appears twice"));
+    }
+
+    #[test]
+    fn protocol_map_parses_and_rejects_unknown_protocols() {
+        let map = parse_protocol_map("CONTROLLER:PLAINTEXT, external:SASL_SSL").expect("valid map");
+        assert_eq!(map.get("CONTROLLER"), Some(&SecurityProtocol::Plaintext));
+        assert_eq!(map.get("EXTERNAL"), Some(&SecurityProtocol::SaslSsl));
+        assert!(parse_protocol_map("A:TLS").is_err());
+        assert!(parse_protocol_map("A").is_err());
+        assert!(parse_protocol_map("A:SSL,a:PLAINTEXT").is_err());
+    }
+}
