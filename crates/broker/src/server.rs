@@ -27,7 +27,9 @@ impl Server {
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Server> {
         let listener_config = config.listeners().into_iter().next().context("no listener configured")?;
         let broker = Broker::open(config).await?;
-        let bind = format!("{}:{}", listener_config.host, listener_config.port);
+        // `PLAINTEXT://:9092` means every interface, as in Kafka.
+        let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };
+        let bind = format!("{host}:{}", listener_config.port);
         let listener = TcpListener::bind(&bind)
             .await
             .with_context(|| format!("cannot listen on {bind}; is another broker running there? (set --listen)"))?;

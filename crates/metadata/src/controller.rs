@@ -398,7 +398,8 @@ mod tests {
     #[test]
     fn duplicate_colliding_and_invalid_topics_are_refused() {
         let mut image = image_with_brokers(1);
-        apply(&mut image, &create_topic(&image, &new_topic("a.b", 1, 1), DEFAULTS, Uuid::new_v4()).unwrap());
+        let records = create_topic(&image, &new_topic("a.b", 1, 1), DEFAULTS, Uuid::new_v4()).unwrap();
+        apply(&mut image, &records);
         assert!(matches!(
             create_topic(&image, &new_topic("a.b", 1, 1), DEFAULTS, Uuid::new_v4()),
             Err(ControllerError::TopicAlreadyExists(_))
@@ -420,9 +421,11 @@ mod tests {
     #[test]
     fn partitions_only_grow() {
         let mut image = image_with_brokers(1);
-        apply(&mut image, &create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, Uuid::new_v4()).unwrap());
+        let records = create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, Uuid::new_v4()).unwrap();
+        apply(&mut image, &records);
         assert!(matches!(create_partitions(&image, "t", 1, None), Err(ControllerError::InvalidPartitions(_))));
-        apply(&mut image, &create_partitions(&image, "t", 5, None).unwrap());
+        let records = create_partitions(&image, "t", 5, None).unwrap();
+        apply(&mut image, &records);
         assert_eq!(image.topic("t").unwrap().partitions.len(), 5);
         assert!(matches!(create_partitions(&image, "nope", 5, None), Err(ControllerError::UnknownTopic(_))));
     }
@@ -430,8 +433,10 @@ mod tests {
     #[test]
     fn delete_removes_topic() {
         let mut image = image_with_brokers(1);
-        apply(&mut image, &create_topic(&image, &new_topic("t", 1, 1), DEFAULTS, Uuid::new_v4()).unwrap());
-        apply(&mut image, &delete_topic(&image, "t").unwrap());
+        let records = create_topic(&image, &new_topic("t", 1, 1), DEFAULTS, Uuid::new_v4()).unwrap();
+        apply(&mut image, &records);
+        let records = delete_topic(&image, "t").unwrap();
+        apply(&mut image, &records);
         assert!(image.topic("t").is_none());
         assert!(matches!(delete_topic(&image, "t"), Err(ControllerError::UnknownTopic(_))));
     }
