@@ -1,1 +1,58 @@
-//! The partition log on disk (being written).
+//! The partition log on disk: Kafka's log layout and semantics for one partition.
+//!
+//! What this crate owns: [`Log`], a directory of segments that the broker appends to,
+//! reads from by offset or timestamp, flushes, truncates and prunes by retention. It does
+//! file I/O but nothing else: no network, no threads, no clock (time comes in as
+//! `now_ms`).
+//!
+//! A partition directory (`DATA/<topic>-<partition>/`) holds:
+//!
+//! ```text
+//! 00000000000000000000.log         record batches as produced, offsets rewritten   (file_records)
+//! 00000000000000000000.index       sparse offset -> position                        (offset_index)
+//! 00000000000000000000.timeindex   sparse max timestamp -> offset                   (time_index)
+//! 00000000000000004096.log/.index/.timeindex   …one triple per segment; the last is active
+//! 00000000000000004096.snapshot    idempotent-producer state at that offset        (producer_snapshot)
+//! recovery-point-offset-checkpoint offset below which everything is fsynced        (recovery_checkpoint)
+//! .kafka_cleanshutdown             present only while the log is cleanly closed     (clean_shutdown)
+//! ```
+//!
+//! Each file's byte layout and crash behaviour is documented on its module.
+//!
+//! Invariants the crate keeps:
+//! - Offsets are assigned once: the log end only moves forward, except by an explicit
+//!   [`Log::truncate_to`]; a batch is never split, and its bytes are stored as sent.
+//! - A read never returns a partial batch, and returns the whole batch that contains the
+//!   requested offset.
+//! - Every batch below the recovery point is fsynced with its index entries; after a
+//!   crash, every batch above it is validated (CRC32C) before the log is used, and the
+//!   log ends at the first invalid one.
+//! - Appends and reads do per-batch work only (headers), never per-record work; records
+//!   are decoded only to answer a lookup by timestamp.
+//! - Memory per segment is bounded: indexes keep at most a few thousand entries in
+//!   memory, scans use fixed-size buffers.
+//! - Idempotent producers: an acknowledged batch is never written twice, and the state
+//!   that guarantees it survives restarts and crashes (snapshots + log replay).
+
+// Tests may unwrap: a panic is how they fail.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod atomic_write;
+mod clean_shutdown;
+mod config;
+mod error;
+mod file_names;
+mod file_records;
+mod index_file;
+mod log;
+mod log_loader;
+mod offset_index;
+mod producer_snapshot;
+mod producer_state;
+mod recovery_checkpoint;
+mod segment;
+mod time_index;
+
+pub use config::LogConfig;
+pub use error::{AppendError, LogError, ReadError};
+pub use log::{AppendInfo, Log};

@@ -1,0 +1,530 @@
+//! The partition log: an ordered set of segments with one active segment at the end
+//! (Kafka's `UnifiedLog` + `LocalLog`).
+//!
+//! ```text
+//!  log start                                                  log end (next offset)
+//!  v                                                                  v
+//!  [ 00000000000000000000.log ][ 00000000000000000120.log ][ …340.log (active) ]
+//!  ^ retention deletes here     flushed up to the recovery point ^   appends here
+//! ```
+//!
+//! Invariants: there is always at least one segment, and the last one is the active
+//! segment; the log end offset is the active segment's next offset; the log start
+//! offset is the first segment's base offset; the recovery point lies between them, and
+//! every batch below it is fsynced together with its index entries.
+
+mod retention;
+mod truncation;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use spool_protocol::batch::{set_base_offset, set_partition_leader_epoch, BatchError, BatchHeader, Batches};
+use tracing::warn;
+
+use crate::atomic_write::sync_dir;
+use crate::clean_shutdown::{clear_clean_mark, mark_clean};
+use crate::config::LogConfig;
+use crate::error::{AppendError, IoContext, LogError, ReadError};
+use crate::log_loader;
+use crate::producer_snapshot::{delete_snapshot, list_snapshots, read_snapshot, write_snapshot};
+use crate::producer_state::{LeaderAppendCheck, ProducerStateManager};
+use crate::recovery_checkpoint::write_recovery_point;
+use crate::segment::{LogSegment, SegmentRead};
+
+/// The result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended (for a duplicate: of the original batch).
+    pub first_offset: i64,
+    /// Offset of the last record appended (for a duplicate: of the original batch).
+    pub last_offset: i64,
+    /// Largest batch max-timestamp of the append, -1 if none.
+    pub max_timestamp: i64,
+    /// Records actually written: 0 for a duplicate.
+    pub record_count: i64,
+    /// The append repeated a batch an idempotent producer had already written: nothing
+    /// was written and the offsets are the original ones.
+    pub duplicate: bool,
+}
+
+/// One partition's log on disk (see the module docs).
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Never empty; the last entry is the active segment.
+    segments: BTreeMap<i64, LogSegment>,
+    recovery_point: i64,
+    /// The recovery point last written to the checkpoint file.
+    checkpointed_recovery_point: i64,
+    producers: ProducerStateManager,
+    last_flush_ms: i64,
+    /// The latest `now_ms` the log was given, for calls that take none.
+    clock_ms: i64,
+}
+
+impl Log {
+    /// Opens (creating if missing) the partition directory and recovers it: removes
+    /// leftover files, validates every batch written after the recovery point unless the
+    /// last shutdown was clean, truncates a torn tail, rebuilds bad indexes and the
+    /// idempotent-producer state. An empty directory is an empty log starting at offset 0.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] when a file operation fails. Damaged data is not an error: it
+    /// is cut off and reported with `tracing::warn`.
+    pub fn open(dir: impl Into<PathBuf>, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
+        let dir = dir.into();
+        let loaded = log_loader::load(&dir, &config, now_ms)?;
+        let mut log = Log {
+            dir,
+            config,
+            segments: loaded.segments,
+            recovery_point: loaded.recovery_point,
+            checkpointed_recovery_point: -1,
+            producers: ProducerStateManager::default(),
+            last_flush_ms: now_ms,
+            clock_ms: now_ms,
+        };
+        log.rebuild_producer_state()?;
+        log.write_checkpoint()?;
+        // From here on the log may be written: a crash must not look clean.
+        clear_clean_mark(&log.dir)?;
+        sync_dir(&log.dir)?;
+        tracing::debug!(
+            dir = %log.dir.display(),
+            clean = loaded.had_clean_shutdown,
+            log_start_offset = log.log_start_offset(),
+            log_end_offset = log.log_end_offset(),
+            segments = log.segments.len(),
+            "opened log"
+        );
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration. Size and time limits apply from the next append,
+    /// roll or retention check; `segment.index.bytes` from the next new segment.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// The first offset in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.keys().next().copied().unwrap_or(0)
+    }
+
+    /// The offset the next record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// Every batch below this offset is fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Total bytes of the segments' `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(LogSegment::size_bytes).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
+    fn active(&self) -> &LogSegment {
+        self.segments.values().next_back().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments.values_mut().next_back().expect("a log always has a segment")
+    }
+
+    /// Base offset of the segment that contains `offset`, or of the first segment.
+    fn floor_base(&self, offset: i64) -> i64 {
+        self.segments.range(..=offset).next_back().map_or(self.log_start_offset(), |(base, _)| *base)
+    }
+
+    fn observe(&mut self, now_ms: i64) {
+        self.clock_ms = self.clock_ms.max(now_ms);
+    }
+
+    /// Appends a produce request's record set as the partition leader: assigns offsets
+    /// from the log end by rewriting each batch's base offset in `records` and stamps
+    /// `leader_epoch` as the partition leader epoch, checks idempotent producers'
+    /// sequences, writes the bytes as they are, rolls the segment first if needed, and
+    /// fsyncs when `flush.messages` records are unflushed. `records` must have been
+    /// validated (`spool_protocol::batch::validate_record_set`); CRCs are not rechecked.
+    ///
+    /// # Errors
+    /// [`AppendError::InvalidRecords`] if `records` is not whole batches;
+    /// [`AppendError::RecordSetTooLarge`]; the idempotence errors
+    /// ([`AppendError::OutOfOrderSequence`], [`AppendError::InvalidProducerEpoch`],
+    /// [`AppendError::InvalidSequence`]), which write nothing; [`AppendError::Log`] on I/O.
+    /// A duplicate is not an error: see [`AppendInfo::duplicate`].
+    pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, AppendError> {
+        self.observe(now_ms);
+        let headers = parse_record_set(records)?;
+        self.check_record_set_size(records.len())?;
+        let mut next_offset = self.log_end_offset();
+        let batches: Vec<BatchHeader> = headers
+            .into_iter()
+            .map(|header| {
+                let batch = BatchHeader { base_offset: next_offset, partition_leader_epoch: leader_epoch, ..header };
+                next_offset = batch.last_offset() + 1;
+                batch
+            })
+            .collect();
+        let updates = match self.producers.check_leader_append(&batches)? {
+            LeaderAppendCheck::Duplicate(original) => {
+                return Ok(AppendInfo {
+                    first_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    max_timestamp: original.max_timestamp,
+                    record_count: 0,
+                    duplicate: true,
+                })
+            }
+            LeaderAppendCheck::Accept(updates) => updates,
+        };
+        let mut position = 0;
+        for batch in &batches {
+            set_base_offset(&mut records[position..], batch.base_offset);
+            set_partition_leader_epoch(&mut records[position..], leader_epoch);
+            position += batch.size();
+        }
+        let info = self.append_batches(records, &batches, now_ms)?;
+        self.producers.apply(updates);
+        self.flush_if_too_many_unflushed()?;
+        Ok(info)
+    }
+
+    /// Appends batches that already carry offsets, as a follower copying its leader.
+    /// Every batch's base offset must be at least the log end and above the previous
+    /// batch's last offset. Producer state is updated without checks.
+    ///
+    /// # Errors
+    /// [`AppendError::OffsetsOutOfOrder`], [`AppendError::OffsetRangeTooLarge`],
+    /// [`AppendError::InvalidRecords`], [`AppendError::RecordSetTooLarge`]; [`AppendError::Log`].
+    pub fn append_as_follower(&mut self, records: &[u8]) -> Result<AppendInfo, AppendError> {
+        let batches = parse_record_set(records)?;
+        self.check_record_set_size(records.len())?;
+        let mut expected_at_least = self.log_end_offset();
+        for batch in &batches {
+            if batch.base_offset < expected_at_least {
+                return Err(AppendError::OffsetsOutOfOrder { offset: batch.base_offset, expected_at_least });
+            }
+            expected_at_least = batch.last_offset() + 1;
+        }
+        let (first_offset, last_offset) = (batches[0].base_offset, expected_at_least - 1);
+        if last_offset - first_offset > i32::MAX as i64 {
+            return Err(AppendError::OffsetRangeTooLarge { first_offset, last_offset });
+        }
+        let info = self.append_batches(records, &batches, self.clock_ms)?;
+        batches.iter().for_each(|batch| self.producers.apply_replicated(batch));
+        self.flush_if_too_many_unflushed()?;
+        Ok(info)
+    }
+
+    fn check_record_set_size(&self, size_bytes: usize) -> Result<(), AppendError> {
+        let max_bytes = self.config.segment_bytes_max();
+        if size_bytes as u64 > max_bytes {
+            return Err(AppendError::RecordSetTooLarge { size_bytes: size_bytes as u64, max_bytes });
+        }
+        Ok(())
+    }
+
+    /// Writes `records` (whose headers, with final offsets, are `batches`) to the active
+    /// segment, rolling first if it is due.
+    fn append_batches(&mut self, records: &[u8], batches: &[BatchHeader], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let first_offset = batches.first().map_or(self.log_end_offset(), |b| b.base_offset);
+        let last_offset = batches.last().map_or(first_offset - 1, BatchHeader::last_offset);
+        let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
+        self.maybe_roll_for_append(records.len() as u64, max_timestamp, first_offset, last_offset, now_ms)?;
+        self.active_mut().append(records, batches)?;
+        let record_count = batches.iter().map(|b| b.record_count as i64).sum();
+        Ok(AppendInfo { first_offset, last_offset, max_timestamp, record_count, duplicate: false })
+    }
+
+    /// Kafka's roll rule: roll a non-empty active segment when the append would make it
+    /// exceed `segment.bytes`, when `segment.ms` has passed since its first batch's
+    /// timestamp (measured with the new batches' timestamp), when an index is full, or
+    /// when the new offsets do not fit its 32-bit relative offsets.
+    fn maybe_roll_for_append(&mut self, size_bytes: u64, max_timestamp: i64, first_offset: i64, last_offset: i64, now_ms: i64) -> Result<(), LogError> {
+        let active = self.active();
+        let offsets_overflow = last_offset - active.base_offset() > i32::MAX as i64;
+        if active.is_empty() {
+            if offsets_overflow {
+                self.replace_empty_active(first_offset, now_ms)?;
+            }
+            return Ok(());
+        }
+        let full = active.size_bytes() + size_bytes > self.config.segment_bytes_max();
+        let aged = active.time_waited_for_roll_ms(now_ms, max_timestamp) > self.config.segment_ms;
+        if full || aged || active.indexes_full() || offsets_overflow {
+            self.roll(first_offset.max(self.log_end_offset()), now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Rolls the active segment when it is older than `segment.ms` (measured from its
+    /// first batch's timestamp to `now_ms`). An empty active segment never rolls.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.observe(now_ms);
+        let active = self.active();
+        if !active.is_empty() && active.time_waited_for_roll_ms(now_ms, now_ms) > self.config.segment_ms {
+            self.roll(self.log_end_offset(), now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at `new_base` (>= the log end). The old one gets its
+    /// final time index entry and, with everything before it, is fsynced; the recovery
+    /// point moves to the log end and is checkpointed; a producer snapshot is written.
+    ///
+    /// This fsync is synchronous (Kafka schedules it in the background): it bounds the
+    /// work of recovery after a crash to the active segment.
+    fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<(), LogError> {
+        let log_end = self.log_end_offset();
+        debug_assert!(new_base >= log_end);
+        self.active_mut().on_become_inactive()?;
+        self.sync_segments()?;
+        self.recovery_point = log_end;
+        self.last_flush_ms = self.last_flush_ms.max(now_ms);
+        write_snapshot(&self.dir, log_end, &self.producers)?;
+        write_recovery_point(&self.dir, log_end)?;
+        let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
+        sync_dir(&self.dir)?;
+        self.checkpointed_recovery_point = log_end;
+        self.active_mut().release_memory()?;
+        self.segments.insert(new_base, segment);
+        tracing::debug!(dir = %self.dir.display(), new_base, "rolled a new segment");
+        Ok(())
+    }
+
+    /// Replaces an empty active segment by one at `new_base` (a follower append whose
+    /// offsets the current base cannot address).
+    fn replace_empty_active(&mut self, new_base: i64, now_ms: i64) -> Result<(), LogError> {
+        let old_base = self.active().base_offset();
+        if old_base == new_base {
+            return Ok(());
+        }
+        let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
+        self.segments.insert(new_base, segment);
+        if let Some(old) = self.segments.remove(&old_base) {
+            old.delete()?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    /// Reads whole batches starting with the batch that contains `offset` (a read from
+    /// the middle of a batch returns that whole batch), stopping before any batch whose
+    /// base offset is `>= max_offset` (the high watermark, exclusive) and before the
+    /// result would exceed `max_bytes`, except that with `min_one_batch` the first batch
+    /// is returned whole even if it is larger (Kafka's KIP-74 rule). Reads continue into
+    /// later segments. Reading at the log end returns no bytes.
+    ///
+    /// Memory: the result is at most `max(max_bytes, first batch size)`; callers bound
+    /// `max_bytes` (`fetch.max.bytes`, `max.partition.fetch.bytes`).
+    ///
+    /// # Errors
+    /// [`ReadError::OffsetOutOfRange`] when `offset` is below the log start or above the
+    /// log end; [`ReadError::Log`] on I/O or corrupt data.
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<Bytes, ReadError> {
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(ReadError::OffsetOutOfRange { offset, log_start_offset, log_end_offset });
+        }
+        let mut out = BytesMut::new();
+        for segment in self.segments.range(self.floor_base(offset)..).map(|(_, s)| s) {
+            let budget = max_bytes.saturating_sub(out.len());
+            let min_one = min_one_batch && out.is_empty();
+            match segment.read_into(&mut out, offset, budget, max_offset, min_one)? {
+                SegmentRead::Exhausted { .. } => {}
+                SegmentRead::Stopped => break,
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    /// ListOffsets by timestamp: the earliest offset whose record timestamp is `>= ts`,
+    /// with that timestamp; `None` if no record has one. Uses the time index to find the
+    /// starting batch and decodes only the batch holding the answer.
+    ///
+    /// # Errors
+    /// [`ReadError::Log`] on I/O or corrupt data.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, ReadError> {
+        for segment in self.segments.values() {
+            if segment.max_timestamp() >= ts {
+                if let Some(found) = segment.find_offset_by_timestamp(ts)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// fsyncs every segment from the one containing the recovery point (each file only if
+    /// written since its last sync).
+    fn sync_segments(&mut self) -> Result<(), LogError> {
+        let from = self.floor_base(self.recovery_point);
+        for segment in self.segments.range_mut(from..).map(|(_, s)| s) {
+            segment.sync()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs all data and moves the in-memory recovery point to the log end. The
+    /// checkpoint file is not rewritten: a stale checkpoint only makes recovery re-check
+    /// more batches.
+    fn flush_data(&mut self) -> Result<(), LogError> {
+        self.sync_segments()?;
+        self.recovery_point = self.log_end_offset();
+        self.last_flush_ms = self.clock_ms;
+        Ok(())
+    }
+
+    /// The `flush.messages` policy, after each append.
+    fn flush_if_too_many_unflushed(&mut self) -> Result<(), LogError> {
+        let unflushed = (self.log_end_offset() - self.recovery_point).max(0) as u64;
+        if unflushed >= self.config.flush_interval_messages {
+            self.flush_data()?;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self) -> Result<(), LogError> {
+        write_recovery_point(&self.dir, self.recovery_point)?;
+        sync_dir(&self.dir)?;
+        self.checkpointed_recovery_point = self.recovery_point;
+        Ok(())
+    }
+
+    /// fsyncs all data and index files and checkpoints the recovery point (= log end).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.flush_data()?;
+        if self.checkpointed_recovery_point != self.recovery_point {
+            self.write_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// The `flush.ms` policy, for a broker timer: flushes if records are unflushed and
+    /// the last flush is at least `flush.ms` old.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.observe(now_ms);
+        let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_interval_ms;
+        if due && self.log_end_offset() > self.recovery_point {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets idempotent producers whose last batch is older than
+    /// `producer.id.expiration.ms`; returns how many. (Kafka checks this every
+    /// `producer.id.expiration.check.interval.ms`, 10 minutes by default.)
+    pub fn remove_expired_producers(&mut self, now_ms: i64) -> usize {
+        self.observe(now_ms);
+        self.producers.remove_expired(now_ms, self.config.producer_id_expiration_ms)
+    }
+
+    /// Rebuilds the producer state from the newest usable snapshot and the batches after
+    /// it. Snapshots above the log end (describing batches that are gone) and damaged
+    /// ones are deleted; snapshots below the log start are not used.
+    fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
+        let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
+        let mut state = ProducerStateManager::default();
+        let mut replay_from = log_start;
+        for offset in list_snapshots(&self.dir)?.into_iter().rev() {
+            if offset > log_end {
+                delete_snapshot(&self.dir, offset)?;
+                continue;
+            }
+            if offset < log_start {
+                break;
+            }
+            match read_snapshot(&self.dir, offset) {
+                Ok(snapshot) => {
+                    state = snapshot;
+                    replay_from = offset;
+                    break;
+                }
+                Err(LogError::CorruptCheckpoint { path, reason }) => {
+                    warn!(path = %path.display(), %reason, "deleting damaged producer snapshot");
+                    delete_snapshot(&self.dir, offset)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for segment in self.segments.range(self.floor_base(replay_from)..).map(|(_, s)| s) {
+            segment.for_each_batch_from(replay_from, |batch| state.apply_replicated(batch))?;
+        }
+        self.producers = state;
+        Ok(())
+    }
+
+    /// Clean shutdown: fsyncs everything, writes a producer snapshot at the log end and
+    /// the recovery point, then the clean-shutdown marker, so the next open skips recovery.
+    ///
+    /// # Errors
+    /// [`LogError::Io`]; the marker is then not written and the next open recovers.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.active_mut().trim()?;
+        self.flush_data()?;
+        write_snapshot(&self.dir, self.log_end_offset(), &self.producers)?;
+        write_recovery_point(&self.dir, self.recovery_point)?;
+        mark_clean(&self.dir)
+    }
+
+    /// Deletes the partition directory and everything in it (topic deletion).
+    ///
+    /// # Errors
+    /// [`LogError::Io`]; whatever was not removed stays on disk.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        fs::remove_dir_all(&dir).at(&dir)
+    }
+}
+
+/// Headers of the whole batches in `records`.
+fn parse_record_set(records: &[u8]) -> Result<Vec<BatchHeader>, AppendError> {
+    if records.is_empty() {
+        return Err(AppendError::InvalidRecords(BatchError::Empty));
+    }
+    let mut batches = Batches::new(records);
+    let headers: Vec<BatchHeader> = batches.by_ref().map(|(header, _)| header).collect();
+    let parsed = batches.position();
+    if parsed != records.len() {
+        let rest = &records[parsed..];
+        let error = match BatchHeader::parse(rest) {
+            Err(error) => error,
+            Ok(header) => BatchError::Truncated { needed: header.size(), available: rest.len() },
+        };
+        return Err(AppendError::InvalidRecords(error));
+    }
+    Ok(headers)
+}

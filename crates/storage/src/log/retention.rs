@@ -1,0 +1,101 @@
+//! Retention: deleting whole old segments by time and by size (Kafka's
+//! `deleteRetentionMsBreachedSegments` and `deleteRetentionSizeBreachedSegments`).
+//!
+//! Only a prefix of the log is ever deleted, oldest segment first, and only segments
+//! whose every offset is below the high watermark. The empty active segment is never
+//! deleted; when every segment, the active one included, is due, a new empty active
+//! segment is rolled first, so the log start moves to the log end.
+
+use tracing::info;
+
+use super::Log;
+use crate::error::LogError;
+use crate::segment::LogSegment;
+
+impl Log {
+    /// Deletes whole segments beyond retention and advances the log start offset:
+    /// first by time (`retention.ms`: segments whose largest timestamp is more than
+    /// that older than `now_ms`), then by size (`retention.bytes`: oldest segments while
+    /// the log minus the segment stays at or above the limit). Returns the number of
+    /// segments deleted. Same as [`Log::enforce_retention_below`] with no high watermark.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        self.enforce_retention_below(now_ms, i64::MAX)
+    }
+
+    /// [`Log::enforce_retention`] that never deletes a segment holding offsets at or
+    /// above `high_watermark`, so the log start cannot pass it (as Kafka does).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn enforce_retention_below(&mut self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
+        self.observe(now_ms);
+        let mut deleted = 0;
+        if self.config.retention_ms >= 0 {
+            let retention_ms = self.config.retention_ms;
+            let count = self.count_deletable(high_watermark, |segment| {
+                Ok(now_ms.saturating_sub(segment.largest_timestamp()?) > retention_ms)
+            })?;
+            deleted += self.delete_oldest_segments(count, now_ms, "retention.ms")?;
+        }
+        if self.config.retention_bytes >= 0 {
+            let size_bytes = self.size_bytes();
+            let retention_bytes = self.config.retention_bytes as u64;
+            if size_bytes >= retention_bytes {
+                let mut excess_bytes = size_bytes - retention_bytes;
+                let count = self.count_deletable(high_watermark, |segment| {
+                    let due = excess_bytes >= segment.size_bytes();
+                    if due {
+                        excess_bytes -= segment.size_bytes();
+                    }
+                    Ok(due)
+                })?;
+                deleted += self.delete_oldest_segments(count, now_ms, "retention.bytes")?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The length of the prefix of segments that `due` accepts, stopping at the empty
+    /// active segment and at segments reaching `high_watermark`.
+    fn count_deletable(
+        &self,
+        high_watermark: i64,
+        mut due: impl FnMut(&LogSegment) -> Result<bool, LogError>,
+    ) -> Result<usize, LogError> {
+        let log_end = self.log_end_offset();
+        let mut segments = self.segments.values().peekable();
+        let mut count = 0;
+        while let Some(segment) = segments.next() {
+            let next = segments.peek();
+            let upper_bound = next.map_or(log_end, |next| next.base_offset());
+            let last_and_empty = next.is_none() && segment.is_empty();
+            if high_watermark < upper_bound || last_and_empty || !due(segment)? {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn delete_oldest_segments(&mut self, count: usize, now_ms: i64, reason: &str) -> Result<usize, LogError> {
+        if count == 0 {
+            return Ok(0);
+        }
+        if count == self.segments.len() {
+            // Never leave the log without a segment: start an empty one at the log end.
+            self.roll(self.log_end_offset(), now_ms)?;
+        }
+        let bases: Vec<i64> = self.segments.keys().take(count).copied().collect();
+        for base in bases {
+            if let Some(segment) = self.segments.remove(&base) {
+                info!(segment = %segment.log_path().display(), next_offset = segment.next_offset(), reason, "deleting segment beyond retention");
+                segment.delete()?;
+            }
+        }
+        self.recovery_point = self.recovery_point.max(self.log_start_offset());
+        Ok(count)
+    }
+}

@@ -1,0 +1,84 @@
+//! Truncation for replication: dropping the end of the log (a follower that diverged
+//! from its leader) or all of it (a follower that fell behind the leader's log start).
+
+use tracing::info;
+
+use super::Log;
+use crate::atomic_write::sync_dir;
+use crate::error::LogError;
+use crate::producer_snapshot::{delete_snapshot, list_snapshots};
+use crate::producer_state::ProducerStateManager;
+use crate::segment::LogSegment;
+
+impl Log {
+    /// Drops everything at and above `offset`. Whole batches are removed: the batch that
+    /// contains `offset` goes entirely, so the log end becomes its base offset (equal to
+    /// `offset` when `offset` is a batch boundary, as replication targets are). Nothing
+    /// happens if `offset >= log end`; below the log start this is
+    /// [`Log::truncate_fully_and_start_at`]. The lowered recovery point is checkpointed
+    /// before any data goes, and the truncation is fsynced before returning, so a crash
+    /// cannot bring the dropped batches back.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        let offset = offset.max(0);
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset < self.log_start_offset() {
+            return self.truncate_fully_and_start_at(offset);
+        }
+        info!(dir = %self.dir.display(), offset, log_end_offset = self.log_end_offset(), "truncating log");
+        self.recovery_point = self.recovery_point.min(offset);
+        self.write_checkpoint()?;
+        let later: Vec<i64> = self.segments.range(offset + 1..).map(|(base, _)| *base).collect();
+        for base in later.into_iter().rev() {
+            if let Some(segment) = self.segments.remove(&base) {
+                segment.delete()?;
+            }
+        }
+        let active = self.active_mut();
+        active.truncate_to(offset)?;
+        active.sync()?;
+        sync_dir(&self.dir)?;
+        self.recovery_point = self.recovery_point.min(self.log_end_offset());
+        self.rebuild_producer_state()
+    }
+
+    /// Deletes every segment and starts an empty log at `offset` (log start = log end =
+    /// `offset`), forgetting all producer state.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        let offset = offset.max(0);
+        info!(dir = %self.dir.display(), offset, "truncating the whole log");
+        self.recovery_point = self.recovery_point.min(offset);
+        self.write_checkpoint()?;
+        // Keep one segment in the map at every step (see the `Log` invariants).
+        let older: Vec<i64> = self.segments.keys().rev().skip(1).copied().collect();
+        for base in older {
+            if let Some(segment) = self.segments.remove(&base) {
+                segment.delete()?;
+            }
+        }
+        let last_base = self.active().base_offset();
+        if last_base == offset {
+            self.active_mut().truncate_to(offset)?;
+            self.active_mut().sync()?;
+        } else {
+            let segment = LogSegment::create(&self.dir, offset, &self.config, self.clock_ms)?;
+            self.segments.insert(offset, segment);
+            if let Some(old) = self.segments.remove(&last_base) {
+                old.delete()?;
+            }
+        }
+        for snapshot in list_snapshots(&self.dir)? {
+            delete_snapshot(&self.dir, snapshot)?;
+        }
+        self.producers = ProducerStateManager::default();
+        self.recovery_point = offset;
+        self.write_checkpoint()
+    }
+}

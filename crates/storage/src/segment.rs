@@ -1,0 +1,606 @@
+//! One segment of a partition log: `<base offset>.log` with its `.index` and `.timeindex`
+//! (Kafka's `LogSegment`).
+//!
+//! The segment keeps in memory what appends and rolls need without touching the disk:
+//! the next offset, the largest timestamp and the offset of its batch, the first batch's
+//! timestamp (for `segment.ms`) and the bytes since the last index entry. [`LogSegment::load`]
+//! and [`LogSegment::recover`] establish these from the files; appends keep them.
+//!
+//! Index entries are decided per batch by one rule, used alike by appends, recovery and
+//! loading: a batch gets an offset index entry (its last offset, its position) when more
+//! than `index.interval.bytes` of batches were added since the previous entry's batch,
+//! and then the time index gets the segment's largest timestamp so far if it grew.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::RecordBatchDecoder;
+use spool_protocol::batch::BatchHeader;
+use tracing::warn;
+
+use crate::config::LogConfig;
+use crate::error::{IoContext, LogError};
+use crate::file_names::{offset_file_path, with_added_suffix, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::file_records::{FileRecords, Scanned};
+use crate::offset_index::OffsetIndex;
+use crate::time_index::TimeIndex;
+
+/// Read size when scanning headers from an index entry to a target batch.
+const LOOKUP_CHUNK_BYTES: usize = 16 * 1024;
+/// Read size when validating whole segments; larger batches are checked by streaming.
+const RECOVERY_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Bytes cut from the end of a segment by recovery or loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Truncation {
+    pub(crate) position: u64,
+    pub(crate) bytes_removed: u64,
+    pub(crate) reason: String,
+}
+
+/// What a read from one segment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentRead {
+    /// Every batch from the target to the end of the segment was taken (`bytes` of
+    /// them, possibly none); the read may continue in the next segment.
+    Exhausted { bytes: usize },
+    /// A limit (bytes or max offset) was reached; the read is complete.
+    Stopped,
+}
+
+enum Find {
+    Found(u64, BatchHeader),
+    NotFound,
+    Bad { position: u64, reason: String },
+}
+
+/// The indexes and the running state that decides their entries. Separate from the
+/// `.log` file so a scanner can borrow the file while this is updated.
+struct SegmentIndexes {
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    next_offset: i64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    first_batch_timestamp: Option<i64>,
+    bytes_since_last_index_entry: u64,
+    index_interval_bytes: u64,
+}
+
+impl SegmentIndexes {
+    /// Accounts for the batch at `position`, adding index entries by the module's rule.
+    fn on_batch(&mut self, position: u64, header: &BatchHeader) {
+        if position == 0 {
+            self.first_batch_timestamp = Some(header.max_timestamp);
+        }
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.offset_of_max_timestamp = header.last_offset();
+        }
+        if self.bytes_since_last_index_entry > self.index_interval_bytes {
+            if let Ok(position) = u32::try_from(position) {
+                self.offset_index.append(header.last_offset(), position);
+                self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, false);
+            }
+            self.bytes_since_last_index_entry = 0;
+        }
+        self.bytes_since_last_index_entry += header.size() as u64;
+        self.next_offset = header.last_offset() + 1;
+    }
+}
+
+/// A segment (see the module docs).
+pub(crate) struct LogSegment {
+    base_offset: i64,
+    log: FileRecords,
+    indexes: SegmentIndexes,
+    created_ms: i64,
+}
+
+impl LogSegment {
+    /// Opens the three files without reading them; [`LogSegment::load`] or
+    /// [`LogSegment::recover`] must follow before the segment is used.
+    fn open_files(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self, LogError> {
+        let log = FileRecords::open(offset_file_path(dir, base_offset, LOG_SUFFIX))?;
+        let index_bytes_max = config.segment_index_bytes;
+        let offset_index = OffsetIndex::open(offset_file_path(dir, base_offset, INDEX_SUFFIX), base_offset, index_bytes_max)?;
+        let time_index = TimeIndex::open(offset_file_path(dir, base_offset, TIME_INDEX_SUFFIX), base_offset, index_bytes_max)?;
+        Ok(LogSegment {
+            base_offset,
+            log,
+            indexes: SegmentIndexes {
+                offset_index,
+                time_index,
+                next_offset: base_offset,
+                max_timestamp: -1,
+                offset_of_max_timestamp: base_offset,
+                first_batch_timestamp: None,
+                bytes_since_last_index_entry: 0,
+                index_interval_bytes: config.index_interval_bytes,
+            },
+            created_ms: now_ms,
+        })
+    }
+
+    /// Creates a new empty segment. Leftover empty files of the same name are reused.
+    ///
+    /// # Errors
+    /// [`LogError::SegmentExists`] if a non-empty `.log` file is in the way; [`LogError::Io`].
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self, LogError> {
+        let path = offset_file_path(dir, base_offset, LOG_SUFFIX);
+        match fs::metadata(&path) {
+            Ok(meta) if meta.len() > 0 => return Err(LogError::SegmentExists { path }),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).at(&path),
+        }
+        let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
+        segment.indexes.offset_index.reset()?;
+        segment.indexes.time_index.reset()?;
+        Ok(segment)
+    }
+
+    /// Opens an existing segment whose data is trusted (written before the recovery
+    /// point, or after a clean shutdown): indexes that fail their sanity checks are
+    /// rebuilt by [`LogSegment::recover`]; otherwise only the batches after the last
+    /// index entry are read (headers only), and a partial batch there is cut off.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn load(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<(Self, Option<Truncation>), LogError> {
+        let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
+        if let Err(reason) = segment.index_sanity()? {
+            warn!(segment = %segment.log.path().display(), %reason, "rebuilding the indexes of the segment");
+            let truncation = segment.recover()?;
+            return Ok((segment, truncation));
+        }
+        let truncation = segment.rescan_tail()?;
+        if let Some((_, offset)) = segment.indexes.time_index.last_entry() {
+            if offset >= segment.indexes.next_offset {
+                warn!(segment = %segment.log.path().display(), "time index points past the end of the segment; rebuilding the indexes");
+                let truncation = segment.recover()?;
+                return Ok((segment, truncation));
+            }
+        }
+        Ok((segment, truncation))
+    }
+
+    /// Opens an existing segment and validates every batch (header, length, CRC32C,
+    /// increasing offsets), rebuilding both indexes and cutting the file at the first
+    /// invalid batch.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn open_and_recover(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<(Self, Option<Truncation>), LogError> {
+        let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
+        let truncation = segment.recover()?;
+        Ok((segment, truncation))
+    }
+
+    /// Checks the indexes against each other and the `.log` file, cheaply.
+    fn index_sanity(&self) -> Result<Result<(), String>, LogError> {
+        if let Err(reason) = self.indexes.offset_index.sanity_check() {
+            return Ok(Err(reason));
+        }
+        if let Err(reason) = self.indexes.time_index.sanity_check() {
+            return Ok(Err(reason));
+        }
+        let Some((entry_offset, position)) = self.indexes.offset_index.last_entry() else { return Ok(Ok(())) };
+        if position >= self.log.size_bytes() {
+            return Ok(Err(format!("last index entry points at byte {position}, past the end")));
+        }
+        match self.log.scanner(position, LOOKUP_CHUNK_BYTES).next(false)? {
+            Scanned::Batch { header, .. } if header.base_offset >= self.base_offset && header.last_offset() <= entry_offset => {
+                Ok(Ok(()))
+            }
+            other => Ok(Err(format!("last index entry ({entry_offset}, {position}) does not point at its batch: {other:?}"))),
+        }
+    }
+
+    /// Re-validates the whole segment and rebuilds its indexes (see [`LogSegment::open_and_recover`]).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn recover(&mut self) -> Result<Option<Truncation>, LogError> {
+        self.indexes.offset_index.reset()?;
+        self.indexes.time_index.reset()?;
+        self.reset_running_state(None);
+        self.scan_from(0, true)
+    }
+
+    /// Re-derives the running state from the indexes and the batches after the last
+    /// offset index entry (headers only).
+    fn rescan_tail(&mut self) -> Result<Option<Truncation>, LogError> {
+        let last_time_entry = self.indexes.time_index.last_entry();
+        self.reset_running_state(last_time_entry);
+        let position = self.indexes.offset_index.last_entry().map_or(0, |(_, position)| position);
+        if position > 0 {
+            if let Scanned::Batch { header, .. } = self.log.scanner(0, LOOKUP_CHUNK_BYTES).next(false)? {
+                self.indexes.first_batch_timestamp = Some(header.max_timestamp);
+            }
+        }
+        self.scan_from(position, false)
+    }
+
+    fn reset_running_state(&mut self, last_time_entry: Option<(i64, i64)>) {
+        let (max_timestamp, offset) = last_time_entry.unwrap_or((-1, self.base_offset));
+        let indexes = &mut self.indexes;
+        indexes.next_offset = self.base_offset;
+        indexes.max_timestamp = max_timestamp;
+        indexes.offset_of_max_timestamp = offset;
+        indexes.first_batch_timestamp = None;
+        indexes.bytes_since_last_index_entry = 0;
+    }
+
+    /// Feeds every batch from `position` to the running state, cutting the file at the
+    /// first batch that is invalid (or, with `verify`, fails its CRC).
+    fn scan_from(&mut self, position: u64, verify: bool) -> Result<Option<Truncation>, LogError> {
+        let chunk_bytes = if verify { RECOVERY_CHUNK_BYTES } else { LOOKUP_CHUNK_BYTES };
+        let mut scanner = self.log.scanner(position, chunk_bytes);
+        let mut min_offset = self.base_offset;
+        let invalid = loop {
+            match scanner.next(verify)? {
+                Scanned::Batch { position, header } => {
+                    if header.base_offset < min_offset || header.last_offset() - self.base_offset > i32::MAX as i64 {
+                        let reason = format!(
+                            "batch offsets {}..={} are not above {} or out of the segment's range",
+                            header.base_offset,
+                            header.last_offset(),
+                            min_offset - 1
+                        );
+                        break Some((position, reason));
+                    }
+                    min_offset = header.last_offset() + 1;
+                    self.indexes.on_batch(position, &header);
+                }
+                Scanned::Invalid { position, error } => break Some((position, error.to_string())),
+                Scanned::End => break None,
+            }
+        };
+        let truncation = match invalid {
+            Some((position, reason)) => {
+                let bytes_removed = self.log.size_bytes() - position;
+                self.log.truncate_to(position)?;
+                self.indexes.offset_index.truncate_to(self.indexes.next_offset)?;
+                self.indexes.time_index.truncate_to(self.indexes.next_offset)?;
+                Some(Truncation { position, bytes_removed, reason })
+            }
+            None => None,
+        };
+        self.indexes.offset_index.write_if_buffered()?;
+        self.indexes.time_index.write_if_buffered()?;
+        Ok(truncation)
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// One past the last offset in the segment; the base offset while it is empty.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.indexes.next_offset
+    }
+
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.log.size_bytes() == 0
+    }
+
+    pub(crate) fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// The largest batch max-timestamp in the segment, -1 if none has one.
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.indexes.max_timestamp
+    }
+
+    /// What retention compares with `retention.ms`: the largest timestamp, or the file's
+    /// modification time when no batch carries a timestamp (as Kafka does).
+    ///
+    /// # Errors
+    /// [`LogError::Io`] reading the modification time.
+    pub(crate) fn largest_timestamp(&self) -> Result<i64, LogError> {
+        if self.indexes.max_timestamp >= 0 {
+            return Ok(self.indexes.max_timestamp);
+        }
+        self.log.last_modified_ms()
+    }
+
+    pub(crate) fn indexes_full(&self) -> bool {
+        self.indexes.offset_index.is_full() || self.indexes.time_index.is_full()
+    }
+
+    /// How long the segment has been filling, for `segment.ms`: `message_timestamp`
+    /// minus the first batch's max timestamp, or `now_ms` minus the segment's creation
+    /// (or load) time when the first batch has no timestamp (Kafka's `timeWaitedForRoll`).
+    pub(crate) fn time_waited_for_roll_ms(&self, now_ms: i64, message_timestamp: i64) -> i64 {
+        match self.indexes.first_batch_timestamp {
+            Some(first) if first >= 0 => message_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
+    }
+
+    /// Appends whole batches whose headers (with their final offsets) are `batches`.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] if the `.log` write fails; nothing changed then. Once the batches
+    /// are written the append has happened: a failed index write is only logged (the
+    /// entries stay buffered and the next write or sync retries them).
+    pub(crate) fn append(&mut self, records: &[u8], batches: &[BatchHeader]) -> Result<(), LogError> {
+        let mut position = self.log.append(records)?;
+        for header in batches {
+            self.indexes.on_batch(position, header);
+            position += header.size() as u64;
+        }
+        let indexes = &mut self.indexes;
+        if let Err(error) = indexes.offset_index.write_if_buffered().and_then(|()| indexes.time_index.write_if_buffered()) {
+            warn!(segment = %self.log.path().display(), %error, "index write failed; will retry");
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the header of every batch from the one containing `offset` to the
+    /// end of the segment, in order.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] if the bytes on the way are not batches; [`LogError::Io`].
+    pub(crate) fn for_each_batch_from(&self, offset: i64, mut f: impl FnMut(&BatchHeader)) -> Result<(), LogError> {
+        let Some((position, _)) = self.find_batch(offset)? else { return Ok(()) };
+        let mut scanner = self.log.scanner(position, RECOVERY_CHUNK_BYTES);
+        loop {
+            match scanner.next(false)? {
+                Scanned::Batch { header, .. } => f(&header),
+                Scanned::Invalid { position, error } => {
+                    let path = self.log.path().to_path_buf();
+                    return Err(LogError::CorruptSegment { path, position, reason: error.to_string() });
+                }
+                Scanned::End => return Ok(()),
+            }
+        }
+    }
+
+    /// The position and header of the first batch whose last offset is `>= target`.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] if the bytes on the way are not batches; [`LogError::Io`].
+    pub(crate) fn find_batch(&self, target: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        if target >= self.indexes.next_offset {
+            return Ok(None);
+        }
+        let (entry_offset, entry_position) = self.indexes.offset_index.lookup(target)?;
+        let outcome = match self.scan_for(target, entry_position, entry_offset)? {
+            Find::Bad { position, reason } if entry_position > 0 => {
+                warn!(segment = %self.log.path().display(), position, %reason, "offset index entry is wrong; scanning the segment from its start");
+                self.scan_for(target, 0, i64::MAX)?
+            }
+            outcome => outcome,
+        };
+        match outcome {
+            Find::Found(position, header) => Ok(Some((position, header))),
+            Find::NotFound => Ok(None),
+            Find::Bad { position, reason } => {
+                Err(LogError::CorruptSegment { path: self.log.path().to_path_buf(), position, reason })
+            }
+        }
+    }
+
+    /// Scans from `from` (whose batch must end at or before `entry_offset`) to the batch
+    /// containing `target`.
+    fn scan_for(&self, target: i64, from: u64, entry_offset: i64) -> Result<Find, LogError> {
+        let mut scanner = self.log.scanner(from, LOOKUP_CHUNK_BYTES);
+        let mut first = true;
+        loop {
+            match scanner.next(false)? {
+                Scanned::Batch { position, header } => {
+                    if first && (header.base_offset < self.base_offset || header.last_offset() > entry_offset) {
+                        let reason = format!("batch {}..={} where the index promised one ending at or before {entry_offset}", header.base_offset, header.last_offset());
+                        return Ok(Find::Bad { position, reason });
+                    }
+                    first = false;
+                    if header.last_offset() >= target {
+                        return Ok(Find::Found(position, header));
+                    }
+                }
+                Scanned::Invalid { position, error } => return Ok(Find::Bad { position, reason: error.to_string() }),
+                Scanned::End => return Ok(Find::NotFound),
+            }
+        }
+    }
+
+    /// Appends to `out` whole batches starting with the one containing `target`, stopping
+    /// before a batch whose base offset is `>= max_offset` and before `out` would grow
+    /// by more than `max_bytes`, except that with `min_one_batch` the first batch is
+    /// taken whole regardless of `max_bytes`.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`]; [`LogError::Io`]. `out` is unchanged on error.
+    pub(crate) fn read_into(
+        &self,
+        out: &mut BytesMut,
+        target: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one_batch: bool,
+    ) -> Result<SegmentRead, LogError> {
+        let Some((start, first)) = self.find_batch(target)? else { return Ok(SegmentRead::Exhausted { bytes: 0 }) };
+        if first.base_offset >= max_offset {
+            return Ok(SegmentRead::Stopped);
+        }
+        let available = self.log.size_bytes() - start;
+        let first_bytes = first.size() as u64;
+        let limit = if min_one_batch { (max_bytes as u64).max(first_bytes) } else { max_bytes as u64 };
+        let window = available.min(limit);
+        if window < first_bytes {
+            return Ok(SegmentRead::Stopped);
+        }
+        let old_len = out.len();
+        out.resize(old_len + window as usize, 0);
+        if let Err(e) = self.log.read_exact_at(&mut out[old_len..], start) {
+            out.truncate(old_len);
+            return Err(e);
+        }
+        let region = &out[old_len..];
+        let mut taken = first_bytes as usize;
+        let mut stopped = false;
+        while taken < region.len() {
+            match BatchHeader::parse(&region[taken..]) {
+                Ok(header) if header.base_offset < max_offset && taken + header.size() <= region.len() => {
+                    taken += header.size();
+                }
+                // A limit, a header cut by the window, or bad bytes (reported by the
+                // read that starts there): the read ends here.
+                _ => {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        out.truncate(old_len + taken);
+        if stopped || (taken as u64) < available {
+            Ok(SegmentRead::Stopped)
+        } else {
+            Ok(SegmentRead::Exhausted { bytes: taken })
+        }
+    }
+
+    /// The first record at or after the time index's starting point whose timestamp is
+    /// `>= timestamp`, as (offset, timestamp). Decodes only the batch that holds it.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] if a batch on the way cannot be parsed or decoded.
+    pub(crate) fn find_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        if self.indexes.max_timestamp < timestamp {
+            return Ok(None);
+        }
+        let start_offset = self.indexes.time_index.lookup(timestamp)?.map_or(self.base_offset, |(_, offset)| offset);
+        let (_, position) = self.indexes.offset_index.lookup(start_offset)?;
+        let mut scanner = self.log.scanner(position, LOOKUP_CHUNK_BYTES);
+        loop {
+            match scanner.next(false)? {
+                Scanned::Batch { position, header } if header.max_timestamp >= timestamp => {
+                    if let Some(found) = self.find_in_batch(position, &header, timestamp)? {
+                        return Ok(Some(found));
+                    }
+                }
+                Scanned::Batch { .. } => {}
+                Scanned::Invalid { position, error } => {
+                    let path = self.log.path().to_path_buf();
+                    return Err(LogError::CorruptSegment { path, position, reason: error.to_string() });
+                }
+                Scanned::End => return Ok(None),
+            }
+        }
+    }
+
+    fn find_in_batch(&self, position: u64, header: &BatchHeader, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        if header.is_log_append_time() {
+            // Every record of the batch carries the batch's max timestamp.
+            return Ok(Some((header.base_offset, header.max_timestamp)));
+        }
+        let mut buf = vec![0u8; header.size()];
+        self.log.read_exact_at(&mut buf, position)?;
+        let mut bytes = Bytes::from(buf);
+        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| LogError::CorruptSegment {
+            path: self.log.path().to_path_buf(),
+            position,
+            reason: format!("cannot decode batch: {e}"),
+        })?;
+        Ok(set.records.iter().find(|r| r.timestamp >= timestamp).map(|r| (r.offset, r.timestamp)))
+    }
+
+    /// Removes every batch whose last offset is `>= offset` (so the batch containing
+    /// `offset` goes whole). Returns the bytes removed.
+    ///
+    /// # Errors
+    /// [`LogError::Io`]; [`LogError::CorruptSegment`] if the batch cannot be found.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
+        let Some((position, _)) = self.find_batch(offset)? else { return Ok(0) };
+        let bytes_removed = self.log.size_bytes() - position;
+        self.indexes.offset_index.truncate_to(offset)?;
+        self.indexes.time_index.truncate_to(offset)?;
+        self.log.truncate_to(position)?;
+        if let Some(truncation) = self.rescan_tail()? {
+            warn!(segment = %self.log.path().display(), ?truncation, "cut an invalid batch found while truncating");
+        }
+        Ok(bytes_removed)
+    }
+
+    /// Called when a newer segment becomes the active one: records the final time index
+    /// entry (the segment's largest timestamp) and drops bytes of failed appends.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn on_become_inactive(&mut self) -> Result<(), LogError> {
+        let indexes = &mut self.indexes;
+        indexes.time_index.maybe_append(indexes.max_timestamp, indexes.offset_of_max_timestamp, true);
+        self.log.trim()
+    }
+
+    /// fsyncs the `.log` file and both indexes (each only if written since its last sync).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn sync(&mut self) -> Result<(), LogError> {
+        self.log.sync()?;
+        self.indexes.offset_index.sync()?;
+        self.indexes.time_index.sync()
+    }
+
+    /// Drops bytes past the in-memory size left by a failed append.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn trim(&mut self) -> Result<(), LogError> {
+        self.log.trim()
+    }
+
+    /// Keeps only the last index entries in memory (for segments that no longer grow).
+    ///
+    /// # Errors
+    /// [`LogError::Io`] writing buffered entries.
+    pub(crate) fn release_memory(&mut self) -> Result<(), LogError> {
+        self.indexes.offset_index.release_memory()?;
+        self.indexes.time_index.release_memory()
+    }
+
+    /// Deletes the segment's files (see [`LogSegment::delete_files`]).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn delete(self) -> Result<(), LogError> {
+        let dir = self.log.path().parent().map(Path::to_path_buf).unwrap_or_default();
+        let base_offset = self.base_offset;
+        drop(self);
+        Self::delete_files(&dir, base_offset)
+    }
+
+    /// Deletes the files of the segment at `base_offset` in `dir`: the `.log` is first
+    /// renamed to `.log.deleted`, so a crash part way leaves no segment behind, only
+    /// files that the next open removes.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
+        let log_path = offset_file_path(dir, base_offset, LOG_SUFFIX);
+        let deleted = with_added_suffix(&log_path, DELETED_SUFFIX);
+        match fs::rename(&log_path, &deleted) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e).at(&log_path),
+            _ => {}
+        }
+        let index = offset_file_path(dir, base_offset, INDEX_SUFFIX);
+        let time_index = offset_file_path(dir, base_offset, TIME_INDEX_SUFFIX);
+        for path in [index, time_index, deleted] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e).at(&path),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
