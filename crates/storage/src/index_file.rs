@@ -33,7 +33,9 @@ pub(crate) struct IndexFile<const N: usize> {
     written_entries: usize,
     tail_start: usize,
     tail: Vec<[u8; N]>,
-    /// Written since the last fsync (true after open: nothing is known to be durable).
+    /// Written since the last sync. False after open: an index is only trusted as it is
+    /// on disk when its segment is below the recovery point, i.e. was synced; indexes of
+    /// recovered segments are rebuilt (and marked unsynced by the reset).
     unsynced: bool,
     /// The file existed before it was opened.
     existed: bool,
@@ -69,7 +71,7 @@ impl<const N: usize> IndexFile<N> {
             written_entries: entries,
             tail_start: entries,
             tail: Vec::new(),
-            unsynced: true,
+            unsynced: false,
             existed,
             misaligned: len_bytes % N as u64 != 0,
         };

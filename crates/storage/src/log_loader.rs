@@ -86,6 +86,9 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     if segments.is_empty() {
         segments.insert(0, LogSegment::create(dir, 0, config, now_ms)?);
     }
+    for segment in segments.values_mut().rev().skip(1) {
+        segment.seal()?;
+    }
     let first_base = segments.keys().next().copied().unwrap_or(0);
     let log_end = segments.values().next_back().map_or(0, LogSegment::next_offset);
     let recovery_point = if had_clean_shutdown { log_end } else { checkpoint.min(log_end).max(first_base) };

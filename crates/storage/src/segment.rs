@@ -374,7 +374,9 @@ impl LogSegment {
             return Ok(None);
         }
         let (entry_offset, entry_position) = self.indexes.offset_index.lookup(target)?;
-        let outcome = match self.scan_for(target, entry_position, entry_offset)? {
+        // Position 0 means no entry applies (the first batch never gets one).
+        let promised_last_offset = if entry_position == 0 { i64::MAX } else { entry_offset };
+        let outcome = match self.scan_for(target, entry_position, promised_last_offset)? {
             Find::Bad { position, reason } if entry_position > 0 => {
                 warn!(segment = %self.log.path().display(), position, %reason, "offset index entry is wrong; scanning the segment from its start");
                 self.scan_for(target, 0, i64::MAX)?
@@ -540,6 +542,19 @@ impl LogSegment {
         let indexes = &mut self.indexes;
         indexes.time_index.maybe_append(indexes.max_timestamp, indexes.offset_of_max_timestamp, true);
         self.log.trim()
+    }
+
+    /// Makes a segment that is not the active one ready to stay as it is: adds the final
+    /// time index entry if missing, writes and fsyncs index entries that changed (e.g. a
+    /// rebuild), and keeps only the last index entries in memory.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        self.on_become_inactive()?;
+        self.release_memory()?;
+        self.indexes.offset_index.sync()?;
+        self.indexes.time_index.sync()
     }
 
     /// fsyncs the `.log` file and both indexes (each only if written since its last sync).

@@ -1,0 +1,93 @@
+//! Flush policy and the recovery point: flush.messages, flush.ms, explicit flushes.
+#![allow(clippy::unwrap_used)]
+
+mod record_batches;
+
+use record_batches::{batch, checkpointed_recovery_point};
+use spool_storage::{Log, LogConfig};
+
+const NOW_MS: i64 = 1_000_000;
+
+#[test]
+fn flush_messages_one_fsyncs_every_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush_interval_messages: 1, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    for i in 1..=5 {
+        log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+        assert_eq!(log.recovery_point(), 2 * i);
+    }
+    // The checkpoint file follows on explicit flushes (and rolls, truncation, close).
+    assert_eq!(checkpointed_recovery_point(dir.path()), 0);
+    log.flush().unwrap();
+    assert_eq!(checkpointed_recovery_point(dir.path()), 10);
+}
+
+#[test]
+fn flush_messages_counts_records_not_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush_interval_messages: 5, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.append_as_leader(&mut batch(1, 0), 0, NOW_MS).unwrap();
+    assert_eq!(log.recovery_point(), 5);
+}
+
+#[test]
+fn by_default_nothing_is_flushed_until_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    for _ in 0..10 {
+        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+    }
+    assert_eq!(log.recovery_point(), 0);
+    log.flush_if_due(NOW_MS + 1_000_000_000).unwrap();
+    assert_eq!(log.recovery_point(), 0, "flush.ms defaults to never");
+    log.flush().unwrap();
+    assert_eq!((log.recovery_point(), checkpointed_recovery_point(dir.path())), (30, 30));
+}
+
+#[test]
+fn flush_ms_flushes_when_the_last_flush_is_old_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush_interval_ms: 1_000, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+    log.flush_if_due(NOW_MS + 999).unwrap();
+    assert_eq!(log.recovery_point(), 0);
+    log.flush_if_due(NOW_MS + 1_000).unwrap();
+    assert_eq!((log.recovery_point(), checkpointed_recovery_point(dir.path())), (3, 3));
+    log.append_as_leader(&mut batch(1, 0), 0, NOW_MS + 1_500).unwrap();
+    log.flush_if_due(NOW_MS + 1_999).unwrap();
+    assert_eq!(log.recovery_point(), 3, "measured from the last flush");
+    log.flush_if_due(NOW_MS + 2_000).unwrap();
+    assert_eq!(log.recovery_point(), 4);
+}
+
+#[test]
+fn a_roll_flushes_the_old_segment_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    for _ in 0..4 {
+        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+    }
+    let active_base = *log.segment_base_offsets().last().unwrap();
+    assert!(active_base > 0);
+    assert_eq!(log.recovery_point(), active_base);
+    assert_eq!(checkpointed_recovery_point(dir.path()), active_base);
+}
+
+#[test]
+fn close_checkpoints_the_log_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    log.append_as_leader(&mut batch(7, 0), 0, NOW_MS).unwrap();
+    log.close().unwrap();
+    assert_eq!(checkpointed_recovery_point(dir.path()), 7);
+    let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    assert_eq!(log.recovery_point(), 7);
+}
