@@ -63,6 +63,7 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
         retention_bytes: config.retention_bytes,
         flush_interval_messages: config.flush_messages.max(1) as u64,
         flush_interval_ms: config.flush_ms,
+        ..LogConfig::default()
     }
 }
 

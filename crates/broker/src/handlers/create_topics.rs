@@ -14,7 +14,9 @@ use super::{message, topic_name};
 use crate::broker::Broker;
 use crate::error::KafkaError;
 
-pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    // The created topic's configs are part of the response from v5 on.
+    let with_configs = header.request_api_version >= 5;
     let defaults = broker.topic_defaults();
     let mut results = Vec::with_capacity(request.topics.len());
     let mut seen = std::collections::HashSet::new();
@@ -70,12 +72,14 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
                     result.replication_factor =
                         if topic.replication_factor == -1 { defaults.replication_factor } else { topic.replication_factor };
                 }
-                let overrides = if request.validate_only {
-                    new_topic.configs.clone()
+                let overrides = if !with_configs {
+                    None
+                } else if request.validate_only {
+                    Some(new_topic.configs.clone())
                 } else {
-                    image.configs(&ConfigResource::Topic(name.clone()))
+                    Some(image.configs(&ConfigResource::Topic(name.clone())))
                 };
-                result.configs = Some(
+                result.configs = overrides.map(|overrides| {
                     describe_topic_configs(&broker.config, &overrides)
                         .into_iter()
                         .map(|c| {
@@ -87,8 +91,8 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
                             entry.is_sensitive = c.sensitive;
                             entry
                         })
-                        .collect(),
-                );
+                        .collect()
+                });
                 if !request.validate_only {
                     tracing::info!(topic = %name, partitions = result.num_partitions, "created topic");
                 }

@@ -13,7 +13,9 @@ use crate::error::KafkaError;
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
 
-pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    // The leader epoch is part of the response from v4 on.
+    let with_epoch = header.request_api_version >= 4;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.0.to_string();
@@ -30,7 +32,9 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
                     Ok((offset, timestamp, leader_epoch)) => {
                         result.offset = offset;
                         result.timestamp = timestamp;
-                        result.leader_epoch = leader_epoch;
+                        if with_epoch {
+                            result.leader_epoch = leader_epoch;
+                        }
                     }
                     Err(e) => result.error_code = e.code(),
                 }
