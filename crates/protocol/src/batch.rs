@@ -257,6 +257,22 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Marks the batch at the front of `batch` as carrying the broker's append time:
+/// sets the timestamp-type attribute bit and `maxTimestamp`, then recomputes the CRC
+/// (both fields are covered by it). Used for topics with
+/// `message.timestamp.type=LogAppendTime`; consumers then read `maxTimestamp` as every
+/// record's timestamp.
+///
+/// # Panics
+/// If `batch` is not a complete batch (a programming error: validate first).
+pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
+    let attributes = be_i16(batch, 21) | 0x8;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&timestamp.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Iterates the complete batches in a byte slice, stopping at the first byte range that
 /// is not a complete batch (as in a read that ended mid-batch). Does not check CRCs.
 pub struct Batches<'a> {
@@ -376,6 +392,18 @@ mod tests {
         all.extend_from_slice(&second[..20]);
         let sizes: Vec<i32> = Batches::new(&all).map(|(h, _)| h.record_count).collect();
         assert_eq!(sizes, vec![2, 3]);
+    }
+
+    #[test]
+    fn log_append_time_rewrite_keeps_batch_valid() {
+        let mut buf = encode(3, Compression::Snappy);
+        set_log_append_time(&mut buf, 99_000);
+        let header = validate_batch(&buf, usize::MAX).unwrap();
+        assert!(header.is_log_append_time());
+        assert_eq!(header.max_timestamp, 99_000);
+        assert_eq!(header.codec(), Codec::Snappy);
+        let set = RecordBatchDecoder::decode(&mut buf.freeze()).unwrap();
+        assert!(set.records.iter().all(|r| r.timestamp_type == TimestampType::LogAppend));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
-use spool_protocol::batch::validate_record_set;
+use spool_metadata::config::TimestampType;
+use spool_protocol::batch::{set_log_append_time, validate_record_set};
 
 use super::{message, topic_name};
 use crate::broker::{now_ms, Broker};
@@ -40,8 +41,9 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
             result.log_append_time_ms = -1;
             result.log_start_offset = -1;
             match append(broker, &name, data.index, data.records, acks) {
-                Ok((partition, first_offset, last_offset)) => {
+                Ok(Appended { partition, first_offset, last_offset, log_append_time_ms }) => {
                     result.base_offset = first_offset;
+                    result.log_append_time_ms = log_append_time_ms;
                     result.log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
                     if acks == -1 {
                         pending.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
@@ -75,15 +77,17 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
     response
 }
 
-/// Validates and appends one partition's record set; returns the partition and the
-/// first and last offsets the records got.
-fn append(
-    broker: &Broker,
-    topic: &str,
-    index: i32,
-    records: Option<Bytes>,
-    acks: i16,
-) -> Result<(Arc<Partition>, i64, i64), KafkaError> {
+/// Where one partition's records landed.
+struct Appended {
+    partition: Arc<Partition>,
+    first_offset: i64,
+    last_offset: i64,
+    /// The broker's append time for `LogAppendTime` topics, else -1.
+    log_append_time_ms: i64,
+}
+
+/// Validates and appends one partition's record set.
+fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks: i16) -> Result<Appended, KafkaError> {
     if !matches!(acks, -1 | 0 | 1) {
         return Err(KafkaError::with_message(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")));
     }
@@ -107,17 +111,26 @@ fn append(
     }
     let records = records.ok_or_else(|| KafkaError::with_message(ResponseError::CorruptMessage, "null record set"))?;
     let max_batch_bytes = config.max_message_bytes.max(0) as usize;
-    validate_record_set(&records, max_batch_bytes).map_err(|e| KafkaError::from(&e))?;
+    let headers = validate_record_set(&records, max_batch_bytes).map_err(|e| KafkaError::from(&e))?;
     // Offsets are assigned by rewriting the batch headers in place, so the request's
     // bytes are copied once into a buffer this append owns.
     let mut owned = BytesMut::from(&records[..]);
     let now = now_ms();
+    let mut log_append_time_ms = -1;
+    if config.message_timestamp_type == TimestampType::LogAppendTime {
+        log_append_time_ms = now;
+        let mut position = 0;
+        for header in &headers {
+            set_log_append_time(&mut owned[position..position + header.size()], now);
+            position += header.size();
+        }
+    }
     let info = tokio::task::block_in_place(|| partition.append_as_leader(&mut owned, now)).map_err(|e| match e {
         crate::partition::PartitionError::Append(e) => KafkaError::from(&e),
         crate::partition::PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
         other => KafkaError::with_message(ResponseError::KafkaStorageError, other.to_string()),
     })?;
-    Ok((partition, info.first_offset, info.last_offset))
+    Ok(Appended { partition, first_offset: info.first_offset, last_offset: info.last_offset, log_append_time_ms })
 }
 
 /// Waits until the partition's high watermark reaches `offset`; false on timeout.
