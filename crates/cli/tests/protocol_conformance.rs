@@ -199,7 +199,9 @@ fn list_offsets_latest_earliest_and_by_timestamp() {
     assert_eq!(wire::list_offset(&mut conn, &topic, 0, t1 + 1), (code::NONE, -1, -1), "timestamp after every record");
 
     // The same at the oldest version the library speaks (v1).
-    let resp = conn.call(&wire::list_offsets_request(&topic, 0, -1), 1).expect("ListOffsets v1");
+    let resp = conn
+        .call(&wire::list_offsets_request(&topic, 0, -1), 1)
+        .unwrap_or_else(|e| panic!("ListOffsets v1: {e}; broker log:\n{}", broker.log()));
     let p = &resp.topics[0].partitions[0];
     assert_eq!((p.error_code, p.offset), (code::NONE, 7), "ListOffsets v1 latest");
 
