@@ -82,13 +82,15 @@ impl Log {
             config,
             segments: loaded.segments,
             recovery_point: loaded.recovery_point,
-            checkpointed_recovery_point: -1,
+            checkpointed_recovery_point: loaded.checkpointed_recovery_point.unwrap_or(-1),
             producers: ProducerStateManager::default(),
             last_flush_ms: now_ms,
             clock_ms: now_ms,
         };
         log.rebuild_producer_state()?;
-        log.write_checkpoint()?;
+        if log.checkpointed_recovery_point != log.recovery_point {
+            log.write_checkpoint()?;
+        }
         // From here on the log may be written: a crash must not look clean.
         clear_clean_mark(&log.dir)?;
         sync_dir(&log.dir)?;
@@ -178,17 +180,14 @@ impl Log {
     /// A duplicate is not an error: see [`AppendInfo::duplicate`].
     pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, AppendError> {
         self.observe(now_ms);
-        let headers = parse_record_set(records)?;
+        let mut batches = parse_record_set(records)?;
         self.check_record_set_size(records.len())?;
         let mut next_offset = self.log_end_offset();
-        let batches: Vec<BatchHeader> = headers
-            .into_iter()
-            .map(|header| {
-                let batch = BatchHeader { base_offset: next_offset, partition_leader_epoch: leader_epoch, ..header };
-                next_offset = batch.last_offset() + 1;
-                batch
-            })
-            .collect();
+        for batch in &mut batches {
+            batch.base_offset = next_offset;
+            batch.partition_leader_epoch = leader_epoch;
+            next_offset = batch.last_offset() + 1;
+        }
         let updates = match self.producers.check_leader_append(&batches)? {
             LeaderAppendCheck::Duplicate(original) => {
                 return Ok(AppendInfo {
@@ -527,4 +526,23 @@ fn parse_record_set(records: &[u8]) -> Result<Vec<BatchHeader>, AppendError> {
         return Err(AppendError::InvalidRecords(error));
     }
     Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_can_be_shared_between_threads() {
+        // `read(&self)` is meant to run behind a shared lock from many tasks.
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Log>();
+    }
+
+    #[test]
+    fn partial_record_sets_report_why() {
+        assert!(matches!(parse_record_set(&[]), Err(AppendError::InvalidRecords(BatchError::Empty))));
+        assert!(matches!(parse_record_set(&[0u8; 20]), Err(AppendError::InvalidRecords(BatchError::UnsupportedMagic(0)))));
+        assert!(matches!(parse_record_set(&[0u8; 10]), Err(AppendError::InvalidRecords(BatchError::Truncated { .. }))));
+    }
 }

@@ -33,6 +33,8 @@ pub(crate) struct LoadedLog {
     /// Never empty.
     pub(crate) segments: BTreeMap<i64, LogSegment>,
     pub(crate) recovery_point: i64,
+    /// The recovery point the checkpoint file holds, if it could be read.
+    pub(crate) checkpointed_recovery_point: Option<i64>,
     pub(crate) had_clean_shutdown: bool,
 }
 
@@ -45,14 +47,15 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     fs::create_dir_all(dir).at(dir)?;
     let bases = clean_directory(dir)?;
     let had_clean_shutdown = is_marked_clean(dir)?;
-    let checkpoint = match read_recovery_point(dir) {
-        Ok(recovery_point) => recovery_point.unwrap_or(0),
+    let checkpointed_recovery_point = match read_recovery_point(dir) {
+        Ok(recovery_point) => recovery_point,
         Err(LogError::CorruptCheckpoint { path, reason }) => {
             warn!(path = %path.display(), %reason, "ignoring the corrupt recovery checkpoint; recovering the whole log");
-            0
+            None
         }
         Err(e) => return Err(e),
     };
+    let checkpoint = checkpointed_recovery_point.unwrap_or(0);
     let recover_from = if had_clean_shutdown {
         i64::MAX
     } else {
@@ -92,7 +95,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     let first_base = segments.keys().next().copied().unwrap_or(0);
     let log_end = segments.values().next_back().map_or(0, LogSegment::next_offset);
     let recovery_point = if had_clean_shutdown { log_end } else { checkpoint.min(log_end).max(first_base) };
-    Ok(LoadedLog { segments, recovery_point, had_clean_shutdown })
+    Ok(LoadedLog { segments, recovery_point, checkpointed_recovery_point, had_clean_shutdown })
 }
 
 fn report_truncation(segment: &LogSegment, truncation: &Truncation) {

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::RecordBatchDecoder;
-use spool_protocol::batch::BatchHeader;
+use spool_protocol::batch::{BatchHeader, BATCH_HEADER_LEN};
 use tracing::warn;
 
 use crate::config::LogConfig;
@@ -191,7 +191,7 @@ impl LogSegment {
         if position >= self.log.size_bytes() {
             return Ok(Err(format!("last index entry points at byte {position}, past the end")));
         }
-        match self.log.scanner(position, LOOKUP_CHUNK_BYTES).next(false)? {
+        match self.header_at(position)? {
             Scanned::Batch { header, .. } if header.base_offset >= self.base_offset && header.last_offset() <= entry_offset => {
                 Ok(Ok(()))
             }
@@ -217,11 +217,16 @@ impl LogSegment {
         self.reset_running_state(last_time_entry);
         let position = self.indexes.offset_index.last_entry().map_or(0, |(_, position)| position);
         if position > 0 {
-            if let Scanned::Batch { header, .. } = self.log.scanner(0, LOOKUP_CHUNK_BYTES).next(false)? {
+            if let Scanned::Batch { header, .. } = self.header_at(0)? {
                 self.indexes.first_batch_timestamp = Some(header.max_timestamp);
             }
         }
         self.scan_from(position, false)
+    }
+
+    /// The batch header at `position`, reading only the header.
+    fn header_at(&self, position: u64) -> Result<Scanned, LogError> {
+        self.log.scanner(position, BATCH_HEADER_LEN).next(false)
     }
 
     fn reset_running_state(&mut self, last_time_entry: Option<(i64, i64)>) {
