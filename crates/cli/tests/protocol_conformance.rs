@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use harness::Broker;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
@@ -27,6 +28,7 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 const INVALID_CONFIG: i16 = 40;
+const INVALID_REPLICATION_FACTOR: i16 = 38;
 
 /// APIs every Kafka client needs, with the version these tests speak.
 fn required_apis() -> Vec<(ApiKey, i16)> {
@@ -71,7 +73,7 @@ fn api_versions_v0_to_v3_decode_and_list_the_core_apis() {
                 .unwrap_or_else(|| panic!("ApiVersions v{version} does not list {key:?}"));
             assert!(
                 (entry.min_version..=entry.max_version).contains(&used),
-                "ApiVersions v{version}: {key:?} range {}..={} excludes v{used}, which current clients use",
+                "ApiVersions v{version}: {key:?} range {}..={} excludes v{used}, which these tests speak",
                 entry.min_version,
                 entry.max_version
             );
@@ -667,4 +669,122 @@ fn fetched_batch_bytes_match_produced_bytes() {
     assert_eq!(i64::from_be_bytes(got[..8].try_into().expect("8")), 2, "base offset rewritten to 2");
     assert_eq!(&got[8..12], &sent[8..12], "batch length unchanged");
     assert_eq!(&got[16..], &sent[16..], "bytes from magic to the end unchanged (CRC, attributes, records)");
+}
+
+#[test]
+fn create_topics_duplicates_validate_only_and_defaults() {
+    let broker = Broker::start();
+    let mut conn = wire::connect(&broker.addr);
+    let create = |conn: &mut wire::Conn, req: &CreateTopicsRequest| {
+        let resp = conn.call(req, wire::CREATE_TOPICS_V).expect("CreateTopics");
+        resp.topics.into_iter().next().expect("CreateTopics answers the topic")
+    };
+
+    let topic = harness::unique_topic("create");
+    let r = create(&mut conn, &wire::create_topics_request(&topic, 2));
+    assert_eq!(r.error_code, code::NONE, "{:?}", r.error_message);
+    assert_eq!((r.num_partitions, r.replication_factor), (2, 1), "v5 response echoes partitions and replication");
+    let r = create(&mut conn, &wire::create_topics_request(&topic, 2));
+    assert_eq!(r.error_code, code::TOPIC_ALREADY_EXISTS, "creating {topic} twice");
+
+    // validate_only: the answer of a real creation, but nothing is created.
+    let dry = harness::unique_topic("dry-run");
+    let r = create(&mut conn, &wire::create_topics_request(&dry, 3).with_validate_only(true));
+    assert_eq!(r.error_code, code::NONE, "validate_only: {:?}", r.error_message);
+    let all = conn.call(&wire::metadata_request(None, false), wire::METADATA_V).expect("Metadata");
+    assert!(!all.topics.iter().any(|t| wire::name_of(&t.name) == Some(dry.as_str())), "validate_only created {dry}");
+
+    // -1 partitions and replication factor: the broker defaults (num.partitions=1, default.replication.factor=1).
+    let defaults = harness::unique_topic("defaults");
+    let mut req = wire::create_topics_request(&defaults, -1);
+    req.topics[0].replication_factor = -1;
+    let r = create(&mut conn, &req);
+    assert_eq!(r.error_code, code::NONE, "-1/-1: {:?}", r.error_message);
+    assert_eq!((r.num_partitions, r.replication_factor), (1, 1), "broker defaults applied");
+    wire::wait_for_leaders(&mut conn, &defaults, 1);
+
+    // Impossible partition counts and replication factors.
+    let r = create(&mut conn, &wire::create_topics_request(&harness::unique_topic("zero"), 0));
+    assert_eq!(r.error_code, code::INVALID_PARTITIONS, "0 partitions");
+    let mut req = wire::create_topics_request(&harness::unique_topic("rf3"), 1);
+    req.topics[0].replication_factor = 3;
+    let r = create(&mut conn, &req);
+    assert_eq!(r.error_code, INVALID_REPLICATION_FACTOR, "replication factor 3 on one broker");
+
+    // Topic configs given at creation show up as topic overrides.
+    let configured = harness::unique_topic("configured");
+    let mut req = wire::create_topics_request(&configured, 1);
+    req.topics[0].configs = vec![CreatableTopicConfig::default().with_name(wire::s("retention.ms")).with_value(Some(wire::s("123456")))];
+    let r = create(&mut conn, &req);
+    assert_eq!(r.error_code, code::NONE, "{:?}", r.error_message);
+    wire::wait_for_leaders(&mut conn, &configured, 1);
+    let result = describe_configs(&mut conn, RESOURCE_TOPIC, &configured, Some(&["retention.ms"]));
+    assert_eq!(config_value(&result, "retention.ms"), Some(("123456".into(), SOURCE_DYNAMIC_TOPIC_CONFIG)));
+    let mut req = wire::create_topics_request(&harness::unique_topic("bad-config"), 1);
+    req.topics[0].configs = vec![CreatableTopicConfig::default().with_name(wire::s("retention.ms")).with_value(Some(wire::s("soon")))];
+    let r = create(&mut conn, &req);
+    assert_eq!(r.error_code, INVALID_CONFIG, "retention.ms=soon");
+}
+
+/// Kafka auto-creates topics through Metadata (auto.create.topics.enable=true by
+/// default), never through Produce.
+#[test]
+fn auto_create_through_metadata_only() {
+    let broker = Broker::start();
+    let mut conn = wire::connect(&broker.addr);
+    let produced = harness::unique_topic("produce-unknown");
+    let r = wire::produce(&mut conn, &produced, 0, wire::batch(&wire::sample_values("u", 1), wire::now_ms()));
+    assert_eq!(r.error_code, code::UNKNOWN_TOPIC_OR_PARTITION, "produce to an unknown topic");
+    let all = conn.call(&wire::metadata_request(None, false), wire::METADATA_V).expect("Metadata");
+    assert!(!all.topics.iter().any(|t| wire::name_of(&t.name) == Some(produced.as_str())), "Produce auto-created a topic");
+
+    let auto = harness::unique_topic("auto");
+    let resp = conn.call(&wire::metadata_request(Some(&[&auto]), true), wire::METADATA_V).expect("Metadata auto-create");
+    let t = resp.topics.iter().find(|t| wire::name_of(&t.name) == Some(auto.as_str())).expect("topic answered");
+    assert!(
+        [code::NONE, code::LEADER_NOT_AVAILABLE, code::UNKNOWN_TOPIC_OR_PARTITION].contains(&t.error_code),
+        "first Metadata for an auto-created topic: error {}",
+        t.error_code
+    );
+    wire::wait_for_leaders(&mut conn, &auto, 1);
+    let r = wire::produce(&mut conn, &auto, 0, wire::batch(&wire::sample_values("auto", 2), wire::now_ms()));
+    assert_eq!((r.error_code, r.base_offset), (code::NONE, 0), "produce to the auto-created topic");
+}
+
+/// KIP-74: the first batch is returned even when it is larger than the fetch limits,
+/// so a consumer always makes progress.
+#[test]
+fn fetch_returns_a_first_batch_larger_than_max_bytes() {
+    let broker = Broker::start();
+    let topic = harness::unique_topic("big-batch");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    let values = vec![(None, Some(vec![b'b'; 10_000]))];
+    wire::produce(&mut conn, &topic, 0, wire::batch(&values, wire::now_ms()));
+    wire::produce(&mut conn, &topic, 0, wire::batch(&wire::sample_values("small", 2), wire::now_ms()));
+    let mut req = wire::fetch_request(&topic, 0, 0, 0, 1).with_max_bytes(100);
+    req.topics[0].partitions[0].partition_max_bytes = 100;
+    let resp = conn.call(&req, wire::FETCH_V).expect("Fetch");
+    let data = &resp.responses[0].partitions[0];
+    assert_eq!(data.error_code, code::NONE);
+    let batches = wire::decode_fetched(data.records.as_ref().expect("records"));
+    assert_eq!(batches.len(), 1, "exactly the first (oversized) batch, whole");
+    assert_eq!(wire::key_values(&batches[0].records), values);
+}
+
+#[test]
+fn produce_with_acks_all_on_a_single_node() {
+    let broker = Broker::start();
+    let topic = harness::unique_topic("acks-all");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    let values = wire::sample_values("all", 3);
+    let resp = conn
+        .call(&wire::produce_request(&topic, 0, wire::batch(&values, wire::now_ms()), -1), wire::PRODUCE_V)
+        .expect("Produce acks=all");
+    let p = wire::produce_partition_response(&resp);
+    assert_eq!((p.error_code, p.base_offset), (code::NONE, 0), "{:?}", p.error_message);
+    assert_eq!(p.log_append_time_ms, -1, "CreateTime topic: log_append_time is -1");
+    assert_eq!(p.log_start_offset, 0, "log start offset");
+    assert_eq!(wire::read_all(&mut conn, &topic, 0), values);
 }
