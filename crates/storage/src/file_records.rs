@@ -1,20 +1,5 @@
 //! The records of a segment: `<base offset>.log`.
-//!
-//! The file is the concatenation of record batches exactly as producers sent them,
-//! after the leader rewrote their base offset and partition leader epoch (see
-//! `spool_protocol::batch` for the 61-byte batch header). There is no framing of its
-//! own: a batch's `batchLength` field gives the position of the next one. Offsets
-//! increase from batch to batch, and every batch's last offset minus the segment's base
-//! offset fits in 31 bits; the file is at most `i32::MAX` bytes.
-//!
-//! Writes are positioned (`pwrite`) at the in-memory size, which only advances after a
-//! whole record set is written; reads are positioned (`pread`) and never look past that
-//! size, so readers sharing `&self` never see a partial append.
-//!
-//! Crash behaviour: a crash can leave a partial batch, garbage, or a batch with a bad
-//! CRC at the end of any segment written after the recovery point. Recovery validates
-//! every batch there (header, length, CRC32C) with [`BatchScanner`] and truncates the file
-//! at the first invalid one.
+//! Layout and crash behaviour are documented on the type.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -28,7 +13,23 @@ use crate::error::{IoContext, LogError};
 /// Bytes of the CRC-covered region's start within a batch (the `attributes` field).
 const CRC_START: u64 = 21;
 
-/// The `.log` file of one segment (layout and crash behaviour in the module docs).
+/// The records of one segment, `<base offset>.log`.
+///
+/// The file is the concatenation of record batches exactly as producers sent them,
+/// after the leader rewrote their base offset and partition leader epoch (see
+/// `spool_protocol::batch` for the 61-byte batch header). There is no framing of its
+/// own: a batch's `batchLength` field gives the position of the next one. Offsets
+/// increase from batch to batch, and every batch's last offset minus the segment's base
+/// offset fits in 31 bits; the file is at most `i32::MAX` bytes.
+///
+/// Writes are positioned (`pwrite`) at the in-memory size, which only advances after a
+/// whole record set is written; reads are positioned (`pread`) and never look past that
+/// size, so readers sharing `&self` never see a partial append.
+///
+/// Crash behaviour: a crash can leave a partial batch, garbage, or a batch with a bad
+/// CRC at the end of any segment written after the recovery point. Recovery validates
+/// every batch there (header, length, CRC32C) with [`BatchScanner`] and truncates the file
+/// at the first invalid one.
 pub(crate) struct FileRecords {
     path: PathBuf,
     file: File,

@@ -214,7 +214,8 @@ impl Log {
 
     /// Appends batches that already carry offsets, as a follower copying its leader.
     /// Every batch's base offset must be at least the log end and above the previous
-    /// batch's last offset. Producer state is updated without checks.
+    /// batch's last offset. Producer state is updated without checks. Time-based roll
+    /// decisions use the latest `now_ms` given to any other call of this log.
     ///
     /// # Errors
     /// [`AppendError::OffsetsOutOfOrder`], [`AppendError::OffsetRangeTooLarge`],

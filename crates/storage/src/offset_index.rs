@@ -1,30 +1,5 @@
 //! The offset index of a segment: `<base offset>.index`.
-//!
-//! A sparse map from offsets to byte positions in the segment's `.log` file. Entries are
-//! 8 bytes, big-endian, in increasing order of both fields:
-//!
-//! ```text
-//! offset  size  field
-//!      0     4  relative offset   last offset of a batch minus the segment's base offset
-//!      4     4  position          byte position of that batch in the .log file
-//! ```
-//!
-//! An entry is added for the first batch that starts more than `index.interval.bytes`
-//! after the previous entry's batch, so the index has about one entry per interval. To
-//! find the batch containing offset `o`, take the last entry whose offset is `<= o` (or
-//! position 0) and scan batch headers forward from its position to the first batch whose
-//! last offset is `>= o`.
-//!
-//! The file holds at most `segment.index.bytes / 8` entries; the segment rolls when it
-//! is full. Unlike Kafka's, the file is not preallocated: its length is always a whole
-//! number of entries.
-//!
-//! Crash behaviour: the index is derived data and has no checksum. Entries are written
-//! after the batches they point at; after a crash the index of every segment that is
-//! recovered is rebuilt from the `.log` file. An index that is missing, whose length is
-//! not a multiple of 8, whose entries are not increasing, or whose last entry does not
-//! point at a batch header is rebuilt when the segment is loaded. Entries lost in a
-//! crash only make the index sparser.
+//! Layout and crash behaviour are documented on the type.
 
 use std::path::PathBuf;
 
@@ -47,7 +22,33 @@ fn decode(entry: &[u8; ENTRY_BYTES]) -> (u32, u32) {
     )
 }
 
-/// The `.index` file of one segment (layout and crash behaviour in the module docs).
+/// The offset index of one segment, `<base offset>.index`.
+///
+/// A sparse map from offsets to byte positions in the segment's `.log` file. Entries are
+/// 8 bytes, big-endian, in increasing order of both fields:
+///
+/// ```text
+/// offset  size  field
+///      0     4  relative offset   last offset of a batch minus the segment's base offset
+///      4     4  position          byte position of that batch in the .log file
+/// ```
+///
+/// An entry is added for the first batch that starts more than `index.interval.bytes`
+/// after the previous entry's batch, so the index has about one entry per interval. To
+/// find the batch containing offset `o`, take the last entry whose offset is `<= o` (or
+/// position 0) and scan batch headers forward from its position to the first batch whose
+/// last offset is `>= o`.
+///
+/// The file holds at most `segment.index.bytes / 8` entries; the segment rolls when it
+/// is full. Unlike Kafka's, the file is not preallocated: its length is always a whole
+/// number of entries.
+///
+/// Crash behaviour: the index is derived data and has no checksum. Entries are written
+/// after the batches they point at; after a crash the index of every segment that is
+/// recovered is rebuilt from the `.log` file. An index that is missing, whose length is
+/// not a multiple of 8, whose entries are not increasing, or whose last entry does not
+/// point at a batch header is rebuilt when the segment is loaded. Entries lost in a
+/// crash only make the index sparser.
 pub(crate) struct OffsetIndex {
     base_offset: i64,
     file: IndexFile<ENTRY_BYTES>,

@@ -1,29 +1,5 @@
 //! The time index of a segment: `<base offset>.timeindex`.
-//!
-//! A sparse map from timestamps to offsets. Entries are 12 bytes, big-endian:
-//!
-//! ```text
-//! offset  size  field
-//!      0     8  timestamp         the largest batch max-timestamp seen so far in the segment
-//!      8     4  relative offset   last offset of the batch that carried it, minus the base offset
-//! ```
-//!
-//! Whenever the offset index gets an entry, the time index gets one too if the
-//! segment's largest timestamp has grown since its last entry; when the segment stops
-//! being the active one, a final entry with the segment's largest timestamp is added.
-//! Both fields therefore strictly increase, an entry `(t, o)` says "no record at or
-//! before offset `o` has a timestamp above `t`, and the batch ending at `o` reaches
-//! `t`", and the last entry holds the segment's largest timestamp, which retention uses.
-//!
-//! To find the first record with timestamp `>= t`: take the last entry with timestamp
-//! `<= t` (or the segment start), look its offset up in the offset index, and scan batch
-//! headers forward from there for the first batch whose max timestamp is `>= t`.
-//!
-//! The file holds at most `segment.index.bytes / 12` entries (plus the final one).
-//!
-//! Crash behaviour: like the offset index, this is derived data without a checksum. It
-//! is rebuilt with its segment's offset index when the segment is recovered, or when it
-//! is missing, not a whole number of entries, or not increasing.
+//! Layout and crash behaviour are documented on the type.
 
 use std::path::PathBuf;
 
@@ -45,7 +21,32 @@ fn decode(entry: &[u8; ENTRY_BYTES]) -> (i64, u32) {
     (i64::from_be_bytes(timestamp), u32::from_be_bytes([entry[8], entry[9], entry[10], entry[11]]))
 }
 
-/// The `.timeindex` file of one segment (layout and crash behaviour in the module docs).
+/// The time index of one segment, `<base offset>.timeindex`.
+///
+/// A sparse map from timestamps to offsets. Entries are 12 bytes, big-endian:
+///
+/// ```text
+/// offset  size  field
+///      0     8  timestamp         the largest batch max-timestamp seen so far in the segment
+///      8     4  relative offset   last offset of the batch that carried it, minus the base offset
+/// ```
+///
+/// Whenever the offset index gets an entry, the time index gets one too if the
+/// segment's largest timestamp has grown since its last entry; when the segment stops
+/// being the active one, a final entry with the segment's largest timestamp is added.
+/// Both fields therefore strictly increase, an entry `(t, o)` says "no record at or
+/// before offset `o` has a timestamp above `t`, and the batch ending at `o` reaches
+/// `t`", and the last entry holds the segment's largest timestamp, which retention uses.
+///
+/// To find the first record with timestamp `>= t`: take the last entry with timestamp
+/// `<= t` (or the segment start), look its offset up in the offset index, and scan batch
+/// headers forward from there for the first batch whose max timestamp is `>= t`.
+///
+/// The file holds at most `segment.index.bytes / 12` entries (plus the final one).
+///
+/// Crash behaviour: like the offset index, this is derived data without a checksum. It
+/// is rebuilt with its segment's offset index when the segment is recovered, or when it
+/// is missing, not a whole number of entries, or not increasing.
 pub(crate) struct TimeIndex {
     base_offset: i64,
     file: IndexFile<ENTRY_BYTES>,
