@@ -202,9 +202,9 @@ pub fn alter_topic_configs(
     let current = image.configs(&resource);
     let mut next = if replace_all { BTreeMap::new() } else { current.clone() };
     for (key, op, value) in changes {
-        if config::topic_config_defs().iter().all(|def| def.name != key) {
+        let Some(def) = config::topic_config_def(key) else {
             return Err(ControllerError::InvalidConfig(format!("Unknown topic config name: {key}")));
-        }
+        };
         match op {
             AlterOp::Set => {
                 let value = value.clone().ok_or_else(|| {
@@ -217,8 +217,11 @@ pub fn alter_topic_configs(
             }
             AlterOp::Append | AlterOp::Subtract => {
                 let value = value.clone().unwrap_or_default();
+                // As Kafka: a list never set on the topic starts from the config's default.
                 let mut items: Vec<String> = next
                     .get(key)
+                    .map(String::as_str)
+                    .or(def.default)
                     .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
                     .unwrap_or_default();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -439,6 +442,23 @@ mod tests {
         apply(&mut image, &records);
         assert!(image.topic("t").is_none());
         assert!(matches!(delete_topic(&image, "t"), Err(ControllerError::UnknownTopic(_))));
+    }
+
+    #[test]
+    fn append_to_an_unset_list_starts_from_its_default() {
+        let mut image = image_with_brokers(1);
+        let records = create_topic(&image, &new_topic("t", 1, 1), DEFAULTS, Uuid::new_v4()).unwrap();
+        apply(&mut image, &records);
+        let change = [("cleanup.policy".to_string(), AlterOp::Append, Some("compact".to_string()))];
+        let records = alter_topic_configs(&image, "t", &change, false).unwrap();
+        apply(&mut image, &records);
+        let configs = image.configs(&ConfigResource::Topic("t".into()));
+        assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        let change = [("cleanup.policy".to_string(), AlterOp::Subtract, Some("delete".to_string()))];
+        let records = alter_topic_configs(&image, "t", &change, false).unwrap();
+        apply(&mut image, &records);
+        let configs = image.configs(&ConfigResource::Topic("t".into()));
+        assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("compact"));
     }
 
     #[test]
