@@ -111,7 +111,9 @@ impl ReplicaManager {
     /// Deletes segments beyond retention in every partition.
     pub fn enforce_retention(&self, now_ms: i64) {
         for partition in self.all() {
-            match partition.with_log(|log| log.enforce_retention(now_ms)) {
+            // Retention never moves the log start past what consumers may read.
+            let high_watermark = partition.high_watermark();
+            match partition.with_log(|log| log.enforce_retention_below(now_ms, high_watermark)) {
                 Ok(Ok(0)) | Err(_) => {}
                 Ok(Ok(deleted)) => tracing::info!(
                     topic = %partition.topic,
