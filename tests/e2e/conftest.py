@@ -1,0 +1,284 @@
+"""End-to-end test harness: runs the real `spool` binary and hands tests its address.
+
+The binary comes from $SPOOL_BIN (scripts/test sets it to target/debug/spool);
+without it the default is the repository's target/debug/spool. A missing
+binary or a missing client tool is a setup error that fails the run, never a
+skip.
+
+Fixtures
+  broker        one broker shared by the whole session (tests use unique topics)
+  fresh_broker  a broker of the test's own, for tests that kill or restart it
+  topic         a unique topic name
+  bootstrap     the shared broker's "127.0.0.1:PORT"
+
+Helpers (import from conftest)
+  unique_topic(prefix), create_topic(bootstrap, name, ...), Broker.restart(),
+  Broker.kill9(), Broker.log_tail()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BROKER_START_TIMEOUT_S = 60.0
+
+
+def spool_bin() -> Path:
+    path = Path(os.environ.get("SPOOL_BIN", REPO_ROOT / "target" / "debug" / "spool"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise pytest.UsageError(
+            f"spool binary not found at {path}: build it with `cargo build --workspace` "
+            "or set SPOOL_BIN (scripts/test does both)"
+        )
+    return path
+
+
+def require_tool(name: str) -> str:
+    """The path of a client tool the tests need; a missing one is a setup error."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run scripts/install-test-deps", pytrace=False)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_topic(prefix: str = "t") -> str:
+    """A topic name no other test uses (valid Kafka name: [a-zA-Z0-9._-])."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def api_versions_v0_answers(host: str, port: int, timeout_s: float = 2.0) -> bool:
+    """Sends a raw ApiVersions v0 request and checks a well-formed answer comes back."""
+    client_id = b"spool-e2e"
+    correlation_id = 7
+    # Request header v1: api_key, api_version, correlation_id, client_id; empty body.
+    body = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as s:
+            s.sendall(struct.pack(">i", len(body)) + body)
+            head = _recv_exact(s, 4)
+            (size,) = struct.unpack(">i", head)
+            payload = _recv_exact(s, size)
+    except OSError:
+        return False
+    if len(payload) < 6:
+        return False
+    got_correlation, error_code = struct.unpack(">ih", payload[:6])
+    return got_correlation == correlation_id and error_code == 0
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        buf += chunk
+    return buf
+
+
+class Broker:
+    """A real `spool server` process on a loopback port with its own data dir."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.binary = spool_bin()
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.log_path = self.data_dir.parent / f"spool-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== start #{self.starts} =====\n".encode())
+        log.flush()
+        cmd = [str(self.binary), "server", "--data-dir", str(self.data_dir), "--listen", self.bootstrap]
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env.setdefault("RUST_BACKTRACE", "1")
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+        log.close()
+        deadline = time.monotonic() + BROKER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"spool server exited with {self.proc.returncode} during start-up: "
+                    f"{' '.join(cmd)}\n--- log ---\n{self.log_tail()}"
+                )
+            if api_versions_v0_answers(self.host, self.port, timeout_s=1.0):
+                return
+            time.sleep(0.1)
+        self.kill9()
+        raise RuntimeError(
+            f"spool server did not answer ApiVersions on {self.bootstrap} within "
+            f"{BROKER_START_TIMEOUT_S}s\n--- log ---\n{self.log_tail()}"
+        )
+
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """Graceful stop (SIGTERM), then SIGKILL if it does not exit in time."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
+
+    def kill9(self) -> None:
+        """Crash the broker: SIGKILL, no chance to flush or clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self, crash: bool = False) -> None:
+        """Stop (or kill -9 when crash=True) and start again on the same port and data dir."""
+        if crash:
+            self.kill9()
+        else:
+            self.stop()
+        self.start()
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:
+    """Creates a topic with confluent-kafka's AdminClient and waits until metadata shows it."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=30,
+        request_timeout=30,
+    )
+    futures[name].result(timeout=60)
+    wait_for_topic(bootstrap, name, partitions, admin=admin)
+
+
+def wait_for_topic(bootstrap: str, name: str, partitions: int, admin=None, timeout_s: float = 30.0) -> None:
+    """Waits until metadata lists `name` with `partitions` partitions, each with a leader."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = admin or AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        md = admin.list_topics(topic=name, timeout=10)
+        t = md.topics.get(name)
+        last = t
+        if t is not None and t.error is None and len(t.partitions) == partitions and all(
+            p.leader >= 0 for p in t.partitions.values()
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"topic {name} not ready with {partitions} partitions; last metadata: {last!r}")
+
+
+CODEC_NAMES = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+
+
+def stored_codecs(broker: "Broker", topic: str, partition: int = 0) -> list[str]:
+    """The compression codec of every record batch the broker stored for a partition.
+
+    Reads the segment files (DATA/<topic>-<partition>/*.log, Kafka's layout) and
+    the v2 batch header of each batch: baseOffset i64, batchLength i32,
+    partitionLeaderEpoch i32, magic i8, crc u32, attributes i16 (bits 0-2 codec).
+    This tells whether a client really compressed or silently fell back to none.
+    """
+    part_dir = broker.data_dir / f"{topic}-{partition}"
+    codecs = []
+    for segment in sorted(part_dir.glob("*.log")):
+        data = segment.read_bytes()
+        pos = 0
+        while pos + 61 <= len(data):
+            _base, length = struct.unpack_from(">qi", data, pos)
+            if length <= 0:
+                break  # preallocated or torn tail
+            magic = data[pos + 16]
+            assert magic == 2, f"{segment}: batch at byte {pos} has magic {magic}"
+            (attributes,) = struct.unpack_from(">h", data, pos + 21)
+            codecs.append(CODEC_NAMES.get(attributes & 7, f"unknown({attributes & 7})"))
+            pos += 12 + length
+    return codecs
+
+
+# --- fixtures -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    b = Broker(tmp_path_factory.mktemp("spool-shared") / "data")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def fresh_broker(tmp_path):
+    b = Broker(tmp_path / "data")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def bootstrap(broker) -> str:
+    if not broker.is_running():
+        pytest.fail(f"the shared broker is not running (exit {broker.proc.returncode}):\n{broker.log_tail()}")
+    return broker.bootstrap
+
+
+@pytest.fixture
+def topic(request) -> str:
+    return unique_topic(request.node.name.split("[")[0].replace("test_", "")[:40])
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the tail of each involved broker's log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name in ("broker", "fresh_broker"):
+            b = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+            if isinstance(b, Broker):
+                state = "running" if b.is_running() else f"exited {b.proc.returncode if b.proc else None}"
+                report.sections.append((f"{name} log ({b.bootstrap}, {state}, {b.log_path})", b.log_tail(40)))

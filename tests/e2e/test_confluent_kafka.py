@@ -1,0 +1,425 @@
+"""confluent-kafka (Python over a current librdkafka) against a real spool broker.
+
+Consumer groups do not exist yet, so consumers use `assign` with
+`enable.auto.commit=false` (confluent-kafka insists on a group.id even then).
+"""
+
+import os
+import time
+import uuid
+
+import pytest
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    AdminClient,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
+
+from conftest import create_topic, stored_codecs, unique_topic, wait_for_topic
+
+CONSUME_TIMEOUT_S = 30.0
+
+# Topic configs every Kafka broker reports for a topic (DescribeConfigs lists
+# them all, set or not), with Kafka's defaults where a fresh broker has them.
+TOPIC_CONFIG_DEFAULTS = {
+    "cleanup.policy": "delete",
+    "compression.type": "producer",
+    "delete.retention.ms": "86400000",
+    "file.delete.delay.ms": "60000",
+    "flush.messages": "9223372036854775807",
+    "flush.ms": "9223372036854775807",
+    "index.interval.bytes": "4096",
+    "max.compaction.lag.ms": "9223372036854775807",
+    "max.message.bytes": "1048588",
+    "message.timestamp.type": "CreateTime",
+    "min.cleanable.dirty.ratio": "0.5",
+    "min.compaction.lag.ms": "0",
+    "min.insync.replicas": "1",
+    "preallocate": "false",
+    "retention.bytes": "-1",
+    "retention.ms": "604800000",
+    "segment.bytes": "1073741824",
+    "segment.index.bytes": "10485760",
+    "segment.jitter.ms": "0",
+    "segment.ms": "604800000",
+    "unclean.leader.election.enable": "false",
+}
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def produce(bootstrap: str, topic: str, messages: list[dict], **conf) -> list[tuple]:
+    """Produces `messages` (kwargs for Producer.produce) and returns (error, partition, offset) per message."""
+    reports: list = [None] * len(messages)
+    p = Producer({"bootstrap.servers": bootstrap, **conf})
+
+    def on_delivery(i):
+        def cb(err, msg):
+            reports[i] = (err, msg.partition(), msg.offset())
+
+        return cb
+
+    for i, m in enumerate(messages):
+        p.produce(topic, on_delivery=on_delivery(i), **m)
+        p.poll(0)
+    remaining = p.flush(60)
+    assert remaining == 0, f"{remaining} messages still undelivered after 60 s"
+    assert all(r is not None for r in reports), "a delivery report is missing"
+    return reports
+
+
+def assert_delivered(reports: list[tuple]) -> None:
+    errors = [r[0] for r in reports if r[0] is not None]
+    assert not errors, f"{len(errors)} of {len(reports)} deliveries failed, first: {errors[0]}"
+
+
+def consumer(bootstrap: str, **conf) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"e2e-unused-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            **conf,
+        }
+    )
+
+
+def consume_to_end(bootstrap: str, topic: str, partition: int = 0, offset: int = 0, **conf) -> list:
+    """Assigns topic/partition at `offset` and reads until the partition's end (EOF event)."""
+    c = consumer(bootstrap, **conf)
+    try:
+        c.assign([TopicPartition(topic, partition, offset)])
+        out = []
+        deadline = time.monotonic() + CONSUME_TIMEOUT_S
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            err = msg.error()
+            if err is None:
+                out.append(msg)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                return out
+            elif err.fatal() or msg.topic() is not None:
+                pytest.fail(f"consumer error on {topic}[{partition}] after {len(out)} records: {err}")
+        pytest.fail(f"no end of partition {topic}[{partition}] within {CONSUME_TIMEOUT_S}s; got {len(out)} records")
+    finally:
+        c.close()
+
+
+# --- admin ----------------------------------------------------------------------
+
+
+def test_create_list_delete_topics(bootstrap):
+    a = admin(bootstrap)
+    names = [unique_topic("ck-admin") for _ in range(3)]
+    futures = a.create_topics([NewTopic(n, num_partitions=i + 1, replication_factor=1) for i, n in enumerate(names)])
+    for n, f in futures.items():
+        f.result(timeout=30)
+    for i, n in enumerate(names):
+        wait_for_topic(bootstrap, n, i + 1, admin=a)
+    listed = a.list_topics(timeout=10).topics
+    for n in names:
+        assert n in listed
+
+    for n, f in a.delete_topics([names[0], names[1]], operation_timeout=30).items():
+        f.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = a.list_topics(timeout=10).topics
+        if names[0] not in listed and names[1] not in listed:
+            break
+        time.sleep(0.2)
+    assert names[0] not in listed and names[1] not in listed, sorted(listed)
+    assert names[2] in listed
+
+
+def test_create_existing_or_invalid_topic_fails(bootstrap):
+    a = admin(bootstrap)
+    name = unique_topic("ck-dup")
+    create_topic(bootstrap, name)
+    with pytest.raises(KafkaException) as e:
+        a.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(timeout=30)
+    assert e.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS, e.value
+
+    for bad in ["bad/name", "sp ace", "a" * 250, ".", ".."]:
+        with pytest.raises(KafkaException) as e:
+            a.create_topics([NewTopic(bad, num_partitions=1, replication_factor=1)])[bad].result(timeout=30)
+        assert e.value.args[0].code() == KafkaError.TOPIC_EXCEPTION, (bad, e.value)
+
+    # One broker cannot hold three replicas.
+    name = unique_topic("ck-rf3")
+    with pytest.raises(KafkaException) as e:
+        a.create_topics([NewTopic(name, num_partitions=1, replication_factor=3)])[name].result(timeout=30)
+    assert e.value.args[0].code() == KafkaError.INVALID_REPLICATION_FACTOR, e.value
+
+
+def test_create_partitions(bootstrap):
+    a = admin(bootstrap)
+    name = unique_topic("ck-parts")
+    create_topic(bootstrap, name, partitions=2)
+    a.create_partitions([NewPartitions(name, 5)])[name].result(timeout=30)
+    wait_for_topic(bootstrap, name, 5, admin=a)
+    # The new partitions take writes and serve reads.
+    assert_delivered(produce(bootstrap, name, [{"value": b"in-p4", "partition": 4}]))
+    assert [m.value() for m in consume_to_end(bootstrap, name, partition=4)] == [b"in-p4"]
+    # Shrinking is refused.
+    with pytest.raises(KafkaException) as e:
+        a.create_partitions([NewPartitions(name, 3)])[name].result(timeout=30)
+    assert e.value.args[0].code() == KafkaError.INVALID_PARTITIONS, e.value
+
+
+def source_of(entry) -> ConfigSource:
+    """ConfigEntry.source arrives as a plain int; make it the enum."""
+    return ConfigSource(entry.source)
+
+
+def test_describe_configs_lists_every_topic_config_with_source(bootstrap):
+    a = admin(bootstrap)
+    name = unique_topic("ck-cfg")
+    create_topic(bootstrap, name, config={"retention.ms": "3600000", "cleanup.policy": "delete"})
+    res = ConfigResource(ResourceType.TOPIC, name)
+    entries = a.describe_configs([res])[res].result(timeout=30)
+
+    missing = sorted(set(TOPIC_CONFIG_DEFAULTS) - set(entries))
+    assert not missing, f"DescribeConfigs left out {missing}; returned {sorted(entries)}"
+
+    retention = entries["retention.ms"]
+    assert retention.value == "3600000"
+    assert source_of(retention) == ConfigSource.DYNAMIC_TOPIC_CONFIG, retention
+    assert not retention.is_default
+
+    for key, default in TOPIC_CONFIG_DEFAULTS.items():
+        if key in ("retention.ms", "cleanup.policy"):
+            continue
+        e = entries[key]
+        assert e.value == default, f"{key}: {e.value!r} != Kafka's default {default!r}"
+        assert source_of(e) == ConfigSource.DEFAULT_CONFIG, f"{key}: source {source_of(e)}"
+        assert e.is_default, key
+    for e in entries.values():
+        assert source_of(e) != ConfigSource.UNKNOWN_CONFIG, e
+        assert e.is_default == (source_of(e) == ConfigSource.DEFAULT_CONFIG), (e, source_of(e))
+
+
+def test_describe_broker_configs(bootstrap):
+    a = admin(bootstrap)
+    (broker_id,) = a.list_topics(timeout=10).brokers.keys()
+    res = ConfigResource(ResourceType.BROKER, str(broker_id))
+    entries = a.describe_configs([res])[res].result(timeout=30)
+    expected = {
+        "message.max.bytes": "1048588",
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "auto.create.topics.enable": "true",
+        "log.retention.hours": "168",
+    }
+    for key, value in expected.items():
+        assert key in entries, f"broker config {key} missing; got {sorted(entries)}"
+        assert entries[key].value == value, f"{key}: {entries[key].value!r} != {value!r}"
+
+
+# --- produce and consume --------------------------------------------------------
+
+
+def sample_messages(n: int, base_ts_ms: int) -> list[dict]:
+    msgs = []
+    for i in range(n):
+        msgs.append(
+            {
+                "key": None if i % 7 == 3 else f"key-{i}".encode(),
+                "value": None if i % 11 == 5 else f"value-{i}-".encode() + bytes(range(i % 256)),
+                "headers": [("h", f"{i}".encode()), ("h", b"again"), ("null-value", None)] if i % 2 else [],
+                "timestamp": base_ts_ms + i,
+                "partition": 0,
+            }
+        )
+    return msgs
+
+
+def assert_same_records(got: list, sent: list[dict], first_offset: int = 0) -> None:
+    assert len(got) == len(sent), f"read {len(got)} records, wrote {len(sent)}"
+    for i, (m, s) in enumerate(zip(got, sent)):
+        where = f"record {i} (offset {m.offset()})"
+        assert m.offset() == first_offset + i, where
+        assert m.key() == s["key"], where
+        assert m.value() == s["value"], where
+        assert (m.headers() or []) == s["headers"], where
+        assert m.timestamp() == (TIMESTAMP_CREATE_TIME, s["timestamp"]), where
+
+
+@pytest.mark.parametrize("acks", ["0", "1", "all"])
+def test_produce_with_acks_and_read_back_exactly(bootstrap, acks):
+    topic = unique_topic(f"ck-acks{acks}")
+    create_topic(bootstrap, topic)
+    sent = sample_messages(300, int(time.time() * 1000) - 10_000)
+    reports = produce(bootstrap, topic, sent, acks=acks, **{"enable.idempotence": False})
+    assert_delivered(reports)
+    if acks != "0":
+        assert [r[2] for r in reports] == list(range(300))
+    assert_same_records(consume_to_end(bootstrap, topic), sent)
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_each_compression_codec(bootstrap, broker, codec):
+    topic = unique_topic(f"ck-{codec}")
+    create_topic(bootstrap, topic)
+    sent = sample_messages(1000, int(time.time() * 1000) - 10_000)
+    reports = produce(bootstrap, topic, sent, **{"compression.type": codec, "linger.ms": 50})
+    assert_delivered(reports)
+    assert [r[2] for r in reports] == list(range(1000))
+    assert_same_records(consume_to_end(bootstrap, topic), sent)
+    # librdkafka falls back to uncompressed when it thinks the broker lacks the
+    # codec (lz4: gated on FindCoordinator being advertised).
+    stored = stored_codecs(broker, topic)
+    assert set(stored) == {codec}, f"batches stored with {stored}, producer asked for {codec}"
+    # And from an offset inside a (compressed) batch.
+    assert_same_records(consume_to_end(bootstrap, topic, offset=517), sent[517:], first_offset=517)
+
+
+def test_large_values_up_to_the_message_size_limit(bootstrap):
+    topic = unique_topic("ck-large")
+    create_topic(bootstrap, topic)
+    # Let the broker's max.message.bytes (1048588) decide, not the client's own limit.
+    conf = {"message.max.bytes": 10_000_000, "batch.size": 10_000_000, "compression.type": "none"}
+    fits = os.urandom(1_000_000)
+    (report,) = produce(bootstrap, topic, [{"key": b"big", "value": fits, "partition": 0}], **conf)
+    assert report[0] is None, report
+    assert report[2] == 0
+
+    too_big = os.urandom(2 * 1024 * 1024)
+    (report,) = produce(bootstrap, topic, [{"key": b"too-big", "value": too_big, "partition": 0}], **conf)
+    assert report[0] is not None and report[0].code() == KafkaError.MSG_SIZE_TOO_LARGE, report
+
+    got = consume_to_end(bootstrap, topic)
+    assert [(m.offset(), m.key(), m.value()) for m in got] == [(0, b"big", fits)]
+
+
+def test_idempotent_producer(bootstrap):
+    topic = unique_topic("ck-idem")
+    create_topic(bootstrap, topic, partitions=2)
+    sent = [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % 2} for i in range(400)]
+    reports = produce(
+        bootstrap, topic, sent,
+        **{"enable.idempotence": True, "linger.ms": 5, "max.in.flight.requests.per.connection": 5},
+    )
+    assert_delivered(reports)
+    for p in (0, 1):
+        mine = [s for s in sent if s["partition"] == p]
+        assert sorted(r[2] for r in reports if r[1] == p) == list(range(len(mine)))
+        got = consume_to_end(bootstrap, topic, partition=p)
+        assert [(m.key(), m.value()) for m in got] == [(s["key"], s["value"]) for s in mine]
+
+
+def test_consume_from_the_middle_of_a_batch(bootstrap, broker):
+    topic = unique_topic("ck-mid")
+    create_topic(bootstrap, topic)
+    sent = [{"value": f"m{i}".encode(), "partition": 0} for i in range(10)]
+    # One batch: everything is queued before the first send.
+    assert_delivered(produce(bootstrap, topic, sent, **{"linger.ms": 1000}))
+    assert stored_codecs(broker, topic) == ["none"], "expected one batch of 10"
+    got = consume_to_end(bootstrap, topic, offset=4)
+    assert [(m.offset(), m.value()) for m in got] == [(i, f"m{i}".encode()) for i in range(4, 10)]
+
+
+@pytest.mark.parametrize("codec", ["none", "lz4"])
+def test_offsets_for_times(bootstrap, codec):
+    topic = unique_topic(f"ck-oft-{codec}")
+    create_topic(bootstrap, topic)
+    base = int(time.time() * 1000) - 60_000
+    sent = [{"value": f"t{i}".encode(), "timestamp": base + 1000 * i, "partition": 0} for i in range(10)]
+    assert_delivered(produce(bootstrap, topic, sent, **{"linger.ms": 1000, "compression.type": codec}))
+    c = consumer(bootstrap)
+    try:
+        queries = {base - 5000: 0, base: 0, base + 4500: 5, base + 5000: 5, base + 9000: 9, base + 9001: -1}
+        for ts, want in queries.items():
+            (tp,) = c.offsets_for_times([TopicPartition(topic, 0, ts)], timeout=10)
+            assert tp.error is None, tp
+            assert tp.offset == want, f"offsets_for_times({ts - base:+d} ms from first) = {tp.offset}, want {want}"
+    finally:
+        c.close()
+
+
+def test_watermarks_are_next_offset(bootstrap):
+    topic = unique_topic("ck-wm")
+    create_topic(bootstrap, topic)
+    c = consumer(bootstrap)
+    try:
+        assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False) == (0, 0)
+        for batch in range(2):
+            sent = [{"value": f"b{batch}-{i}".encode(), "partition": 0} for i in range(5)]
+            assert_delivered(produce(bootstrap, topic, sent, **{"linger.ms": 500}))
+        assert c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False) == (0, 10)
+    finally:
+        c.close()
+
+
+def test_keys_map_to_stable_partitions(bootstrap):
+    topic = unique_topic("ck-keyed")
+    create_topic(bootstrap, topic, partitions=3)
+    sent = [{"key": f"user-{i % 10}".encode(), "value": f"{i}".encode()} for i in range(300)]
+    reports = produce(bootstrap, topic, sent)
+    assert_delivered(reports)
+    partition_of_key: dict = {}
+    for s, (_, p, _) in zip(sent, reports):
+        assert partition_of_key.setdefault(s["key"], p) == p, f"key {s['key']} went to two partitions"
+    total = 0
+    for p in range(3):
+        got = consume_to_end(bootstrap, topic, partition=p)
+        want = [(s["key"], s["value"]) for s, r in zip(sent, reports) if r[1] == p]
+        assert [(m.key(), m.value()) for m in got] == want, f"partition {p}"
+        total += len(got)
+    assert total == 300
+
+
+# --- crash and restart ----------------------------------------------------------
+
+
+def test_acknowledged_records_survive_kill_9(fresh_broker):
+    bootstrap = fresh_broker.bootstrap
+    topic = unique_topic("ck-crash")
+    create_topic(bootstrap, topic)
+    sent = [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": 0} for i in range(200)]
+    assert_delivered(produce(bootstrap, topic, sent, acks="all"))
+
+    fresh_broker.restart(crash=True)
+    wait_for_topic(bootstrap, topic, 1)
+    got = consume_to_end(bootstrap, topic)
+    assert [(m.offset(), m.key(), m.value()) for m in got] == [
+        (i, s["key"], s["value"]) for i, s in enumerate(sent)
+    ]
+    # Appends continue after the recovered tail, with no offset handed out twice.
+    reports = produce(bootstrap, topic, [{"value": b"after-crash", "partition": 0}])
+    assert_delivered(reports)
+    assert reports[0][2] == 200
+
+
+def test_topics_and_records_survive_a_clean_restart(fresh_broker):
+    bootstrap = fresh_broker.bootstrap
+    topic = unique_topic("ck-restart")
+    create_topic(bootstrap, topic, partitions=2, config={"retention.ms": "7200000"})
+    sent = [{"value": f"v{i}".encode(), "partition": i % 2} for i in range(50)]
+    assert_delivered(produce(bootstrap, topic, sent))
+
+    fresh_broker.restart()
+    wait_for_topic(bootstrap, topic, 2)
+    for p in (0, 1):
+        got = consume_to_end(bootstrap, topic, partition=p)
+        assert [m.value() for m in got] == [s["value"] for s in sent if s["partition"] == p]
+    a = admin(bootstrap)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    assert a.describe_configs([res])[res].result(timeout=30)["retention.ms"].value == "7200000"

@@ -1,0 +1,83 @@
+"""The Apache Kafka Java client (kafka-clients 3.9.1) against a real spool broker.
+
+tests/java/SpoolClientCheck.java does the work: Admin (createTopics,
+describeTopics, describeConfigs, listOffsets incl. MAX_TIMESTAMP, createPartitions,
+deleteTopics),
+a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
+compression type, and a KafkaConsumer with assign/seekToBeginning that reads
+everything back and compares it. It is compiled here, at test time, against the
+jars scripts/install-test-deps put in .test-deps/java/.
+"""
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import REPO_ROOT, require_tool, stored_codecs, unique_topic
+
+JAVA_DEPS = REPO_ROOT / ".test-deps" / "java"
+SOURCE = REPO_ROOT / "tests" / "java" / "SpoolClientCheck.java"
+RUN_TIMEOUT_S = 240
+
+
+def classpath(*dirs) -> str:
+    return ":".join([*map(str, dirs), str(JAVA_DEPS / "*")])
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    javac = require_tool("javac")
+    require_tool("java")
+    if not (JAVA_DEPS / "kafka-clients.jar").is_file():
+        pytest.fail(f"{JAVA_DEPS}/kafka-clients.jar is missing: run scripts/install-test-deps", pytrace=False)
+    out = tmp_path_factory.mktemp("java-classes")
+    proc = subprocess.run(
+        [javac, "-Xlint:all", "-Werror", "-cp", classpath(), "-d", str(out), str(SOURCE)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, f"javac failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def run_check(compiled, bootstrap: str, *args: str) -> list[str]:
+    cmd = [require_tool("java"), "-cp", classpath(compiled), "SpoolClientCheck", bootstrap, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"SpoolClientCheck {' '.join(args)} timed out after {RUN_TIMEOUT_S}s; output so far:\n{e.stdout}")
+    lines = proc.stdout.splitlines()
+    failures = [line for line in lines if line.startswith("FAIL")]
+    assert proc.returncode == 0 and not failures, (
+        f"SpoolClientCheck {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n"
+        f"--- stderr ---\n{proc.stderr[-3000:]}"
+    )
+    return lines
+
+
+def test_admin(compiled, bootstrap):
+    lines = run_check(compiled, bootstrap, "admin", unique_topic("java-admin"))
+    assert lines[-1] == "PASS admin", lines
+    for step in ("createTopics", "listTopics", "describeCluster", "describeTopics", "describeConfigs",
+                 "listOffsets", "createPartitions", "deleteTopics"):
+        assert any(line.startswith(f"OK {step}") for line in lines), f"step {step} missing: {lines}"
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_default_producer_and_assigned_consumer(compiled, bootstrap, broker, codec):
+    topic = unique_topic(f"java-{codec}")
+    lines = run_check(compiled, bootstrap, "produce-consume", topic, codec)
+    m = re.fullmatch(r"PASS produce-consume codec=(\w+) records=(\d+)", lines[-1])
+    assert m, lines
+    assert m.group(1) == codec
+    records = int(m.group(2))
+    assert f"OK produced records={records} codec={codec}" in lines
+    assert f"OK consumed records={records} from beginning, all equal" in lines
+    assert f"OK listOffsets latest={records} earliest=0 forTimestamp=1234" in lines
+    assert set(stored_codecs(broker, topic)) == {codec}, stored_codecs(broker, topic)
+
+
+def test_list_offsets_max_timestamp(compiled, bootstrap):
+    lines = run_check(compiled, bootstrap, "max-timestamp", unique_topic("java-maxts"))
+    assert lines[-1] == "PASS max-timestamp", lines
+    assert "OK listOffsets maxTimestamp offset=4" in lines

@@ -1,0 +1,346 @@
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.record.TimestampType;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * Drives a Kafka-compatible broker with the Apache Kafka Java client and checks
+ * every answer. Used by tests/e2e/test_java_client.py.
+ *
+ * <pre>
+ * java SpoolClientCheck BOOTSTRAP admin TOPIC
+ * java SpoolClientCheck BOOTSTRAP produce-consume TOPIC CODEC   (none|gzip|snappy|lz4|zstd)
+ * java SpoolClientCheck BOOTSTRAP max-timestamp TOPIC
+ * </pre>
+ *
+ * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
+ * first mismatch prints "FAIL: ..." and exits 1. Any exception exits 2.
+ */
+public final class SpoolClientCheck {
+    private static final long TIMEOUT_S = 60;
+
+    public static void main(String[] args) {
+        if (args.length < 3) {
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp TOPIC [CODEC]");
+            System.exit(64);
+        }
+        String bootstrap = args[0];
+        String scenario = args[1];
+        String topic = args[2];
+        try {
+            switch (scenario) {
+                case "admin":
+                    admin(bootstrap, topic);
+                    break;
+                case "produce-consume":
+                    produceConsume(bootstrap, topic, args.length > 3 ? args[3] : "none");
+                    break;
+                case "max-timestamp":
+                    maxTimestamp(bootstrap, topic);
+                    break;
+                default:
+                    throw new Check("unknown scenario " + scenario);
+            }
+        } catch (Check c) {
+            System.out.println("FAIL: " + c.getMessage());
+            System.exit(1);
+        } catch (Throwable t) {
+            System.out.println("FAIL: " + t);
+            t.printStackTrace(System.out);
+            System.exit(2);
+        }
+        System.exit(0);
+    }
+
+    /** A failed check: the broker answered, but not as Kafka would. */
+    private static final class Check extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Check(String message) {
+            super(message);
+        }
+    }
+
+    private static void check(boolean ok, String what) {
+        if (!ok) {
+            throw new Check(what);
+        }
+    }
+
+    private static void checkEq(Object want, Object got, String what) {
+        if (!java.util.Objects.equals(want, got)) {
+            throw new Check(what + ": want " + want + ", got " + got);
+        }
+    }
+
+    private static void ok(String what) {
+        System.out.println("OK " + what);
+    }
+
+    private static Admin newAdmin(String bootstrap) {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
+        return Admin.create(p);
+    }
+
+    private static void admin(String bootstrap, String topic) throws Exception {
+        try (Admin admin = newAdmin(bootstrap)) {
+            admin.createTopics(List.of(new NewTopic(topic, 3, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            ok("createTopics " + topic);
+
+            Set<String> names = admin.listTopics().names().get(TIMEOUT_S, TimeUnit.SECONDS);
+            check(names.contains(topic), "listTopics lacks " + topic + ": " + names);
+            ok("listTopics");
+
+            int nodes = admin.describeCluster().nodes().get(TIMEOUT_S, TimeUnit.SECONDS).size();
+            checkEq(1, nodes, "describeCluster node count");
+            ok("describeCluster nodes=1");
+
+            TopicDescription d = describe(admin, topic);
+            checkEq(3, d.partitions().size(), "partition count");
+            for (TopicPartitionInfo p : d.partitions()) {
+                check(p.leader() != null, "partition " + p.partition() + " has no leader");
+                checkEq(1, p.replicas().size(), "replicas of partition " + p.partition());
+                checkEq(1, p.isr().size(), "isr of partition " + p.partition());
+            }
+            check(d.topicId() != null && !d.topicId().toString().equals("AAAAAAAAAAAAAAAAAAAAAA"),
+                "topic id is unset: " + d.topicId());
+            ok("describeTopics partitions=3 topicId=" + d.topicId());
+
+            ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+            Config config = admin.describeConfigs(List.of(res)).all().get(TIMEOUT_S, TimeUnit.SECONDS).get(res);
+            Map<String, String> want = new HashMap<>();
+            want.put("retention.ms", "604800000");
+            want.put("max.message.bytes", "1048588");
+            want.put("cleanup.policy", "delete");
+            want.put("segment.bytes", "1073741824");
+            want.put("min.insync.replicas", "1");
+            for (Map.Entry<String, String> w : want.entrySet()) {
+                ConfigEntry e = config.get(w.getKey());
+                check(e != null, "describeConfigs lacks " + w.getKey());
+                checkEq(w.getValue(), e.value(), "config " + w.getKey());
+                checkEq(ConfigEntry.ConfigSource.DEFAULT_CONFIG, e.source(), "source of " + w.getKey());
+                check(e.isDefault(), w.getKey() + " is not marked default");
+            }
+            check(config.entries().size() >= 20, "only " + config.entries().size() + " topic configs");
+            ok("describeConfigs entries=" + config.entries().size());
+
+            Map<TopicPartition, OffsetSpec> specs = new HashMap<>();
+            for (int p = 0; p < 3; p++) {
+                specs.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            }
+            Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> latest =
+                admin.listOffsets(specs).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            for (ListOffsetsResult.ListOffsetsResultInfo info : latest.values()) {
+                checkEq(0L, info.offset(), "latest offset of an empty partition");
+            }
+            ok("listOffsets latest=0 on empty partitions");
+
+            admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+            while (describe(admin, topic).partitions().size() != 4) {
+                check(System.nanoTime() < deadline, "createPartitions: partition count never reached 4");
+                Thread.sleep(200);
+            }
+            ok("createPartitions 4");
+
+            admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+            while (admin.listTopics().names().get(TIMEOUT_S, TimeUnit.SECONDS).contains(topic)) {
+                check(System.nanoTime() < deadline, "deleteTopics: topic still listed");
+                Thread.sleep(200);
+            }
+            ok("deleteTopics");
+        }
+        System.out.println("PASS admin");
+    }
+
+    private static TopicDescription describe(Admin admin, String topic) throws Exception {
+        return admin.describeTopics(List.of(topic)).allTopicNames().get(TIMEOUT_S, TimeUnit.SECONDS).get(topic);
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    private static void produceConsume(String bootstrap, String topic, String codec) throws Exception {
+        final int n = 2000;
+        final long base = System.currentTimeMillis() - 60_000;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin admin = newAdmin(bootstrap)) {
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            ok("createTopics " + topic);
+
+            List<ProducerRecord<byte[], byte[]>> sent = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                byte[] key = i % 9 == 4 ? null : bytes("key-" + i);
+                byte[] value = bytes("java-" + codec + "-" + i + "-" + "q".repeat(i % 100));
+                List<Header> headers = i % 2 == 0
+                    ? List.of(new RecordHeader("i", bytes(Integer.toString(i))), new RecordHeader("nil", null))
+                    : List.of();
+                sent.add(new ProducerRecord<>(topic, 0, base + i, key, value, headers));
+            }
+
+            // DEFAULT producer settings (idempotence on, acks=all) except the codec.
+            Properties pp = new Properties();
+            pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            pp.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, codec);
+            try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+                List<Future<RecordMetadata>> futures = new ArrayList<>();
+                // The first send alone, so the rest go in batches behind an established producer id.
+                futures.add(producer.send(sent.get(0)));
+                futures.get(0).get(TIMEOUT_S, TimeUnit.SECONDS);
+                for (int i = 1; i < n; i++) {
+                    futures.add(producer.send(sent.get(i)));
+                }
+                producer.flush();
+                for (int i = 0; i < n; i++) {
+                    RecordMetadata m = futures.get(i).get(TIMEOUT_S, TimeUnit.SECONDS);
+                    checkEq((long) i, m.offset(), "offset of record " + i);
+                    checkEq(base + i, m.timestamp(), "timestamp of record " + i);
+                }
+            }
+            ok("produced records=" + n + " codec=" + codec);
+
+            Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> latest =
+                admin.listOffsets(Map.of(tp, OffsetSpec.latest())).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq((long) n, latest.get(tp).offset(), "listOffsets latest (next offset)");
+            Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> earliest =
+                admin.listOffsets(Map.of(tp, OffsetSpec.earliest())).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(0L, earliest.get(tp).offset(), "listOffsets earliest");
+            Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> byTime = admin
+                .listOffsets(Map.of(tp, OffsetSpec.forTimestamp(base + 1234))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(1234L, byTime.get(tp).offset(), "listOffsets forTimestamp(base+1234)");
+            ok("listOffsets latest=" + n + " earliest=0 forTimestamp=1234");
+
+            Properties cp = new Properties();
+            cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+            cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
+            try (KafkaConsumer<byte[], byte[]> consumer =
+                     new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+                consumer.assign(List.of(tp));
+                checkEq((long) n, consumer.endOffsets(List.of(tp)).get(tp), "endOffsets");
+                checkEq(0L, consumer.beginningOffsets(List.of(tp)).get(tp), "beginningOffsets");
+                consumer.seekToBeginning(List.of(tp));
+                List<ConsumerRecord<byte[], byte[]>> got = readToEnd(consumer, tp, n);
+                checkEq(n, got.size(), "records read from the beginning");
+                for (int i = 0; i < n; i++) {
+                    compare(sent.get(i), got.get(i), i);
+                }
+                ok("consumed records=" + n + " from beginning, all equal");
+
+                int mid = n / 2 + 7;
+                consumer.seek(tp, mid);
+                got = readToEnd(consumer, tp, n);
+                checkEq(n - mid, got.size(), "records read from offset " + mid);
+                for (int i = mid; i < n; i++) {
+                    compare(sent.get(i), got.get(i - mid), i);
+                }
+                ok("consumed from mid-batch offset " + mid);
+
+                OffsetAndTimestamp ot = consumer.offsetsForTimes(Map.of(tp, base + 777)).get(tp);
+                check(ot != null, "offsetsForTimes(base+777) returned null");
+                checkEq(777L, ot.offset(), "offsetsForTimes offset");
+                checkEq(base + 777, ot.timestamp(), "offsetsForTimes timestamp");
+                check(consumer.offsetsForTimes(Map.of(tp, base + n + 1000)).get(tp) == null,
+                    "offsetsForTimes past the last record must be null");
+                ok("offsetsForTimes");
+            }
+        }
+        System.out.println("PASS produce-consume codec=" + codec + " records=" + n);
+    }
+
+    /** KIP-734 (Kafka 3.0): ListOffsets MAX_TIMESTAMP finds the record with the largest timestamp. */
+    private static void maxTimestamp(String bootstrap, String topic) throws Exception {
+        final long base = System.currentTimeMillis() - 60_000;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin admin = newAdmin(bootstrap)) {
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            Properties pp = new Properties();
+            pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            pp.put(ProducerConfig.LINGER_MS_CONFIG, "200");
+            try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+                for (int i = 0; i < 10; i++) {
+                    // Record 4 carries the largest timestamp; the last record does not.
+                    long ts = i == 4 ? base + 100_000 : base + i;
+                    producer.send(new ProducerRecord<>(topic, 0, ts, null, bytes("ts-" + i)));
+                }
+                producer.flush();
+            }
+            ok("produced 10 records, the largest timestamp at offset 4");
+            ListOffsetsResult.ListOffsetsResultInfo maxTs = admin
+                .listOffsets(Map.of(tp, OffsetSpec.maxTimestamp())).all().get(TIMEOUT_S, TimeUnit.SECONDS).get(tp);
+            checkEq(4L, maxTs.offset(), "listOffsets maxTimestamp offset");
+            checkEq(base + 100_000, maxTs.timestamp(), "listOffsets maxTimestamp timestamp");
+            ok("listOffsets maxTimestamp offset=4");
+        }
+        System.out.println("PASS max-timestamp");
+    }
+
+    private static List<ConsumerRecord<byte[], byte[]>> readToEnd(
+            KafkaConsumer<byte[], byte[]> consumer, TopicPartition tp, long end) {
+        List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+        while (consumer.position(tp) < end) {
+            check(System.nanoTime() < deadline,
+                "read " + out.size() + " records; position " + consumer.position(tp) + " < " + end);
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
+    private static void compare(ProducerRecord<byte[], byte[]> s, ConsumerRecord<byte[], byte[]> r, int i) {
+        String at = "record " + i;
+        checkEq((long) i, r.offset(), at + " offset");
+        check(Arrays.equals(s.key(), r.key()), at + " key differs");
+        check(Arrays.equals(s.value(), r.value()), at + " value differs");
+        checkEq(s.timestamp(), r.timestamp(), at + " timestamp");
+        checkEq(TimestampType.CREATE_TIME, r.timestampType(), at + " timestamp type");
+        Header[] want = s.headers().toArray();
+        Header[] got = r.headers().toArray();
+        checkEq(want.length, got.length, at + " header count");
+        for (int h = 0; h < want.length; h++) {
+            checkEq(want[h].key(), got[h].key(), at + " header " + h + " key");
+            check(Arrays.equals(want[h].value(), got[h].value()), at + " header " + h + " value differs");
+        }
+    }
+}
