@@ -1,1 +1,148 @@
-fn main() {}
+//! The `spool` binary: the server and Kafka-compatible command-line tools.
+//!
+//! ```text
+//! spool server            [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--set K=V]...
+//! spool topics            = kafka-topics(.sh)
+//! spool console-producer  = kafka-console-producer(.sh)
+//! spool console-consumer  = kafka-console-consumer(.sh)
+//! ```
+//!
+//! Invoked through a link named like one of Kafka's tools, the binary behaves as that
+//! tool, so existing scripts run unchanged. The tools log to stderr at `warn` unless
+//! `RUST_LOG` says otherwise; the server at `info`.
+//!
+//! The console tools use librdkafka (the `rdkafka` crate) as their Kafka client. The
+//! topics tool speaks the admin protocol itself with `kafka-protocol`'s generated
+//! messages, because librdkafka's admin API does not give it the topic id or the
+//! broker's error messages that `kafka-topics` prints (see `admin.rs`).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod admin;
+mod client_context;
+mod connection_args;
+mod console_consumer;
+mod console_producer;
+mod kafka_error;
+mod line_reader;
+mod message_formatter;
+mod server;
+mod signals;
+mod topics;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use console_consumer::ConsumerArgs;
+use console_producer::ProducerArgs;
+use server::ServerArgs;
+use topics::TopicsArgs;
+
+/// Spool: a Kafka-compatible distributed commit log.
+#[derive(Parser, Debug)]
+#[command(name = "spool", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a broker (controller and broker in one process)
+    Server(ServerArgs),
+    /// Create, delete, describe, or change a topic (as kafka-topics)
+    Topics(TopicsArgs),
+    /// Publish stdin lines to a topic (as kafka-console-producer)
+    ConsoleProducer(ProducerArgs),
+    /// Print a topic's records to stdout (as kafka-console-consumer)
+    ConsoleConsumer(ConsumerArgs),
+}
+
+/// Which Kafka tool an executable name stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KafkaTool {
+    Topics,
+    ConsoleProducer,
+    ConsoleConsumer,
+}
+
+fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
+    let name = Path::new(argv0).file_name()?.to_str()?;
+    match name.strip_suffix(".sh").unwrap_or(name) {
+        "kafka-topics" => Some(KafkaTool::Topics),
+        "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
+        "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
+        _ => None,
+    }
+}
+
+fn init_tracing(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let tool = argv.first().and_then(kafka_tool);
+    let code = match tool {
+        Some(tool) => {
+            init_tracing("warn");
+            match tool {
+                KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
+                KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
+                KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
+            }
+        }
+        None => match Cli::parse_from(argv).command {
+            Command::Server(args) => {
+                init_tracing("info");
+                server::run(args)
+            }
+            Command::Topics(args) => {
+                init_tracing("warn");
+                topics::run(args)
+            }
+            Command::ConsoleProducer(args) => {
+                init_tracing("warn");
+                console_producer::run(args)
+            }
+            Command::ConsoleConsumer(args) => {
+                init_tracing("warn");
+                console_consumer::run(args)
+            }
+        },
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn kafka_names_dispatch_with_or_without_sh_and_paths() {
+        assert_eq!(kafka_tool(&"kafka-topics".into()), Some(KafkaTool::Topics));
+        assert_eq!(kafka_tool(&"/opt/bin/kafka-topics.sh".into()), Some(KafkaTool::Topics));
+        assert_eq!(kafka_tool(&"kafka-console-producer.sh".into()), Some(KafkaTool::ConsoleProducer));
+        assert_eq!(kafka_tool(&"./kafka-console-consumer".into()), Some(KafkaTool::ConsoleConsumer));
+        assert_eq!(kafka_tool(&"spool".into()), None);
+        assert_eq!(kafka_tool(&"kafka-configs.sh".into()), None);
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::command();
+        for name in ["server", "topics", "console-producer", "console-consumer"] {
+            assert!(cli.find_subcommand(name).is_some(), "spool {name}");
+        }
+        TopicsArgs::command().debug_assert();
+        ProducerArgs::command().debug_assert();
+        ConsumerArgs::command().debug_assert();
+    }
+}

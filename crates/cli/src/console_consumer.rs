@@ -1,0 +1,372 @@
+//! `spool console-consumer` / `kafka-console-consumer`: print a topic's records.
+//!
+//! ```text
+//! kafka-console-consumer --bootstrap-server HOST:PORT --topic T [--from-beginning]
+//! ```
+//!
+//! How partitions are chosen:
+//! - `--partition P [--offset O|earliest|latest]`: that partition only;
+//! - `--group G` (or `group.id` in the consumer properties): subscribe as a member of
+//!   the group, with committed offsets;
+//! - otherwise every partition the topic has at start-up is assigned directly (no
+//!   group coordinator involved), from the beginning with `--from-beginning`, else from
+//!   the end offsets read at start-up, so only records produced after that are shown.
+//!
+//! Each record is printed by Kafka's [`DefaultMessageFormatter`]. The tool ends after
+//! `--max-messages`, after `--timeout-ms` without a record, or on SIGINT/SIGTERM, and
+//! then prints `Processed a total of N messages` on stderr as Kafka does.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, Timestamp};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::client_context::ToolContext;
+use crate::connection_args::{apply_java_properties, load_properties, parse_key_value, probe_bootstrap, BootstrapArgs};
+use crate::message_formatter::{DefaultMessageFormatter, RecordTimestamp, RecordView};
+use crate::signals;
+
+/// How long metadata and end offsets may take at start-up.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-address TCP connect limit of the start-up probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest single wait in the poll loop, so signals and timeouts are noticed.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Wait between metadata checks while the topic does not exist yet.
+const TOPIC_WAIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Where to start reading a partition given with `--partition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartOffset {
+    Earliest,
+    Latest,
+    At(i64),
+}
+
+fn parse_offset(arg: &str) -> Result<StartOffset, String> {
+    match arg {
+        "earliest" => Ok(StartOffset::Earliest),
+        "latest" => Ok(StartOffset::Latest),
+        n => match n.parse::<i64>() {
+            Ok(o) if o >= 0 => Ok(StartOffset::At(o)),
+            _ => Err(format!(
+                "The provided offset value '{arg}' is incorrect. Valid values are 'earliest', 'latest', or a non-negative long."
+            )),
+        },
+    }
+}
+
+/// Consume messages from a topic and print them to standard output.
+#[derive(Parser, Debug)]
+#[command(name = "kafka-console-consumer", version, about = "This tool helps to read data from Kafka topics and outputs it to standard output.")]
+pub(crate) struct ConsumerArgs {
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// REQUIRED: the topic to consume from
+    #[arg(long, value_name = "TOPIC")]
+    topic: String,
+    /// Start with the earliest message present rather than the latest
+    #[arg(long = "from-beginning", conflicts_with = "offset")]
+    from_beginning: bool,
+    /// Exit after consuming this many messages
+    #[arg(long = "max-messages", value_name = "N")]
+    max_messages: Option<u64>,
+    /// Exit if no message is available for this many milliseconds
+    #[arg(long = "timeout-ms", value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Consume only this partition
+    #[arg(long, value_name = "P")]
+    partition: Option<i32>,
+    /// With --partition: a non-negative offset, 'earliest' or 'latest' (default: latest)
+    #[arg(long, value_name = "OFFSET", requires = "partition", value_parser = parse_offset)]
+    offset: Option<StartOffset>,
+    /// Consumer group id (without it, partitions are assigned directly)
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+    /// A formatter property: print.key, print.offset, print.partition, print.timestamp,
+    /// print.headers, print.value, key.separator, line.separator, headers.separator,
+    /// null.literal (repeatable)
+    #[arg(long = "property", visible_alias = "formatter-property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    property: Vec<(String, String)>,
+    /// A consumer property (repeatable; librdkafka names, Java names mapped)
+    #[arg(long = "consumer-property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    consumer_property: Vec<(String, String)>,
+    /// A consumer properties file
+    #[arg(long = "consumer.config", value_name = "FILE")]
+    consumer_config: Option<PathBuf>,
+    /// read_committed or read_uncommitted (default)
+    #[arg(long = "isolation-level", value_name = "LEVEL", value_parser = ["read_committed", "read_uncommitted"])]
+    isolation_level: Option<String>,
+    /// Accepted for compatibility (records are never decoded, so never skipped)
+    #[arg(long = "skip-message-on-error")]
+    skip_message_on_error: bool,
+}
+
+/// Runs the consumer; returns the process exit code.
+pub(crate) fn run(args: ConsumerArgs) -> i32 {
+    match consume(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+/// The consumer properties from the file, then `--consumer-property`.
+fn user_properties(args: &ConsumerArgs) -> Result<Vec<(String, String)>> {
+    let mut props = match &args.consumer_config {
+        Some(path) => load_properties(path)?,
+        None => Vec::new(),
+    };
+    props.extend(args.consumer_property.iter().cloned());
+    Ok(props)
+}
+
+/// The group id from `--group` or the properties; Kafka refuses different ones.
+fn group_id(args: &ConsumerArgs, props: &[(String, String)]) -> Result<Option<String>> {
+    let mut ids: Vec<&str> = props.iter().filter(|(k, _)| k == "group.id").map(|(_, v)| v.as_str()).collect();
+    ids.extend(args.group.as_deref());
+    ids.sort_unstable();
+    ids.dedup();
+    match ids.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        many => bail!(
+            "The group ids provided in different places (directly using '--group', via '--consumer-property', or via \
+             '--consumer.config') do not match. Detected group ids: {}",
+            many.iter().map(|g| format!("'{g}'")).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn client_config(args: &ConsumerArgs, bootstrap: &str, props: &[(String, String)], group: Option<&str>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "console-consumer")
+        .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" })
+        // Kafka's consumers read uncommitted data unless told otherwise; librdkafka's
+        // default is read_committed.
+        .set("isolation.level", "read_uncommitted")
+        .set("enable.partition.eof", "false");
+    match group {
+        Some(group) => {
+            config.set("group.id", group);
+        }
+        None => {
+            // librdkafka needs a group id even to assign partitions by hand; this one
+            // is never joined and nothing is committed under it (Kafka's console
+            // consumer likewise makes up `console-consumer-<n>`).
+            config
+                .set("group.id", format!("console-consumer-{}", std::process::id()))
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false");
+        }
+    }
+    apply_java_properties(&mut config, props);
+    if let Some(level) = &args.isolation_level {
+        config.set("isolation.level", level);
+    }
+    config
+}
+
+fn consume(args: &ConsumerArgs) -> Result<i32> {
+    let formatter = DefaultMessageFormatter::from_properties(&args.property);
+    let bootstrap = args.bootstrap.resolve(false)?;
+    let props = user_properties(args)?;
+    let group = group_id(args, &props)?;
+    let config = client_config(args, &bootstrap, &props, group.as_deref());
+    let consumer: BaseConsumer<ToolContext> =
+        BaseConsumer::from_config_and_context(&config, ToolContext::default()).context("invalid consumer configuration")?;
+
+    // 0 while running, else the exit code of the signal that stops the loop.
+    let stop = Arc::new(AtomicI32::new(0));
+    let on_signal = Arc::clone(&stop);
+    signals::on_termination(move |signal| on_signal.store(signals::exit_code_for(signal), Ordering::SeqCst));
+
+    probe_bootstrap(&bootstrap, PROBE_TIMEOUT)?;
+    let deadline = args.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+    let Some(partitions) = wait_for_topic(&consumer, &args.topic, deadline, &stop)? else {
+        eprintln!("Processed a total of 0 messages");
+        return Ok(exit_code(&stop));
+    };
+    start(&consumer, args, group.is_some(), partitions)?;
+    consumer.context().set_running();
+
+    let count = print_records(&consumer, args, &formatter, &stop)?;
+    eprintln!("Processed a total of {count} messages");
+    Ok(exit_code(&stop))
+}
+
+fn exit_code(stop: &AtomicI32) -> i32 {
+    stop.load(Ordering::SeqCst)
+}
+
+/// Waits until the topic exists (Kafka's consumer waits too) and returns its
+/// partition count, or `None` when the deadline passes or a signal arrives first.
+fn wait_for_topic(
+    consumer: &BaseConsumer<ToolContext>,
+    topic: &str,
+    deadline: Option<Instant>,
+    stop: &AtomicI32,
+) -> Result<Option<i32>> {
+    let mut warned = false;
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .map_err(|e| anyhow!("could not fetch metadata: {e}"))?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        match found {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                return Ok(Some(i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)));
+            }
+            Some(t) if t.error().is_some_and(|e| e != RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                && e != RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) =>
+            {
+                bail!("topic {topic}: {:?}", t.error());
+            }
+            _ => {}
+        }
+        if !warned {
+            eprintln!("note: topic {topic} does not exist (yet); waiting for it");
+            warned = true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) || stop.load(Ordering::SeqCst) != 0 {
+            return Ok(None);
+        }
+        std::thread::sleep(TOPIC_WAIT_INTERVAL);
+    }
+}
+
+/// Assigns or subscribes, as the module documentation describes.
+fn start(consumer: &BaseConsumer<ToolContext>, args: &ConsumerArgs, grouped: bool, partitions: i32) -> Result<()> {
+    let topic = args.topic.as_str();
+    let latest = |p: i32| -> Result<Offset> {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, METADATA_TIMEOUT)
+            .map_err(|e| anyhow!("could not read the end offset of {topic}-{p}: {e}"))?;
+        Ok(Offset::Offset(high))
+    };
+    let mut assignment = TopicPartitionList::new();
+    if let Some(p) = args.partition {
+        if !(0..partitions).contains(&p) {
+            bail!("topic {topic} has {partitions} partitions; there is no partition {p}");
+        }
+        let offset = match args.offset {
+            Some(StartOffset::At(o)) => Offset::Offset(o),
+            Some(StartOffset::Earliest) => Offset::Beginning,
+            Some(StartOffset::Latest) => latest(p)?,
+            None if args.from_beginning => Offset::Beginning,
+            None => latest(p)?,
+        };
+        assignment.add_partition_offset(topic, p, offset)?;
+    } else if grouped {
+        consumer.subscribe(&[topic]).context("subscribing")?;
+        return Ok(());
+    } else {
+        for p in 0..partitions {
+            let offset = if args.from_beginning { Offset::Beginning } else { latest(p)? };
+            assignment.add_partition_offset(topic, p, offset)?;
+        }
+    }
+    consumer.assign(&assignment).context("assigning partitions")?;
+    Ok(())
+}
+
+/// The poll loop; returns how many records were printed.
+fn print_records(
+    consumer: &BaseConsumer<ToolContext>,
+    args: &ConsumerArgs,
+    formatter: &DefaultMessageFormatter,
+    stop: &AtomicI32,
+) -> Result<u64> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut count = 0u64;
+    let mut last_record = Instant::now();
+    while args.max_messages.is_none_or(|max| count < max) && stop.load(Ordering::SeqCst) == 0 {
+        let wait = match timeout {
+            Some(t) => match t.checked_sub(last_record.elapsed()) {
+                Some(left) if !left.is_zero() => left.min(POLL_INTERVAL),
+                _ => break,
+            },
+            None => POLL_INTERVAL,
+        };
+        let message = match consumer.poll(wait) {
+            None => continue,
+            Some(Err(e)) => {
+                tracing::warn!("{e}");
+                continue;
+            }
+            Some(Ok(message)) => message,
+        };
+        let headers: Vec<(&str, Option<&[u8]>)> = message
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default();
+        let record = RecordView {
+            timestamp: match message.timestamp() {
+                Timestamp::CreateTime(ts) => RecordTimestamp::CreateTime(ts),
+                Timestamp::LogAppendTime(ts) => RecordTimestamp::LogAppendTime(ts),
+                Timestamp::NotAvailable => RecordTimestamp::None,
+            },
+            partition: message.partition(),
+            offset: message.offset(),
+            headers,
+            key: message.key(),
+            value: message.payload(),
+        };
+        let written = formatter.write_to(&record, &mut out).and_then(|()| out.flush());
+        match written {
+            Ok(()) => {}
+            // The reader went away (`| head`): stop quietly, as Kafka does.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+            Err(e) => return Err(anyhow!(e).context("writing to stdout")),
+        }
+        count += 1;
+        last_record = Instant::now();
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse_like_kafka() {
+        assert_eq!(parse_offset("earliest"), Ok(StartOffset::Earliest));
+        assert_eq!(parse_offset("latest"), Ok(StartOffset::Latest));
+        assert_eq!(parse_offset("42"), Ok(StartOffset::At(42)));
+        assert!(parse_offset("-1").unwrap_err().contains("non-negative"));
+        assert!(parse_offset("soon").is_err());
+    }
+
+    #[test]
+    fn flag_rules() {
+        let parse = |argv: &[&str]| ConsumerArgs::try_parse_from(argv);
+        assert!(parse(&["c", "--bootstrap-server", "h:1", "--topic", "t", "--offset", "3"]).is_err(), "offset needs partition");
+        assert!(parse(&["c", "--bootstrap-server", "h:1", "--topic", "t", "--partition", "0", "--offset", "3", "--from-beginning"]).is_err());
+        assert!(parse(&["c", "--zookeeper", "h:2181", "--topic", "t", "--from-beginning"]).is_ok());
+        assert!(parse(&["c", "--topic", "t"]).is_err(), "a bootstrap server is required");
+    }
+
+    #[test]
+    fn group_ids_must_agree() {
+        let args = ConsumerArgs::try_parse_from(["c", "--bootstrap-server", "h:1", "--topic", "t", "--group", "g"]).unwrap();
+        assert_eq!(group_id(&args, &[]).unwrap().as_deref(), Some("g"));
+        assert_eq!(group_id(&args, &[("group.id".into(), "g".into())]).unwrap().as_deref(), Some("g"));
+        assert!(group_id(&args, &[("group.id".into(), "other".into())]).is_err());
+    }
+}

@@ -1,0 +1,463 @@
+//! `spool topics` / `kafka-topics`: create, list, describe, alter and delete topics.
+//!
+//! Flags, messages and output follow Kafka 3.9's `kafka-topics.sh`:
+//!
+//! ```text
+//! Created topic T.
+//! Topic: T\tTopicId: <base64>\tPartitionCount: N\tReplicationFactor: R\tConfigs: k=v,...
+//! \tTopic: T\tPartition: P\tLeader: L\tReplicas: a,b\tIsr: a,b
+//! Error while executing topic command : <message>          (exit 1)
+//! ```
+//!
+//! `--alter` and `--delete` print nothing on success, as in Kafka. Errors carry the
+//! broker's own message when it sends one.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use clap::{ArgGroup, Parser};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataResponse,
+    TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin::{AdminClient, AdminTimeouts};
+use crate::connection_args::{parse_key_value, BootstrapArgs};
+use crate::kafka_error;
+
+/// Error code of NOT_CONTROLLER.
+const NOT_CONTROLLER: i16 = 41;
+/// Error code of TOPIC_ALREADY_EXISTS.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+/// DescribeConfigs resource type of a topic.
+const RESOURCE_TYPE_TOPIC: i8 = 2;
+/// DescribeConfigs config source DEFAULT_CONFIG: the value nobody set.
+const CONFIG_SOURCE_DEFAULT: i8 = 5;
+/// How long the broker may take to create, delete or grow topics.
+const OPERATION_TIMEOUT_MS: i32 = 10_000;
+
+/// Create, delete, describe, or change a topic.
+#[derive(Parser, Debug)]
+#[command(name = "kafka-topics", version, about = "This tool helps to create, delete, describe, or change a topic.")]
+#[command(group(ArgGroup::new("action").required(true).args(["create", "list", "describe", "delete", "alter"])))]
+pub(crate) struct TopicsArgs {
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// Create a new topic
+    #[arg(long)]
+    create: bool,
+    /// List all available topics
+    #[arg(long)]
+    list: bool,
+    /// List details for the given topics
+    #[arg(long)]
+    describe: bool,
+    /// Delete a topic
+    #[arg(long)]
+    delete: bool,
+    /// Alter the number of partitions of a topic
+    #[arg(long)]
+    alter: bool,
+    /// The topic to create, alter, describe or delete
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+    /// The number of partitions for the topic being created or altered (default: the
+    /// broker's num.partitions)
+    #[arg(long, value_name = "N")]
+    partitions: Option<i32>,
+    /// The replication factor for each partition in the topic being created (default:
+    /// the broker's default.replication.factor)
+    #[arg(long = "replication-factor", value_name = "R")]
+    replication_factor: Option<i32>,
+    /// A topic configuration override for the topic being created (repeatable)
+    #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_key_value)]
+    config: Vec<(String, String)>,
+    /// With --create: do not fail if the topic already exists
+    #[arg(long = "if-not-exists")]
+    if_not_exists: bool,
+    /// With --alter, --delete or --describe: only act if the topic exists
+    #[arg(long = "if-exists")]
+    if_exists: bool,
+    /// With --list or --describe: leave out internal topics
+    #[arg(long = "exclude-internal")]
+    exclude_internal: bool,
+}
+
+impl TopicsArgs {
+    /// Kafka's option checks that clap's groups do not express.
+    fn check(&self) -> Result<(), String> {
+        let only = |present: bool, flag: &str, allowed: &[(bool, &str)]| -> Result<(), String> {
+            if present && !allowed.iter().any(|(on, _)| *on) {
+                let names: Vec<_> = allowed.iter().map(|(_, n)| *n).collect();
+                return Err(format!("{flag} can only be used with {}", names.join(" or ")));
+            }
+            Ok(())
+        };
+        if self.topic.is_none() && !(self.list || self.describe) {
+            return Err("Missing required argument \"[topic]\"".into());
+        }
+        if self.alter && self.partitions.is_none() {
+            return Err("Missing required argument \"[partitions]\"".into());
+        }
+        only(self.partitions.is_some(), "--partitions", &[(self.create, "--create"), (self.alter, "--alter")])?;
+        only(self.replication_factor.is_some(), "--replication-factor", &[(self.create, "--create")])?;
+        only(!self.config.is_empty(), "--config", &[(self.create, "--create")])?;
+        only(self.if_not_exists, "--if-not-exists", &[(self.create, "--create")])?;
+        only(
+            self.if_exists,
+            "--if-exists",
+            &[(self.alter, "--alter"), (self.delete, "--delete"), (self.describe, "--describe")],
+        )?;
+        only(self.exclude_internal, "--exclude-internal", &[(self.list, "--list"), (self.describe, "--describe")])?;
+        Ok(())
+    }
+}
+
+/// Runs the command; returns the process exit code.
+pub(crate) fn run(args: TopicsArgs) -> i32 {
+    if let Err(message) = args.check() {
+        eprintln!("error: {message}");
+        eprintln!("\nFor more information, try '--help'.");
+        return 2;
+    }
+    match execute(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            println!("Error while executing topic command : {e:#}");
+            1
+        }
+    }
+}
+
+fn execute(args: &TopicsArgs) -> Result<()> {
+    let bootstrap = args.bootstrap.resolve(false)?;
+    let mut service = TopicService { client: AdminClient::connect(&bootstrap, AdminTimeouts::default())? };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.create {
+        service.create(args, &mut out)?;
+    } else if args.list {
+        service.list(args, &mut out)?;
+    } else if args.describe {
+        service.describe(args, &mut out)?;
+    } else if args.delete {
+        service.delete(args)?;
+    } else if args.alter {
+        service.alter(args)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Whether Kafka warns that the name may collide in metric names.
+fn has_collision_chars(topic: &str) -> bool {
+    topic.contains('.') || topic.contains('_')
+}
+
+struct TopicService {
+    client: AdminClient,
+}
+
+impl TopicService {
+    /// Points the client at the controller named in metadata, when that is another
+    /// broker; stays on the current one if it cannot be reached.
+    fn use_controller(&mut self) -> Result<()> {
+        let (metadata, _) = self.client.metadata()?;
+        let controller = metadata.controller_id.0;
+        if let Some(broker) = metadata.brokers.iter().find(|b| b.node_id.0 == controller) {
+            let target = format!("{}:{}", broker.host.as_str(), broker.port);
+            if target != self.client.peer() {
+                match self.client.connect_to(broker.host.as_str(), broker.port) {
+                    Ok(client) => self.client = client,
+                    Err(e) => tracing::debug!("controller {target} unreachable, staying on {}: {e:#}", self.client.peer()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an admin request (built for the negotiated version) to the controller,
+    /// following NOT_CONTROLLER a few times.
+    fn call_controller<R, F>(&mut self, cap: i16, build: impl Fn(i16) -> R, not_controller: F) -> Result<R::Response>
+    where
+        R: kafka_protocol::protocol::Request,
+        F: Fn(&R::Response) -> bool,
+    {
+        let mut attempt = 0;
+        loop {
+            self.use_controller()?;
+            let (response, _) = self.client.call_built(cap, &build)?;
+            attempt += 1;
+            if !not_controller(&response) || attempt >= 3 {
+                return Ok(response);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn create(&mut self, args: &TopicsArgs, out: &mut impl Write) -> Result<()> {
+        let Some(topic) = args.topic.as_deref() else { bail!("--topic is required") };
+        if let Some(rf) = args.replication_factor {
+            if !(1..=i32::from(i16::MAX)).contains(&rf) {
+                bail!("The replication factor must be between 1 and {} inclusive", i16::MAX);
+            }
+        }
+        if args.partitions.is_some_and(|p| p < 1) {
+            bail!("The partitions must be greater than 0");
+        }
+        if has_collision_chars(topic) {
+            writeln!(
+                out,
+                "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could \
+                 collide. To avoid issues it is best to use either, but not both."
+            )?;
+        }
+        let configs: Vec<CreatableTopicConfig> = args
+            .config
+            .iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_string(k.trim().to_string()))
+                    .with_value(Some(StrBytes::from_string(v.trim().to_string())))
+            })
+            .collect();
+        // From v4 the broker chooses (-1) the partition count and replication factor;
+        // before that the client must, and Kafka's old default was 1.
+        let build = |version: i16| {
+            let default: i16 = if version >= 4 { -1 } else { 1 };
+            CreateTopicsRequest::default()
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_num_partitions(args.partitions.unwrap_or(i32::from(default)))
+                    .with_replication_factor(args.replication_factor.map_or(default, |r| r as i16))
+                    .with_configs(configs.clone())])
+                .with_timeout_ms(OPERATION_TIMEOUT_MS)
+        };
+        let response =
+            self.call_controller(7, build, |r| r.topics.iter().any(|t| t.error_code == NOT_CONTROLLER))?;
+        for result in &response.topics {
+            match result.error_code {
+                0 => writeln!(out, "Created topic {topic}.")?,
+                TOPIC_ALREADY_EXISTS if args.if_not_exists => {}
+                code => bail!("{}", kafka_error::describe(code, result.error_message.as_deref())),
+            }
+        }
+        if response.topics.is_empty() {
+            bail!("the broker answered CreateTopics without a result for {topic}");
+        }
+        Ok(())
+    }
+
+    /// Topic names in metadata, sorted, optionally without internal topics and
+    /// restricted to `--topic`.
+    fn matching_topics<'m>(metadata: &'m MetadataResponse, args: &TopicsArgs) -> Vec<&'m MetadataResponseTopic> {
+        let mut topics: Vec<&MetadataResponseTopic> = metadata
+            .topics
+            .iter()
+            .filter(|t| t.name.is_some())
+            .filter(|t| !(args.exclude_internal && t.is_internal))
+            .filter(|t| args.topic.as_deref().is_none_or(|want| t.name.as_deref().map(|n| n.as_str()) == Some(want)))
+            .collect();
+        topics.sort_by(|a, b| a.name.as_deref().map(|n| n.as_str()).cmp(&b.name.as_deref().map(|n| n.as_str())));
+        topics
+    }
+
+    /// Kafka's `ensureTopicExists`: an explicit `--topic` must match, unless `--if-exists`.
+    fn ensure_exists(found: usize, args: &TopicsArgs) -> Result<()> {
+        if let Some(topic) = args.topic.as_deref() {
+            if found == 0 && !args.if_exists {
+                bail!("Topic '{topic}' does not exist as expected");
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, args: &TopicsArgs, out: &mut impl Write) -> Result<()> {
+        let (metadata, _) = self.client.metadata()?;
+        let names: Vec<&str> =
+            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.as_deref().map(|n| n.as_str())).collect();
+        // Kafka prints the names joined by newlines with println, so an empty list is
+        // one empty line.
+        writeln!(out, "{}", names.join("\n"))?;
+        Ok(())
+    }
+
+    fn describe(&mut self, args: &TopicsArgs, out: &mut impl Write) -> Result<()> {
+        let (metadata, metadata_version) = self.client.metadata()?;
+        let topics = Self::matching_topics(&metadata, args);
+        Self::ensure_exists(topics.len(), args)?;
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let resources = topics
+            .iter()
+            .filter_map(|t| t.name.as_ref())
+            .map(|name| {
+                DescribeConfigsResource::default()
+                    .with_resource_type(RESOURCE_TYPE_TOPIC)
+                    .with_resource_name(name.0.clone())
+                    .with_configuration_keys(None)
+            })
+            .collect();
+        let (configs, _) = self.client.call(&DescribeConfigsRequest::default().with_resources(resources), 4)?;
+        for topic in topics {
+            let name = topic.name.as_deref().map(|n| n.as_str()).unwrap_or_default();
+            // A topic whose leaders are still being elected has partitions and an
+            // error; Kafka prints it (with `Leader: none`), so only an empty one fails.
+            if topic.error_code != 0 && topic.partitions.is_empty() {
+                bail!("{}: {}", name, kafka_error::describe(topic.error_code, None));
+            }
+            let Some(result) = configs.results.iter().find(|r| r.resource_name.as_str() == name) else {
+                bail!("the broker sent no configs for topic {name}");
+            };
+            if result.error_code != 0 {
+                bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
+            }
+            let overrides: Vec<String> = result
+                .configs
+                .iter()
+                .filter(|c| c.config_source != CONFIG_SOURCE_DEFAULT)
+                .map(|c| format!("{}={}", c.name.as_str(), c.value.as_deref().unwrap_or("null")))
+                .collect();
+            let mut partitions: Vec<_> = topic.partitions.iter().collect();
+            partitions.sort_by_key(|p| p.partition_index);
+            write!(out, "Topic: {name}")?;
+            if metadata_version >= 10 && !topic.topic_id.is_nil() {
+                write!(out, "\tTopicId: {}", kafka_uuid(topic.topic_id.as_bytes()))?;
+            }
+            let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
+            writeln!(
+                out,
+                "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
+                partitions.len(),
+                overrides.join(",")
+            )?;
+            for p in partitions {
+                let leader = if p.leader_id.0 < 0 { "none".to_string() } else { p.leader_id.0.to_string() };
+                writeln!(
+                    out,
+                    "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}",
+                    p.partition_index,
+                    join_ids(&p.replica_nodes),
+                    join_ids(&p.isr_nodes)
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, args: &TopicsArgs) -> Result<()> {
+        let (metadata, _) = self.client.metadata()?;
+        let names: Vec<TopicName> =
+            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.clone()).collect();
+        Self::ensure_exists(names.len(), args)?;
+        if names.is_empty() {
+            return Ok(());
+        }
+        // v6 names topics in `topics`, earlier versions in `topic_names`.
+        let build = |version: i16| {
+            let request = DeleteTopicsRequest::default().with_timeout_ms(OPERATION_TIMEOUT_MS);
+            if version >= 6 {
+                request.with_topics(names.iter().map(|n| DeleteTopicState::default().with_name(Some(n.clone()))).collect())
+            } else {
+                request.with_topic_names(names.clone())
+            }
+        };
+        let response =
+            self.call_controller(6, build, |r| r.responses.iter().any(|t| t.error_code == NOT_CONTROLLER))?;
+        for result in &response.responses {
+            if result.error_code != 0 {
+                bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
+            }
+        }
+        Ok(())
+    }
+
+    fn alter(&mut self, args: &TopicsArgs) -> Result<()> {
+        let Some(count) = args.partitions else { bail!("--partitions is required with --alter") };
+        let (metadata, _) = self.client.metadata()?;
+        let names: Vec<TopicName> =
+            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.clone()).collect();
+        Self::ensure_exists(names.len(), args)?;
+        if names.is_empty() {
+            return Ok(());
+        }
+        let build = |_: i16| {
+            CreatePartitionsRequest::default()
+                .with_topics(
+                    names
+                        .iter()
+                        .map(|n| CreatePartitionsTopic::default().with_name(n.clone()).with_count(count).with_assignments(None))
+                        .collect(),
+                )
+                .with_timeout_ms(OPERATION_TIMEOUT_MS)
+        };
+        let response =
+            self.call_controller(3, build, |r| r.results.iter().any(|t| t.error_code == NOT_CONTROLLER))?;
+        for result in &response.results {
+            if result.error_code != 0 {
+                bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn join_ids(ids: &[kafka_protocol::messages::BrokerId]) -> String {
+    ids.iter().map(|id| id.0.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// A topic id as Kafka prints it: URL-safe base64 of the 16 bytes, no padding.
+fn kafka_uuid(bytes: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_ids_print_as_kafka_does() {
+        // Kafka: Uuid(0x0123456789abcdef, 0xfedcba9876543210).toString()
+        let bytes = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10];
+        assert_eq!(kafka_uuid(&bytes), "ASNFZ4mrze_-3LqYdlQyEA");
+        assert_eq!(kafka_uuid(&[0; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+    }
+
+    #[test]
+    fn option_checks_follow_kafka() {
+        let parse = |argv: &[&str]| TopicsArgs::try_parse_from(argv).map(|a| a.check());
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list"]), Ok(Ok(()))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--create"]), Ok(Err(_))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--alter", "--topic", "x"]), Ok(Err(_))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--partitions", "3"]), Ok(Err(_))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--delete", "--topic", "x", "--if-not-exists"]), Ok(Err(_))));
+        assert!(parse(&["t", "--bootstrap-server", "h:1"]).is_err(), "an action is required");
+        assert!(parse(&["t", "--list"]).is_err(), "a bootstrap server is required");
+        assert!(parse(&["t", "--bootstrap-server", "h:1", "--zookeeper", "z:2181", "--list"]).is_err());
+        assert!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--create", "--topic", "x"]).is_err());
+    }
+
+    #[test]
+    fn collision_warning_names() {
+        assert!(has_collision_chars("device_status"));
+        assert!(has_collision_chars("a.b"));
+        assert!(!has_collision_chars("device-status"));
+    }
+}

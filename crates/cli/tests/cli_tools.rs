@@ -1,0 +1,587 @@
+//! The command-line tools end to end: the seed walkthrough (create, list, describe,
+//! `cat alerts.txt | kafka-console-producer`, `kafka-console-consumer --from-beginning`)
+//! and the rest of `spool topics`, `console-producer` and `console-consumer`, all run as
+//! real processes of the `spool` binary against a real `spool server`.
+//!
+//! Every child process runs under a time limit, so a hanging tool fails its test
+//! instead of hanging the suite.
+//!
+//! Run: `cargo test -p spool-cli --test cli_tools`.
+
+mod harness;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use harness::{spool_bin, unique_topic, Broker};
+
+/// Upper bound for any one tool invocation in these tests.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The outcome of one finished process.
+#[derive(Debug)]
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert!(self.status.success(), "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        self
+    }
+
+    fn failed(self) -> Run {
+        assert!(!self.status.success(), "expected failure\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// Waits for `child` (killing it after `limit`) and collects its output.
+fn finish(mut child: Child, limit: Duration) -> Run {
+    let start = Instant::now();
+    let stdout = child.stdout.take().map(read_in_background);
+    let stderr = child.stderr.take().map(read_in_background);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+            panic!("process did not finish within {limit:?}; stderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stdout: stdout.map(|h| h.join().unwrap_or_default()).unwrap_or_default(),
+        stderr: stderr.map(|h| h.join().unwrap_or_default()).unwrap_or_default(),
+        elapsed: start.elapsed(),
+    }
+}
+
+fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Starts `program args…` with `stdin` written to it (then closed).
+fn spawn(program: &Path, args: &[&str], stdin: &[u8]) -> Child {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn spool");
+    let mut input = child.stdin.take().expect("stdin");
+    let stdin = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    child
+}
+
+fn run(program: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    finish(spawn(program, args, stdin), LIMIT)
+}
+
+fn spool(args: &[&str]) -> Run {
+    run(&spool_bin(), args, b"")
+}
+
+fn topics(addr: &str, args: &[&str]) -> Run {
+    let mut argv = vec!["topics", "--bootstrap-server", addr];
+    argv.extend_from_slice(args);
+    spool(&argv)
+}
+
+fn produce(addr: &str, topic: &str, extra: &[&str], input: &str) -> Run {
+    let mut argv = vec!["console-producer", "--bootstrap-server", addr, "--topic", topic];
+    argv.extend_from_slice(extra);
+    run(&spool_bin(), &argv, input.as_bytes())
+}
+
+fn consume(addr: &str, topic: &str, extra: &[&str]) -> Run {
+    let mut argv = vec!["console-consumer", "--bootstrap-server", addr, "--topic", topic];
+    argv.extend_from_slice(extra);
+    spool(&argv)
+}
+
+fn create(addr: &str, topic: &str, partitions: u32) {
+    let out = topics(addr, &["--create", "--topic", topic, "--partitions", &partitions.to_string()]).ok();
+    assert!(out.stdout.contains(&format!("Created topic {topic}.")), "{}", out.stdout);
+}
+
+fn sorted(lines: Vec<&str>) -> Vec<String> {
+    let mut lines: Vec<String> = lines.into_iter().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
+}
+
+/// Kafka's topic id text: 22 characters of URL-safe base64.
+fn is_kafka_uuid(text: &str) -> bool {
+    text.len() == 22 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[test]
+fn seed_walkthrough_create_list_describe_produce_and_consume() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("device_status");
+
+    // kafka-topics --create: an underscore gets Kafka's metric-name warning.
+    let created = topics(addr, &["--create", "--topic", &topic, "--partitions", "3", "--replication-factor", "1"]).ok();
+    assert_eq!(
+        created.lines(),
+        vec![
+            "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could collide. \
+             To avoid issues it is best to use either, but not both.",
+            &format!("Created topic {topic}."),
+        ]
+    );
+
+    // kafka-topics --list
+    let listed = topics(addr, &["--list"]).ok();
+    assert!(listed.lines().contains(&topic.as_str()), "{}", listed.stdout);
+
+    // kafka-topics --describe: Kafka's layout, partitions in order.
+    let described = topics(addr, &["--describe", "--topic", &topic]).ok();
+    let lines = described.lines();
+    assert_eq!(lines.len(), 4, "{}", described.stdout);
+    let header: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(header.len(), 5, "{}", lines[0]);
+    assert_eq!(header[0], format!("Topic: {topic}"));
+    let topic_id = header[1].strip_prefix("TopicId: ").expect("TopicId field");
+    assert!(is_kafka_uuid(topic_id), "topic id {topic_id:?}");
+    assert_eq!(header[2], "PartitionCount: 3");
+    assert_eq!(header[3], "ReplicationFactor: 1");
+    assert!(header[4].starts_with("Configs: "), "{}", header[4]);
+    for (p, line) in lines[1..].iter().enumerate() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields[0], "", "partition lines start with a tab: {line:?}");
+        assert_eq!(fields[1], format!("Topic: {topic}"));
+        assert_eq!(fields[2], format!("Partition: {p}"));
+        let leader = fields[3].strip_prefix("Leader: ").expect("Leader field");
+        assert!(leader.parse::<i32>().is_ok_and(|id| id >= 0), "{line}");
+        assert_eq!(fields[4], format!("Replicas: {leader}"));
+        assert_eq!(fields[5], format!("Isr: {leader}"));
+    }
+
+    // cat alerts.txt | kafka-console-producer --broker-list … --topic …
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alerts: Vec<String> = (0..50).map(|i| format!("alert {i}: disk {}% full on host{}", 50 + i, i % 7)).collect();
+    let alerts_file = dir.path().join("alerts.txt");
+    std::fs::write(&alerts_file, alerts.join("\n") + "\n").expect("write alerts.txt");
+    let pipeline = format!(
+        "cat '{}' | '{}' console-producer --broker-list {addr} --topic {topic}",
+        alerts_file.display(),
+        spool_bin().display()
+    );
+    let produced = run(Path::new("/bin/sh"), &["-c", &pipeline], b"").ok();
+    assert!(produced.stdout.is_empty(), "a piped producer prints no prompt: {:?}", produced.stdout);
+
+    // kafka-console-consumer --from-beginning reads every line, each once.
+    let consumed = consume(addr, &topic, &["--from-beginning", "--max-messages", "50", "--timeout-ms", "20000"]).ok();
+    assert_eq!(sorted(consumed.lines()), sorted(alerts.iter().map(String::as_str).collect()));
+    assert!(consumed.stderr.contains("Processed a total of 50 messages"), "{}", consumed.stderr);
+
+    // With a timeout and fewer records than asked for, it ends after the timeout.
+    let all = consume(addr, &topic, &["--from-beginning", "--timeout-ms", "5000"]).ok();
+    assert_eq!(all.lines().len(), 50);
+    assert!(all.stderr.contains("Processed a total of 50 messages"), "{}", all.stderr);
+}
+
+#[test]
+fn without_from_beginning_only_new_records_are_shown() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("only-new");
+    create(addr, &topic, 2);
+    produce(addr, &topic, &[], "old-1\nold-2\nold-3\n").ok();
+
+    let consumer = spawn(
+        &spool_bin(),
+        &["console-consumer", "--bootstrap-server", addr, "--topic", &topic, "--max-messages", "1", "--timeout-ms", "30000"],
+        b"",
+    );
+    // Keep producing new records until the consumer has printed one and exited: no
+    // guess of when it is ready, and anything it prints must be new.
+    let mut child = consumer;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    while child.try_wait().expect("try_wait").is_none() && Instant::now() < deadline {
+        produce(addr, &topic, &[], &format!("new-{n}\n")).ok();
+        n += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = finish(child, Duration::from_secs(5)).ok();
+    let lines = out.lines();
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(lines[0].starts_with("new-"), "an old record was shown: {}", out.stdout);
+    assert!(out.stderr.contains("Processed a total of 1 messages"), "{}", out.stderr);
+}
+
+#[test]
+fn keys_are_parsed_and_printed_with_kafkas_fields() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("keys");
+    create(addr, &topic, 1);
+    let before = now_ms();
+    produce(addr, &topic, &["--property", "parse.key=true", "--property", "key.separator=:"], "host1:cpu 91%\nhost2:disk:full\n")
+        .ok();
+
+    let out = consume(
+        addr,
+        &topic,
+        &[
+            "--from-beginning",
+            "--max-messages",
+            "2",
+            "--timeout-ms",
+            "20000",
+            "--property",
+            "print.key=true",
+            "--property",
+            "print.offset=true",
+            "--property",
+            "print.partition=true",
+            "--property",
+            "print.timestamp=true",
+        ],
+    )
+    .ok();
+    let lines = out.lines();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for (i, (line, (key, value))) in lines.iter().zip([("host1", "cpu 91%"), ("host2", "disk:full")]).enumerate() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 5, "{line:?}");
+        let ts: i64 = fields[0].strip_prefix("CreateTime:").expect("CreateTime").parse().expect("timestamp");
+        assert!(ts >= before - 5_000 && ts <= now_ms() + 5_000, "timestamp {ts} not near now");
+        assert_eq!(&fields[1..], &["Partition:0", &format!("Offset:{i}"), key, value]);
+    }
+
+    // Only the key and value, with a custom separator; a record without key prints null.
+    produce(addr, &topic, &[], "no key here\n").ok();
+    let out = consume(
+        addr,
+        &topic,
+        &["--from-beginning", "--max-messages", "3", "--timeout-ms", "20000", "--property", "print.key=true", "--property", "key.separator= => "],
+    )
+    .ok();
+    assert_eq!(out.lines(), vec!["host1 => cpu 91%", "host2 => disk:full", "null => no key here"]);
+
+    // A line without the separator stops the producer with Kafka's message.
+    let bad = produce(addr, &topic, &["--property", "parse.key=true", "--property", "key.separator=:"], "nokey\n").failed();
+    assert!(bad.stderr.contains("No key separator found on line number 1: 'nokey'"), "{}", bad.stderr);
+}
+
+#[test]
+fn partition_and_offset_select_where_to_read() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("offsets");
+    create(addr, &topic, 1);
+    let input: String = (0..5).map(|i| format!("line-{i}\n")).collect();
+    produce(addr, &topic, &[], &input).ok();
+
+    let from_two = consume(addr, &topic, &["--partition", "0", "--offset", "2", "--max-messages", "3", "--timeout-ms", "20000"]).ok();
+    assert_eq!(from_two.lines(), vec!["line-2", "line-3", "line-4"]);
+
+    let earliest = consume(addr, &topic, &["--partition", "0", "--offset", "earliest", "--max-messages", "5", "--timeout-ms", "20000"]).ok();
+    assert_eq!(earliest.lines(), vec!["line-0", "line-1", "line-2", "line-3", "line-4"]);
+
+    let latest = consume(addr, &topic, &["--partition", "0", "--offset", "latest", "--timeout-ms", "1500"]).ok();
+    assert!(latest.stdout.is_empty(), "{}", latest.stdout);
+    assert!(latest.stderr.contains("Processed a total of 0 messages"), "{}", latest.stderr);
+
+    let missing = consume(addr, &topic, &["--partition", "7", "--timeout-ms", "1000"]).failed();
+    assert!(missing.stderr.contains("no partition 7"), "{}", missing.stderr);
+
+    // On a topic with several partitions, only the chosen one is read.
+    let spread = unique_topic("spread");
+    create(addr, &spread, 3);
+    let many: String = (0..60).map(|i| format!("k{i}:v{i}\n")).collect();
+    produce(addr, &spread, &["--property", "parse.key=true", "--property", "key.separator=:"], &many).ok();
+    let mut total = 0;
+    for p in 0..3 {
+        let out = consume(
+            addr,
+            &spread,
+            &["--partition", &p.to_string(), "--from-beginning", "--timeout-ms", "2000", "--property", "print.partition=true"],
+        )
+        .ok();
+        for line in out.lines() {
+            assert!(line.starts_with(&format!("Partition:{p}\t")), "{line}");
+        }
+        total += out.lines().len();
+    }
+    assert_eq!(total, 60);
+}
+
+#[cfg(unix)]
+#[test]
+fn kafka_tool_names_through_symlinks() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let link = |name: &str| {
+        let path = dir.path().join(name);
+        std::os::unix::fs::symlink(spool_bin(), &path).expect("symlink");
+        path
+    };
+    let topics_sh = link("kafka-topics.sh");
+    let topics_bare = link("kafka-topics");
+    let producer = link("kafka-console-producer.sh");
+    let consumer = link("kafka-console-consumer");
+    let topic = unique_topic("linked");
+
+    let created = run(&topics_sh, &["--create", "--bootstrap-server", addr, "--topic", &topic, "--partitions", "2"], b"").ok();
+    assert!(created.stdout.contains(&format!("Created topic {topic}.")), "{}", created.stdout);
+    let listed = run(&topics_bare, &["--list", "--bootstrap-server", addr], b"").ok();
+    assert!(listed.lines().contains(&topic.as_str()));
+
+    // The producer's own --broker-list needs no note.
+    let produced = run(&producer, &["--broker-list", addr, "--topic", &topic], b"a\nb\nc\n").ok();
+    assert!(!produced.stderr.contains("note:"), "{}", produced.stderr);
+
+    // The seed's consumer line: --zookeeper … --topic … --from-beginning.
+    let consumed =
+        run(&consumer, &["--zookeeper", addr, "--topic", &topic, "--from-beginning", "--max-messages", "3", "--timeout-ms", "20000"], b"")
+            .ok();
+    assert_eq!(sorted(consumed.lines()), vec!["a", "b", "c"]);
+    assert!(consumed.stderr.contains(&format!("note: Spool has no ZooKeeper; using {addr} as the bootstrap server")));
+
+    // Help names the tool it was invoked as.
+    let help = run(&topics_sh, &["--help"], b"").ok();
+    assert!(help.stdout.contains("kafka-topics"), "{}", help.stdout);
+    assert!(help.stdout.contains("--replication-factor"), "{}", help.stdout);
+}
+
+#[test]
+fn zookeeper_and_broker_list_are_aliases_of_bootstrap_server() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("alias");
+
+    // The seed's create line, with the ZooKeeper connection string.
+    let created = spool(&["topics", "--create", "--zookeeper", addr, "--replication-factor", "1", "--topic", &topic]).ok();
+    assert!(created.stdout.contains(&format!("Created topic {topic}.")), "{}", created.stdout);
+    let notes: Vec<&str> = created.stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes, vec![format!("note: Spool has no ZooKeeper; using {addr} as the bootstrap server")]);
+
+    // Spaces after commas, as in the seed, are tolerated.
+    let spaced = format!("{addr}, {addr}");
+    let listed = spool(&["topics", "--list", "--zookeeper", &spaced]).ok();
+    assert!(listed.lines().contains(&topic.as_str()), "{}", listed.stdout);
+    assert!(listed.stderr.contains(&format!("using {addr},{addr} as the bootstrap server")), "{}", listed.stderr);
+
+    let listed = spool(&["topics", "--list", "--broker-list", addr]).ok();
+    assert!(listed.lines().contains(&topic.as_str()));
+
+    // Two of them at once is a usage error.
+    spool(&["topics", "--list", "--zookeeper", addr, "--bootstrap-server", addr]).failed();
+}
+
+#[test]
+fn alter_adds_partitions_and_refuses_to_remove_them() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("alter");
+    create(addr, &topic, 1);
+
+    let altered = topics(addr, &["--alter", "--topic", &topic, "--partitions", "4"]).ok();
+    assert!(altered.stdout.is_empty(), "Kafka prints nothing on alter: {}", altered.stdout);
+    let described = topics(addr, &["--describe", "--topic", &topic]).ok();
+    assert!(described.lines()[0].contains("\tPartitionCount: 4\t"), "{}", described.stdout);
+    assert_eq!(described.lines().len(), 5);
+
+    let shrink = topics(addr, &["--alter", "--topic", &topic, "--partitions", "2"]).failed();
+    assert_eq!(shrink.status.code(), Some(1));
+    let lines = shrink.lines();
+    assert_eq!(lines.len(), 1, "{}", shrink.stdout);
+    assert!(lines[0].starts_with("Error while executing topic command : "), "{}", lines[0]);
+    assert!(lines[0].len() > "Error while executing topic command : ".len() + 5, "no message: {}", lines[0]);
+
+    let unknown = topics(addr, &["--alter", "--topic", "no-such-topic", "--partitions", "2"]).failed();
+    assert_eq!(unknown.stdout.trim(), "Error while executing topic command : Topic 'no-such-topic' does not exist as expected");
+    topics(addr, &["--alter", "--topic", "no-such-topic", "--partitions", "2", "--if-exists"]).ok();
+}
+
+#[test]
+fn delete_removes_the_topic() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("delete");
+    create(addr, &topic, 2);
+
+    let deleted = topics(addr, &["--delete", "--topic", &topic]).ok();
+    assert!(deleted.stdout.is_empty(), "{}", deleted.stdout);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = topics(addr, &["--list"]).ok();
+        if !listed.lines().contains(&topic.as_str()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "topic still listed after delete");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let again = topics(addr, &["--delete", "--topic", &topic]).failed();
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.stdout.trim(), format!("Error while executing topic command : Topic '{topic}' does not exist as expected"));
+    topics(addr, &["--delete", "--topic", &topic, "--if-exists"]).ok();
+    let described = topics(addr, &["--describe", "--topic", &topic]).failed();
+    assert!(described.stdout.contains("does not exist as expected"));
+}
+
+#[test]
+fn create_reports_the_brokers_errors_and_shows_configs() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("configured");
+
+    let created = topics(addr, &["--create", "--topic", &topic, "--config", "retention.ms=3600000", "--config", "cleanup.policy=delete"]).ok();
+    assert!(created.stdout.contains(&format!("Created topic {topic}.")));
+    let described = topics(addr, &["--describe", "--topic", &topic]).ok();
+    let header = described.lines()[0].to_string();
+    let configs = header.split("\tConfigs: ").nth(1).expect("Configs field");
+    let mut entries: Vec<&str> = configs.split(',').collect();
+    entries.sort();
+    assert!(entries.contains(&"retention.ms=3600000"), "{header}");
+    assert!(!entries.iter().any(|e| e.starts_with("segment.ms=")), "defaults are not listed: {header}");
+
+    let exists = topics(addr, &["--create", "--topic", &topic]).failed();
+    assert_eq!(exists.status.code(), Some(1));
+    let line = exists.stdout.trim();
+    assert!(line.starts_with("Error while executing topic command : "), "{line}");
+    assert!(line.contains(&topic) && line.contains("already exists"), "{line}");
+    let quiet = topics(addr, &["--create", "--topic", &topic, "--if-not-exists"]).ok();
+    assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
+
+    let rf = topics(addr, &["--create", "--topic", &unique_topic("rf"), "--replication-factor", "3"]).failed();
+    assert_eq!(rf.lines().len(), 1, "{}", rf.stdout);
+    assert!(rf.stdout.starts_with("Error while executing topic command : "), "{}", rf.stdout);
+    assert!(rf.stdout.to_lowercase().contains("replication factor"), "{}", rf.stdout);
+
+    let zero = topics(addr, &["--create", "--topic", &unique_topic("zero"), "--partitions", "0"]).failed();
+    assert_eq!(zero.stdout.trim(), "Error while executing topic command : The partitions must be greater than 0");
+}
+
+#[test]
+fn describe_without_topic_lists_every_topic_in_order() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let (a, b) = (unique_topic("desc-a"), unique_topic("desc-b"));
+    create(addr, &b, 1);
+    create(addr, &a, 2);
+    let out = topics(addr, &["--describe"]).ok();
+    let headers: Vec<&str> = out.lines().into_iter().filter(|l| l.starts_with("Topic: ")).collect();
+    let pos = |t: &str| headers.iter().position(|h| h.starts_with(&format!("Topic: {t}\t"))).expect("topic described");
+    assert!(pos(&a) < pos(&b), "sorted by name: {}", out.stdout);
+    assert_eq!(out.lines().iter().filter(|l| l.starts_with(&format!("\tTopic: {a}\t"))).count(), 2);
+}
+
+#[test]
+fn delivery_failures_exit_non_zero() {
+    let broker = Broker::start_with(&["--set", "auto.create.topics.enable=false"]);
+    let out = produce(
+        &broker.addr,
+        &unique_topic("absent"),
+        &["--producer-property", "topic.metadata.propagation.max.ms=1000", "--producer-property", "message.timeout.ms=5000"],
+        "lost\n",
+    )
+    .failed();
+    assert!(out.stderr.contains("error:"), "{}", out.stderr);
+    assert!(out.elapsed < Duration::from_secs(30), "took {:?}", out.elapsed);
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for argv in [
+        &["topics", "--bootstrap-server", "127.0.0.1:1", "--lst"][..],
+        &["topics", "--list"],
+        &["topics", "--bootstrap-server", "127.0.0.1:1"],
+        &["topics", "--bootstrap-server", "127.0.0.1:1", "--create"],
+        &["topics", "--bootstrap-server", "127.0.0.1:1", "--alter", "--topic", "t"],
+        &["console-producer", "--bootstrap-server", "127.0.0.1:1"],
+        &["console-producer", "--bootstrap-server", "127.0.0.1:1", "--topic", "t", "--request-required-acks", "7"],
+        &["console-consumer", "--bootstrap-server", "127.0.0.1:1", "--topic", "t", "--offset", "3"],
+        &["console-consumer", "--bootstrap-server", "127.0.0.1:1", "--topic", "t", "--partition", "0", "--offset", "soon"],
+        &["server", "--nonsense"],
+        &["frobnicate"],
+    ] {
+        let out = spool(argv).failed();
+        assert!(out.stderr.contains("error"), "{argv:?}: {}", out.stderr);
+        assert!(out.elapsed < Duration::from_secs(5), "{argv:?} took {:?}", out.elapsed);
+    }
+    let version = spool(&["--version"]).ok();
+    assert!(version.stdout.starts_with("spool "), "{}", version.stdout);
+    let help = spool(&["topics", "--help"]).ok();
+    assert!(help.stdout.contains("--bootstrap-server"), "{}", help.stdout);
+}
+
+#[test]
+fn server_config_errors_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let out = spool(&["server", "--data-dir", data.to_str().expect("utf-8"), "--set", "num.partitionz=3"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].starts_with("error: ") && lines[0].contains("num.partitionz"), "{}", lines[0]);
+}
+
+#[test]
+fn an_unreachable_broker_is_one_clear_line_and_a_quick_exit() {
+    let port = harness::free_port();
+    let addr = format!("127.0.0.1:{port}");
+
+    let listed = topics(&addr, &["--list"]).failed();
+    assert_eq!(listed.status.code(), Some(1));
+    assert_eq!(listed.lines().len(), 1, "{}", listed.stdout);
+    assert!(listed.stdout.starts_with("Error while executing topic command : "), "{}", listed.stdout);
+    assert!(listed.stdout.contains(&addr), "{}", listed.stdout);
+
+    let produced = produce(&addr, "t", &[], "x\n").failed();
+    let consumed = consume(&addr, "t", &["--from-beginning"]).failed();
+    for out in [&listed, &produced, &consumed] {
+        assert!(out.elapsed < Duration::from_secs(15), "took {:?}", out.elapsed);
+    }
+    for out in [&produced, &consumed] {
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", out.stderr);
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(&addr), "{}", lines[0]);
+    }
+
+    // A server that accepts connections but never answers: bounded too.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("addr").to_string();
+    let hung = topics(&silent_addr, &["--list"]).failed();
+    assert!(hung.elapsed < Duration::from_secs(20), "took {:?}", hung.elapsed);
+    assert!(hung.stdout.contains("timed out"), "{}", hung.stdout);
+    let hung = consume(&silent_addr, "t", &[]).failed();
+    assert!(hung.elapsed < Duration::from_secs(15), "took {:?}", hung.elapsed);
+    let hung = produce(&silent_addr, "t", &[], "x\n").failed();
+    assert!(hung.elapsed < Duration::from_secs(15), "took {:?}", hung.elapsed);
+    drop(silent);
+}
