@@ -203,6 +203,27 @@ async fn send_all(
     out
 }
 
+/// `(base offset, last offset delta)` of every batch in the first segment of partition 0,
+/// read from the Kafka on-disk layout (`DATA/<topic>-0/00000000000000000000.log`).
+fn batches_on_disk(broker: &harness::Broker, topic: &str) -> Vec<(i64, i32)> {
+    let path = broker
+        .data_dir()
+        .join(format!("{topic}-0"))
+        .join("00000000000000000000.log");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let be_i32 = |at: usize| i32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let mut batches = Vec::new();
+    let mut at = 0;
+    // baseOffset i64, batchLength i32, partitionLeaderEpoch i32, magic i8, crc u32,
+    // attributes i16, lastOffsetDelta i32 (at byte 23).
+    while at + 27 <= bytes.len() {
+        let base = i64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        batches.push((base, be_i32(at + 23)));
+        at += 12 + be_i32(at + 8) as usize;
+    }
+    batches
+}
+
 async fn round_trip_with_compression(codec: &str) {
     let broker = harness::Broker::start();
     let topic = harness::unique_topic(&format!("compression-{codec}"));
@@ -376,6 +397,11 @@ async fn fetch_from_the_middle_of_a_batch(codec: &str) {
     let records = sample_records(10, now_ms());
     let deliveries = send_all(&producer, &topic, 0, &records).await;
     assert_eq!(deliveries.last(), Some(&(0, 9)));
+    assert_eq!(
+        batches_on_disk(&broker, &topic),
+        vec![(0, 9)],
+        "premise: the ten records are one batch (base offset 0, last offset delta 9)"
+    );
 
     let consumer = new_consumer(&broker.addr, "error");
     assign(&consumer, &topic, &[(0, 5)]);
@@ -501,6 +527,11 @@ async fn offsets_for_times_inside_one_batch() {
         record.timestamp_ms = base + 1000 * i as i64;
     }
     send_all(&producer, &topic, 0, &records).await;
+    assert_eq!(
+        batches_on_disk(&broker, &topic),
+        vec![(0, 9)],
+        "premise: the ten records are one batch"
+    );
 
     let consumer = new_consumer(&broker.addr, "error");
     let mut query = TopicPartitionList::new();

@@ -321,6 +321,15 @@ async fn kill9_during_produce(extra_args: &[&str], kill_after: usize) {
             "partition {partition}: offsets are not contiguous from 0"
         );
     }
+    let acked_values: std::collections::HashSet<&str> =
+        acked.iter().map(|a| a.value.as_str()).collect();
+    let unacked_present = offsets_of_value
+        .keys()
+        .filter(|v| !acked_values.contains(v.as_str()))
+        .count();
+    eprintln!(
+        "after restart: {total} records, {unacked_present} of them not acknowledged (in flight at the kill)"
+    );
     let duplicates: Vec<_> = offsets_of_value
         .iter()
         .filter(|(_, at)| at.len() > 1)
