@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, Listener};
-use spool_metadata::controller::{self, TopicDefaults};
+use spool_metadata::controller::{self, ControllerReply, ControllerRequest, TopicDefaults};
 use spool_metadata::records::BrokerRecord;
 use spool_metadata::MetadataImage;
 
@@ -69,15 +69,11 @@ impl Broker {
             port: broker.advertised.port as i32,
             rack: None,
         };
-        let current = broker.metadata.image();
-        if current.broker(node_id) != Some(&registration) {
-            broker
-                .commit(|_| Ok::<_, KafkaError>((controller::register_broker(registration), ())))
-                .await
-                .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {e:?}"))?;
-        } else {
-            broker.replicas.apply_image(&current, now)?;
-        }
+        broker.replicas.apply_image(&broker.metadata.image(), now)?;
+        broker
+            .submit(ControllerRequest::RegisterBroker(registration))
+            .await
+            .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {e:?}"))?;
         Ok(broker)
     }
 
@@ -94,16 +90,14 @@ impl Broker {
         }
     }
 
-    /// Makes a controller decision durable and brings local partitions in line with it.
+    /// Has the controller carry out a request, then brings local partitions in line with
+    /// the new metadata.
     ///
     /// # Errors
-    /// The decision's own error, or `KAFKA_STORAGE_ERROR` when the metadata log failed.
-    pub async fn commit<R, E: Into<KafkaError>>(
-        &self,
-        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<spool_metadata::MetadataRecord>, R), E>,
-    ) -> Result<R, KafkaError> {
+    /// The controller's refusal, or `KAFKA_STORAGE_ERROR` when the metadata log failed.
+    pub async fn submit(&self, request: ControllerRequest) -> Result<ControllerReply, KafkaError> {
         let now = now_ms();
-        match self.metadata.commit(now, decide).await {
+        match self.metadata.submit(now, &request).await {
             Ok((result, image)) => {
                 if let Err(e) = self.replicas.apply_image(&image, now) {
                     tracing::error!("applying metadata to local partitions failed: {e:#}");
@@ -131,9 +125,12 @@ impl Broker {
                 return Ok(ids.0 - 1);
             }
         }
-        let first = self
-            .commit(|image| Ok::<_, KafkaError>(controller::allocate_producer_ids(image)))
-            .await?;
+        let ControllerReply::ProducerIdBlock { first } = self.submit(ControllerRequest::AllocateProducerIds).await? else {
+            return Err(KafkaError::with_message(
+                kafka_protocol::error::ResponseError::UnknownServerError,
+                "the controller answered a producer-id request without a block",
+            ));
+        };
         let mut ids = self.producer_ids.lock();
         *ids = (first + 1, first + controller::PRODUCER_ID_BLOCK_SIZE);
         Ok(first)

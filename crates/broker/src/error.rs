@@ -38,6 +38,11 @@ impl From<ControllerError> for KafkaError {
             ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
             ControllerError::InvalidConfig(_) => ResponseError::InvalidConfig,
             ControllerError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            ControllerError::UnknownBroker(_) => ResponseError::BrokerIdNotRegistered,
+            ControllerError::FencedLeaderEpoch(_) => ResponseError::FencedLeaderEpoch,
+            ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
+            ControllerError::NotLeader(_) => ResponseError::NotLeaderOrFollower,
+            ControllerError::IneligibleReplica(_) => ResponseError::IneligibleReplica,
         };
         KafkaError::with_message(code, e.to_string())
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use parking_lot::RwLock;
+use spool_metadata::controller::{self, ControllerError, ControllerReply, ControllerRequest};
 use spool_metadata::{MetadataImage, MetadataRecord};
 use spool_storage::{Log, LogConfig};
 
@@ -18,10 +19,10 @@ pub(crate) const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
 
 /// Why a metadata change was not made.
 #[derive(Debug, thiserror::Error)]
-pub enum CommitError<E> {
+pub enum CommitError {
     /// The controller refused the request; nothing was written.
     #[error(transparent)]
-    Rejected(E),
+    Rejected(ControllerError),
     /// The records could not be made durable; nothing was applied.
     #[error("metadata log write failed: {0}")]
     Storage(String),
@@ -77,20 +78,20 @@ impl MetadataStore {
         self.image.read().clone()
     }
 
-    /// Runs a controller decision against the current image, makes its records durable,
-    /// replays them and publishes the new image. Decisions are serialised, so each one
+    /// Runs a controller request against the current image, makes its records durable,
+    /// replays them and publishes the new image. Requests are serialised, so each one
     /// sees every earlier change.
     ///
     /// # Errors
-    /// [`CommitError::Rejected`] with the decision's error, or [`CommitError::Storage`].
-    pub async fn commit<R, E>(
+    /// [`CommitError::Rejected`] with the controller's refusal, or [`CommitError::Storage`].
+    pub async fn submit(
         &self,
         now_ms: i64,
-        decide: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, R), E>,
-    ) -> Result<(R, Arc<MetadataImage>), CommitError<E>> {
+        request: &ControllerRequest,
+    ) -> Result<(ControllerReply, Arc<MetadataImage>), CommitError> {
         let mut log = self.log.lock().await;
         let current = self.image();
-        let (records, result) = decide(&current).map_err(CommitError::Rejected)?;
+        let (records, result) = controller::decide(&current, request).map_err(CommitError::Rejected)?;
         if records.is_empty() {
             return Ok((result, current));
         }

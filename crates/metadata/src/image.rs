@@ -1,6 +1,6 @@
 //! The in-memory picture of the cluster that metadata records build up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ pub struct TopicImage {
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
     brokers: BTreeMap<i32, BrokerRecord>,
+    fenced: BTreeSet<i32>,
     topics: BTreeMap<String, TopicImage>,
     topic_names: HashMap<Uuid, String>,
     configs: BTreeMap<ConfigResource, BTreeMap<String, String>>,
@@ -34,6 +35,14 @@ impl MetadataImage {
         match record {
             MetadataRecord::RegisterBroker(broker) => {
                 self.brokers.insert(broker.broker_id, broker.clone());
+                self.fenced.remove(&broker.broker_id);
+            }
+            MetadataRecord::BrokerFenced { broker_id, fenced } => {
+                if *fenced {
+                    self.fenced.insert(*broker_id);
+                } else {
+                    self.fenced.remove(broker_id);
+                }
             }
             MetadataRecord::Topic(topic) => {
                 self.topic_names.insert(topic.topic_id, topic.name.clone());
@@ -77,6 +86,15 @@ impl MetadataImage {
 
     pub fn brokers(&self) -> impl Iterator<Item = &BrokerRecord> {
         self.brokers.values()
+    }
+
+    /// Registered brokers that are not fenced.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRecord> {
+        self.brokers.values().filter(|b| !self.fenced.contains(&b.broker_id))
+    }
+
+    pub fn is_fenced(&self, broker_id: i32) -> bool {
+        self.fenced.contains(&broker_id)
     }
 
     pub fn broker(&self, broker_id: i32) -> Option<&BrokerRecord> {

@@ -69,6 +69,9 @@ pub enum MetadataRecord {
     Partition(PartitionRecord),
     Config(ConfigRecord),
     RemoveTopic { topic_id: Uuid },
+    /// A broker stopped (or resumed) heartbeating: fenced brokers lead no partition and
+    /// get no new replicas.
+    BrokerFenced { broker_id: i32, fenced: bool },
     /// Producer ids below `next_producer_id` have been handed out.
     ProducerIds { next_producer_id: i64 },
 }

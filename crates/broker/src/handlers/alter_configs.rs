@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, RequestHeader,
 };
-use spool_metadata::controller::{self, AlterOp};
+use spool_metadata::controller::{AlterOp, ControllerRequest};
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use super::message;
@@ -89,15 +89,12 @@ async fn alter(
 ) -> Result<(), KafkaError> {
     match resource_type {
         RESOURCE_TOPIC => {
-            if validate_only {
-                return controller::alter_topic_configs(&broker.image(), name, &changes, replace_all)
-                    .map(|_| ())
-                    .map_err(KafkaError::from);
-            }
             broker
-                .commit(|image| controller::alter_topic_configs(image, name, &changes, replace_all).map(|r| (r, ())))
+                .submit(ControllerRequest::AlterTopicConfigs { name: name.to_string(), changes, replace_all, validate_only })
                 .await?;
-            tracing::info!(topic = %name, "altered topic configs");
+            if !validate_only {
+                tracing::info!(topic = %name, "altered topic configs");
+            }
             Ok(())
         }
         RESOURCE_BROKER => Err(KafkaError::with_message(

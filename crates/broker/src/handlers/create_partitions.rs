@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse, RequestHeader};
-use spool_metadata::controller;
+use spool_metadata::controller::ControllerRequest;
 
 use super::{message, topic_name};
 use crate::broker::Broker;
-use crate::error::KafkaError;
 
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
@@ -22,17 +21,14 @@ pub(crate) async fn handle(
             .assignments
             .as_ref()
             .map(|list| list.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect());
-        let outcome = if request.validate_only {
-            controller::create_partitions(&broker.image(), &name, topic.count, assignments.as_deref())
-                .map(|_| ())
-                .map_err(KafkaError::from)
-        } else {
-            broker
-                .commit(|image| {
-                    controller::create_partitions(image, &name, topic.count, assignments.as_deref()).map(|r| (r, ()))
-                })
-                .await
-        };
+        let outcome = broker
+            .submit(ControllerRequest::CreatePartitions {
+                name: name.clone(),
+                total_count: topic.count,
+                assignments,
+                validate_only: request.validate_only,
+            })
+            .await;
         let mut result = CreatePartitionsTopicResult::default();
         result.name = topic_name(&name);
         if let Err(e) = outcome {

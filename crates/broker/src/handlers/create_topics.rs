@@ -7,7 +7,7 @@ use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, Cr
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use spool_metadata::config::describe_topic_configs;
-use spool_metadata::controller::{self, NewTopic};
+use spool_metadata::controller::{ControllerRequest, NewTopic};
 use spool_metadata::records::ConfigResource;
 
 use super::{message, topic_name};
@@ -52,15 +52,16 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                 .collect::<BTreeMap<_, _>>(),
         };
         let topic_id = uuid::Uuid::new_v4();
-        let outcome = if request.validate_only {
-            controller::create_topic(&broker.image(), &new_topic, defaults, topic_id).map(|_| ()).map_err(KafkaError::from)
-        } else {
-            broker
-                .commit(|image| controller::create_topic(image, &new_topic, defaults, topic_id).map(|r| (r, ())))
-                .await
-        };
+        let outcome = broker
+            .submit(ControllerRequest::CreateTopic {
+                topic: new_topic.clone(),
+                topic_id,
+                defaults,
+                validate_only: request.validate_only,
+            })
+            .await;
         match outcome {
-            Ok(()) => {
+            Ok(_) => {
                 let image = broker.image();
                 if let Some(created) = image.topic(&name) {
                     result.topic_id = created.topic_id;

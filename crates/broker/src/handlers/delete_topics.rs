@@ -5,7 +5,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader};
-use spool_metadata::controller;
+use spool_metadata::controller::ControllerRequest;
 
 use super::{message, topic_name};
 use crate::broker::Broker;
@@ -36,7 +36,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                 if let Some(topic) = broker.image().topic(&name) {
                     result.topic_id = topic.topic_id;
                 }
-                let deleted = broker.commit(|image| controller::delete_topic(image, &name).map(|r| (r, ()))).await;
+                let deleted = broker.submit(ControllerRequest::DeleteTopic { name: name.clone() }).await.map(|_| ());
                 if deleted.is_ok() {
                     tracing::info!(topic = %name, client = ?header.client_id, "deleted topic");
                 }

@@ -8,7 +8,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use spool_metadata::controller::{self, NewTopic};
+use spool_metadata::controller::{ControllerRequest, NewTopic};
 use spool_metadata::topic_name::validate_topic_name;
 use spool_metadata::TopicImage;
 
@@ -95,9 +95,7 @@ async fn auto_create_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Kafka
     let topic = NewTopic { name: name.to_string(), num_partitions: -1, replication_factor: -1, ..Default::default() };
     let defaults = broker.topic_defaults();
     broker
-        .commit(|image| {
-            controller::create_topic(image, &topic, defaults, uuid::Uuid::new_v4()).map(|records| (records, ()))
-        })
+        .submit(ControllerRequest::CreateTopic { topic, topic_id: uuid::Uuid::new_v4(), defaults, validate_only: false })
         .await?;
     tracing::info!(topic = %name, "auto-created topic");
     Ok(())

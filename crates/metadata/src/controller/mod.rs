@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config;
@@ -22,7 +23,13 @@ pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// Why the controller refused a request. Each maps to one Kafka error code in the broker.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+mod replication;
+mod request;
+
+pub use replication::{alter_partition, fence_broker, unfence_broker};
+pub use request::{decide, ControllerReply, ControllerRequest};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ControllerError {
     #[error("Topic '{0}' already exists.")]
     TopicAlreadyExists(String),
@@ -40,17 +47,27 @@ pub enum ControllerError {
     InvalidConfig(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("broker {0} is not registered")]
+    UnknownBroker(i32),
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    #[error("{0}")]
+    NotLeader(String),
+    #[error("{0}")]
+    IneligibleReplica(String),
 }
 
 /// Defaults that apply when a CreateTopics request leaves a field unset (-1).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicDefaults {
     pub num_partitions: i32,
     pub replication_factor: i16,
 }
 
 /// One topic of a CreateTopics request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTopic {
     pub name: String,
     /// -1 for the broker default.
@@ -63,7 +80,7 @@ pub struct NewTopic {
 }
 
 /// How an IncrementalAlterConfigs entry changes a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlterOp {
     Set,
     Delete,
@@ -297,7 +314,7 @@ fn place_replicas(
     count: i32,
     replication_factor: i16,
 ) -> Result<BTreeMap<i32, Vec<i32>>, ControllerError> {
-    let brokers: Vec<i32> = image.brokers().map(|b| b.broker_id).collect();
+    let brokers: Vec<i32> = image.live_brokers().map(|b| b.broker_id).collect();
     if replication_factor < 1 {
         return Err(ControllerError::InvalidReplicationFactor("Replication factor must be larger than 0.".into()));
     }

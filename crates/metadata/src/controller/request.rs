@@ -1,0 +1,113 @@
+//! Controller requests as data, so any node can hand them to the active controller.
+//!
+//! A broker that is not the active controller cannot run a decision itself: its image
+//! may lag. It sends a [`ControllerRequest`] instead; the active controller runs
+//! [`decide`] against its own image and proposes the records.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{AlterOp, ControllerError, NewTopic, TopicDefaults};
+use crate::image::MetadataImage;
+use crate::records::{BrokerRecord, MetadataRecord};
+
+/// One change a broker asks of the controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    RegisterBroker(BrokerRecord),
+    /// A broker is alive; unfences it if it was fenced.
+    BrokerHeartbeat { broker_id: i32 },
+    /// The active controller stopped hearing from a broker.
+    FenceBroker { broker_id: i32 },
+    CreateTopic { topic: NewTopic, topic_id: Uuid, defaults: TopicDefaults, validate_only: bool },
+    DeleteTopic { name: String },
+    CreatePartitions { name: String, total_count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool },
+    AlterTopicConfigs { name: String, changes: Vec<(String, AlterOp, Option<String>)>, replace_all: bool, validate_only: bool },
+    AllocateProducerIds,
+    /// A partition leader asks to change the in-sync replica set (Kafka's AlterPartition).
+    AlterPartition { topic: String, partition: i32, leader_id: i32, leader_epoch: i32, partition_epoch: i32, new_isr: Vec<i32> },
+}
+
+/// What the controller answers besides the records it wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    Done,
+    /// The first id of a block of [`super::PRODUCER_ID_BLOCK_SIZE`] producer ids.
+    ProducerIdBlock { first: i64 },
+}
+
+/// Runs one request against `image`: the records to commit and the reply.
+///
+/// # Errors
+/// [`ControllerError`] when the request is refused; no records are produced then.
+pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec<MetadataRecord>, ControllerReply), ControllerError> {
+    use ControllerReply::Done;
+    let records = match request {
+        ControllerRequest::RegisterBroker(broker) => {
+            if image.broker(broker.broker_id) == Some(broker) && !image.is_fenced(broker.broker_id) {
+                Vec::new()
+            } else {
+                super::register_broker(broker.clone())
+            }
+        }
+        ControllerRequest::BrokerHeartbeat { broker_id } => {
+            if image.broker(*broker_id).is_none() {
+                return Err(ControllerError::UnknownBroker(*broker_id));
+            }
+            super::unfence_broker(image, *broker_id)
+        }
+        ControllerRequest::FenceBroker { broker_id } => super::fence_broker(image, *broker_id),
+        ControllerRequest::CreateTopic { topic, topic_id, defaults, validate_only } => {
+            let records = super::create_topic(image, topic, *defaults, *topic_id)?;
+            if *validate_only { Vec::new() } else { records }
+        }
+        ControllerRequest::DeleteTopic { name } => super::delete_topic(image, name)?,
+        ControllerRequest::CreatePartitions { name, total_count, assignments, validate_only } => {
+            let records = super::create_partitions(image, name, *total_count, assignments.as_deref())?;
+            if *validate_only { Vec::new() } else { records }
+        }
+        ControllerRequest::AlterTopicConfigs { name, changes, replace_all, validate_only } => {
+            let records = super::alter_topic_configs(image, name, changes, *replace_all)?;
+            if *validate_only { Vec::new() } else { records }
+        }
+        ControllerRequest::AllocateProducerIds => {
+            let (records, first) = super::allocate_producer_ids(image);
+            return Ok((records, ControllerReply::ProducerIdBlock { first }));
+        }
+        ControllerRequest::AlterPartition { topic, partition, leader_id, leader_epoch, partition_epoch, new_isr } => {
+            super::alter_partition(image, topic, *partition, *leader_id, *leader_epoch, *partition_epoch, new_isr)?
+        }
+    };
+    Ok((records, Done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_through_json_and_validate_only_writes_nothing() {
+        let mut image = MetadataImage::default();
+        let register = ControllerRequest::RegisterBroker(BrokerRecord { broker_id: 1, host: "h".into(), port: 1, rack: None });
+        let (records, _) = decide(&image, &register).unwrap();
+        records.iter().for_each(|r| image.replay(r));
+        assert!(decide(&image, &register).unwrap().0.is_empty(), "re-registering the same broker is a no-op");
+
+        let create = ControllerRequest::CreateTopic {
+            topic: NewTopic { name: "t".into(), num_partitions: 2, replication_factor: 1, ..Default::default() },
+            topic_id: Uuid::new_v4(),
+            defaults: TopicDefaults { num_partitions: 1, replication_factor: 1 },
+            validate_only: true,
+        };
+        let json = serde_json::to_string(&create).unwrap();
+        let decoded: ControllerRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded, create);
+        assert!(decide(&image, &decoded).unwrap().0.is_empty());
+        assert!(matches!(
+            decide(&image, &ControllerRequest::BrokerHeartbeat { broker_id: 9 }),
+            Err(ControllerError::UnknownBroker(9))
+        ));
+        let (_, reply) = decide(&image, &ControllerRequest::AllocateProducerIds).unwrap();
+        assert_eq!(reply, ControllerReply::ProducerIdBlock { first: 0 });
+    }
+}
