@@ -12,8 +12,10 @@ use spool_metadata::records::BrokerRecord;
 use spool_metadata::MetadataImage;
 
 use crate::error::KafkaError;
+use crate::group_coordinator::GroupCoordinator;
 use crate::meta_properties;
 use crate::metadata_store::{CommitError, MetadataStore};
+use crate::partition::Partition;
 use crate::replica_manager::ReplicaManager;
 
 /// Milliseconds since the Unix epoch: the only clock the broker reads.
@@ -30,6 +32,8 @@ pub struct Broker {
     pub advertised: Listener,
     pub metadata: MetadataStore,
     pub replicas: ReplicaManager,
+    /// The group coordinator for the `__consumer_offsets` partitions this node leads.
+    pub groups: Arc<GroupCoordinator>,
     /// The current block of producer ids: next to hand out, end (exclusive).
     producer_ids: Mutex<(i64, i64)>,
 }
@@ -53,6 +57,7 @@ impl Broker {
         let now = now_ms();
         let metadata = MetadataStore::open(&data_dir, now)?;
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
+        let groups = Arc::new(GroupCoordinator::new(&config));
         let broker = Arc::new(Broker {
             config,
             node_id,
@@ -61,6 +66,7 @@ impl Broker {
             advertised,
             metadata,
             replicas,
+            groups,
             producer_ids: Mutex::new((0, 0)),
         });
         let registration = BrokerRecord {
@@ -74,6 +80,7 @@ impl Broker {
             .submit(ControllerRequest::RegisterBroker(registration))
             .await
             .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {e:?}"))?;
+        tokio::spawn(broker.groups.clone().run_timers(broker.clone()));
         Ok(broker)
     }
 
@@ -136,8 +143,65 @@ impl Broker {
         Ok(first)
     }
 
+    /// Asks the controller, in the background, to add a caught-up follower back to the ISR.
+    pub(crate) fn expand_isr(self: &Arc<Self>, partition: Arc<Partition>, replica: i32) {
+        if !partition.begin_isr_change() {
+            return;
+        }
+        let broker = self.clone();
+        tokio::spawn(async move {
+            let mut isr = partition.state().isr;
+            if !isr.contains(&replica) {
+                isr.push(replica);
+            }
+            isr.sort_unstable();
+            broker.alter_isr(&partition, isr).await;
+        });
+    }
+
+    /// Drops followers that fell behind for longer than `replica.lag.time.max.ms`
+    /// from the ISR of every partition this broker leads.
+    pub(crate) async fn shrink_lagging_isrs(&self, now_ms: i64) {
+        let lag_max_ms = self.config.replica_lag_time_max_ms();
+        for partition in self.replicas.all() {
+            let lagging = partition.lagging_followers(now_ms, lag_max_ms);
+            if lagging.is_empty() || !partition.begin_isr_change() {
+                continue;
+            }
+            let isr: Vec<i32> = partition.state().isr.into_iter().filter(|r| !lagging.contains(r)).collect();
+            tracing::info!(
+                topic = %partition.topic,
+                partition = partition.index,
+                "shrinking ISR: replica(s) {lagging:?} lagged more than {lag_max_ms} ms"
+            );
+            self.alter_isr(&partition, isr).await;
+        }
+    }
+
+    /// Sends an ISR change for a partition this broker leads to the controller. The new
+    /// ISR takes effect when the controller's record comes back through the metadata.
+    async fn alter_isr(&self, partition: &Partition, new_isr: Vec<i32>) {
+        let state = partition.state();
+        let request = ControllerRequest::AlterPartition {
+            topic: partition.topic.clone(),
+            partition: partition.index,
+            leader_id: self.node_id,
+            leader_epoch: state.leader_epoch,
+            partition_epoch: state.partition_epoch,
+            new_isr: new_isr.clone(),
+        };
+        match self.submit(request).await {
+            Ok(_) => tracing::info!(topic = %partition.topic, partition = partition.index, "ISR is now {new_isr:?}"),
+            Err(e) => {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, "ISR change refused: {:?} {:?}", e.code, e.message);
+                partition.end_isr_change();
+            }
+        }
+    }
+
     /// Flushes and closes every log.
     pub fn shutdown(&self) {
+        self.groups.stop();
         self.replicas.shutdown();
     }
 }

@@ -83,6 +83,17 @@ pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut Byt
         }
         ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
+        ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
+        ApiKey::JoinGroup => route!(JoinGroupRequest, handlers::join_group::handle),
+        ApiKey::SyncGroup => route!(SyncGroupRequest, handlers::sync_group::handle),
+        ApiKey::Heartbeat => route!(HeartbeatRequest, handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => route!(LeaveGroupRequest, handlers::leave_group::handle),
+        ApiKey::OffsetCommit => route!(OffsetCommitRequest, handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => route!(OffsetFetchRequest, handlers::offset_fetch::handle),
+        ApiKey::ListGroups => route!(ListGroupsRequest, handlers::list_groups::handle),
+        ApiKey::DescribeGroups => route!(DescribeGroupsRequest, handlers::describe_groups::handle),
+        ApiKey::DeleteGroups => route!(DeleteGroupsRequest, handlers::delete_groups::handle),
+        ApiKey::OffsetDelete => route!(OffsetDeleteRequest, handlers::offset_delete::handle),
         other => Outcome::Close(format!("{other:?} is listed as supported but has no handler")),
     }
 }

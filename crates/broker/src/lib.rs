@@ -21,13 +21,16 @@
 //!   one connection.
 
 mod broker;
+mod broker_client;
 mod connection;
 mod dispatch;
 mod error;
+mod group_coordinator;
 mod handlers;
 mod meta_properties;
 mod metadata_store;
 mod partition;
+mod replica_fetcher;
 mod replica_manager;
 mod server;
 

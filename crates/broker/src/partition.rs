@@ -1,6 +1,9 @@
 //! One partition replica hosted by this broker: its log and its high watermark.
 
 use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::{Mutex, RwLock};
 use spool_metadata::config::TopicConfig;
 use spool_storage::{AppendError, AppendInfo, Log, LogConfig, LogError, ReadError};
@@ -14,6 +17,8 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// Version of the partition record; an ISR change names the one it changes.
+    pub partition_epoch: i32,
 }
 
 /// What a read returns besides the batches.
@@ -37,19 +42,45 @@ pub enum PartitionError {
     Log(#[from] LogError),
 }
 
-/// A partition replica: the log plus the high watermark that bounds what consumers see.
+/// What the leader knows of one follower, from its fetches.
+#[derive(Debug, Clone, Copy)]
+struct FollowerState {
+    /// The follower has every record below this offset (its last fetch offset).
+    log_end_offset: i64,
+    /// When the follower last fetched up to the leader's log end.
+    last_caught_up_ms: i64,
+}
+
+/// How far a read may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadLimit {
+    /// Consumers: only committed records.
+    HighWatermark,
+    /// Followers: everything the leader has.
+    LogEnd,
+}
+
+/// A partition replica: the log, the high watermark that bounds what consumers see and,
+/// on the leader, what each follower has replicated.
 ///
-/// Invariant: `high_watermark <= log end offset`; it only moves forward while the log
-/// is not truncated. Waiters (long-poll fetches, `acks=all` produces) subscribe to it.
+/// Invariants: `high_watermark <= log end offset`; on the leader the high watermark is
+/// the smallest log end over the in-sync replicas and only moves forward; on a follower
+/// it is the leader's high watermark capped by the local log end.
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     pub topic_id: Uuid,
+    node_id: i32,
     /// `None` once the partition has been deleted.
     log: Mutex<Option<Log>>,
     high_watermark: watch::Sender<i64>,
+    /// The local log end; wakes follower fetches waiting for new data.
+    log_end: watch::Sender<i64>,
     state: RwLock<PartitionState>,
     config: RwLock<TopicConfig>,
+    followers: Mutex<HashMap<i32, FollowerState>>,
+    /// Set while an ISR change for this partition is on its way to the controller.
+    isr_change_in_flight: AtomicBool,
 }
 
 /// Maps a topic's resolved configuration to the storage layer's settings.
@@ -68,28 +99,67 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
 }
 
 impl Partition {
-    /// Wraps an opened log. A replica that is the only member of its ISR has every
-    /// record of its log committed, so the high watermark starts at the log end.
-    pub fn new(topic: String, index: i32, topic_id: Uuid, log: Log, state: PartitionState, config: TopicConfig) -> Self {
+    /// Wraps an opened log. A replica that is the only one of its partition has every
+    /// record of its log committed, so its high watermark starts at the log end; with
+    /// other replicas it starts at the log start and rises as they confirm.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        topic: String,
+        index: i32,
+        topic_id: Uuid,
+        node_id: i32,
+        log: Log,
+        state: PartitionState,
+        config: TopicConfig,
+        now_ms: i64,
+    ) -> Self {
         let end = log.log_end_offset();
-        let (high_watermark, _) = watch::channel(end);
-        Partition {
+        let start = if state.replicas == [node_id] { end } else { log.log_start_offset() };
+        let partition = Partition {
             topic,
             index,
             topic_id,
+            node_id,
             log: Mutex::new(Some(log)),
-            high_watermark,
-            state: RwLock::new(state),
+            high_watermark: watch::channel(start).0,
+            log_end: watch::channel(end).0,
+            state: RwLock::new(state.clone()),
             config: RwLock::new(config),
-        }
+            followers: Mutex::new(HashMap::new()),
+            isr_change_in_flight: AtomicBool::new(false),
+        };
+        partition.set_state(state, now_ms);
+        partition
     }
 
     pub fn state(&self) -> PartitionState {
         self.state.read().clone()
     }
 
-    pub fn set_state(&self, state: PartitionState) {
-        *self.state.write() = state;
+    pub fn is_leader(&self) -> bool {
+        self.state.read().leader == self.node_id
+    }
+
+    /// Applies leadership from new metadata. A new leader starts tracking its
+    /// followers as caught up now, so none is dropped from the ISR before it had a
+    /// chance to fetch.
+    pub fn set_state(&self, state: PartitionState, now_ms: i64) {
+        let previous = std::mem::replace(&mut *self.state.write(), state.clone());
+        self.isr_change_in_flight.store(false, Ordering::SeqCst);
+        if state.leader == self.node_id {
+            let mut followers = self.followers.lock();
+            if previous.leader != self.node_id || previous.leader_epoch != state.leader_epoch {
+                followers.clear();
+            }
+            for replica in state.replicas.iter().filter(|r| **r != self.node_id) {
+                followers.entry(*replica).or_insert(FollowerState { log_end_offset: -1, last_caught_up_ms: now_ms });
+            }
+            followers.retain(|id, _| state.replicas.contains(id));
+            drop(followers);
+            self.maybe_advance_high_watermark();
+        } else {
+            self.followers.lock().clear();
+        }
     }
 
     pub fn config(&self) -> TopicConfig {
@@ -116,16 +186,33 @@ impl Partition {
             let info = log.append_as_leader(records, leader_epoch, now_ms)?;
             (info, log.log_end_offset())
         };
-        self.advance_high_watermark(end);
+        self.log_end.send_replace(end);
+        self.maybe_advance_high_watermark();
         Ok(info)
     }
 
-    /// The high watermark is the smallest log end over the in-sync replicas. With this
-    /// broker as the only in-sync replica that is its own log end.
-    fn advance_high_watermark(&self, local_end: i64) {
+    /// Appends batches copied from the leader, offsets and all.
+    ///
+    /// # Errors
+    /// [`PartitionError`] from the log; nothing is written then.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, PartitionError> {
+        let (info, end) = {
+            let mut guard = self.log.lock();
+            let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
+            let info = log.append_as_follower(records)?;
+            (info, log.log_end_offset())
+        };
+        self.log_end.send_replace(end);
+        Ok(info)
+    }
+
+    /// A follower adopts the leader's high watermark, capped by its own log end.
+    pub fn set_high_watermark_from_leader(&self, leader_high_watermark: i64) {
+        let end = *self.log_end.borrow();
+        let new = leader_high_watermark.min(end);
         self.high_watermark.send_if_modified(|hw| {
-            if local_end > *hw {
-                *hw = local_end;
+            if *hw != new {
+                *hw = new;
                 true
             } else {
                 false
@@ -133,15 +220,114 @@ impl Partition {
         });
     }
 
-    /// Reads whole batches from `offset`, up to the high watermark.
+    /// Drops every record at or after `offset` (a follower diverging from its leader).
+    ///
+    /// # Errors
+    /// [`PartitionError`] from the log.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
+        let end = {
+            let mut guard = self.log.lock();
+            let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
+            log.truncate_to(offset)?;
+            log.log_end_offset()
+        };
+        self.log_end.send_replace(end);
+        self.high_watermark.send_if_modified(|hw| {
+            if *hw > end {
+                *hw = end;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(())
+    }
+
+    /// Records a follower's fetch on the leader: it has everything below
+    /// `fetch_offset`. Returns true when the follower is out of the ISR but has caught
+    /// up to the high watermark, so the leader should ask to add it back.
+    pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        let leader_end = *self.log_end.borrow();
+        {
+            let mut followers = self.followers.lock();
+            let Some(follower) = followers.get_mut(&replica_id) else { return false };
+            follower.log_end_offset = fetch_offset;
+            if fetch_offset >= leader_end {
+                follower.last_caught_up_ms = now_ms;
+            }
+        }
+        self.maybe_advance_high_watermark();
+        let state = self.state.read();
+        state.leader == self.node_id
+            && !state.isr.contains(&replica_id)
+            && fetch_offset >= *self.high_watermark.borrow()
+            && !self.isr_change_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// In-sync followers that have not caught up within `lag_max_ms`.
+    pub fn lagging_followers(&self, now_ms: i64, lag_max_ms: i64) -> Vec<i32> {
+        let state = self.state.read();
+        if state.leader != self.node_id || self.isr_change_in_flight.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let followers = self.followers.lock();
+        state
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| *id != self.node_id)
+            .filter(|id| followers.get(id).is_none_or(|f| now_ms - f.last_caught_up_ms > lag_max_ms))
+            .collect()
+    }
+
+    /// Marks an ISR change as sent (returns false if one already is on its way).
+    pub fn begin_isr_change(&self) -> bool {
+        !self.isr_change_in_flight.swap(true, Ordering::SeqCst)
+    }
+
+    /// Clears the in-flight mark after the controller answered.
+    pub fn end_isr_change(&self) {
+        self.isr_change_in_flight.store(false, Ordering::SeqCst);
+    }
+
+    /// The high watermark is the smallest log end over the in-sync replicas. With this
+    /// broker as the only in-sync replica that is its own log end.
+    fn maybe_advance_high_watermark(&self) {
+        let state = self.state.read();
+        if state.leader != self.node_id {
+            return;
+        }
+        let mut new = *self.log_end.borrow();
+        let followers = self.followers.lock();
+        for replica in state.isr.iter().filter(|r| **r != self.node_id) {
+            match followers.get(replica) {
+                Some(f) if f.log_end_offset >= 0 => new = new.min(f.log_end_offset),
+                _ => return,
+            }
+        }
+        self.high_watermark.send_if_modified(|hw| {
+            if new > *hw {
+                *hw = new;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Reads whole batches from `offset`, up to the high watermark or the log end.
     ///
     /// # Errors
     /// [`PartitionError::Read`] with `OffsetOutOfRange` outside `[log start, log end]`.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, PartitionError> {
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool, limit: ReadLimit) -> Result<ReadResult, PartitionError> {
         let high_watermark = *self.high_watermark.borrow();
         let guard = self.log.lock();
         let log = guard.as_ref().ok_or(PartitionError::Deleted)?;
-        let records = log.read(offset, max_bytes, high_watermark, min_one_batch)?;
+        let max_offset = match limit {
+            ReadLimit::HighWatermark => high_watermark,
+            ReadLimit::LogEnd => log.log_end_offset(),
+        };
+        let records = log.read(offset, max_bytes, max_offset, min_one_batch)?;
         Ok(ReadResult { records, high_watermark, log_start_offset: log.log_start_offset() })
     }
 
@@ -149,9 +335,18 @@ impl Partition {
         *self.high_watermark.borrow()
     }
 
+    pub fn log_end_offset(&self) -> i64 {
+        *self.log_end.borrow()
+    }
+
     /// A receiver woken whenever the high watermark moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
+    }
+
+    /// A receiver woken whenever the local log end moves.
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
     }
 
     /// Runs `f` on the log, if the partition still exists.

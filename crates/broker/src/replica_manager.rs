@@ -11,6 +11,7 @@ use spool_metadata::MetadataImage;
 use spool_storage::Log;
 
 use crate::partition::{log_config, Partition, PartitionState};
+use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
 
 /// Key of a partition: topic name and partition index.
 pub(crate) type TopicPartition = (String, i32);
@@ -24,11 +25,20 @@ pub struct ReplicaManager {
     data_dir: PathBuf,
     broker_config: BrokerConfig,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    fetchers: ReplicaFetcherManager,
 }
 
 impl ReplicaManager {
     pub fn new(node_id: i32, data_dir: PathBuf, broker_config: BrokerConfig) -> Self {
-        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(HashMap::new()) }
+        let fetchers = ReplicaFetcherManager::new(FetcherConfig {
+            node_id,
+            max_wait_ms: broker_config.replica_fetch_wait_max_ms(),
+            min_bytes: broker_config.replica_fetch_min_bytes(),
+            partition_max_bytes: broker_config.replica_fetch_max_bytes(),
+            response_max_bytes: broker_config.replica_fetch_response_max_bytes(),
+            backoff_ms: broker_config.replica_fetch_backoff_ms().max(0) as u64,
+        });
+        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(HashMap::new()), fetchers }
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -63,12 +73,13 @@ impl ReplicaManager {
                     leader_epoch: record.leader_epoch,
                     replicas: record.replicas.clone(),
                     isr: record.isr.clone(),
+                    partition_epoch: record.partition_epoch,
                 };
                 let existing = self.partitions.read().get(&key).cloned();
                 match existing {
                     Some(partition) if partition.topic_id == topic.topic_id => {
                         if partition.state() != state {
-                            partition.set_state(state);
+                            partition.set_state(state, now_ms);
                         }
                         if partition.config() != config {
                             partition.set_config(config.clone());
@@ -82,9 +93,11 @@ impl ReplicaManager {
                             topic.name.clone(),
                             record.partition,
                             topic.topic_id,
+                            self.node_id,
                             log,
                             state,
                             config.clone(),
+                            now_ms,
                         ));
                         self.partitions.write().insert(key, partition);
                     }
@@ -96,6 +109,7 @@ impl ReplicaManager {
             let gone: Vec<TopicPartition> = partitions.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
             gone.into_iter().filter_map(|k| partitions.remove(&k)).collect()
         };
+        self.update_fetchers(image);
         for partition in removed {
             if let Some(log) = partition.take_log() {
                 let dir = log.dir().to_path_buf();
@@ -106,6 +120,21 @@ impl ReplicaManager {
             }
         }
         Ok(())
+    }
+
+    /// Points the replica fetchers at the current leaders of the partitions this broker follows.
+    fn update_fetchers(&self, image: &MetadataImage) {
+        let mut wanted: HashMap<i32, (String, Vec<Arc<Partition>>)> = HashMap::new();
+        for partition in self.all() {
+            let leader = partition.state().leader;
+            if leader == self.node_id || leader < 0 {
+                continue;
+            }
+            let Some(broker) = image.broker(leader) else { continue };
+            let address = format!("{}:{}", broker.host, broker.port);
+            wanted.entry(leader).or_insert_with(|| (address, Vec::new())).1.push(partition);
+        }
+        self.fetchers.update(wanted);
     }
 
     /// Deletes segments beyond retention in every partition.
@@ -137,6 +166,7 @@ impl ReplicaManager {
 
     /// Closes every log cleanly (flush, checkpoints, clean-shutdown marker).
     pub fn shutdown(&self) {
+        self.fetchers.shutdown();
         let partitions: Vec<Arc<Partition>> = self.partitions.write().drain().map(|(_, p)| p).collect();
         for partition in partitions {
             if let Some(log) = partition.take_log() {

@@ -38,7 +38,8 @@ impl Server {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx)));
+        tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(isr_loop(broker.clone(), shutdown_rx)));
         tracing::info!(
             node_id = broker.node_id,
             cluster_id = %broker.cluster_id,
@@ -125,6 +126,16 @@ async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || broker.replicas.enforce_retention(now_ms())).await;
             }
+        }
+    }
+}
+
+async fn isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis((broker.config.replica_lag_time_max_ms() / 2).clamp(100, 60_000) as u64);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(period) => broker.shrink_lagging_isrs(now_ms()).await,
         }
     }
 }

@@ -13,20 +13,23 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, RequestHea
 use tokio::sync::watch;
 
 use super::topic_name;
-use crate::broker::Broker;
+use crate::broker::{now_ms, Broker};
 use crate::error::KafkaError;
-use crate::partition::PartitionError;
+use crate::partition::{PartitionError, ReadLimit};
 
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_WAIT_MS_LIMIT: i32 = 60_000;
 
 pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
     let version = header.request_api_version;
+    // A follower replicating this broker's partitions names itself (KIP-903 moved the
+    // field into `replica_state` in v15).
+    let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let mut watchers = Vec::new();
-        let (response, bytes, has_error) = read_once(broker, &request, version, &mut watchers);
+        let (response, bytes, has_error) = read_once(broker, &request, version, replica_id, &mut watchers);
         let done = bytes >= request.min_bytes.max(0) as usize
             || has_error
             || watchers.is_empty()
@@ -37,7 +40,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             // Deadline reached: answer with whatever is there now.
-            let (response, _, _) = read_once(broker, &request, version, &mut Vec::new());
+            let (response, _, _) = read_once(broker, &request, version, replica_id, &mut Vec::new());
             return response;
         }
     }
@@ -46,9 +49,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
 /// Reads every requested partition once. Watchers for the partitions read are
 /// subscribed before reading, so an append right after the read still wakes the wait.
 fn read_once(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     request: &FetchRequest,
     version: i16,
+    replica_id: i32,
     watchers: &mut Vec<watch::Receiver<i64>>,
 ) -> (FetchResponse, usize, bool) {
     let image = broker.image();
@@ -79,16 +83,24 @@ fn read_once(
                 Some(name) => read_partition(
                     broker,
                     name,
-                    fetch.partition,
-                    fetch.fetch_offset,
-                    fetch.current_leader_epoch,
+                    fetch,
+                    replica_id,
                     (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes)),
                     total_bytes == 0,
                     watchers,
                 ),
             };
             match outcome {
-                Ok((records, high_watermark, log_start_offset)) => {
+                Ok(PartitionRead::Diverging { epoch, end_offset, high_watermark, log_start_offset }) => {
+                    data.diverging_epoch.epoch = epoch;
+                    data.diverging_epoch.end_offset = end_offset;
+                    data.high_watermark = high_watermark;
+                    data.last_stable_offset = high_watermark;
+                    data.log_start_offset = log_start_offset;
+                    // The follower must truncate before anything else happens.
+                    has_error = true;
+                }
+                Ok(PartitionRead::Records { records, high_watermark, log_start_offset }) => {
                     total_bytes += records.len();
                     data.high_watermark = high_watermark;
                     data.last_stable_offset = high_watermark;
@@ -119,17 +131,25 @@ fn read_once(
     (response, total_bytes, has_error)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a fetch found in one partition.
+enum PartitionRead {
+    Records { records: Bytes, high_watermark: i64, log_start_offset: i64 },
+    /// A follower's log diverges from the leader's after `end_offset` of `epoch` (KIP-320).
+    Diverging { epoch: i32, end_offset: i64, high_watermark: i64, log_start_offset: i64 },
+}
+
+type PartitionFetchError = (KafkaError, i64, i64);
+
 fn read_partition(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     topic: &str,
-    index: i32,
-    offset: i64,
-    current_leader_epoch: i32,
+    fetch: &kafka_protocol::messages::fetch_request::FetchPartition,
+    replica_id: i32,
     max_bytes: usize,
     min_one_batch: bool,
     watchers: &mut Vec<watch::Receiver<i64>>,
-) -> Result<(Bytes, i64, i64), (KafkaError, i64, i64)> {
+) -> Result<PartitionRead, PartitionFetchError> {
+    let index = fetch.partition;
     let Some(partition) = broker.replicas.get(topic, index) else {
         return Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1));
     };
@@ -137,6 +157,7 @@ fn read_partition(
     if state.leader != broker.node_id {
         return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
     }
+    let current_leader_epoch = fetch.current_leader_epoch;
     if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
         let code = if current_leader_epoch < state.leader_epoch {
             ResponseError::FencedLeaderEpoch
@@ -145,9 +166,41 @@ fn read_partition(
         };
         return Err((KafkaError::new(code), -1, -1));
     }
-    watchers.push(partition.subscribe());
-    match partition.read(offset, max_bytes, min_one_batch) {
-        Ok(read) => Ok((read.records, read.high_watermark, read.log_start_offset)),
+    let limit = if replica_id >= 0 {
+        if !state.replicas.contains(&replica_id) {
+            return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
+        }
+        if fetch.last_fetched_epoch >= 0 {
+            let found = partition
+                .with_log(|log| log.end_offset_for_epoch(fetch.last_fetched_epoch))
+                .map_err(|e| (KafkaError::with_message(ResponseError::KafkaStorageError, e.to_string()), -1, -1))?;
+            if let Some((epoch, end_offset)) = found {
+                if epoch < fetch.last_fetched_epoch || end_offset < fetch.fetch_offset {
+                    let log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
+                    return Ok(PartitionRead::Diverging {
+                        epoch,
+                        end_offset,
+                        high_watermark: partition.high_watermark(),
+                        log_start_offset,
+                    });
+                }
+            }
+        }
+        if partition.record_follower_fetch(replica_id, fetch.fetch_offset, now_ms()) {
+            broker.expand_isr(partition.clone(), replica_id);
+        }
+        watchers.push(partition.subscribe_log_end());
+        ReadLimit::LogEnd
+    } else {
+        watchers.push(partition.subscribe());
+        ReadLimit::HighWatermark
+    };
+    match partition.read(fetch.fetch_offset, max_bytes, min_one_batch, limit) {
+        Ok(read) => Ok(PartitionRead::Records {
+            records: read.records,
+            high_watermark: read.high_watermark,
+            log_start_offset: read.log_start_offset,
+        }),
         Err(PartitionError::Read(e)) => {
             let high_watermark = partition.high_watermark();
             let log_start = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
