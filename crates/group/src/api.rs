@@ -70,7 +70,8 @@ pub struct JoinGroupResult {
 }
 
 impl JoinGroupResult {
-    pub(crate) fn error(member_id: &str, error: GroupError) -> Self {
+    /// A failed join: no generation, protocol or leader.
+    pub fn error(member_id: &str, error: GroupError) -> Self {
         JoinGroupResult {
             error: Some(error),
             generation_id: -1,
@@ -109,7 +110,8 @@ pub struct SyncGroupResult {
 }
 
 impl SyncGroupResult {
-    pub(crate) fn error(error: GroupError) -> Self {
+    /// A failed sync: no protocol and an empty assignment.
+    pub fn error(error: GroupError) -> Self {
         SyncGroupResult { error: Some(error), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
     }
 }
