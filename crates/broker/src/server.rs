@@ -25,7 +25,12 @@ impl Server {
     /// # Errors
     /// When the data directory is unusable or the listener cannot be bound.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Server> {
-        let listener_config = config.listeners().into_iter().next().context("no listener configured")?;
+        let controller_names = config.controller_listener_names();
+        let listener_config = config
+            .listeners()
+            .into_iter()
+            .find(|l| !controller_names.contains(&l.name))
+            .context("no Kafka listener configured: set listeners=PLAINTEXT://HOST:PORT (or --listen)")?;
         let broker = Broker::open(config).await?;
         // `PLAINTEXT://:9092` means every interface, as in Kafka.
         let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };

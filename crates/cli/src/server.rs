@@ -2,7 +2,9 @@
 //!
 //! The configuration is built in Kafka's order of precedence, later wins:
 //! `--config FILE` (server.properties), each `--set KEY=VALUE` in order, then
-//! `--data-dir` (`log.dirs`) and `--listen HOST:PORT` (`listeners=PLAINTEXT://HOST:PORT`).
+//! `--data-dir` (`log.dirs`), `--listen HOST:PORT` (`listeners=PLAINTEXT://HOST:PORT`) and the
+//! cluster flags (`--node-id`, `--controller-listen`, `--controller-quorum-voters`,
+//! `--process-roles`, `--advertised-listen`), each the Kafka key it names.
 //! The result is validated once; a bad config is one `error: ...` line and exit code 2.
 
 use std::path::PathBuf;
@@ -30,6 +32,22 @@ pub(crate) struct ServerArgs {
     /// Set one config, e.g. --set num.partitions=3 (repeatable; applied after --config)
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
+    /// This node's id in the cluster (node.id) [default: 1]
+    #[arg(long = "node-id", value_name = "N")]
+    node_id: Option<i32>,
+    /// The controller (metadata quorum) listener, HOST:PORT (adds CONTROLLER://HOST:PORT to
+    /// listeners and sets controller.listener.names=CONTROLLER)
+    #[arg(long = "controller-listen", value_name = "HOST:PORT")]
+    controller_listen: Option<String>,
+    /// The metadata quorum's voters, ID@HOST:PORT,... (controller.quorum.voters)
+    #[arg(long = "controller-quorum-voters", value_name = "ID@HOST:PORT,...")]
+    controller_quorum_voters: Option<String>,
+    /// broker, controller, or broker,controller (process.roles) [default: broker,controller]
+    #[arg(long = "process-roles", value_name = "ROLES")]
+    process_roles: Option<String>,
+    /// The address clients are told to use, HOST:PORT (advertised.listeners) [default: --listen]
+    #[arg(long = "advertised-listen", value_name = "HOST:PORT")]
+    advertised_listen: Option<String>,
 }
 
 /// Builds the broker configuration from the flags.
@@ -50,6 +68,34 @@ fn build_config(args: &ServerArgs) -> Result<BrokerConfig, String> {
     }
     if let Some(listen) = &args.listen {
         config.set("listeners", &format!("PLAINTEXT://{listen}")).map_err(|e| format!("--listen: {e}"))?;
+    }
+    if let Some(node_id) = args.node_id {
+        config.set("node.id", &node_id.to_string()).map_err(|e| format!("--node-id: {e}"))?;
+    }
+    if let Some(roles) = &args.process_roles {
+        config.set("process.roles", roles).map_err(|e| format!("--process-roles: {e}"))?;
+    }
+    if let Some(voters) = &args.controller_quorum_voters {
+        config.set("controller.quorum.voters", voters).map_err(|e| format!("--controller-quorum-voters: {e}"))?;
+    }
+    if let Some(controller) = &args.controller_listen {
+        let kafka = config.get("listeners").unwrap_or_default().to_string();
+        let listeners = if kafka.is_empty() {
+            format!("CONTROLLER://{controller}")
+        } else {
+            format!("{kafka},CONTROLLER://{controller}")
+        };
+        config.set("listeners", &listeners).map_err(|e| format!("--controller-listen: {e}"))?;
+        config.set("controller.listener.names", "CONTROLLER").map_err(|e| format!("--controller-listen: {e}"))?;
+        if config.get("listener.security.protocol.map").is_some_and(|m| !m.contains("CONTROLLER")) {
+            let map = format!("{},CONTROLLER:PLAINTEXT", config.get("listener.security.protocol.map").unwrap_or_default());
+            config.set("listener.security.protocol.map", &map).map_err(|e| format!("--controller-listen: {e}"))?;
+        }
+    }
+    if let Some(advertised) = &args.advertised_listen {
+        config
+            .set("advertised.listeners", &format!("PLAINTEXT://{advertised}"))
+            .map_err(|e| format!("--advertised-listen: {e}"))?;
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
