@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 
 use spool_protocol::batch::BatchError;
 
-/// A failure of the log's files: I/O, or data on disk that cannot be used.
+/// A failure of the log's files: I/O, or data on disk that cannot be used; or a request
+/// the log cannot carry out.
 ///
-/// All of these are Kafka's `KAFKA_STORAGE_ERROR` (56) to a client.
+/// All of these are Kafka's `KAFKA_STORAGE_ERROR` (56) to a client, except
+/// [`LogError::LogStartBeyondLogEnd`].
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("I/O error on {path}: {source}")]
@@ -31,6 +33,11 @@ pub enum LogError {
     /// A new segment would overwrite a non-empty file of the same name.
     #[error("segment {path} already exists and is not empty")]
     SegmentExists { path: PathBuf },
+    /// The log start offset cannot move past the log end (Kafka `OFFSET_OUT_OF_RANGE`, 1,
+    /// for DeleteRecords; the broker checks the high watermark, which is lower, first).
+    /// Nothing changed.
+    #[error("cannot move the log start offset to {offset}, past the log end {log_end_offset}")]
+    LogStartBeyondLogEnd { offset: i64, log_end_offset: i64 },
 }
 
 /// Why an append was refused. Nothing was written when one of these is returned, except

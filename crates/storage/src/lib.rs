@@ -14,6 +14,8 @@
 //! 00000000000000004096.log/.index/.timeindex   …one triple per segment; the last is active
 //! 00000000000000004096.snapshot    idempotent-producer state at that offset        (producer_snapshot)
 //! recovery-point-offset-checkpoint offset below which everything is fsynced        (recovery_checkpoint)
+//! leader-epoch-checkpoint          (leader epoch, start offset) of each epoch      (leader_epoch_checkpoint)
+//! log-start-offset-checkpoint      log start moved by DeleteRecords                 (log_start_checkpoint)
 //! .kafka_cleanshutdown             present only while the log is cleanly closed     (clean_shutdown)
 //! ```
 //!
@@ -33,6 +35,12 @@
 //!   memory, scans use fixed-size buffers.
 //! - Idempotent producers: an acknowledged batch is never written twice, and the state
 //!   that guarantees it survives restarts and crashes (snapshots + log replay).
+//! - Leader epochs: the epoch cache never lacks the entry of a batch on disk (a new
+//!   epoch is made durable before its first batch is written) and never keeps one past
+//!   the log end (cut on truncation and on open), so OffsetsForLeaderEpoch answers from
+//!   the log as it is.
+//! - The log start offset only moves up, except by truncation; reads below it are out of
+//!   range, and a start moved by DeleteRecords survives restarts and crashes.
 
 // Tests may unwrap: a panic is how they fail.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -44,8 +52,11 @@ mod error;
 mod file_names;
 mod file_records;
 mod index_file;
+mod leader_epoch_cache;
+mod leader_epoch_checkpoint;
 mod log;
 mod log_loader;
+mod log_start_checkpoint;
 mod offset_index;
 mod producer_snapshot;
 mod producer_state;

@@ -10,10 +10,16 @@
 //!
 //! Invariants: there is always at least one segment, and the last one is the active
 //! segment; the log end offset is the active segment's next offset; the log start
-//! offset is the first segment's base offset; the recovery point lies between them, and
-//! every batch below it is fsynced together with its index entries.
+//! offset lies between the first segment's base offset and the log end (above the base
+//! only after DeleteRecords); the recovery point lies between the first segment's base
+//! offset and the log end, and every batch below it is fsynced together with its index
+//! entries; the leader epoch cache has no entry at or past the log end, and its first
+//! entry does not start below the log start.
 
+mod leader_epochs;
+mod log_start;
 mod retention;
+mod timestamp_lookup;
 mod truncation;
 
 use std::collections::BTreeMap;
@@ -28,6 +34,7 @@ use crate::atomic_write::sync_dir;
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
 use crate::error::{AppendError, IoContext, LogError, ReadError};
+use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::log_loader;
 use crate::producer_snapshot::{delete_snapshot, list_snapshots, read_snapshot, write_snapshot};
 use crate::producer_state::{LeaderAppendCheck, ProducerStateManager};
@@ -56,6 +63,12 @@ pub struct Log {
     config: LogConfig,
     /// Never empty; the last entry is the active segment.
     segments: BTreeMap<i64, LogSegment>,
+    /// The first offset a reader may fetch (see the module invariants).
+    log_start_offset: i64,
+    /// The offset in `log-start-offset-checkpoint`; `None` if it is absent or unreadable.
+    checkpointed_log_start_offset: Option<i64>,
+    /// Which leader epoch wrote which offsets; always as on disk, except after a failed write.
+    leader_epochs: LeaderEpochCache,
     recovery_point: i64,
     /// The recovery point last written to the checkpoint file.
     checkpointed_recovery_point: i64,
@@ -69,7 +82,10 @@ impl Log {
     /// Opens (creating if missing) the partition directory and recovers it: removes
     /// leftover files, validates every batch written after the recovery point unless the
     /// last shutdown was clean, truncates a torn tail, rebuilds bad indexes and the
-    /// idempotent-producer state. An empty directory is an empty log starting at offset 0.
+    /// idempotent-producer state, restores the log start offset and validates the leader
+    /// epoch cache against the recovered log (rebuilding it from batch headers if its
+    /// checkpoint is missing or damaged). An empty directory is an empty log starting at
+    /// offset 0.
     ///
     /// # Errors
     /// [`LogError::Io`] when a file operation fails. Damaged data is not an error: it
@@ -81,13 +97,18 @@ impl Log {
             dir,
             config,
             segments: loaded.segments,
+            log_start_offset: 0,
+            checkpointed_log_start_offset: None,
+            leader_epochs: LeaderEpochCache::default(),
             recovery_point: loaded.recovery_point,
             checkpointed_recovery_point: loaded.checkpointed_recovery_point.unwrap_or(-1),
             producers: ProducerStateManager::default(),
             last_flush_ms: now_ms,
             clock_ms: now_ms,
         };
+        log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
+        log.load_leader_epochs(loaded.had_clean_shutdown)?;
         if log.checkpointed_recovery_point != log.recovery_point {
             log.write_checkpoint()?;
         }
@@ -119,8 +140,14 @@ impl Log {
         self.config = config;
     }
 
-    /// The first offset in the log.
+    /// The first offset readers may fetch: the first segment's base offset, or an offset
+    /// inside the first segment after [`Log::advance_log_start_offset`].
     pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The base offset of the first segment: where the data on disk starts.
+    fn first_segment_base(&self) -> i64 {
         self.segments.keys().next().copied().unwrap_or(0)
     }
 
@@ -158,7 +185,7 @@ impl Log {
 
     /// Base offset of the segment that contains `offset`, or of the first segment.
     fn floor_base(&self, offset: i64) -> i64 {
-        self.segments.range(..=offset).next_back().map_or(self.log_start_offset(), |(base, _)| *base)
+        self.segments.range(..=offset).next_back().map_or(self.first_segment_base(), |(base, _)| *base)
     }
 
     fn observe(&mut self, now_ms: i64) {
@@ -168,9 +195,10 @@ impl Log {
     /// Appends a produce request's record set as the partition leader: assigns offsets
     /// from the log end by rewriting each batch's base offset in `records` and stamps
     /// `leader_epoch` as the partition leader epoch, checks idempotent producers'
-    /// sequences, writes the bytes as they are, rolls the segment first if needed, and
-    /// fsyncs when `flush.messages` records are unflushed. `records` must have been
-    /// validated (`spool_protocol::batch::validate_record_set`); CRCs are not rechecked.
+    /// sequences, records a new epoch in the leader epoch cache, writes the bytes as they
+    /// are, rolls the segment first if needed, and fsyncs when `flush.messages` records
+    /// are unflushed. `records` must have been validated
+    /// (`spool_protocol::batch::validate_record_set`); CRCs are not rechecked.
     ///
     /// # Errors
     /// [`AppendError::InvalidRecords`] if `records` is not whole batches;
@@ -206,6 +234,7 @@ impl Log {
             set_partition_leader_epoch(&mut records[position..], leader_epoch);
             position += batch.size();
         }
+        self.assign_leader_epochs(batches.first().map(|b| (leader_epoch, b.base_offset)))?;
         let info = self.append_batches(records, &batches, now_ms)?;
         self.producers.apply(updates);
         self.flush_if_too_many_unflushed()?;
@@ -214,8 +243,9 @@ impl Log {
 
     /// Appends batches that already carry offsets, as a follower copying its leader.
     /// Every batch's base offset must be at least the log end and above the previous
-    /// batch's last offset. Producer state is updated without checks. Time-based roll
-    /// decisions use the latest `now_ms` given to any other call of this log.
+    /// batch's last offset. Producer state is updated without checks; the leader epoch
+    /// cache records each batch's partition leader epoch where it changes. Time-based
+    /// roll decisions use the latest `now_ms` given to any other call of this log.
     ///
     /// # Errors
     /// [`AppendError::OffsetsOutOfOrder`], [`AppendError::OffsetRangeTooLarge`],
@@ -234,6 +264,7 @@ impl Log {
         if last_offset - first_offset > i32::MAX as i64 {
             return Err(AppendError::OffsetRangeTooLarge { first_offset, last_offset });
         }
+        self.assign_leader_epochs(batches.iter().map(|b| (b.partition_leader_epoch, b.base_offset)))?;
         let info = self.append_batches(records, &batches, self.clock_ms)?;
         batches.iter().for_each(|batch| self.producers.apply_replicated(batch));
         self.flush_if_too_many_unflushed()?;
@@ -331,15 +362,17 @@ impl Log {
         if let Some(old) = self.segments.remove(&old_base) {
             old.delete()?;
         }
+        self.log_start_offset = self.log_start_offset.max(self.first_segment_base());
         sync_dir(&self.dir)
     }
 
     /// Reads whole batches starting with the batch that contains `offset` (a read from
-    /// the middle of a batch returns that whole batch), stopping before any batch whose
-    /// base offset is `>= max_offset` (the high watermark, exclusive) and before the
-    /// result would exceed `max_bytes`, except that with `min_one_batch` the first batch
-    /// is returned whole even if it is larger (Kafka's KIP-74 rule). Reads continue into
-    /// later segments. Reading at the log end returns no bytes.
+    /// the middle of a batch, or at a log start inside a batch, returns that whole
+    /// batch), stopping before any batch whose base offset is `>= max_offset` (the high
+    /// watermark, exclusive) and before the result would exceed `max_bytes`, except that
+    /// with `min_one_batch` the first batch is returned whole even if it is larger
+    /// (Kafka's KIP-74 rule). Reads continue into later segments. Reading at the log end
+    /// returns no bytes.
     ///
     /// Memory: the result is at most `max(max_bytes, first batch size)`; callers bound
     /// `max_bytes` (`fetch.max.bytes`, `max.partition.fetch.bytes`).
@@ -362,23 +395,6 @@ impl Log {
             }
         }
         Ok(out.freeze())
-    }
-
-    /// ListOffsets by timestamp: the earliest offset whose record timestamp is `>= ts`,
-    /// with that timestamp; `None` if no record has one. Uses the time index to find the
-    /// starting batch and decodes only the batch holding the answer.
-    ///
-    /// # Errors
-    /// [`ReadError::Log`] on I/O or corrupt data.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, ReadError> {
-        for segment in self.segments.values() {
-            if segment.max_timestamp() >= ts {
-                if let Some(found) = segment.find_offset_by_timestamp(ts)? {
-                    return Ok(Some(found));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// fsyncs every segment from the one containing the recovery point (each file only if
@@ -453,9 +469,10 @@ impl Log {
 
     /// Rebuilds the producer state from the newest usable snapshot and the batches after
     /// it. Snapshots above the log end (describing batches that are gone) and damaged
-    /// ones are deleted; snapshots below the log start are not used.
+    /// ones are deleted; snapshots below the first segment are not used. Batches below a
+    /// log start moved by DeleteRecords still count: they are on disk.
     fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
-        let (log_start, log_end) = (self.log_start_offset(), self.log_end_offset());
+        let (log_start, log_end) = (self.first_segment_base(), self.log_end_offset());
         let mut state = ProducerStateManager::default();
         let mut replay_from = log_start;
         for offset in list_snapshots(&self.dir)?.into_iter().rev() {

@@ -38,7 +38,16 @@ pub(crate) fn checkpoint_path(dir: &Path) -> PathBuf {
 /// # Errors
 /// [`LogError::CorruptCheckpoint`] if the file does not parse; [`LogError::Io`].
 pub(crate) fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
-    let path = checkpoint_path(dir);
+    read_offset_checkpoint(&checkpoint_path(dir))
+}
+
+/// Reads a file in this module's two-line format (also used by
+/// [`crate::log_start_checkpoint`]); `None` if it does not exist.
+///
+/// # Errors
+/// [`LogError::CorruptCheckpoint`] if the file does not parse; [`LogError::Io`].
+pub(crate) fn read_offset_checkpoint(path: &Path) -> Result<Option<i64>, LogError> {
+    let path = path.to_path_buf();
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -57,7 +66,7 @@ pub(crate) fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
     }
     match offset.parse::<i64>() {
         Ok(offset) if offset >= 0 => Ok(Some(offset)),
-        _ => Err(corrupt(format!("invalid recovery point {offset:?}"))),
+        _ => Err(corrupt(format!("invalid offset {offset:?}"))),
     }
 }
 
@@ -66,7 +75,16 @@ pub(crate) fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
 /// # Errors
 /// [`LogError::Io`].
 pub(crate) fn write_recovery_point(dir: &Path, recovery_point: i64) -> Result<(), LogError> {
-    replace_file(&checkpoint_path(dir), format!("{VERSION}\n{recovery_point}\n").as_bytes())
+    write_offset_checkpoint(&checkpoint_path(dir), recovery_point)
+}
+
+/// Writes `offset` to `path` in this module's format, atomically (durable once the
+/// directory is synced).
+///
+/// # Errors
+/// [`LogError::Io`].
+pub(crate) fn write_offset_checkpoint(path: &Path, offset: i64) -> Result<(), LogError> {
+    replace_file(path, format!("{VERSION}\n{offset}\n").as_bytes())
 }
 
 #[cfg(test)]

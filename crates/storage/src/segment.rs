@@ -476,49 +476,143 @@ impl LogSegment {
         }
     }
 
-    /// The first record at or after the time index's starting point whose timestamp is
-    /// `>= timestamp`, as (offset, timestamp). Decodes only the batch that holds it.
+    /// The first record at an offset `>= start_offset` whose timestamp is `>= timestamp`,
+    /// as (offset, timestamp) (Kafka's `findOffsetByTimestamp`). Starts at the time
+    /// index's entry for `timestamp` and decodes only the batch that holds the answer.
     ///
     /// # Errors
     /// [`LogError::CorruptSegment`] if a batch on the way cannot be parsed or decoded.
-    pub(crate) fn find_offset_by_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+    pub(crate) fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
         if self.indexes.max_timestamp < timestamp {
             return Ok(None);
         }
-        let start_offset = self.indexes.time_index.lookup(timestamp)?.map_or(self.base_offset, |(_, offset)| offset);
-        let (_, position) = self.indexes.offset_index.lookup(start_offset)?;
+        let indexed_offset = self.indexes.time_index.lookup(timestamp)?.map_or(self.base_offset, |(_, offset)| offset);
+        let (_, position) = self.indexes.offset_index.lookup(indexed_offset.max(start_offset))?;
         let mut scanner = self.log.scanner(position, LOOKUP_CHUNK_BYTES);
         loop {
             match scanner.next(false)? {
-                Scanned::Batch { position, header } if header.max_timestamp >= timestamp => {
-                    if let Some(found) = self.find_in_batch(position, &header, timestamp)? {
+                Scanned::Batch { position, header } if header.max_timestamp >= timestamp && header.last_offset() >= start_offset => {
+                    if let Some(found) = self.find_in_batch(position, &header, start_offset, |t| t >= timestamp)? {
                         return Ok(Some(found));
                     }
                 }
                 Scanned::Batch { .. } => {}
-                Scanned::Invalid { position, error } => {
-                    let path = self.log.path().to_path_buf();
-                    return Err(LogError::CorruptSegment { path, position, reason: error.to_string() });
-                }
+                Scanned::Invalid { position, error } => return Err(self.corrupt(position, error.to_string())),
                 Scanned::End => return Ok(None),
             }
         }
     }
 
-    fn find_in_batch(&self, position: u64, header: &BatchHeader, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+    /// The segment's largest record timestamp among offsets `>= start_offset`, with the
+    /// offset of the first record carrying it (KIP-734's max timestamp, and Kafka's
+    /// `offsetOfMaxTimestamp` of the batch holding it); `None` if no such record has a
+    /// timestamp.
+    ///
+    /// The segment tracks its largest batch max-timestamp and the batch that first
+    /// reached it; only that batch is decoded. When `start_offset` falls inside the
+    /// segment after the start of that batch (the log start moved by DeleteRecords), the
+    /// batches from `start_offset` on are scanned instead, decoding the one that
+    /// `start_offset` splits and the one holding the answer.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] if a batch on the way cannot be parsed or decoded;
+    /// [`LogError::Io`].
+    pub(crate) fn max_timestamp_and_offset(&self, start_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let max_timestamp = self.indexes.max_timestamp;
+        if max_timestamp < 0 || start_offset >= self.indexes.next_offset {
+            return Ok(None);
+        }
+        let Some((position, header)) = self.find_batch(self.indexes.offset_of_max_timestamp)? else { return Ok(None) };
+        if header.base_offset >= start_offset {
+            return self.first_record_at_max_timestamp(position, &header).map(Some);
+        }
+        self.max_timestamp_and_offset_from(start_offset)
+    }
+
+    /// [`LogSegment::max_timestamp_and_offset`] by a scan of the batches from `start_offset`.
+    fn max_timestamp_and_offset_from(&self, start_offset: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let Some((position, _)) = self.find_batch(start_offset)? else { return Ok(None) };
+        let mut scanner = self.log.scanner(position, LOOKUP_CHUNK_BYTES);
+        // The best so far: a record of the split batch, or a later batch (decoded at the end).
+        let mut best_record: Option<(i64, i64)> = None;
+        let mut best_batch: Option<(u64, BatchHeader)> = None;
+        loop {
+            let (position, header) = match scanner.next(false)? {
+                Scanned::Batch { position, header } => (position, header),
+                Scanned::Invalid { position, error } => return Err(self.corrupt(position, error.to_string())),
+                Scanned::End => break,
+            };
+            let best_timestamp = match (best_batch, best_record) {
+                (Some((_, batch)), _) => batch.max_timestamp,
+                (None, Some((timestamp, _))) => timestamp,
+                (None, None) => -1,
+            };
+            if header.max_timestamp <= best_timestamp {
+                continue;
+            }
+            if header.base_offset >= start_offset {
+                best_batch = Some((position, header));
+            } else {
+                // The batch `start_offset` splits (the first one): only its records from
+                // `start_offset` count; take the first with the largest timestamp.
+                let mut found: Option<(i64, i64)> = None;
+                for record in self.decode_batch(position, &header)?.iter().filter(|r| r.offset >= start_offset) {
+                    let timestamp = if header.is_log_append_time() { header.max_timestamp } else { record.timestamp };
+                    if timestamp > found.map_or(best_timestamp, |(t, _)| t) {
+                        found = Some((timestamp, record.offset));
+                    }
+                }
+                if found.is_some() {
+                    best_record = found;
+                }
+            }
+        }
+        match best_batch {
+            Some((position, header)) => self.first_record_at_max_timestamp(position, &header).map(Some),
+            None => Ok(best_record),
+        }
+    }
+
+    /// (max timestamp, offset of the first record carrying it) of the batch at `position`.
+    fn first_record_at_max_timestamp(&self, position: u64, header: &BatchHeader) -> Result<(i64, i64), LogError> {
+        let max_timestamp = header.max_timestamp;
+        let found = self.find_in_batch(position, header, header.base_offset, |t| t == max_timestamp)?;
+        // A batch whose header promises a timestamp no record has: fall back to its last
+        // offset (what Kafka answered before KAFKA-16310).
+        Ok(found.map_or((max_timestamp, header.last_offset()), |(offset, timestamp)| (timestamp, offset)))
+    }
+
+    /// The first record of the batch at `position` at an offset `>= min_offset` whose
+    /// timestamp satisfies `matches`, as (offset, timestamp).
+    fn find_in_batch(
+        &self,
+        position: u64,
+        header: &BatchHeader,
+        min_offset: i64,
+        matches: impl Fn(i64) -> bool,
+    ) -> Result<Option<(i64, i64)>, LogError> {
         if header.is_log_append_time() {
             // Every record of the batch carries the batch's max timestamp.
-            return Ok(Some((header.base_offset, header.max_timestamp)));
+            let first = header.base_offset.max(min_offset);
+            let found = matches(header.max_timestamp) && first <= header.last_offset();
+            return Ok(found.then_some((first, header.max_timestamp)));
         }
+        let records = self.decode_batch(position, header)?;
+        Ok(records.iter().find(|r| r.offset >= min_offset && matches(r.timestamp)).map(|r| (r.offset, r.timestamp)))
+    }
+
+    /// The records of the batch at `position`, decoded (and decompressed).
+    fn decode_batch(&self, position: u64, header: &BatchHeader) -> Result<Vec<kafka_protocol::records::Record>, LogError> {
         let mut buf = vec![0u8; header.size()];
         self.log.read_exact_at(&mut buf, position)?;
         let mut bytes = Bytes::from(buf);
-        let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| LogError::CorruptSegment {
-            path: self.log.path().to_path_buf(),
-            position,
-            reason: format!("cannot decode batch: {e}"),
-        })?;
-        Ok(set.records.iter().find(|r| r.timestamp >= timestamp).map(|r| (r.offset, r.timestamp)))
+        let set = RecordBatchDecoder::decode(&mut bytes)
+            .map_err(|e| self.corrupt(position, format!("cannot decode batch: {e}")))?;
+        Ok(set.records)
+    }
+
+    fn corrupt(&self, position: u64, reason: String) -> LogError {
+        LogError::CorruptSegment { path: self.log.path().to_path_buf(), position, reason }
     }
 
     /// Removes every batch whose last offset is `>= offset` (so the batch containing

@@ -4,7 +4,10 @@
 //! Only a prefix of the log is ever deleted, oldest segment first, and only segments
 //! whose every offset is below the high watermark. The empty active segment is never
 //! deleted; when every segment, the active one included, is due, a new empty active
-//! segment is rolled first, so the log start moves to the log end.
+//! segment is rolled first, so the log start moves to the log end. Segments wholly
+//! below a log start moved by DeleteRecords are deleted too. The log start offset then
+//! moves to the new first segment and the leader epoch cache forgets what lies below it
+//! (Kafka's `truncateFromStart`).
 
 use tracing::info;
 
@@ -13,10 +16,11 @@ use crate::error::LogError;
 use crate::segment::LogSegment;
 
 impl Log {
-    /// Deletes whole segments beyond retention and advances the log start offset:
-    /// first by time (`retention.ms`: segments whose largest timestamp is more than
-    /// that older than `now_ms`), then by size (`retention.bytes`: oldest segments while
-    /// the log minus the segment stays at or above the limit). Returns the number of
+    /// Deletes whole segments beyond retention and advances the log start offset: first
+    /// the segments wholly below the log start offset (left by DeleteRecords), then by
+    /// time (`retention.ms`: segments whose largest timestamp is more than that older
+    /// than `now_ms`), then by size (`retention.bytes`: oldest segments while the log
+    /// minus the segment stays at or above the limit). Returns the number of
     /// segments deleted. Same as [`Log::enforce_retention_below`] with no high watermark.
     ///
     /// # Errors
@@ -32,7 +36,7 @@ impl Log {
     /// [`LogError::Io`].
     pub fn enforce_retention_below(&mut self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
         self.observe(now_ms);
-        let mut deleted = 0;
+        let mut deleted = self.delete_segments_below_log_start()?;
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
             let count = self.count_deletable(high_watermark, |segment| {
@@ -80,7 +84,9 @@ impl Log {
         Ok(count)
     }
 
-    fn delete_oldest_segments(&mut self, count: usize, now_ms: i64, reason: &str) -> Result<usize, LogError> {
+    /// Deletes the first `count` segments (rolling first if that is all of them) and moves
+    /// the log start offset and the leader epoch cache up to the new first segment.
+    pub(super) fn delete_oldest_segments(&mut self, count: usize, now_ms: i64, reason: &str) -> Result<usize, LogError> {
         if count == 0 {
             return Ok(0);
         }
@@ -95,7 +101,11 @@ impl Log {
                 segment.delete()?;
             }
         }
-        self.recovery_point = self.recovery_point.max(self.log_start_offset());
+        let first_base = self.first_segment_base();
+        self.recovery_point = self.recovery_point.max(first_base);
+        self.log_start_offset = self.log_start_offset.max(first_base);
+        self.truncate_leader_epochs_from_start()?;
+        self.checkpoint_log_start_if_needed()?;
         Ok(count)
     }
 }

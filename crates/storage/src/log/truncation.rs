@@ -13,20 +13,23 @@ use crate::segment::LogSegment;
 impl Log {
     /// Drops everything at and above `offset`. Whole batches are removed: the batch that
     /// contains `offset` goes entirely, so the log end becomes its base offset (equal to
-    /// `offset` when `offset` is a batch boundary, as replication targets are). Nothing
-    /// happens if `offset >= log end`; below the log start this is
-    /// [`Log::truncate_fully_and_start_at`]. The lowered recovery point is checkpointed
-    /// before any data goes, and the truncation is fsynced before returning, so a crash
-    /// cannot bring the dropped batches back.
+    /// `offset` when `offset` is a batch boundary, as replication targets are). Leader
+    /// epoch entries starting at or past the new log end are dropped (Kafka's
+    /// `truncateFromEnd`), and the log start offset comes down to the log end if it was
+    /// above it. If `offset >= log end` no data goes, but epoch entries at the log end
+    /// (assigned by a leader that wrote nothing) are dropped, as Kafka does; below the
+    /// first segment this is [`Log::truncate_fully_and_start_at`]. The lowered recovery
+    /// point is checkpointed before any data goes, and the truncation is fsynced before
+    /// returning, so a crash cannot bring the dropped batches back.
     ///
     /// # Errors
     /// [`LogError::Io`].
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         let offset = offset.max(0);
         if offset >= self.log_end_offset() {
-            return Ok(());
+            return self.truncate_leader_epochs_from_end();
         }
-        if offset < self.log_start_offset() {
+        if offset < self.first_segment_base() {
             return self.truncate_fully_and_start_at(offset);
         }
         info!(dir = %self.dir.display(), offset, log_end_offset = self.log_end_offset(), "truncating log");
@@ -43,11 +46,14 @@ impl Log {
         active.sync()?;
         sync_dir(&self.dir)?;
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
+        self.truncate_leader_epochs_from_end()?;
+        self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
+        self.checkpoint_log_start_if_needed()?;
         self.rebuild_producer_state()
     }
 
     /// Deletes every segment and starts an empty log at `offset` (log start = log end =
-    /// `offset`), forgetting all producer state.
+    /// `offset`), forgetting all producer state and every leader epoch entry.
     ///
     /// # Errors
     /// [`LogError::Io`].
@@ -79,6 +85,9 @@ impl Log {
         }
         self.producers = ProducerStateManager::default();
         self.recovery_point = offset;
-        self.write_checkpoint()
+        self.write_checkpoint()?;
+        self.log_start_offset = offset;
+        self.checkpoint_log_start_if_needed()?;
+        self.clear_leader_epochs()
     }
 }

@@ -78,6 +78,39 @@ pub fn encode(spec: &Spec) -> BytesMut {
     buf
 }
 
+/// One batch whose records carry exactly `timestamps`, in order.
+pub fn with_timestamps(timestamps: &[i64], compression: Compression) -> BytesMut {
+    let records: Vec<Record> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &timestamp)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // offset - sequence must stay constant within one batch.
+            sequence: i as i32,
+            timestamp,
+            key: None,
+            value: Some(Bytes::from(format!("t{timestamp}-{i}"))),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
+    // Not idempotent: base sequence -1, and the CRC over it recomputed.
+    buf[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    let crc = crc32c::crc32c(&buf[21..]);
+    buf[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(Batches::new(&buf).count(), 1, "encoder split the batch");
+    buf
+}
+
 /// A batch of `count` records with timestamps `first_timestamp..`.
 pub fn batch(count: usize, first_timestamp: i64) -> BytesMut {
     encode(&Spec { count, first_timestamp, ..Spec::default() })
