@@ -1,0 +1,250 @@
+//! Consumer groups through the real `spool` binary with librdkafka (`rdkafka`):
+//! members of one group share a topic's partitions, every group gets every message,
+//! and committed offsets survive a restart.
+//!
+//! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test consumer_groups`.
+
+mod harness;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", addr).create().expect("create admin client");
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&new_topic], &options).await.expect("CreateTopics request");
+    if let Err((name, code)) = &results[0] {
+        panic!("creating topic {name} failed: {code:?}");
+    }
+}
+
+/// Produces `count` records round-robin over `partitions`, values `prefix-i`.
+async fn produce(addr: &str, topic: &str, partitions: i32, prefix: &str, count: usize) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("create producer");
+    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    let sends = values.iter().enumerate().map(|(i, value)| {
+        let record: FutureRecord<'_, (), str> = FutureRecord::to(topic).partition(i as i32 % partitions).payload(value);
+        producer.send(record, Duration::from_secs(30))
+    });
+    for (i, result) in join_all(sends).await.into_iter().enumerate() {
+        if let Err((e, _)) = result {
+            panic!("record {i} not delivered: {e}");
+        }
+    }
+}
+
+fn consumer(addr: &str, group: &str, extra: &[(&str, &str)]) -> StreamConsumer {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", addr)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("enable.auto.commit", "false");
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config.create().expect("create consumer")
+}
+
+/// What each consumer received: (partition, offset, value).
+type Received = Arc<Mutex<Vec<Vec<(i32, i64, String)>>>>;
+
+/// Polls every consumer in the background, recording what each receives.
+fn drain(consumers: &[Arc<StreamConsumer>]) -> (Received, Vec<tokio::task::JoinHandle<()>>) {
+    let received: Received = Arc::new(Mutex::new(vec![Vec::new(); consumers.len()]));
+    let tasks = consumers
+        .iter()
+        .enumerate()
+        .map(|(i, consumer)| {
+            let consumer = consumer.clone();
+            let received = received.clone();
+            tokio::spawn(async move {
+                loop {
+                    match consumer.recv().await {
+                        Ok(m) => {
+                            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                            received.lock().unwrap().get_mut(i).unwrap().push((m.partition(), m.offset(), value));
+                        }
+                        Err(e) => panic!("consumer {i} failed: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    (received, tasks)
+}
+
+/// Each consumer's assigned partitions of `topic`.
+fn assignments(consumers: &[Arc<StreamConsumer>], topic: &str) -> Vec<BTreeSet<i32>> {
+    consumers
+        .iter()
+        .map(|c| {
+            let list = c.assignment().expect("assignment");
+            list.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
+        })
+        .collect()
+}
+
+/// Waits until the consumers' assignments are disjoint, non-empty and cover
+/// `0..partitions`; returns them.
+async fn wait_for_balanced_assignment(consumers: &[Arc<StreamConsumer>], topic: &str, partitions: i32) -> Vec<BTreeSet<i32>> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let current = assignments(consumers, topic);
+        let total: usize = current.iter().map(BTreeSet::len).sum();
+        let union: BTreeSet<i32> = current.iter().flatten().copied().collect();
+        let everyone = current.iter().all(|a| !a.is_empty());
+        if everyone && total == partitions as usize && union == (0..partitions).collect() {
+            return current;
+        }
+        assert!(Instant::now() < deadline, "no balanced assignment within {WAIT:?}: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `received` holds `count` records in total.
+async fn wait_for_total(received: &Received, count: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let total: usize = received.lock().unwrap().iter().map(Vec::len).sum();
+        if total >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "received {total} of {count} records within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn three_consumers_share_the_partitions_and_a_second_group_gets_everything() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("groups-share");
+    create_topic(&broker.addr, &topic, 6).await;
+
+    let group = consumer_group_members(&broker.addr, "share-a", &topic, 3);
+    let (received, tasks) = drain(&group);
+    let assigned = wait_for_balanced_assignment(&group, &topic, 6).await;
+
+    const COUNT: usize = 600;
+    produce(&broker.addr, &topic, 6, "v", COUNT).await;
+    wait_for_total(&received, COUNT).await;
+    // Nothing more arrives: every record was delivered once to the group.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = received.lock().unwrap().clone();
+    let total: usize = got.iter().map(Vec::len).sum();
+    assert_eq!(total, COUNT, "each record exactly once, no duplicates");
+    let distinct: BTreeSet<&str> = got.iter().flatten().map(|(_, _, v)| v.as_str()).collect();
+    assert_eq!(distinct.len(), COUNT);
+    for (member, records) in got.iter().enumerate() {
+        assert!(!records.is_empty(), "member {member} consumed nothing");
+        for (partition, _, _) in records {
+            assert!(assigned[member].contains(partition), "member {member} read partition {partition} it was not assigned");
+        }
+    }
+    assert_eq!(assignments(&group, &topic), assigned, "no rebalance while consuming");
+
+    // Another group reads the whole topic too, independently of the first.
+    let other = consumer_group_members(&broker.addr, "share-b", &topic, 1);
+    let (received_b, tasks_b) = drain(&other);
+    wait_for_total(&received_b, COUNT).await;
+    let values: BTreeSet<String> = received_b.lock().unwrap()[0].iter().map(|(_, _, v)| v.clone()).collect();
+    assert_eq!(values.len(), COUNT);
+
+    for task in tasks.into_iter().chain(tasks_b) {
+        task.abort();
+    }
+}
+
+fn consumer_group_members(addr: &str, group: &str, topic: &str, n: usize) -> Vec<Arc<StreamConsumer>> {
+    (0..n)
+        .map(|_| {
+            let c = consumer(addr, group, &[]);
+            c.subscribe(&[topic]).expect("subscribe");
+            Arc::new(c)
+        })
+        .collect()
+}
+
+fn committed(consumer: &StreamConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, Offset> {
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(20)).expect("OffsetFetch");
+    committed.elements().iter().map(|e| (e.partition(), e.offset())).collect()
+}
+
+#[tokio::test]
+async fn committed_offsets_survive_a_broker_restart() {
+    let mut broker = harness::Broker::start();
+    let topic = harness::unique_topic("groups-restart");
+    create_topic(&broker.addr, &topic, 3).await;
+    produce(&broker.addr, &topic, 3, "before", 30).await;
+
+    {
+        let members = consumer_group_members(&broker.addr, "restart", &topic, 1);
+        let (received, tasks) = drain(&members);
+        wait_for_total(&received, 30).await;
+        members[0].commit_consumer_state(CommitMode::Sync).expect("commit");
+        let offsets = committed(&members[0], &topic, 3);
+        assert_eq!(offsets, (0..3).map(|p| (p, Offset::Offset(10))).collect());
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    // kill -9: nothing is closed cleanly; the offsets were written before the commit
+    // was acknowledged.
+    broker.restart();
+    let probe = consumer(&broker.addr, "restart", &[]);
+    let deadline = Instant::now() + WAIT;
+    let offsets = loop {
+        // The coordinator may still be loading right after the restart.
+        let mut list = TopicPartitionList::new();
+        for p in 0..3 {
+            list.add_partition(&topic, p);
+        }
+        match probe.committed_offsets(list, Duration::from_secs(10)) {
+            Ok(list) => break list.elements().iter().map(|e| (e.partition(), e.offset())).collect::<BTreeMap<_, _>>(),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("OffsetFetch after restart: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("OffsetFetch after restart kept failing: {e}"),
+        }
+    };
+    assert_eq!(offsets, (0..3).map(|p| (p, Offset::Offset(10))).collect());
+    drop(probe);
+
+    // A member of the same group resumes where the group left off.
+    produce(&broker.addr, &topic, 3, "after", 9).await;
+    let members = consumer_group_members(&broker.addr, "restart", &topic, 1);
+    let (received, tasks) = drain(&members);
+    wait_for_total(&received, 9).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = received.lock().unwrap()[0].clone();
+    assert_eq!(got.len(), 9, "only the records after the committed offsets: {got:?}");
+    assert!(got.iter().all(|(_, offset, value)| value.starts_with("after-") && *offset >= 10));
+    for task in tasks {
+        task.abort();
+    }
+}
