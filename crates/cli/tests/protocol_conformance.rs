@@ -213,6 +213,28 @@ fn list_offsets_latest_earliest_and_by_timestamp() {
 }
 
 #[test]
+fn list_offsets_max_timestamp_finds_the_newest_record_not_the_last() {
+    let broker = Broker::start();
+    let topic = harness::unique_topic("max-timestamp");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    assert_eq!(wire::list_offset(&mut conn, &topic, 0, -3), (code::NONE, -1, -1), "max timestamp of an empty partition");
+
+    let now = wire::now_ms();
+    let newest = now - 1_000;
+    // Batches written out of timestamp order: the newest record sits in the middle.
+    for (i, ts) in [now - 30_000, newest, now - 20_000].into_iter().enumerate() {
+        let values = wire::sample_values(&format!("b{i}"), 2);
+        let r = wire::produce(&mut conn, &topic, 0, wire::batch(&values, ts));
+        assert_eq!(r.error_code, code::NONE, "batch {i}");
+    }
+    // KIP-734: the offset of the first record carrying the largest timestamp.
+    assert_eq!(wire::list_offset(&mut conn, &topic, 0, -3), (code::NONE, 2, newest), "max timestamp (-3)");
+    // Earliest local (-4) is the log start without tiered storage.
+    assert_eq!(wire::list_offset(&mut conn, &topic, 0, -4).1, 0, "earliest local (-4)");
+}
+
+#[test]
 fn fetch_from_the_middle_of_a_batch_returns_the_whole_batch() {
     let broker = Broker::start();
     let topic = harness::unique_topic("mid-batch");

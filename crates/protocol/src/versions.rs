@@ -35,8 +35,7 @@ pub fn supported_apis() -> &'static [SupportedApi] {
         vec![
             api!(Produce, ProduceRequest, 11),
             api!(Fetch, FetchRequest, 16),
-            // v7 adds the max-timestamp spec (-3), which the log does not track yet.
-            api!(ListOffsets, ListOffsetsRequest, 6),
+            api!(ListOffsets, ListOffsetsRequest, 8),
             api!(Metadata, MetadataRequest, 12),
             api!(OffsetCommit, OffsetCommitRequest, 8),
             api!(OffsetFetch, OffsetFetchRequest, 8),

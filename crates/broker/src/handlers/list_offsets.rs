@@ -1,4 +1,6 @@
-//! ListOffsets: earliest (-2), latest (-1) or the first offset at/after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1), the record with the largest timestamp (-3,
+//! KIP-734), earliest local (-4, the same as earliest without tiered storage) or the
+//! first offset at/after a timestamp.
 
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use crate::error::KafkaError;
 
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 
 pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ListOffsetsRequest) -> ListOffsetsResponse {
     // The leader epoch is part of the response from v4 on.
@@ -78,9 +82,22 @@ fn lookup(
     let storage_error = |e: String| KafkaError::with_message(ResponseError::KafkaStorageError, e);
     match timestamp {
         LATEST_TIMESTAMP => Ok((high_watermark, -1, state.leader_epoch)),
-        EARLIEST_TIMESTAMP => {
+        EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => {
             let start = partition.with_log(|log| log.log_start_offset()).map_err(|e| storage_error(e.to_string()))?;
             Ok((start, -1, state.leader_epoch))
+        }
+        MAX_TIMESTAMP => {
+            let found = partition
+                .with_log(|log| log.max_timestamp_and_offset())
+                .map_err(|e| storage_error(e.to_string()))?
+                .map_err(|e| storage_error(e.to_string()))?;
+            match found {
+                Some((ts, offset)) if offset < high_watermark => {
+                    let epoch = partition.with_log(|log| log.epoch_for_offset(offset)).ok().flatten();
+                    Ok((offset, ts, epoch.unwrap_or(state.leader_epoch)))
+                }
+                _ => Ok((-1, -1, state.leader_epoch)),
+            }
         }
         t if t < 0 => Err(KafkaError::with_message(
             ResponseError::UnsupportedVersion,
@@ -93,7 +110,10 @@ fn lookup(
                 .map_err(|e| storage_error(e.to_string()))?;
             match found {
                 // Never point a consumer above the high watermark.
-                Some((offset, ts)) if offset < high_watermark => Ok((offset, ts, state.leader_epoch)),
+                Some((offset, ts)) if offset < high_watermark => {
+                    let epoch = partition.with_log(|log| log.epoch_for_offset(offset)).ok().flatten();
+                    Ok((offset, ts, epoch.unwrap_or(state.leader_epoch)))
+                }
                 _ => Ok((-1, -1, state.leader_epoch)),
             }
         }

@@ -39,7 +39,7 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// the range `spool-protocol` declares and is one that current clients negotiate.
 pub const PRODUCE_V: i16 = 9;
 pub const FETCH_V: i16 = 12;
-pub const LIST_OFFSETS_V: i16 = 6;
+pub const LIST_OFFSETS_V: i16 = 8;
 pub const METADATA_V: i16 = 12;
 pub const API_VERSIONS_V: i16 = 3;
 pub const CREATE_TOPICS_V: i16 = 5;
