@@ -1,12 +1,15 @@
-//! Consumer groups through the real `spool` binary with librdkafka (`rdkafka`):
-//! members of one group share a topic's partitions, every group gets every message,
-//! and committed offsets survive a restart.
+//! Consumer groups through the real `spool` binary with librdkafka (`rdkafka`, and
+//! `kcat` as a member that can be killed): members of one group share a topic's
+//! partitions, every group gets every message, a killed member's partitions move to
+//! the others, and committed offsets survive a restart.
 //!
 //! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test consumer_groups`.
 
 mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -244,6 +247,106 @@ async fn committed_offsets_survive_a_broker_restart() {
     let got = received.lock().unwrap()[0].clone();
     assert_eq!(got.len(), 9, "only the records after the committed offsets: {got:?}");
     assert!(got.iter().all(|(_, offset, value)| value.starts_with("after-") && *offset >= 10));
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// Starts `kcat` as a member of `group` consuming `topic`; returns the process and what
+/// it prints, one `(partition, offset, value)` per record.
+fn kcat_member(addr: &str, group: &str, topic: &str) -> (std::process::Child, Arc<Mutex<Vec<(i32, i64, String)>>>) {
+    let mut child = Command::new("kcat")
+        .args(["-b", addr, "-G", group, topic, "-u", "-q", "-f", "%p %o %s\\n"])
+        .args(["-X", "session.timeout.ms=6000", "-X", "auto.offset.reset=earliest", "-X", "auto.commit.interval.ms=100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kcat (scripts/install-test-deps installs it)");
+    let stdout = child.stdout.take().expect("kcat stdout");
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut parts = line.splitn(3, ' ');
+            let (Some(p), Some(o), Some(v)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
+                sink.lock().unwrap().push((p, o, v.to_string()));
+            }
+        }
+    });
+    (child, lines)
+}
+
+#[tokio::test]
+async fn a_killed_member_s_partitions_move_to_the_others_after_its_session_timeout() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("groups-kill");
+    create_topic(&broker.addr, &topic, 4).await;
+    produce(&broker.addr, &topic, 4, "first", 40).await;
+
+    let survivor = Arc::new(consumer(&broker.addr, "kill", &[("session.timeout.ms", "6000")]));
+    survivor.subscribe(&[&topic]).expect("subscribe");
+    let members = [survivor.clone()];
+    let (received, tasks) = drain(&members);
+    let (mut kcat, kcat_lines) = kcat_member(&broker.addr, "kill", &topic);
+
+    // Both members own two partitions and together consumed the first batch.
+    let deadline = Instant::now() + WAIT;
+    let own = loop {
+        let own = assignments(&members, &topic).remove(0);
+        let total = received.lock().unwrap()[0].len() + kcat_lines.lock().unwrap().len();
+        if own.len() == 2 && total >= 40 {
+            break own;
+        }
+        assert!(Instant::now() < deadline, "no 2+2 split within {WAIT:?}: survivor has {own:?}, {total} of 40 consumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let theirs: BTreeSet<i32> = (0..4).filter(|p| !own.contains(p)).collect();
+    // Wait for kcat's auto-commit to cover what it consumed; then it dies without
+    // leaving the group.
+    let probe = consumer(&broker.addr, "kill", &[]);
+    let deadline = Instant::now() + WAIT;
+    let (committed_before, consumed_by_kcat) = loop {
+        let consumed = kcat_lines.lock().unwrap().clone();
+        let committed_now = committed(&probe, &topic, 4);
+        let covered = theirs.iter().all(|p| {
+            let last = consumed.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).max();
+            committed_now[p] == Offset::Offset(last.map_or(0, |o| o + 1))
+        });
+        if covered {
+            break (committed_now, consumed);
+        }
+        assert!(Instant::now() < deadline, "kcat never committed what it consumed: {committed_now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    kcat.kill().expect("kill kcat");
+    let _ = kcat.wait();
+    let killed = Instant::now();
+    assert_eq!(kcat_lines.lock().unwrap().len(), consumed_by_kcat.len(), "kcat consumed nothing new meanwhile");
+
+    produce(&broker.addr, &topic, 4, "second", 40).await;
+    let deadline = Instant::now() + WAIT;
+    while assignments(&members, &topic)[0].len() < 4 {
+        assert!(Instant::now() < deadline, "the dead member's partitions never moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved_after = killed.elapsed();
+    assert!(moved_after >= Duration::from_secs(4), "moved after {moved_after:?}, before the 6 s session timeout could end");
+    wait_for_total(&received, 60).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let got = received.lock().unwrap()[0].clone();
+    // Nothing skipped: every record of both batches reached a member.
+    let everything: BTreeSet<String> = got.iter().chain(&consumed_by_kcat).map(|(_, _, v)| v.clone()).collect();
+    let expected: BTreeSet<String> =
+        (0..40).map(|i| format!("first-{i}")).chain((0..40).map(|i| format!("second-{i}"))).collect();
+    assert_eq!(everything, expected);
+    // The survivor took over the dead member's partitions at its committed offsets.
+    for p in &theirs {
+        let first_taken = got.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).min();
+        assert_eq!(first_taken.map(Offset::Offset), Some(committed_before[p]), "partition {p} resumed at the committed offset");
+    }
     for task in tasks {
         task.abort();
     }

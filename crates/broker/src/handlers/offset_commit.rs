@@ -12,13 +12,16 @@ use super::topic_name;
 use crate::broker::Broker;
 use crate::group_coordinator::code;
 
+/// Per topic, each requested partition with its error code; `None` until known.
+type Answers = Vec<(String, Vec<(i32, Option<i16>)>)>;
+
 pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let version = header.request_api_version;
     let image = broker.image();
     let group_id = request.group_id.0.to_string();
     // Per topic, each requested partition with its error, in request order; `None`
     // marks the partitions handed to the coordinator.
-    let mut answers: Vec<(String, Vec<(i32, Option<i16>)>)> = Vec::with_capacity(request.topics.len());
+    let mut answers: Answers = Vec::with_capacity(request.topics.len());
     let mut commit = OffsetCommit {
         group_id: group_id.clone(),
         generation_id: request.generation_id_or_member_epoch,
