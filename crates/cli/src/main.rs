@@ -5,6 +5,7 @@
 //! spool topics            = kafka-topics(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
+//! spool perf produce|consume|e2e  (= kafka-producer-perf-test(.sh), kafka-consumer-perf-test(.sh))
 //! ```
 //!
 //! Invoked through a link named like one of Kafka's tools, the binary behaves as that
@@ -26,6 +27,7 @@ mod console_producer;
 mod kafka_error;
 mod line_reader;
 mod message_formatter;
+mod perf;
 mod server;
 mod signals;
 mod topics;
@@ -59,6 +61,8 @@ enum Command {
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
     ConsoleConsumer(ConsumerArgs),
+    /// Measure throughput and latency (as kafka-producer-perf-test, kafka-consumer-perf-test)
+    Perf(perf::PerfArgs),
 }
 
 /// Which Kafka tool an executable name stands for.
@@ -67,6 +71,8 @@ enum KafkaTool {
     Topics,
     ConsoleProducer,
     ConsoleConsumer,
+    ProducerPerfTest,
+    ConsumerPerfTest,
 }
 
 fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
@@ -75,6 +81,8 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-topics" => Some(KafkaTool::Topics),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
+        "kafka-producer-perf-test" => Some(KafkaTool::ProducerPerfTest),
+        "kafka-consumer-perf-test" => Some(KafkaTool::ConsumerPerfTest),
         _ => None,
     }
 }
@@ -95,6 +103,8 @@ fn main() -> ExitCode {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
+                KafkaTool::ProducerPerfTest => perf::run_producer(perf::ProducerPerfArgs::parse_from(argv)),
+                KafkaTool::ConsumerPerfTest => perf::run_consumer(perf::ConsumerPerfArgs::parse_from(argv)),
             }
         }
         None => match Cli::parse_from(argv).command {
@@ -114,6 +124,10 @@ fn main() -> ExitCode {
                 init_tracing("warn");
                 console_consumer::run(args)
             }
+            Command::Perf(args) => {
+                init_tracing("warn");
+                perf::run(args)
+            }
         },
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -132,13 +146,15 @@ mod tests {
         assert_eq!(kafka_tool(&"./kafka-console-consumer".into()), Some(KafkaTool::ConsoleConsumer));
         assert_eq!(kafka_tool(&"spool".into()), None);
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), None);
+        assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
+        assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));
     }
 
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
         let cli = Cli::command();
-        for name in ["server", "topics", "console-producer", "console-consumer"] {
+        for name in ["server", "topics", "console-producer", "console-consumer", "perf"] {
             assert!(cli.find_subcommand(name).is_some(), "spool {name}");
         }
         TopicsArgs::command().debug_assert();
