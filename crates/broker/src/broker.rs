@@ -14,7 +14,7 @@ use spool_metadata::MetadataImage;
 use crate::error::KafkaError;
 use crate::group_coordinator::GroupCoordinator;
 use crate::meta_properties;
-use crate::metadata_store::{CommitError, MetadataStore};
+use crate::metadata_quorum::{self, MetadataQuorum};
 use crate::partition::Partition;
 use crate::replica_manager::ReplicaManager;
 
@@ -30,7 +30,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub data_dir: PathBuf,
     pub advertised: Listener,
-    pub metadata: MetadataStore,
+    pub(crate) metadata: MetadataQuorum,
     pub replicas: ReplicaManager,
     /// The group coordinator for the `__consumer_offsets` partitions this node leads.
     pub groups: Arc<GroupCoordinator>,
@@ -48,14 +48,20 @@ impl Broker {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let node_id = config.node_id();
-        let meta = meta_properties::load_or_create(&data_dir, node_id)?;
+        let plan = metadata_quorum::plan(&config).await?;
+        // A cluster of one names itself at random; the voters of a larger cluster derive
+        // the same id from their shared voter list.
+        let derived_cluster_id =
+            if plan.voters.len() > 1 { Some(metadata_quorum::cluster_id_for_voters(&plan.voters)) } else { None };
+        let meta = meta_properties::load_or_create(&data_dir, node_id, derived_cluster_id.as_deref())?;
         let advertised = config
             .advertised_listeners()
             .into_iter()
             .next()
             .context("no listener configured: set listeners=PLAINTEXT://HOST:PORT")?;
         let now = now_ms();
-        let metadata = MetadataStore::open(&data_dir, now)?;
+        let single_voter = plan.voters.len() == 1;
+        let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         let groups = Arc::new(GroupCoordinator::new(&config));
         let broker = Arc::new(Broker {
@@ -76,10 +82,17 @@ impl Broker {
             rack: None,
         };
         broker.replicas.apply_image(&broker.metadata.image(), now)?;
-        broker
-            .submit(ControllerRequest::RegisterBroker(registration))
-            .await
-            .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {e:?}"))?;
+        if single_voter {
+            // A cluster of one has its controller at hand: be registered before serving.
+            broker
+                .submit(ControllerRequest::RegisterBroker(registration))
+                .await
+                .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {:?}", e.message))?;
+        } else {
+            tracing::info!("waiting for the metadata quorum to register this broker (voters must be reachable)");
+        }
+        tokio::spawn(follow_metadata(broker.clone()));
+        tokio::spawn(heartbeat_loop(broker.clone()));
         tokio::spawn(broker.groups.clone().run_timers(broker.clone()));
         Ok(broker)
     }
@@ -103,19 +116,26 @@ impl Broker {
     /// # Errors
     /// The controller's refusal, or `KAFKA_STORAGE_ERROR` when the metadata log failed.
     pub async fn submit(&self, request: ControllerRequest) -> Result<ControllerReply, KafkaError> {
-        let now = now_ms();
-        match self.metadata.submit(now, &request).await {
-            Ok((result, image)) => {
-                if let Err(e) = self.replicas.apply_image(&image, now) {
-                    tracing::error!("applying metadata to local partitions failed: {e:#}");
-                }
-                Ok(result)
-            }
-            Err(CommitError::Rejected(e)) => Err(e.into()),
-            Err(CommitError::Storage(message)) => {
-                tracing::error!("{message}");
-                Err(KafkaError::with_message(kafka_protocol::error::ResponseError::KafkaStorageError, message))
-            }
+        let reply = self.metadata.submit(request).await?;
+        self.apply_latest_image();
+        Ok(reply)
+    }
+
+    /// Brings local partitions in line with the latest applied metadata.
+    pub(crate) fn apply_latest_image(&self) {
+        let image = self.metadata.image();
+        if let Err(e) = self.replicas.apply_image(&image, now_ms()) {
+            tracing::error!("applying metadata to local partitions failed: {e:#}");
+        }
+    }
+
+    /// The registration record this broker keeps in the metadata.
+    fn registration(&self) -> BrokerRecord {
+        BrokerRecord {
+            broker_id: self.node_id,
+            host: self.advertised.host.clone(),
+            port: self.advertised.port as i32,
+            rack: None,
         }
     }
 
@@ -203,5 +223,40 @@ impl Broker {
     pub fn shutdown(&self) {
         self.groups.stop();
         self.replicas.shutdown();
+    }
+}
+
+/// Applies every metadata change the quorum commits, whoever made it.
+async fn follow_metadata(broker: Arc<Broker>) {
+    let mut images = broker.metadata.subscribe();
+    while images.changed().await.is_ok() {
+        broker.apply_latest_image();
+    }
+}
+
+/// Registers this broker (again, when its registration is missing or stale) and then
+/// heartbeats to the active controller; on the active controller, fences brokers that
+/// went silent.
+async fn heartbeat_loop(broker: Arc<Broker>) {
+    let interval = std::time::Duration::from_millis(broker.config.broker_heartbeat_interval_ms().max(50) as u64);
+    let session_timeout = std::time::Duration::from_millis(broker.config.broker_session_timeout_ms().max(100) as u64);
+    loop {
+        let image = broker.image();
+        let registration = broker.registration();
+        let request = if image.broker(broker.node_id) != Some(&registration) {
+            ControllerRequest::RegisterBroker(registration)
+        } else {
+            ControllerRequest::BrokerHeartbeat { broker_id: broker.node_id }
+        };
+        if let Err(e) = broker.submit(request).await {
+            tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message);
+        }
+        for expired in broker.metadata.expired_brokers(session_timeout).await {
+            tracing::warn!(broker = expired, "no heartbeat for {} ms: fencing the broker", session_timeout.as_millis());
+            if let Err(e) = broker.submit(ControllerRequest::FenceBroker { broker_id: expired }).await {
+                tracing::warn!(broker = expired, "fencing failed: {:?}", e.message);
+            }
+        }
+        tokio::time::sleep(interval).await;
     }
 }

@@ -5,13 +5,15 @@
 //!                                                                   │
 //!            ┌──────────────────────────────────────────────────────┤
 //!            ▼                                                      ▼
-//!     ReplicaManager ── Partition (Log + high watermark)     MetadataStore (controller runtime)
+//!     ReplicaManager ── Partition (Log + high watermark)     MetadataQuorum (Raft, spool-quorum)
 //!            ▲                                                      │
 //!            └──────────── apply_image (open / update / delete) ◄───┘
 //! ```
 //!
 //! A single `spool server` is a cluster of one: the same process is the controller
-//! (a metadata quorum of one voter, [`metadata_store`]) and the broker.
+//! (a metadata quorum of one voter, [`metadata_quorum`]) and the broker. A larger
+//! cluster runs the same code with more voters; followers copy their leaders' logs
+//! ([`replica_fetcher`]).
 //!
 //! Invariants kept here:
 //! - a response is only sent for a request whose records are in the log (acks ≥ 1) or,
@@ -28,7 +30,7 @@ mod error;
 mod group_coordinator;
 mod handlers;
 mod meta_properties;
-mod metadata_store;
+mod metadata_quorum;
 mod partition;
 mod replica_fetcher;
 mod replica_manager;

@@ -22,26 +22,38 @@ pub(crate) struct MetaProperties {
     pub node_id: i32,
 }
 
-/// Reads `meta.properties` from `dir`, or writes a new one with a fresh cluster id.
+/// Reads `meta.properties` from `dir`, or writes a new one with `cluster_id` (a fresh
+/// random one when `None`).
 ///
 /// # Errors
-/// When the file cannot be read or written, is malformed, or names another node id.
-pub(crate) fn load_or_create(dir: &Path, node_id: i32) -> anyhow::Result<MetaProperties> {
+/// When the file cannot be read or written, is malformed, or names another node id or
+/// (when `cluster_id` is given) another cluster.
+pub(crate) fn load_or_create(dir: &Path, node_id: i32, cluster_id: Option<&str>) -> anyhow::Result<MetaProperties> {
     let path = dir.join(FILE_NAME);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let mut cluster_id = None;
+            let mut stored_cluster = None;
             let mut stored_node = None;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                 if let Some((key, value)) = line.split_once('=') {
                     match key.trim() {
-                        "cluster.id" => cluster_id = Some(value.trim().to_string()),
+                        "cluster.id" => stored_cluster = Some(value.trim().to_string()),
                         "node.id" | "broker.id" => stored_node = value.trim().parse::<i32>().ok(),
                         _ => {}
                     }
                 }
             }
-            let cluster_id = cluster_id.with_context(|| format!("{} has no cluster.id", path.display()))?;
+            let stored = stored_cluster.with_context(|| format!("{} has no cluster.id", path.display()))?;
+            if let Some(expected) = cluster_id {
+                if stored != expected {
+                    bail!(
+                        "{} belongs to cluster {stored}, but controller.quorum.voters describes cluster {expected}; \
+                         point --data-dir at this cluster's directory (or an empty one)",
+                        path.display()
+                    );
+                }
+            }
+            let cluster_id = stored;
             if let Some(stored) = stored_node {
                 if stored != node_id {
                     bail!(
@@ -54,7 +66,7 @@ pub(crate) fn load_or_create(dir: &Path, node_id: i32) -> anyhow::Result<MetaPro
             Ok(MetaProperties { cluster_id, node_id })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = new_cluster_id();
+            let cluster_id = cluster_id.map(str::to_string).unwrap_or_else(new_cluster_id);
             let text = format!("#Written by Spool\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
             let tmp = dir.join(format!("{FILE_NAME}.tmp"));
             std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
@@ -85,10 +97,13 @@ mod tests {
     #[test]
     fn created_once_then_read_back_and_node_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create(dir.path(), 1).unwrap();
+        let first = load_or_create(dir.path(), 1, None).unwrap();
         assert_eq!(first.cluster_id.len(), 22);
-        assert_eq!(load_or_create(dir.path(), 1).unwrap(), first);
-        let err = load_or_create(dir.path(), 2).unwrap_err().to_string();
+        assert_eq!(load_or_create(dir.path(), 1, None).unwrap(), first);
+        assert_eq!(load_or_create(dir.path(), 1, Some(&first.cluster_id)).unwrap(), first);
+        let err = load_or_create(dir.path(), 2, None).unwrap_err().to_string();
         assert!(err.contains("node.id=1"), "{err}");
+        let err = load_or_create(dir.path(), 1, Some("another-cluster")).unwrap_err().to_string();
+        assert!(err.contains("belongs to cluster"), "{err}");
     }
 }

@@ -65,6 +65,7 @@ impl Server {
             let _ = task.await;
         }
         let broker = self.broker;
+        broker.metadata.shutdown().await;
         let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
         tracing::info!("Spool broker stopped cleanly");
     }

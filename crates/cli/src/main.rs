@@ -109,7 +109,8 @@ fn main() -> ExitCode {
         }
         None => match Cli::parse_from(argv).command {
             Command::Server(args) => {
-                init_tracing("info");
+                // openraft narrates every election and vote at info; its warnings are what an operator needs.
+                init_tracing("info,openraft=warn");
                 server::run(args)
             }
             Command::Topics(args) => {

@@ -1,0 +1,225 @@
+//! The broker's link to the metadata quorum (`spool-quorum`, Raft over openraft).
+//!
+//! Every node runs a quorum member: a voter when `process.roles` contains `controller`,
+//! a learner otherwise. A node started without `controller.quorum.voters` is a cluster
+//! of one: the only voter, with a private controller listener, through exactly the same
+//! code as a three-node cluster.
+//!
+//! Liveness (Kafka's broker heartbeats): every broker submits a heartbeat every
+//! `broker.heartbeat.interval.ms`. The active controller notes when it last heard from
+//! each broker; one silent for `broker.session.timeout.ms` is fenced, which moves the
+//! leadership of its partitions to other in-sync replicas.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use kafka_protocol::error::ResponseError;
+use parking_lot::Mutex;
+use spool_metadata::config::{BrokerConfig, ProcessRole};
+use spool_metadata::controller::{ControllerReply, ControllerRequest};
+use spool_metadata::MetadataImage;
+use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, SubmitError};
+use tokio::sync::{watch, RwLock};
+
+use crate::error::KafkaError;
+
+/// Where the quorum of this node listens and who votes.
+pub(crate) struct QuorumPlan {
+    pub(crate) listen: SocketAddr,
+    pub(crate) advertised: String,
+    pub(crate) voters: Vec<(i32, String)>,
+    pub(crate) is_voter: bool,
+}
+
+/// Works out this node's part in the quorum from the broker config.
+///
+/// # Errors
+/// When the cluster flags contradict each other; the message says which flag to fix.
+pub(crate) async fn plan(config: &BrokerConfig) -> anyhow::Result<QuorumPlan> {
+    let node_id = config.node_id();
+    let is_voter = config.process_roles().contains(&ProcessRole::Controller);
+    let controller_names = config.controller_listener_names();
+    let controller_listener = config.listeners().into_iter().find(|l| controller_names.contains(&l.name));
+    let voters = config.controller_quorum_voters();
+    let address_of = |host: &str, port: u16| {
+        let host = if host.is_empty() { "0.0.0.0" } else { host };
+        format!("{host}:{port}")
+    };
+    if voters.is_empty() {
+        if !is_voter {
+            bail!("process.roles=broker needs controller.quorum.voters (--controller-quorum-voters) to find the controllers");
+        }
+        // A cluster of one: the controller listener only ever talks to itself.
+        let listen = match &controller_listener {
+            Some(l) => address_of(&l.host, l.port),
+            None => "127.0.0.1:0".to_string(),
+        };
+        let listen: SocketAddr = listen.parse().with_context(|| format!("controller listener {listen} is not an IP:port"))?;
+        return Ok(QuorumPlan { listen, advertised: String::new(), voters: vec![(node_id, listen.to_string())], is_voter });
+    }
+    let Some(listener) = controller_listener else {
+        bail!(
+            "controller.quorum.voters is set, so this node needs a controller listener: \
+             pass --controller-listen HOST:PORT (or listeners=...,CONTROLLER://HOST:PORT with controller.listener.names=CONTROLLER)"
+        );
+    };
+    let listen_text = address_of(&listener.host, listener.port);
+    let listen: SocketAddr = tokio::net::lookup_host(&listen_text)
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .with_context(|| format!("controller listener {listen_text} does not resolve"))?;
+    let voters: Vec<(i32, String)> = voters.iter().map(|v| (v.id, format!("{}:{}", v.host, v.port))).collect();
+    let advertised = if is_voter {
+        String::new()
+    } else {
+        format!("{}:{}", if listener.host.is_empty() { "127.0.0.1" } else { listener.host.as_str() }, listener.port)
+    };
+    Ok(QuorumPlan { listen, advertised, voters, is_voter })
+}
+
+/// A cluster id every voter derives alike from the voter set, so a multi-node cluster
+/// needs no separate formatting step: 22 URL-safe base64 characters of a hash of the
+/// sorted `id@host:port` list.
+pub(crate) fn cluster_id_for_voters(voters: &[(i32, String)]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut sorted: Vec<String> = voters.iter().map(|(id, addr)| format!("{id}@{addr}")).collect();
+    sorted.sort();
+    let text = sorted.join(",");
+    // Two FNV-1a passes with different offset bases make 128 bits.
+    let fnv = |basis: u64| text.bytes().fold(basis, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3));
+    let mut bits = ((fnv(0xcbf2_9ce4_8422_2325) as u128) << 64) | fnv(0x6c62_272e_07bb_0142) as u128;
+    let mut out = String::with_capacity(22);
+    for _ in 0..22 {
+        out.push(ALPHABET[(bits & 63) as usize] as char);
+        bits >>= 6;
+    }
+    out
+}
+
+/// The quorum member of this node plus what the broker needs around it.
+pub(crate) struct MetadataQuorum {
+    quorum: RwLock<Option<Quorum>>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    /// On the active controller: when each broker was last heard from.
+    last_heard: Mutex<HashMap<i32, Instant>>,
+    /// Whether this node was the active controller at the last liveness check.
+    was_leader: Mutex<bool>,
+}
+
+impl MetadataQuorum {
+    /// Starts this node's quorum member.
+    ///
+    /// # Errors
+    /// When the quorum refuses the configuration or its directory.
+    pub(crate) async fn start(config: &BrokerConfig, plan: QuorumPlan, cluster_id: &str, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut quorum_config = QuorumConfig::new(config.node_id(), cluster_id, data_dir, plan.listen, plan.voters, plan.is_voter);
+        quorum_config.advertised = plan.advertised;
+        let quorum = Quorum::start(quorum_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let image = quorum.image();
+        Ok(MetadataQuorum {
+            quorum: RwLock::new(Some(quorum)),
+            image,
+            last_heard: Mutex::new(HashMap::new()),
+            was_leader: Mutex::new(false),
+        })
+    }
+
+    /// The committed metadata image as this node has applied it.
+    pub(crate) fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    /// A receiver woken whenever the applied image changes.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Has the active controller carry out a request; returns once it is applied here.
+    ///
+    /// # Errors
+    /// The controller's refusal or the quorum's failure, as a Kafka error.
+    pub(crate) async fn submit(&self, request: ControllerRequest) -> Result<ControllerReply, KafkaError> {
+        let guard = self.quorum.read().await;
+        let Some(quorum) = guard.as_ref() else {
+            return Err(KafkaError::with_message(ResponseError::NotController, "shutting down"));
+        };
+        quorum.submit(request).await.map_err(submit_error)
+    }
+
+    pub(crate) async fn status(&self) -> Option<QuorumStatus> {
+        self.quorum.read().await.as_ref().map(Quorum::status)
+    }
+
+    /// Notes a heartbeat of `broker_id` (called on every node; only the active
+    /// controller's notes matter).
+    pub(crate) fn heard_from(&self, broker_id: i32) {
+        self.last_heard.lock().insert(broker_id, Instant::now());
+    }
+
+    /// On the active controller: the registered, unfenced brokers not heard from for
+    /// `session_timeout`. A node that just became the active controller first gives
+    /// every broker a full session to be heard from.
+    pub(crate) async fn expired_brokers(&self, session_timeout: Duration) -> Vec<i32> {
+        let is_leader = matches!(self.status().await.map(|s| s.role), Some(QuorumRole::Leader));
+        let image = self.image();
+        let mut last_heard = self.last_heard.lock();
+        let mut was_leader = self.was_leader.lock();
+        if !is_leader {
+            *was_leader = false;
+            return Vec::new();
+        }
+        let now = Instant::now();
+        if !*was_leader {
+            *was_leader = true;
+            for broker in image.brokers() {
+                last_heard.insert(broker.broker_id, now);
+            }
+            return Vec::new();
+        }
+        image
+            .live_brokers()
+            .map(|b| b.broker_id)
+            .filter(|id| last_heard.get(id).is_none_or(|t| now.duration_since(*t) > session_timeout))
+            .collect()
+    }
+
+    /// Stops the quorum member.
+    pub(crate) async fn shutdown(&self) {
+        if let Some(quorum) = self.quorum.write().await.take() {
+            quorum.shutdown().await;
+        }
+    }
+}
+
+fn submit_error(e: SubmitError) -> KafkaError {
+    match e {
+        SubmitError::Rejected(e) => e.into(),
+        SubmitError::Timeout | SubmitError::LeaderChanged { .. } => {
+            KafkaError::with_message(ResponseError::RequestTimedOut, e.to_string())
+        }
+        SubmitError::TooLarge { .. } => KafkaError::with_message(ResponseError::InvalidRequest, e.to_string()),
+        SubmitError::NotLeader { .. } | SubmitError::NoLeader | SubmitError::Io(_) | SubmitError::ShuttingDown => {
+            KafkaError::with_message(ResponseError::NotController, e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_in_any_order_give_one_cluster_id() {
+        let a = cluster_id_for_voters(&[(1, "h1:9093".into()), (2, "h2:9093".into()), (3, "h3:9093".into())]);
+        let b = cluster_id_for_voters(&[(3, "h3:9093".into()), (1, "h1:9093".into()), (2, "h2:9093".into())]);
+        let c = cluster_id_for_voters(&[(1, "h1:9093".into()), (2, "h2:9093".into()), (4, "h4:9093".into())]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 22);
+    }
+}
