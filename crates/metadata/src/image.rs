@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::records::{BrokerRecord, ConfigResource, MetadataRecord, PartitionRecord};
 
 /// One topic as the image knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TopicImage {
     pub name: String,
     pub topic_id: Uuid,
@@ -18,7 +18,7 @@ pub struct TopicImage {
 ///
 /// Invariant: `topic_names` holds exactly the ids of `topics`, and every partition
 /// record belongs to a topic in `topics`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MetadataImage {
     brokers: BTreeMap<i32, BrokerRecord>,
     fenced: BTreeSet<i32>,
