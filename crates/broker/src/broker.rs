@@ -36,6 +36,9 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// The current block of producer ids: next to hand out, end (exclusive).
     producer_ids: Mutex<(i64, i64)>,
+    /// Serialises applying metadata to local partitions, so an older image can never be
+    /// applied after a newer one (which would delete a partition just created).
+    apply_lock: Mutex<()>,
 }
 
 impl Broker {
@@ -74,6 +77,7 @@ impl Broker {
             replicas,
             groups,
             producer_ids: Mutex::new((0, 0)),
+            apply_lock: Mutex::new(()),
         });
         let registration = BrokerRecord {
             broker_id: node_id,
@@ -81,7 +85,10 @@ impl Broker {
             port: broker.advertised.port as i32,
             rack: None,
         };
-        broker.replicas.apply_image(&broker.metadata.image(), now)?;
+        {
+            let _applying = broker.apply_lock.lock();
+            broker.replicas.apply_image(&broker.metadata.image(), now)?;
+        }
         if single_voter {
             // A cluster of one has its controller at hand: be registered before serving.
             broker
@@ -123,6 +130,7 @@ impl Broker {
 
     /// Brings local partitions in line with the latest applied metadata.
     pub(crate) fn apply_latest_image(&self) {
+        let _applying = self.apply_lock.lock();
         let image = self.metadata.image();
         if let Err(e) = self.replicas.apply_image(&image, now_ms()) {
             tracing::error!("applying metadata to local partitions failed: {e:#}");
