@@ -30,6 +30,8 @@
 //!   refuses RPCs from nodes with another cluster id or voter set.
 //! - While there is no leader the node says so periodically (see [`monitor`]).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod config;
 mod durable_file;
 mod error;

@@ -50,6 +50,8 @@ impl LogStore {
         self.committed.clone()
     }
 
+    // openraft's StorageError is large; it is the error type the trait requires.
+    #[allow(clippy::result_large_err)]
     fn lock(&self) -> Result<MutexGuard<'_, Files>, StorageError> {
         self.files.lock().map_err(|_| poisoned())
     }

@@ -87,7 +87,7 @@ impl QuorumNode {
     pub(crate) fn log_refusal(&self, peer: SocketAddr, reason: &str) {
         let Ok(mut last) = self.last_refusal_logged.lock() else { return };
         let interval = Duration::from_millis(self.config.timeouts.waiting_log_interval_ms);
-        if last.map_or(true, |at| at.elapsed() >= interval) {
+        if last.is_none_or(|at| at.elapsed() >= interval) {
             tracing::error!(%peer, "refused a controller connection: {reason}");
             *last = Some(Instant::now());
         }

@@ -1,4 +1,5 @@
 //! What a node does with peers that send garbage or belong to another cluster.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

@@ -1,4 +1,5 @@
 //! Nodes that are not voters follow the committed metadata as Raft learners.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

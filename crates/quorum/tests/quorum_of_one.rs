@@ -1,4 +1,5 @@
 //! A quorum of one voter: the same code path as a cluster, committing alone.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

@@ -1,4 +1,5 @@
 //! Inconsistent settings and foreign data directories fail at start with a clear error.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 

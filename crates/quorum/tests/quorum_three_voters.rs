@@ -1,4 +1,5 @@
 //! Three voters in this process: election, forwarding, failover, minority loss, catch-up.
+#![allow(clippy::unwrap_used)]
 
 mod harness;
 
