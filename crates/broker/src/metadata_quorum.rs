@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, ProcessRole};
 use spool_metadata::controller::{ControllerReply, ControllerRequest};
 use spool_metadata::MetadataImage;
-use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, SubmitError};
+use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, RequestObserver, SubmitError};
 use tokio::sync::{watch, RwLock};
 
 use crate::error::KafkaError;
@@ -106,7 +106,7 @@ pub(crate) struct MetadataQuorum {
     quorum: RwLock<Option<Quorum>>,
     image: watch::Receiver<Arc<MetadataImage>>,
     /// On the active controller: when each broker was last heard from.
-    last_heard: Mutex<HashMap<i32, Instant>>,
+    last_heard: Arc<Mutex<HashMap<i32, Instant>>>,
     /// Whether this node was the active controller at the last liveness check.
     was_leader: Mutex<bool>,
 }
@@ -119,12 +119,25 @@ impl MetadataQuorum {
     pub(crate) async fn start(config: &BrokerConfig, plan: QuorumPlan, cluster_id: &str, data_dir: &Path) -> anyhow::Result<Self> {
         let mut quorum_config = QuorumConfig::new(config.node_id(), cluster_id, data_dir, plan.listen, plan.voters, plan.is_voter);
         quorum_config.advertised = plan.advertised;
+        let last_heard: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
+        let heard = last_heard.clone();
+        quorum_config.on_leader_request = RequestObserver(Some(Arc::new(move |request: &ControllerRequest| {
+            match request {
+                ControllerRequest::BrokerHeartbeat { broker_id } => {
+                    heard.lock().insert(*broker_id, Instant::now());
+                }
+                ControllerRequest::RegisterBroker(broker) => {
+                    heard.lock().insert(broker.broker_id, Instant::now());
+                }
+                _ => {}
+            }
+        })));
         let quorum = Quorum::start(quorum_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let image = quorum.image();
         Ok(MetadataQuorum {
             quorum: RwLock::new(Some(quorum)),
             image,
-            last_heard: Mutex::new(HashMap::new()),
+            last_heard,
             was_leader: Mutex::new(false),
         })
     }
@@ -153,12 +166,6 @@ impl MetadataQuorum {
 
     pub(crate) async fn status(&self) -> Option<QuorumStatus> {
         self.quorum.read().await.as_ref().map(Quorum::status)
-    }
-
-    /// Notes a heartbeat of `broker_id` (called on every node; only the active
-    /// controller's notes matter).
-    pub(crate) fn heard_from(&self, broker_id: i32) {
-        self.last_heard.lock().insert(broker_id, Instant::now());
     }
 
     /// On the active controller: the registered, unfenced brokers not heard from for

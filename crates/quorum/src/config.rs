@@ -37,6 +37,19 @@ pub struct QuorumConfig {
     pub is_voter: bool,
     pub timeouts: QuorumTimeouts,
     pub limits: QuorumLimits,
+    /// Called on the leader with every request it is about to decide, its own and
+    /// forwarded ones alike (the broker notes heartbeats here to judge liveness).
+    pub on_leader_request: RequestObserver,
+}
+
+/// A callback that sees the requests the leader decides.
+#[derive(Clone, Default)]
+pub struct RequestObserver(pub Option<std::sync::Arc<dyn Fn(&spool_metadata::controller::ControllerRequest) + Send + Sync>>);
+
+impl std::fmt::Debug for RequestObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "RequestObserver(set)" } else { "RequestObserver(none)" })
+    }
 }
 
 /// Raft timing and the bounds on waiting.
@@ -127,6 +140,7 @@ impl QuorumConfig {
             is_voter,
             timeouts: QuorumTimeouts::default(),
             limits: QuorumLimits::default(),
+            on_leader_request: RequestObserver::default(),
         }
     }
 

@@ -51,7 +51,7 @@ mod status;
 mod submit;
 mod wire;
 
-pub use config::{QuorumConfig, QuorumLimits, QuorumTimeouts, METADATA_LOG_DIR};
+pub use config::{QuorumConfig, QuorumLimits, QuorumTimeouts, RequestObserver, METADATA_LOG_DIR};
 pub use error::{QuorumError, SubmitError};
 pub use quorum::Quorum;
 pub use raft_types::MetadataBatch;

@@ -117,6 +117,9 @@ impl QuorumNode {
             }
             Ok(Err(RaftError::Fatal(_))) => return Attempt::Done(Err(SubmitError::ShuttingDown)),
         };
+        if let Some(observe) = &self.config.on_leader_request.0 {
+            observe(request);
+        }
         let image = self.image.borrow().clone();
         let (records, reply) = match decide(&image, request) {
             Ok(decision) => decision,
