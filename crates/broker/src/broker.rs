@@ -109,6 +109,16 @@ impl Broker {
         self.metadata.image()
     }
 
+    /// The id clients are given as "the controller". As in KRaft, that is the active
+    /// controller when it is also a live broker, else some live broker (admin requests
+    /// sent there are forwarded to the quorum).
+    pub(crate) fn controller_id_for_clients(&self, image: &MetadataImage) -> i32 {
+        match self.metadata.leader_id() {
+            Some(leader) if image.live_brokers().any(|b| b.broker_id == leader) => leader,
+            _ => image.live_brokers().map(|b| b.broker_id).next().unwrap_or(self.node_id),
+        }
+    }
+
     /// Defaults for topics created without explicit partitions or replication factor.
     pub fn topic_defaults(&self) -> TopicDefaults {
         TopicDefaults {

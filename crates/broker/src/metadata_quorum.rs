@@ -164,6 +164,11 @@ impl MetadataQuorum {
         quorum.submit(request).await.map_err(submit_error)
     }
 
+    /// The active controller this node knows of.
+    pub(crate) fn leader_id(&self) -> Option<i32> {
+        self.quorum.try_read().ok().and_then(|q| q.as_ref().and_then(Quorum::leader_id))
+    }
+
     pub(crate) async fn status(&self) -> Option<QuorumStatus> {
         self.quorum.read().await.as_ref().map(Quorum::status)
     }

@@ -16,11 +16,11 @@ pub(crate) async fn handle(
     let image = broker.image();
     let mut response = DescribeClusterResponse::default();
     response.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
-    response.controller_id = BrokerId(broker.node_id);
+    response.controller_id = BrokerId(broker.controller_id_for_clients(&image));
     response.cluster_authorized_operations = i32::MIN;
     response.endpoint_type = 1;
     response.brokers = image
-        .brokers()
+        .live_brokers()
         .map(|b| {
             let mut entry = DescribeClusterBroker::default();
             entry.broker_id = BrokerId(b.broker_id);

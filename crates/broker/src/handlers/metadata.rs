@@ -74,7 +74,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
 
     let mut response = MetadataResponse::default();
     response.brokers = image
-        .brokers()
+        .live_brokers()
         .map(|b| {
             let mut entry = MetadataResponseBroker::default();
             entry.node_id = BrokerId(b.broker_id);
@@ -85,7 +85,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         })
         .collect();
     response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
-    response.controller_id = BrokerId(broker.node_id);
+    response.controller_id = BrokerId(broker.controller_id_for_clients(&image));
     response.cluster_authorized_operations = AUTHORIZED_OPERATIONS_OMITTED;
     response.topics = topics;
     response
