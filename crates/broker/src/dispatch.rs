@@ -83,6 +83,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut Byt
         }
         ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
+        ApiKey::OffsetForLeaderEpoch => route!(OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle),
         ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
         ApiKey::JoinGroup => route!(JoinGroupRequest, handlers::join_group::handle),
         ApiKey::SyncGroup => route!(SyncGroupRequest, handlers::sync_group::handle),

@@ -810,3 +810,36 @@ fn produce_with_acks_all_on_a_single_node() {
     assert_eq!(p.log_start_offset, 0, "log start offset");
     assert_eq!(wire::read_all(&mut conn, &topic, 0), values);
 }
+
+#[test]
+fn offset_for_leader_epoch_gives_the_end_of_the_epoch() {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+
+    let broker = Broker::start();
+    let topic = harness::unique_topic("epochs");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    let r = wire::produce(&mut conn, &topic, 0, wire::batch(&wire::sample_values("e", 5), wire::now_ms()));
+    assert_eq!(r.error_code, code::NONE);
+
+    let ask = |conn: &mut wire::Conn, epoch: i32| {
+        let mut partition = OffsetForLeaderPartition::default();
+        partition.partition = 0;
+        partition.current_leader_epoch = -1;
+        partition.leader_epoch = epoch;
+        let mut entry = OffsetForLeaderTopic::default();
+        entry.topic = kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(topic.clone()));
+        entry.partitions = vec![partition];
+        let mut request = OffsetForLeaderEpochRequest::default();
+        request.replica_id = kafka_protocol::messages::BrokerId(-1);
+        request.topics = vec![entry];
+        let response = conn.call(&request, 4).expect("OffsetForLeaderEpoch v4");
+        let p = &response.topics[0].partitions[0];
+        (p.error_code, p.leader_epoch, p.end_offset)
+    };
+    // The only epoch so far is 0 and it is the latest: it ends at the log end.
+    assert_eq!(ask(&mut conn, 0), (code::NONE, 0, 5));
+    // An epoch the log never had, above the latest: undefined (-1, -1), as Kafka answers.
+    assert_eq!(ask(&mut conn, 7), (code::NONE, -1, -1));
+}

@@ -57,6 +57,7 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
             api!(DescribeCluster, DescribeClusterRequest, 1),
+            api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 4),
         ]
     })
 }

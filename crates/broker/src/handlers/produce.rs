@@ -65,10 +65,21 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
     if !pending.is_empty() {
         let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
         for waiting in pending {
+            let result = &mut responses[waiting.topic].partition_responses[waiting.partition];
             if !wait_for_high_watermark(&waiting.target, waiting.next_offset, timeout).await {
-                let result = &mut responses[waiting.topic].partition_responses[waiting.partition];
                 result.error_code = ResponseError::RequestTimedOut.code();
                 result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
+                continue;
+            }
+            // The ISR may have shrunk below min.insync.replicas while the batch waited:
+            // it is then committed by fewer replicas than the producer asked for.
+            let isr = waiting.target.state().isr.len() as i32;
+            let min_isr = waiting.target.config().min_insync_replicas;
+            if isr < min_isr {
+                result.error_code = ResponseError::NotEnoughReplicasAfterAppend.code();
+                result.error_message = message(Some(format!(
+                    "written, but the ISR shrank to {isr}, below min.insync.replicas={min_isr}"
+                )));
             }
         }
     }
