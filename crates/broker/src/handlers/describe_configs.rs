@@ -9,7 +9,7 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use spool_metadata::config::{describe_broker_configs, describe_topic_configs, ConfigType, DescribedConfig};
+use spool_metadata::config::{describe_broker_configs, describe_topic_configs, DescribedConfig};
 use spool_metadata::records::ConfigResource;
 
 use super::message;
@@ -84,7 +84,7 @@ fn entry(config: DescribedConfig, version: i16, synonyms: bool, documentation: b
     // v0 has an is_default flag where later versions have the source; the generated
     // codec maps both onto `config_source`.
     entry.config_source = if version == 0 && config.is_default { 5 } else { config.source as i8 };
-    entry.config_type = config_type_code(config.ty);
+    entry.config_type = config.ty.id();
     if synonyms {
         entry.synonyms = config
             .synonyms
@@ -102,19 +102,4 @@ fn entry(config: DescribedConfig, version: i16, synonyms: bool, documentation: b
         entry.documentation = Some(StrBytes::from_static_str(config.doc));
     }
     entry
-}
-
-/// Kafka's `DescribeConfigsResponse.ConfigType` codes.
-fn config_type_code(ty: ConfigType) -> i8 {
-    match ty {
-        ConfigType::Boolean => 1,
-        ConfigType::String => 2,
-        ConfigType::Int => 3,
-        ConfigType::Short => 4,
-        ConfigType::Long => 5,
-        ConfigType::Double => 6,
-        ConfigType::List => 7,
-        ConfigType::Class => 8,
-        ConfigType::Password => 9,
-    }
 }
