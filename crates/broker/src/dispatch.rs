@@ -1,5 +1,6 @@
 //! Routes a request frame to its handler by API key and version.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -21,8 +22,8 @@ pub(crate) enum Outcome {
     Close(String),
 }
 
-/// Handles one request frame, writing the response frame into `out`.
-pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut BytesMut) -> Outcome {
+/// Handles one request frame from `peer`, writing the response frame into `out`.
+pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: Bytes, out: &mut BytesMut) -> Outcome {
     let prefix = match peek_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(e) => return Outcome::Close(e.to_string()),
@@ -39,6 +40,12 @@ pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut Byt
             return Outcome::Respond;
         }
         return Outcome::Close(format!("{api_key:?} v{version} is not supported"));
+    }
+    if api_key == ApiKey::Produce && versions::LEGACY_PRODUCE_VERSIONS.contains(&version) {
+        return Outcome::Close(format!(
+            "Produce v{version} carries message format v0/v1, which Spool does not store; \
+             use a client that speaks Produce v3 or later (Kafka 0.11+ clients do)"
+        ));
     }
     let header = match decode_request_header(&mut frame, api_key, version) {
         Ok(header) => header,
@@ -83,9 +90,18 @@ pub(crate) async fn handle(broker: &Arc<Broker>, mut frame: Bytes, out: &mut Byt
         }
         ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
+        ApiKey::DescribeQuorum => route!(DescribeQuorumRequest, handlers::describe_quorum::handle),
         ApiKey::OffsetForLeaderEpoch => route!(OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle),
         ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
-        ApiKey::JoinGroup => route!(JoinGroupRequest, handlers::join_group::handle),
+        ApiKey::JoinGroup => {
+            let request = match JoinGroupRequest::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed JoinGroup v{version} request: {e}")),
+            };
+            // The member's host is recorded for DescribeGroups, so this one handler sees the peer.
+            let response = handlers::join_group::handle(broker, &header, request, peer).await;
+            respond(out, api_key, version, header.correlation_id, &response)
+        }
         ApiKey::SyncGroup => route!(SyncGroupRequest, handlers::sync_group::handle),
         ApiKey::Heartbeat => route!(HeartbeatRequest, handlers::heartbeat::handle),
         ApiKey::LeaveGroup => route!(LeaveGroupRequest, handlers::leave_group::handle),

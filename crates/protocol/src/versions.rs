@@ -33,7 +33,11 @@ pub fn supported_apis() -> &'static [SupportedApi] {
     static APIS: std::sync::OnceLock<Vec<SupportedApi>> = std::sync::OnceLock::new();
     APIS.get_or_init(|| {
         vec![
-            api!(Produce, ProduceRequest, 11),
+            // Advertised from v0, as Kafka 3.9 does: librdkafka before 2.11 (Debian's kcat
+            // bundles 2.0.2) only compresses with gzip, snappy or lz4 when the broker lists
+            // Produce v0. Requests below v3 carry message format v0/v1, which Spool does not
+            // store; the broker refuses them (see `LEGACY_PRODUCE_VERSIONS`).
+            SupportedApi { key: ApiKey::Produce, min: 0, ..api!(Produce, ProduceRequest, 11) },
             api!(Fetch, FetchRequest, 16),
             api!(ListOffsets, ListOffsetsRequest, 8),
             api!(Metadata, MetadataRequest, 12),
@@ -56,11 +60,16 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(CreatePartitions, CreatePartitionsRequest, 3),
             api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
+            api!(DescribeQuorum, DescribeQuorumRequest, 2),
             api!(DescribeCluster, DescribeClusterRequest, 1),
             api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 4),
         ]
     })
 }
+
+/// Produce versions that are advertised for client feature detection but refused when
+/// used: they carry the pre-0.11 message formats (magic 0 and 1).
+pub const LEGACY_PRODUCE_VERSIONS: std::ops::Range<i16> = 0..3;
 
 /// The supported range of `key`, if the broker answers it at all.
 pub fn supported_range(key: ApiKey) -> Option<SupportedApi> {
@@ -84,7 +93,8 @@ mod tests {
         assert!(is_supported(ApiKey::ApiVersions, 0));
         assert!(is_supported(ApiKey::ApiVersions, 3));
         assert!(!is_supported(ApiKey::ApiVersions, 4));
-        assert!(!is_supported(ApiKey::Produce, 2), "magic v0/v1 produce versions are not served");
+        assert!(is_supported(ApiKey::Produce, 0), "advertised for old librdkafka's codec detection");
+        assert!(LEGACY_PRODUCE_VERSIONS.contains(&2) && !LEGACY_PRODUCE_VERSIONS.contains(&3));
         assert!(supported_range(ApiKey::Vote).is_none());
     }
 }
