@@ -6,6 +6,7 @@
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool perf produce|consume|e2e  (= kafka-producer-perf-test(.sh), kafka-consumer-perf-test(.sh))
+//! spool cluster           (describe --status|--replication = kafka-metadata-quorum(.sh))
 //! ```
 //!
 //! Invoked through a link named like one of Kafka's tools, the binary behaves as that
@@ -21,6 +22,7 @@
 
 mod admin;
 mod client_context;
+mod cluster;
 mod connection_args;
 mod console_consumer;
 mod console_producer;
@@ -63,6 +65,8 @@ enum Command {
     ConsoleConsumer(ConsumerArgs),
     /// Measure throughput and latency (as kafka-producer-perf-test, kafka-consumer-perf-test)
     Perf(perf::PerfArgs),
+    /// Show brokers, the metadata quorum and partition leadership (as kafka-metadata-quorum)
+    Cluster(cluster::ClusterArgs),
 }
 
 /// Which Kafka tool an executable name stands for.
@@ -73,6 +77,7 @@ enum KafkaTool {
     ConsoleConsumer,
     ProducerPerfTest,
     ConsumerPerfTest,
+    MetadataQuorum,
 }
 
 fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
@@ -83,6 +88,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-producer-perf-test" => Some(KafkaTool::ProducerPerfTest),
         "kafka-consumer-perf-test" => Some(KafkaTool::ConsumerPerfTest),
+        "kafka-metadata-quorum" => Some(KafkaTool::MetadataQuorum),
         _ => None,
     }
 }
@@ -105,6 +111,7 @@ fn main() -> ExitCode {
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ProducerPerfTest => perf::run_producer(perf::ProducerPerfArgs::parse_from(argv)),
                 KafkaTool::ConsumerPerfTest => perf::run_consumer(perf::ConsumerPerfArgs::parse_from(argv)),
+                KafkaTool::MetadataQuorum => cluster::run(cluster::ClusterArgs::parse_from(argv), true),
             }
         }
         None => match Cli::parse_from(argv).command {
@@ -129,6 +136,10 @@ fn main() -> ExitCode {
                 init_tracing("warn");
                 perf::run(args)
             }
+            Command::Cluster(args) => {
+                init_tracing("warn");
+                cluster::run(args, false)
+            }
         },
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -149,13 +160,14 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));
+        assert_eq!(kafka_tool(&"kafka-metadata-quorum.sh".into()), Some(KafkaTool::MetadataQuorum));
     }
 
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
         let cli = Cli::command();
-        for name in ["server", "topics", "console-producer", "console-consumer", "perf"] {
+        for name in ["server", "topics", "console-producer", "console-consumer", "perf", "cluster"] {
             assert!(cli.find_subcommand(name).is_some(), "spool {name}");
         }
         TopicsArgs::command().debug_assert();
