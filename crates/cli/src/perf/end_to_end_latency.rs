@@ -19,6 +19,9 @@
 //!   thread consumes, measuring latency under a steady load (an open loop: a slow
 //!   broker cannot slow the sender down and hide its latency).
 //!
+//! One unmeasured record makes the round trip first (it stays in the topic), so
+//! connection set-up and the consumer's first fetch are not in the numbers.
+//!
 //! Unlike Kafka's tool, the latency is send → receipt, not send → acknowledgement →
 //! receipt, and the consumer keeps librdkafka's `fetch.wait.max.ms` (500 ms) unless told
 //! otherwise: a broker must wake a waiting fetch when the record arrives for the
@@ -58,6 +61,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const PROGRESS_EVERY: u64 = 1000;
 /// Wait for the local queue to drain when librdkafka says it is full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(1);
+/// The record number of the unmeasured warm-up record.
+const WARM_UP: u64 = u64::MAX;
 
 /// Measure the end-to-end latency of records (Kafka's EndToEndLatency).
 #[derive(Parser, Debug)]
@@ -164,6 +169,7 @@ fn measure(args: &EndToEndArgs) -> Result<()> {
     };
     let mut template = vec![0u8; STAMP_BYTES];
     template.extend_from_slice(&filler);
+    warm_up(&producer, &consumer, &args.topic, epoch, &mut template, timeout)?;
     let histogram = match args.throughput {
         None => one_at_a_time(&producer, &consumer, args, epoch, template, timeout)?,
         Some(rate) => paced(producer, &consumer, args, rate, epoch, template, timeout)?,
@@ -234,6 +240,40 @@ fn check_deliveries(producer: &BaseProducer<ToolContext>) -> Result<()> {
     Ok(())
 }
 
+/// Sends one unmeasured record and waits until it is consumed and acknowledged.
+fn warm_up(
+    producer: &BaseProducer<ToolContext>,
+    consumer: &BaseConsumer<ToolContext>,
+    topic: &str,
+    epoch: Instant,
+    payload: &mut [u8],
+    timeout: Duration,
+) -> Result<()> {
+    stamp(payload, WARM_UP, epoch);
+    send(producer, topic, payload)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        producer.poll(Duration::ZERO);
+        check_deliveries(producer)?;
+        if let Some(Ok(message)) = consumer.poll(POLL_INTERVAL) {
+            if message.payload().and_then(|p| read_stamp(p, epoch)).is_some_and(|(n, _)| n == WARM_UP) {
+                break;
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!("the warm-up record did not come back within {} ms", timeout.as_millis());
+        }
+    }
+    while producer.context().delivered() == 0 {
+        check_deliveries(producer)?;
+        if Instant::now() >= deadline {
+            bail!("the warm-up record was not acknowledged within {} ms", timeout.as_millis());
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Kafka's mode: one record in flight at a time.
 fn one_at_a_time(
     producer: &BaseProducer<ToolContext>,
@@ -257,7 +297,7 @@ fn one_at_a_time(
                     match message.payload().and_then(|p| read_stamp(p, epoch)) {
                         Some((n, sent)) if n == number => break received.saturating_duration_since(sent),
                         // A record of an earlier, timed-out round: skip it.
-                        Some((n, _)) if n < number => {}
+                        Some((n, _)) if n < number || n == WARM_UP => {}
                         _ => bail!("consumed a record this run did not send at offset {} of partition {}", message.offset(), message.partition()),
                     }
                 }
@@ -271,7 +311,8 @@ fn one_at_a_time(
             producer.poll(Duration::ZERO);
         };
         histogram.record(latency);
-        while producer.context().delivered() + producer.context().failed() <= number {
+        // The warm-up record was the first acknowledgement.
+        while producer.context().delivered() + producer.context().failed() <= number + 1 {
             if Instant::now() >= deadline {
                 bail!("record {number} was not acknowledged within {} ms", args.timeout);
             }
@@ -327,9 +368,12 @@ fn paced(
             match consumer.poll(POLL_INTERVAL) {
                 Some(Ok(message)) => {
                     let received = Instant::now();
-                    let Some((_, sent)) = message.payload().and_then(|p| read_stamp(p, epoch)) else {
+                    let Some((number, sent)) = message.payload().and_then(|p| read_stamp(p, epoch)) else {
                         bail!("consumed a record this run did not send at offset {} of partition {}", message.offset(), message.partition());
                     };
+                    if number == WARM_UP {
+                        continue;
+                    }
                     let latency = received.saturating_duration_since(sent);
                     histogram.record(latency);
                     last_record = received;
