@@ -51,7 +51,7 @@ pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<B
                 return;
             }
         };
-        match dispatch::handle(&broker, frame.freeze(), &mut output).await {
+        match dispatch::handle(&broker, peer, frame.freeze(), &mut output).await {
             Outcome::Respond => {
                 if let Err(e) = stream.write_all(&output).await {
                     tracing::debug!(%peer, "write failed: {e}");

@@ -194,6 +194,20 @@ impl GroupCoordinator {
         all
     }
 
+    /// Removes every group's committed offsets of `topics` (just deleted) on the shards
+    /// this broker coordinates, as Kafka's `onPartitionsDeleted` does; the tombstones
+    /// replicate with the partition, so other replicas forget them too.
+    pub(crate) async fn on_topics_deleted(self: &Arc<Self>, broker: &Arc<Broker>, topics: &[String]) {
+        for partition in 0..self.config.offsets_topic_num_partitions {
+            if matches!(&*self.slots[partition as usize].lock().await, Slot::NotCoordinator) {
+                continue;
+            }
+            if let Err(e) = self.run_on(broker, partition, |shard, _| ((), shard.on_topics_deleted(topics))).await {
+                tracing::warn!(partition, ?topics, "removing offsets of deleted topics failed: {e:?}");
+            }
+        }
+    }
+
     /// Runs `op` on the shard of `group_id`, writes the records it returns and then
     /// delivers the delayed answers it produced.
     ///

@@ -1,6 +1,7 @@
 //! JoinGroup: a member joins a group's rebalance. Answered when the join phase ends,
 //! which may take up to the rebalance timeout (or the initial rebalance delay).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,12 @@ use crate::group_coordinator::code;
 /// (Kafka's 5-minute new-member join timeout), plus slack.
 const NEW_MEMBER_WAIT: Duration = Duration::from_secs(5 * 60 + 30);
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: JoinGroupRequest) -> JoinGroupResponse {
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: JoinGroupRequest,
+    peer: SocketAddr,
+) -> JoinGroupResponse {
     let version = header.request_api_version;
     let join = JoinGroup {
         group_id: request.group_id.0.to_string(),
@@ -25,7 +31,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         require_known_member_id: version >= 4,
         support_skipping_assignment: version >= 9,
         client_id: header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-        client_host: String::new(),
+        client_host: client_host(peer.ip()),
         session_timeout_ms: request.session_timeout_ms,
         // v0 has no rebalance timeout; Kafka uses the session timeout.
         rebalance_timeout_ms: if version == 0 { request.session_timeout_ms } else { request.rebalance_timeout_ms },
@@ -51,6 +57,18 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         }
     };
     response(result, version)
+}
+
+/// The member's host as Kafka records it: Java's `InetAddress.toString()` of an address
+/// without a resolved name, `/127.0.0.1` (IPv6 as eight uncompressed hex groups).
+fn client_host(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => format!("/{v4}"),
+        IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|s| format!("{s:x}")).collect();
+            format!("/{}", groups.join(":"))
+        }
+    }
 }
 
 fn response(result: JoinGroupResult, version: i16) -> JoinGroupResponse {
@@ -81,4 +99,17 @@ fn response(result: JoinGroupResult, version: i16) -> JoinGroupResponse {
         })
         .collect();
     response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_print_as_java_does() {
+        assert_eq!(client_host("127.0.0.1".parse().unwrap()), "/127.0.0.1");
+        assert_eq!(client_host("::1".parse().unwrap()), "/0:0:0:0:0:0:0:1");
+        assert_eq!(client_host("::ffff:10.0.0.7".parse().unwrap()), "/10.0.0.7");
+    }
 }

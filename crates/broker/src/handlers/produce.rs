@@ -27,8 +27,16 @@ struct Pending {
     next_offset: i64,
 }
 
-pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: ProduceRequest) -> ProduceResponse {
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): only the broker writes them.
+const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"];
+
+/// The client id of Kafka's own admin tooling, which alone may write internal topics
+/// (`AdminUtils.ADMIN_CLIENT_ID`; `KafkaApis` passes `internalTopicsAllowed` for it).
+const ADMIN_CLIENT_ID: &str = "__admin_client";
+
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> ProduceResponse {
     let acks = request.acks;
+    let internal_topics_allowed = header.client_id.as_deref() == Some(ADMIN_CLIENT_ID);
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut pending = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
@@ -40,7 +48,13 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
             result.base_offset = -1;
             result.log_append_time_ms = -1;
             result.log_start_offset = -1;
-            match append(broker, &name, data.index, data.records, acks) {
+            let appended = if !internal_topics_allowed && INTERNAL_TOPICS.contains(&name.as_str()) {
+                // As Kafka's ReplicaManager: INVALID_TOPIC_EXCEPTION, without a custom message.
+                Err(KafkaError::new(ResponseError::InvalidTopicException))
+            } else {
+                append(broker, &name, data.index, data.records, acks)
+            };
+            match appended {
                 Ok(Appended { partition, first_offset, last_offset, log_append_time_ms }) => {
                     result.base_offset = first_offset;
                     result.log_append_time_ms = log_append_time_ms;
