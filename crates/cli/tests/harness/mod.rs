@@ -4,6 +4,8 @@
 //! tests run in parallel. The process is killed when the handle drops.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,591 @@
+//! A three-node cluster of real `spool server` processes: forming, topic placement,
+//! replication with `acks=all`, leader failover and catch-up, and start-up refusals.
+//!
+//! Clients are librdkafka (`rdkafka`) and, where rdkafka hides the broker's answer (the
+//! error message of CreateTopics), the raw wire client in `tests/wire`. Every wait is
+//! bounded. Clusters lower `broker.session.timeout.ms` to 3 s so that failover is quick.
+//!
+//! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test cluster_basics`.
+
+mod harness;
+mod wire;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use harness::cluster::Cluster;
+
+const SESSION_TIMEOUT_MS: u64 = 3000;
+/// Bound on electing a new leader after the old one dies: the session timeout plus
+/// generous time for the controller to notice, decide and publish.
+const FAILOVER_MAX: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(60);
+
+fn start_cluster() -> Cluster {
+    Cluster::builder(3)
+        .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "5000")
+        .start()
+}
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "harness-admin")
+        .create()
+        .expect("create admin client")
+}
+
+/// Creates `topic` through librdkafka; the per-topic result.
+fn create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), RDKafkaErrorCode> {
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results =
+        futures::executor::block_on(admin(bootstrap).create_topics([&new_topic], &options))
+            .expect("CreateTopics call");
+    match &results[0] {
+        Ok(_) => Ok(()),
+        Err((_, code)) => Err(*code),
+    }
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "harness-producer")
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "30000")
+        .set("request.timeout.ms", "5000")
+        .create()
+        .expect("create producer")
+}
+
+/// Produces `values` to `topic`/`partition` one at a time with `acks=all`; their offsets.
+fn produce_all(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    values: &[String],
+) -> Vec<i64> {
+    values
+        .iter()
+        .map(|value| {
+            let record = FutureRecord::<(), str>::to(topic)
+                .partition(partition)
+                .payload(value);
+            let delivery = producer
+                .send_result(record)
+                .unwrap_or_else(|(e, _)| panic!("enqueue {value}: {e}"));
+            match futures::executor::block_on(delivery) {
+                Ok(Ok(d)) => d.offset,
+                Ok(Err((e, _))) => panic!("produce {value} with acks=all: {e}"),
+                Err(_) => panic!("produce {value}: the delivery report was dropped"),
+            }
+        })
+        .collect()
+}
+
+fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn consumer(bootstrap: &str, topic: &str, partition: i32) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("client.id", "harness-consumer")
+        .set("group.id", "harness-never-joined")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create consumer");
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Beginning)
+        .expect("add partition");
+    consumer.assign(&list).expect("assign");
+    consumer
+}
+
+/// Reads from `consumer` until `count` more records arrived (bounded); `(offset, value)`.
+fn read_n(consumer: &BaseConsumer, count: usize, within: Duration) -> Vec<(i64, String)> {
+    let deadline = Instant::now() + within;
+    let mut out = Vec::new();
+    while out.len() < count {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {count} records within {within:?}: {out:?}",
+            out.len()
+        );
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => out.push((
+                m.offset(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            )),
+            Some(Err(e)) => eprintln!("consumer error (retrying): {e}"),
+        }
+    }
+    out
+}
+
+/// What a replica holds on disk as `(offset, value)` text.
+fn on_disk(cluster: &Cluster, node: i32, topic: &str, partition: i32) -> Vec<(i64, String)> {
+    cluster
+        .read_partition(node, topic, partition)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(o, v)| {
+            (
+                o,
+                String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn three_nodes_form_a_cluster_with_one_controller() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let view = cluster.view();
+    assert_eq!(
+        view.answers().count(),
+        3,
+        "every node answers Metadata:\n{view}"
+    );
+    let expected: BTreeMap<i32, String> = cluster
+        .ids()
+        .into_iter()
+        .map(|id| (id, cluster.addr(id)))
+        .collect();
+    for (id, md) in view.answers() {
+        assert_eq!(
+            md.brokers, expected,
+            "node {id} lists every broker at its advertised address:\n{view}"
+        );
+    }
+    // Every node names the active controller (a live broker here, since all are).
+    let controller = view
+        .controller()
+        .unwrap_or_else(|| panic!("the nodes agree on one controller:\n{view}"));
+    assert!(
+        (1..=3).contains(&controller),
+        "controller {controller} is one of the nodes"
+    );
+    let cluster_ids: BTreeSet<Option<String>> = view
+        .answers()
+        .map(|(_, md)| md.cluster_id.clone())
+        .collect();
+    assert_eq!(
+        cluster_ids.len(),
+        1,
+        "all nodes report one cluster id: {cluster_ids:?}"
+    );
+    assert!(
+        cluster_ids.iter().all(Option::is_some),
+        "the cluster id is set: {cluster_ids:?}"
+    );
+    assert_eq!(
+        cluster.active_controller(),
+        Some(controller),
+        "the controller Metadata names is the active controller"
+    );
+
+    // librdkafka sees the same three brokers from any bootstrap address.
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.addr(2))
+        .create()
+        .expect("create client");
+    let md = client
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("Metadata through librdkafka");
+    let brokers: BTreeSet<i32> = md.brokers().iter().map(|b| b.id()).collect();
+    assert_eq!(brokers, BTreeSet::from([1, 2, 3]));
+}
+
+#[test]
+fn replication_factor_three_spreads_replicas_and_balances_leaders() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("spread");
+    create_topic(&cluster.bootstrap(), &topic, 6, 3, &[])
+        .expect("create a topic with replication factor 3");
+    let view = cluster.wait_for("every partition fully replicated", WAIT, |v| {
+        v.fully_replicated(&topic, 6)
+    });
+    let mut leaders: BTreeMap<i32, usize> = BTreeMap::new();
+    for p in 0..6 {
+        let partition = view.partition(&topic, p).expect("partition in metadata");
+        let replicas: BTreeSet<i32> = partition.replicas.iter().copied().collect();
+        assert_eq!(
+            partition.replicas.len(),
+            3,
+            "partition {p} has 3 replicas:\n{view}"
+        );
+        assert_eq!(
+            replicas,
+            BTreeSet::from([1, 2, 3]),
+            "partition {p} has a replica on every broker:\n{view}"
+        );
+        assert_eq!(
+            partition.leader, partition.replicas[0],
+            "partition {p} is led by its preferred replica:\n{view}"
+        );
+        *leaders.entry(partition.leader).or_default() += 1;
+    }
+    assert_eq!(
+        leaders,
+        BTreeMap::from([(1, 2), (2, 2), (3, 2)]),
+        "6 partitions: 2 leaderships per broker:\n{view}"
+    );
+}
+
+#[test]
+fn replication_factor_above_the_broker_count_is_refused() {
+    let _exclusive = harness::cluster::exclusive();
+    let cluster = start_cluster();
+    let topic = harness::unique_topic("rf4");
+    assert_eq!(
+        create_topic(&cluster.bootstrap(), &topic, 1, 4, &[]),
+        Err(RDKafkaErrorCode::InvalidReplicationFactor),
+        "librdkafka gets INVALID_REPLICATION_FACTOR"
+    );
+    // The broker's message names the broker count (rdkafka drops it; ask on the wire).
+    let mut request = wire::create_topics_request(&topic, 1);
+    request.topics[0].replication_factor = 4;
+    let mut conn = wire::connect(&cluster.addr(1));
+    let response = conn
+        .call(&request, wire::CREATE_TOPICS_V)
+        .expect("CreateTopics");
+    let result = &response.topics[0];
+    assert_eq!(
+        result.error_code, 38,
+        "INVALID_REPLICATION_FACTOR: {result:?}"
+    );
+    let message = result
+        .error_message
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    assert!(
+        message.contains('3') && message.to_lowercase().contains("broker"),
+        "the message names the 3 available brokers: {message:?}"
+    );
+}
+
+#[test]
+fn acks_all_produce_is_on_every_in_sync_replica_and_consumable_from_the_leader() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("acks-all");
+    create_topic(
+        &cluster.bootstrap(),
+        &topic,
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .expect("create topic");
+    cluster.wait_for("the partition fully replicated", WAIT, |v| {
+        v.fully_replicated(&topic, 1)
+    });
+    let producer = producer(&cluster.bootstrap());
+    let sent = values("acked", 0..100);
+    let offsets = produce_all(&producer, &topic, 0, &sent);
+    assert_eq!(
+        offsets,
+        (0..100).collect::<Vec<i64>>(),
+        "offsets are consecutive from 0"
+    );
+
+    // acks=all: every replica still in the ISR already holds every acknowledged record.
+    let view = cluster.view();
+    let isr = view.partition(&topic, 0).expect("partition").isr.clone();
+    assert!(
+        isr.len() >= 2,
+        "ISR of at least min.insync.replicas: {isr:?}"
+    );
+    let expected: Vec<(i64, String)> = offsets.iter().copied().zip(sent.iter().cloned()).collect();
+    for node in &isr {
+        let held = on_disk(&cluster, *node, &topic, 0);
+        assert!(
+            held.len() >= 100 && held[..100] == expected[..],
+            "in-sync replica {node} holds every acknowledged record on disk: {} records, first differences {:?}",
+            held.len(),
+            held.iter().zip(&expected).find(|(a, b)| a != b)
+        );
+    }
+
+    let leader = view.leader_of(&topic, 0).expect("leader");
+    let read = read_n(
+        &consumer(&cluster.addr(leader), &topic, 0),
+        100,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        read, expected,
+        "the consumer reads what was acknowledged, in order"
+    );
+}
+
+#[test]
+fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("failover");
+    create_topic(
+        &cluster.bootstrap(),
+        &topic,
+        1,
+        3,
+        &[("min.insync.replicas", "2")],
+    )
+    .expect("create topic");
+    cluster.wait_for("the partition fully replicated", WAIT, |v| {
+        v.fully_replicated(&topic, 1)
+    });
+    let producer = producer(&cluster.bootstrap());
+    let consumer = consumer(&cluster.bootstrap(), &topic, 0);
+    let before = values("before", 0..50);
+    produce_all(&producer, &topic, 0, &before);
+    let mut read = read_n(&consumer, 50, Duration::from_secs(30));
+
+    let old = cluster
+        .view()
+        .partition(&topic, 0)
+        .expect("partition")
+        .clone();
+    cluster.kill9(old.leader);
+    let killed_at = Instant::now();
+    let view = cluster.wait_for(
+        &format!("a leader other than node {}", old.leader),
+        FAILOVER_MAX,
+        |v| v.leader_of(&topic, 0).is_some_and(|l| l != old.leader),
+    );
+    let new = view.partition(&topic, 0).expect("partition").clone();
+    eprintln!(
+        "node {} killed; node {} leads after {:?}",
+        old.leader,
+        new.leader,
+        killed_at.elapsed()
+    );
+    assert!(
+        new.leader_epoch > old.leader_epoch,
+        "the leader epoch grows: {old:?} -> {new:?}"
+    );
+    assert!(
+        old.isr.contains(&new.leader),
+        "the new leader came from the ISR {:?}",
+        old.isr
+    );
+
+    // The same clients carry on.
+    let after = values("after", 0..50);
+    let offsets = produce_all(&producer, &topic, 0, &after);
+    assert_eq!(
+        offsets,
+        (50..100).collect::<Vec<i64>>(),
+        "offsets continue after the failover"
+    );
+    read.extend(read_n(&consumer, 50, Duration::from_secs(30)));
+    let expected: Vec<(i64, String)> = (0..).zip(before.iter().chain(&after).cloned()).collect();
+    assert_eq!(
+        read, expected,
+        "the consumer read every record once, in order, across the failover"
+    );
+
+    // The old leader comes back, catches up and rejoins the ISR.
+    cluster.restart(old.leader);
+    cluster.wait_for(&format!("node {} back in the ISR", old.leader), WAIT, |v| {
+        v.partition(&topic, 0)
+            .is_some_and(|p| p.isr.contains(&old.leader))
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = on_disk(&cluster, old.leader, &topic, 0);
+        if held == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {} in the ISR must hold the leader's records: {} records, first difference {:?}",
+            old.leader,
+            held.len(),
+            held.iter().zip(&expected).find(|(a, b)| a != b)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+/// Runs `spool server` with `args` and waits (bounded) for it to exit; its exit code and
+/// stderr. A server that keeps running fails the test.
+fn server_refusal(args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let mut child = Command::new(harness::spool_bin())
+        .arg("server")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn spool server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("spool server {args:?} was still running after 10 s; it must refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    (status.code(), stderr)
+}
+
+fn ports() -> [String; 4] {
+    std::array::from_fn(|_| format!("127.0.0.1:{}", harness::free_port()))
+}
+
+#[test]
+fn duplicate_voter_ids_fail_at_start_up() {
+    let [listen, controller, other, _] = ports();
+    let voters = format!("1@{controller},1@{other}");
+    let (code, stderr) = server_refusal(&[
+        "--node-id",
+        "1",
+        "--listen",
+        &listen,
+        "--controller-listen",
+        &controller,
+        "--controller-quorum-voters",
+        &voters,
+        "--process-roles",
+        "broker,controller",
+    ]);
+    assert_eq!(
+        code,
+        Some(2),
+        "a config error exits with 2; stderr: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("error:"),
+        "one clear error line: {stderr}"
+    );
+    assert!(
+        stderr.contains("voter id 1"),
+        "the message names the duplicated voter: {stderr}"
+    );
+}
+
+#[test]
+fn a_controller_missing_from_the_voters_fails_at_start_up() {
+    let [listen, controller, a, b] = ports();
+    let voters = format!("1@{a},2@{b},3@{controller}");
+    let (code, stderr) = server_refusal(&[
+        "--node-id",
+        "4",
+        "--listen",
+        &listen,
+        "--controller-listen",
+        &controller,
+        "--controller-quorum-voters",
+        &voters,
+        "--process-roles",
+        "broker,controller",
+    ]);
+    assert_eq!(
+        code,
+        Some(2),
+        "a config error exits with 2; stderr: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("error:"),
+        "one clear error line: {stderr}"
+    );
+    assert!(
+        stderr.contains("node.id 4") && stderr.contains("controller.quorum.voters"),
+        "the message names the node id and the voters: {stderr}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from)
+        .expect("read dir")
+        .filter_map(Result::ok)
+    {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn a_data_dir_from_another_cluster_refuses_to_start() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut other = start_cluster();
+    assert!(
+        other.stop_all().is_empty(),
+        "the first cluster stops cleanly"
+    );
+    let mut cluster = start_cluster();
+    assert!(cluster.stop(1), "node 1 stops cleanly");
+    let data = cluster.data_dir(1);
+    std::fs::remove_dir_all(&data).expect("remove node 1's data");
+    copy_dir(&other.data_dir(1), &data);
+    cluster.spawn_node(1);
+    let status = cluster.wait_exit(1, Duration::from_secs(30));
+    let log = cluster.log(1);
+    let last_start = log
+        .rsplit("----- harness:")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    match status {
+        None => panic!("node 1 runs on another cluster's data directory 30 s after starting; its log:\n{last_start}"),
+        Some(status) => {
+            assert!(!status.success(), "it must fail, not exit cleanly: {status}; log:\n{last_start}");
+            assert!(
+                last_start.to_lowercase().contains("cluster"),
+                "the refusal names the cluster (id) mismatch; log:\n{last_start}"
+            );
+        }
+    }
+}
