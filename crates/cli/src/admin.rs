@@ -1,4 +1,4 @@
-//! A small synchronous Kafka admin client for `spool topics`.
+//! A small synchronous Kafka admin client for `spool topics` and `spool consumer-groups`.
 //!
 //! librdkafka's admin API (through the `rdkafka` crate) drops two things the
 //! `kafka-topics` output needs: the topic id (Metadata v10+) and the broker's own error
@@ -13,15 +13,32 @@
 //! One connection, one request in flight, every read and write bounded by the
 //! request timeout, every response frame bounded by [`RESPONSE_BYTES_MAX`] before it is
 //! allocated.
+//!
+//! [`ClusterAdmin`] routes the requests that must reach one particular broker, as
+//! Kafka's `Admin` does for the consumer-groups tool:
+//!
+//! ```text
+//! group requests  ─► FindCoordinator(group) ─► the coordinator (retry while it loads or moves)
+//! ListOffsets     ─► Metadata ─► each partition's leader
+//! ListGroups      ─► every broker
+//! ```
 
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, MetadataRequest, MetadataResponse, RequestHeader, ResponseHeader,
+    ApiVersionsRequest, BrokerId, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 
@@ -243,6 +260,487 @@ impl AdminClient {
         let request = MetadataRequest::default().with_topics(topics).with_allow_auto_topic_creation(false);
         Ok((self.call_at(&request, version)?, version))
     }
+}
+
+
+/// A topic partition: (topic, partition).
+pub(crate) type TopicPartition = (String, i32);
+
+/// Kafka error codes the group requests retry on: the coordinator is loading, not
+/// available yet, or moved (`COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`,
+/// `NOT_COORDINATOR`), as Kafka's admin client retries them.
+const COORDINATOR_RETRIABLE: [i16; 3] = [14, 15, 16];
+
+/// Kafka's `retry.backoff.ms` default: the wait before retrying a retriable error.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The consumer protocol type of groups that consumers form.
+pub(crate) const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
+/// A broker as metadata names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) id: i32,
+    pub(crate) host: String,
+    pub(crate) port: i32,
+}
+
+/// One group of a ListGroups answer.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupListing {
+    pub(crate) group_id: String,
+    /// Kafka's state name (`Stable`, `Empty`...).
+    pub(crate) state: String,
+    /// `classic` or `consumer` (ListGroups v5+), else empty.
+    pub(crate) group_type: String,
+}
+
+/// One member of a described consumer group.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupMember {
+    pub(crate) member_id: String,
+    pub(crate) group_instance_id: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) host: String,
+    /// The member's partitions, from its consumer-protocol assignment; empty unless the
+    /// group is stable.
+    pub(crate) assignment: Vec<TopicPartition>,
+}
+
+/// A described consumer group.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupDescription {
+    pub(crate) group_id: String,
+    /// Kafka's state name; `Dead` for a group that does not exist.
+    pub(crate) state: String,
+    /// The assignor the group chose (`range`, `cooperative-sticky`...), or empty.
+    pub(crate) assignor: String,
+    pub(crate) members: Vec<GroupMember>,
+    pub(crate) coordinator: Node,
+}
+
+/// What one attempt of a coordinator request came to.
+enum Step<T> {
+    Done(T),
+    /// A retriable coordinator error: find the coordinator again and retry.
+    Retry(i16),
+}
+
+/// The admin requests that must reach a particular broker: a group's coordinator or a
+/// partition's leader. Connections are opened on first use and kept per node id; each
+/// operation retries coordinator moves and loads until its deadline (`--timeout`).
+pub(crate) struct ClusterAdmin {
+    bootstrap: AdminClient,
+    nodes: HashMap<i32, AdminClient>,
+    brokers: BTreeMap<i32, Node>,
+    coordinators: HashMap<String, Node>,
+    timeout: Duration,
+}
+
+impl ClusterAdmin {
+    /// Connects to the bootstrap servers and reads the cluster's brokers.
+    ///
+    /// # Errors
+    /// As [`AdminClient::connect`], or when metadata cannot be read.
+    pub(crate) fn connect(bootstrap: &str, timeout: Duration) -> Result<ClusterAdmin> {
+        let client = AdminClient::connect(bootstrap, AdminTimeouts::default())?;
+        let mut admin = ClusterAdmin {
+            bootstrap: client,
+            nodes: HashMap::new(),
+            brokers: BTreeMap::new(),
+            coordinators: HashMap::new(),
+            timeout,
+        };
+        admin.metadata()?;
+        Ok(admin)
+    }
+
+    /// Every topic's metadata; also refreshes the known brokers.
+    ///
+    /// # Errors
+    /// As [`AdminClient::call`].
+    pub(crate) fn metadata(&mut self) -> Result<MetadataResponse> {
+        let (metadata, _) = self.bootstrap.metadata()?;
+        self.brokers = metadata
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, Node { id: b.node_id.0, host: b.host.to_string(), port: b.port }))
+            .collect();
+        Ok(metadata)
+    }
+
+    /// The connection to broker `id`, opened on first use.
+    fn node(&mut self, id: i32) -> Result<&mut AdminClient> {
+        let Some(node) = self.brokers.get(&id).cloned() else {
+            bail!("broker {id} is not in the cluster's metadata");
+        };
+        if format!("{}:{}", node.host, node.port) == self.bootstrap.peer() {
+            return Ok(&mut self.bootstrap);
+        }
+        Ok(match self.nodes.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => v.insert(self.bootstrap.connect_to(&node.host, node.port)?),
+        })
+    }
+
+    /// The coordinator of `group`, asked with FindCoordinator until one is available.
+    fn coordinator(&mut self, group: &str, deadline: Instant) -> Result<Node> {
+        if let Some(node) = self.coordinators.get(group) {
+            return Ok(node.clone());
+        }
+        loop {
+            // v4 (KIP-699) asks for a batch of keys, earlier versions for one.
+            let (response, version) = self.bootstrap.call_built::<FindCoordinatorRequest, _>(4, |version| {
+                let request = FindCoordinatorRequest::default().with_key_type(0);
+                if version >= 4 {
+                    request.with_coordinator_keys(vec![StrBytes::from_string(group.to_string())])
+                } else {
+                    request.with_key(StrBytes::from_string(group.to_string()))
+                }
+            })?;
+            let (code, message, node) = match response.coordinators.first() {
+                Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), (c.node_id.0, c.host.to_string(), c.port)),
+                _ => (response.error_code, response.error_message.clone(), (response.node_id.0, response.host.to_string(), response.port)),
+            };
+            if code == 0 {
+                let node = Node { id: node.0, host: node.1, port: node.2 };
+                self.brokers.entry(node.id).or_insert_with(|| node.clone());
+                self.coordinators.insert(group.to_string(), node.clone());
+                return Ok(node);
+            }
+            if !COORDINATOR_RETRIABLE.contains(&code) || Instant::now() >= deadline {
+                bail!("{}", crate::kafka_error::describe(code, message.as_deref()));
+            }
+            std::thread::sleep(RETRY_BACKOFF);
+        }
+    }
+
+    /// Runs `attempt` against the coordinator of `group`, finding the coordinator again
+    /// and retrying while the answer is a retriable coordinator error.
+    fn on_coordinator<T>(&mut self, group: &str, mut attempt: impl FnMut(&mut AdminClient) -> Result<Step<T>>) -> Result<T> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let node = self.coordinator(group, deadline)?;
+            match attempt(self.node(node.id)?)? {
+                Step::Done(value) => return Ok(value),
+                Step::Retry(code) => {
+                    self.coordinators.remove(group);
+                    if Instant::now() >= deadline {
+                        bail!("{}", crate::kafka_error::describe(code, None));
+                    }
+                    std::thread::sleep(RETRY_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// The consumer groups (protocol type `consumer`, or none for groups that only
+    /// commit offsets) of every broker, optionally filtered by state and type.
+    ///
+    /// # Errors
+    /// Network errors, or a broker's error other than a coordinator still loading.
+    pub(crate) fn list_groups(&mut self, states: &[String], types: &[String]) -> Result<Vec<GroupListing>> {
+        let deadline = Instant::now() + self.timeout;
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        let mut groups = Vec::new();
+        for id in ids {
+            loop {
+                let build = |_: i16| {
+                    ListGroupsRequest::default()
+                        .with_states_filter(states.iter().map(|s| StrBytes::from_string(s.clone())).collect())
+                        .with_types_filter(types.iter().map(|t| StrBytes::from_string(t.clone())).collect())
+                };
+                let (response, _) = self.node(id)?.call_built::<ListGroupsRequest, _>(5, build)?;
+                if response.error_code == 0 {
+                    groups.extend(
+                        response
+                            .groups
+                            .into_iter()
+                            .filter(|g| g.protocol_type.is_empty() || g.protocol_type.as_str() == CONSUMER_PROTOCOL_TYPE)
+                            .map(|g| GroupListing {
+                                group_id: g.group_id.0.to_string(),
+                                state: g.group_state.to_string(),
+                                group_type: g.group_type.to_string(),
+                            }),
+                    );
+                    break;
+                }
+                if !COORDINATOR_RETRIABLE.contains(&response.error_code) || Instant::now() >= deadline {
+                    bail!("{}", crate::kafka_error::describe(response.error_code, None));
+                }
+                std::thread::sleep(RETRY_BACKOFF);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Describes one consumer group (DescribeGroups at its coordinator).
+    ///
+    /// # Errors
+    /// Network errors, the group's error, or a group of another protocol type.
+    pub(crate) fn describe_group(&mut self, group: &str) -> Result<GroupDescription> {
+        let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let described = self.on_coordinator(group, |client| {
+            let (response, _) = client.call(&request, 5)?;
+            let Some(described) = response.groups.into_iter().next() else {
+                bail!("the coordinator answered DescribeGroups without group {group}");
+            };
+            Ok(match described.error_code {
+                0 => Step::Done(described),
+                code if COORDINATOR_RETRIABLE.contains(&code) => Step::Retry(code),
+                code => bail!("{}", crate::kafka_error::describe(code, described.error_message.as_deref())),
+            })
+        })?;
+        let protocol_type = described.protocol_type.to_string();
+        if !protocol_type.is_empty() && protocol_type != CONSUMER_PROTOCOL_TYPE {
+            bail!("Group {group} is not a consumer group ({protocol_type}).");
+        }
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| {
+                Ok(GroupMember {
+                    member_id: m.member_id.to_string(),
+                    group_instance_id: m.group_instance_id.map(|s| s.to_string()),
+                    client_id: m.client_id.to_string(),
+                    host: m.client_host.to_string(),
+                    assignment: decode_assignment(&m.member_assignment)
+                        .with_context(|| format!("member {} of group {group}", m.member_id.as_str()))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let coordinator = self.coordinators.get(group).cloned().unwrap_or(Node { id: -1, host: String::new(), port: -1 });
+        Ok(GroupDescription {
+            group_id: group.to_string(),
+            state: described.group_state.to_string(),
+            assignor: described.protocol_data.to_string(),
+            members,
+            coordinator,
+        })
+    }
+
+    /// The group's committed offsets (OffsetFetch of all topics); partitions without
+    /// one are left out.
+    ///
+    /// # Errors
+    /// Network errors and the group's error.
+    pub(crate) fn committed_offsets(&mut self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
+        self.on_coordinator(group, |client| {
+            // v8 asks for a batch of groups; earlier versions for one.
+            let build = |version: i16| {
+                if version >= 8 {
+                    OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                        .with_topics(None)])
+                } else {
+                    OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.to_string()))).with_topics(None)
+                }
+            };
+            let (response, version) = client.call_built::<OffsetFetchRequest, _>(8, build)?;
+            let (code, offsets): (i16, Vec<(String, i32, i64, i16)>) = if version >= 8 {
+                let Some(g) = response.groups.into_iter().next() else { bail!("OffsetFetch answered without the group") };
+                let rows = g.topics.iter().flat_map(|t| {
+                    t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset, p.error_code))
+                });
+                (g.error_code, rows.collect())
+            } else {
+                let rows = response.topics.iter().flat_map(|t| {
+                    t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset, p.error_code))
+                });
+                (response.error_code, rows.collect())
+            };
+            if COORDINATOR_RETRIABLE.contains(&code) {
+                return Ok(Step::Retry(code));
+            }
+            if code != 0 {
+                bail!("{}", crate::kafka_error::describe(code, None));
+            }
+            let mut committed = BTreeMap::new();
+            for (topic, partition, offset, error) in offsets {
+                if error != 0 {
+                    bail!("{topic}-{partition}: {}", crate::kafka_error::describe(error, None));
+                }
+                if offset >= 0 {
+                    committed.insert((topic, partition), offset);
+                }
+            }
+            Ok(Step::Done(committed))
+        })
+    }
+
+    /// Offsets by ListOffsets at each partition's leader: `timestamp` is -1 for the log
+    /// end (high watermark), -2 for the log start, else a time in ms (the first offset
+    /// at or after it, -1 when there is none). Each partition gets its offset or its
+    /// error code.
+    ///
+    /// # Errors
+    /// Network errors and metadata failures.
+    pub(crate) fn list_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timestamp: i64,
+    ) -> Result<BTreeMap<TopicPartition, Result<i64, i16>>> {
+        let metadata = self.metadata()?;
+        let mut results = BTreeMap::new();
+        let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            let leader = metadata
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+                .and_then(|t| t.partitions.iter().find(|p| p.partition_index == *partition))
+                .map(|p| p.leader_id.0);
+            match leader {
+                Some(leader) if leader >= 0 => by_leader.entry(leader).or_default().entry(topic.clone()).or_default().push(*partition),
+                Some(_) => {
+                    results.insert((topic.clone(), *partition), Err(5));
+                }
+                None => {
+                    results.insert((topic.clone(), *partition), Err(3));
+                }
+            }
+        }
+        for (leader, topics) in by_leader {
+            let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(0).with_topics(
+                topics
+                    .iter()
+                    .map(|(topic, partitions)| {
+                        ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.clone()))).with_partitions(
+                            partitions
+                                .iter()
+                                .map(|p| ListOffsetsPartition::default().with_partition_index(*p).with_current_leader_epoch(-1).with_timestamp(timestamp))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            );
+            let (response, _) = self.node(leader)?.call(&request, 8)?;
+            for topic in response.topics {
+                for p in topic.partitions {
+                    let result = if p.error_code == 0 { Ok(p.offset) } else { Err(p.error_code) };
+                    results.insert((topic.name.0.to_string(), p.partition_index), result);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Commits `offsets` for the group as an administrator (generation -1, no member),
+    /// as Kafka's `alterConsumerGroupOffsets`; returns each partition's error code.
+    ///
+    /// # Errors
+    /// Network errors.
+    pub(crate) fn commit_offsets(&mut self, group: &str, offsets: &BTreeMap<TopicPartition, i64>) -> Result<Vec<(TopicPartition, i16)>> {
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for ((topic, partition), offset) in offsets {
+            topics.entry(topic).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(*partition)
+                    .with_committed_offset(*offset)
+                    .with_committed_leader_epoch(-1)
+                    .with_committed_metadata(Some(StrBytes::default())),
+            );
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::default())
+            .with_retention_time_ms(-1)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(name, partitions)| {
+                        OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(name.to_string()))).with_partitions(partitions)
+                    })
+                    .collect(),
+            );
+        self.on_coordinator(group, |client| {
+            let (response, _) = client.call(&request, 8)?;
+            let codes: Vec<(TopicPartition, i16)> = response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code)))
+                .collect();
+            match codes.iter().map(|(_, c)| *c).find(|c| COORDINATOR_RETRIABLE.contains(c)) {
+                Some(code) => Ok(Step::Retry(code)),
+                None => Ok(Step::Done(codes)),
+            }
+        })
+    }
+
+    /// Deletes one group at its coordinator; returns the group's error code.
+    ///
+    /// # Errors
+    /// Network errors.
+    pub(crate) fn delete_group(&mut self, group: &str) -> Result<i16> {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        self.on_coordinator(group, |client| {
+            let (response, _) = client.call(&request, 2)?;
+            let code = response.results.iter().find(|r| r.group_id.0.as_str() == group).map_or(-1, |r| r.error_code);
+            Ok(if COORDINATOR_RETRIABLE.contains(&code) { Step::Retry(code) } else { Step::Done(code) })
+        })
+    }
+
+    /// Deletes the group's offsets of `partitions` (OffsetDelete); returns the
+    /// group's error code and each partition's.
+    ///
+    /// # Errors
+    /// Network errors.
+    pub(crate) fn delete_offsets(&mut self, group: &str, partitions: &[TopicPartition]) -> Result<(i16, Vec<(TopicPartition, i16)>)> {
+        let mut topics: BTreeMap<&str, Vec<OffsetDeleteRequestPartition>> = BTreeMap::new();
+        for (topic, partition) in partitions {
+            topics.entry(topic).or_default().push(OffsetDeleteRequestPartition::default().with_partition_index(*partition));
+        }
+        let request = OffsetDeleteRequest::default().with_group_id(GroupId(StrBytes::from_string(group.to_string()))).with_topics(
+            topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    OffsetDeleteRequestTopic::default().with_name(TopicName(StrBytes::from_string(name.to_string()))).with_partitions(partitions)
+                })
+                .collect(),
+        );
+        self.on_coordinator(group, |client| {
+            let (response, _) = client.call(&request, 0)?;
+            if COORDINATOR_RETRIABLE.contains(&response.error_code) {
+                return Ok(Step::Retry(response.error_code));
+            }
+            let codes = response
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| ((t.name.0.to_string(), p.partition_index), p.error_code)))
+                .collect();
+            Ok(Step::Done((response.error_code, codes)))
+        })
+    }
+}
+
+/// A member's partitions from its consumer-protocol assignment bytes (an i16 version,
+/// then `ConsumerProtocolAssignment`); empty bytes are no assignment. A version newer
+/// than ours is read as our newest, as Kafka's `ConsumerProtocol` does.
+///
+/// # Errors
+/// When the bytes do not decode.
+pub(crate) fn decode_assignment(bytes: &Bytes) -> Result<Vec<TopicPartition>> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut buf = bytes.clone();
+    if buf.len() < 2 {
+        bail!("assignment of {} bytes has no version", buf.len());
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    if version < 0 {
+        bail!("assignment has version {version}");
+    }
+    bytes::Buf::advance(&mut buf, 2);
+    let max = <ConsumerProtocolAssignment as Message>::VERSIONS.max;
+    let assignment = ConsumerProtocolAssignment::decode(&mut buf, version.min(max))
+        .map_err(|e| anyhow!("malformed consumer assignment (v{version}): {e}"))?;
+    Ok(assignment
+        .assigned_partitions
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@
 //! How partitions are chosen:
 //! - `--partition P [--offset O|earliest|latest]`: that partition only;
 //! - `--group G` (or `group.id` in the consumer properties): subscribe as a member of
-//!   the group, with committed offsets;
+//!   the group, resume from its committed offsets (`--from-beginning` only says where a
+//!   partition without one starts: `auto.offset.reset=earliest`), and commit the
+//!   position after each printed record (auto-commit every 5 s and on exit), as
+//!   Kafka's console consumer does;
 //! - otherwise every partition the topic has at start-up is assigned directly (no
 //!   group coordinator involved), from the beginning with `--from-beginning`, else from
 //!   the end offsets read at start-up, so only records produced after that are shown.
@@ -161,7 +164,11 @@ fn client_config(args: &ConsumerArgs, bootstrap: &str, props: &[(String, String)
         .set("enable.partition.eof", "false");
     match group {
         Some(group) => {
-            config.set("group.id", group);
+            // Auto-commit (librdkafka's default, as Kafka's consumer) commits the offsets
+            // stored after each printed record. They are stored by hand: closing the
+            // consumer polls away what it had fetched, and auto-store would count those
+            // records as consumed although they were never printed.
+            config.set("group.id", group).set("enable.auto.offset.store", "false");
         }
         None => {
             // librdkafka needs a group id even to assign partitions by hand; this one
@@ -203,7 +210,7 @@ fn consume(args: &ConsumerArgs) -> Result<i32> {
     start(&consumer, args, group.is_some(), partitions)?;
     consumer.context().set_running();
 
-    let count = print_records(&consumer, args, &formatter, &stop)?;
+    let count = print_records(&consumer, args, group.is_some(), &formatter, &stop)?;
     eprintln!("Processed a total of {count} messages");
     Ok(exit_code(&stop))
 }
@@ -287,6 +294,7 @@ fn start(consumer: &BaseConsumer<ToolContext>, args: &ConsumerArgs, grouped: boo
 fn print_records(
     consumer: &BaseConsumer<ToolContext>,
     args: &ConsumerArgs,
+    grouped: bool,
     formatter: &DefaultMessageFormatter,
     stop: &AtomicI32,
 ) -> Result<u64> {
@@ -333,6 +341,13 @@ fn print_records(
             // The reader went away (`| head`): stop quietly, as Kafka does.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
             Err(e) => return Err(anyhow!(e).context("writing to stdout")),
+        }
+        if grouped {
+            // Only fails for a partition no longer assigned (a rebalance took it); its
+            // new owner resumes from the last stored offset that was committed.
+            if let Err(e) = consumer.store_offset_from_message(&message) {
+                tracing::debug!("not storing the offset of {}-{}: {e}", message.partition(), message.offset());
+            }
         }
         count += 1;
         last_record = Instant::now();

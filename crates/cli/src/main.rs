@@ -5,6 +5,7 @@
 //! spool topics            = kafka-topics(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
+//! spool consumer-groups   = kafka-consumer-groups(.sh)
 //! spool perf produce|consume|e2e  (= kafka-producer-perf-test(.sh), kafka-consumer-perf-test(.sh))
 //! spool cluster           (describe --status|--replication = kafka-metadata-quorum(.sh))
 //! ```
@@ -26,6 +27,7 @@ mod cluster;
 mod connection_args;
 mod console_consumer;
 mod console_producer;
+mod consumer_groups;
 mod kafka_error;
 mod line_reader;
 mod message_formatter;
@@ -42,6 +44,7 @@ use clap::{Parser, Subcommand};
 
 use console_consumer::ConsumerArgs;
 use console_producer::ProducerArgs;
+use consumer_groups::ConsumerGroupsArgs;
 use server::ServerArgs;
 use topics::TopicsArgs;
 
@@ -63,6 +66,8 @@ enum Command {
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
     ConsoleConsumer(ConsumerArgs),
+    /// List, describe, delete consumer groups; reset their offsets (as kafka-consumer-groups)
+    ConsumerGroups(ConsumerGroupsArgs),
     /// Measure throughput and latency (as kafka-producer-perf-test, kafka-consumer-perf-test)
     Perf(perf::PerfArgs),
     /// Show brokers, the metadata quorum and partition leadership (as kafka-metadata-quorum)
@@ -75,6 +80,7 @@ enum KafkaTool {
     Topics,
     ConsoleProducer,
     ConsoleConsumer,
+    ConsumerGroups,
     ProducerPerfTest,
     ConsumerPerfTest,
     MetadataQuorum,
@@ -86,6 +92,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-topics" => Some(KafkaTool::Topics),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
+        "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
         "kafka-producer-perf-test" => Some(KafkaTool::ProducerPerfTest),
         "kafka-consumer-perf-test" => Some(KafkaTool::ConsumerPerfTest),
         "kafka-metadata-quorum" => Some(KafkaTool::MetadataQuorum),
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
+                KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
                 KafkaTool::ProducerPerfTest => perf::run_producer(perf::ProducerPerfArgs::parse_from(argv)),
                 KafkaTool::ConsumerPerfTest => perf::run_consumer(perf::ConsumerPerfArgs::parse_from(argv)),
                 KafkaTool::MetadataQuorum => cluster::run(cluster::ClusterArgs::parse_from(argv), true),
@@ -131,6 +139,10 @@ fn main() -> ExitCode {
             Command::ConsoleConsumer(args) => {
                 init_tracing("warn");
                 console_consumer::run(args)
+            }
+            Command::ConsumerGroups(args) => {
+                init_tracing("warn");
+                consumer_groups::run(args)
             }
             Command::Perf(args) => {
                 init_tracing("warn");
@@ -159,6 +171,7 @@ mod tests {
         assert_eq!(kafka_tool(&"spool".into()), None);
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
+        assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));
         assert_eq!(kafka_tool(&"kafka-metadata-quorum.sh".into()), Some(KafkaTool::MetadataQuorum));
     }
@@ -173,5 +186,6 @@ mod tests {
         TopicsArgs::command().debug_assert();
         ProducerArgs::command().debug_assert();
         ConsumerArgs::command().debug_assert();
+        ConsumerGroupsArgs::command().debug_assert();
     }
 }
