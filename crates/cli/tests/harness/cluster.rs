@@ -4,7 +4,8 @@
 //! both broker and controller (`--process-roles broker,controller`) and a voter of the
 //! metadata quorum, each with its own Kafka port, controller port, data directory and log
 //! file (`<temp>/node-<id>.log`, appended across restarts with a marker line per start).
-//! It returns once every node answers Metadata with all `n` brokers and one controller.
+//! It returns once every node answers Metadata listing all `n` brokers under one cluster
+//! id.
 //!
 //! Faults: [`Cluster::kill9`] (SIGKILL), [`Cluster::stop`] (SIGTERM, waits for the exit),
 //! [`Cluster::restart`], [`Cluster::pause`]/[`Cluster::resume`] (SIGSTOP/SIGCONT) and
@@ -48,37 +49,36 @@
 //! - The rules are in the network namespace of the test (the machine's), in a chain named
 //!   after this process and matched only by this cluster's cgroups and ports, so they touch
 //!   no other traffic. A test process killed before its drop leaves the chain and empty
-//!   cgroups behind; the next cluster that isolates a node removes chains and cgroups whose
-//!   owning pid is gone.
+//!   cgroups behind; later clusters remove the cgroups (at start) and chains (at their
+//!   first isolation) whose owning pid is gone. Code: [`isolation`].
 //!
 //! # Which node answers
 //! Metadata is a node's own view. [`ClusterView`] keeps every node's answer apart, and
 //! reads a partition from the answer with the highest leader epoch (an isolated or stale
-//! node can only be behind). The active controller is the quorum leader from
+//! node can only be behind; code: [`view`]). The active controller is the quorum leader from
 //! DescribeQuorum when a node serves it, otherwise the Metadata `controller_id` all live
 //! nodes agree on (Spool, like KRaft, names the active controller there when it is a live
 //! broker, else any live broker).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::messages::describe_quorum_request::{
-    PartitionData as QuorumPartition, TopicData as QuorumTopic,
-};
-use kafka_protocol::messages::{
-    ApiKey, DescribeQuorumRequest, MetadataRequest, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::spool_bin;
+
+mod isolation;
+pub mod view;
+
+use isolation::{drop_rule, iptables_cgroup_match_available, Cgroups, NetCut};
+use view::{metadata, ClusterView};
 
 /// Bound on a node opening its Kafka listener after it is spawned.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,15 +86,8 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 const FORM_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on a clean exit after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bound on one request of the harness's own client (connect, write, read).
-const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// Largest response the harness's client reads.
-const RESPONSE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Lines of each node's log printed when a test fails.
 const LOG_TAIL_LINES: usize = 80;
-const METADATA_VERSION: i16 = 12;
-const DESCRIBE_QUORUM_VERSION: i16 = 0;
-const CLIENT_ID: &str = "harness-cluster";
 /// `RUST_LOG` of the nodes unless the test run sets one: openraft's own info lines
 /// (every vote and membership step) drown the broker's.
 const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
@@ -601,7 +594,7 @@ impl Cluster {
     /// (Spool names the active controller there when it is a live broker).
     pub fn active_controller(&mut self) -> Option<i32> {
         for id in self.live() {
-            if let Ok(leader) = quorum_leader(&self.addr(id)) {
+            if let Ok(leader) = view::quorum_leader(&self.addr(id)) {
                 return Some(leader);
             }
         }
@@ -764,283 +757,6 @@ fn free_ports(count: usize) -> Vec<u16> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Metadata as each node sees it
-// ---------------------------------------------------------------------------------------
-
-/// One partition in one node's Metadata answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionMetadata {
-    pub error_code: i16,
-    pub leader: i32,
-    pub leader_epoch: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
-    pub offline: Vec<i32>,
-}
-
-/// One topic in one node's Metadata answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicMetadata {
-    pub error_code: i16,
-    pub partitions: BTreeMap<i32, PartitionMetadata>,
-}
-
-/// One node's Metadata answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterMetadata {
-    pub cluster_id: Option<String>,
-    pub controller_id: i32,
-    /// Broker id to `host:port`.
-    pub brokers: BTreeMap<i32, String>,
-    pub topics: BTreeMap<String, TopicMetadata>,
-}
-
-/// Every answering node's Metadata, by node id (an `Err` is why that node did not answer).
-#[derive(Debug, Clone)]
-pub struct ClusterView {
-    pub nodes: BTreeMap<i32, Result<ClusterMetadata, String>>,
-}
-
-impl ClusterView {
-    /// The nodes that answered, with their answers.
-    pub fn answers(&self) -> impl Iterator<Item = (i32, &ClusterMetadata)> {
-        self.nodes
-            .iter()
-            .filter_map(|(id, md)| md.as_ref().ok().map(|md| (*id, md)))
-    }
-
-    /// The partition as the answer with the highest leader epoch has it.
-    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMetadata> {
-        self.answers()
-            .filter_map(|(_, md)| md.topics.get(topic)?.partitions.get(&partition))
-            .filter(|p| p.error_code == 0 || p.leader >= 0)
-            .max_by_key(|p| p.leader_epoch)
-    }
-
-    /// The partition's leader (see [`ClusterView::partition`]), if it has one.
-    pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
-        self.partition(topic, partition)
-            .map(|p| p.leader)
-            .filter(|&l| l >= 0)
-    }
-
-    /// The Metadata `controller_id` every answering node names, if there is at least one
-    /// answer and they agree (in KRaft they need not: see the module doc).
-    pub fn controller(&self) -> Option<i32> {
-        let ids: BTreeSet<i32> = self.answers().map(|(_, md)| md.controller_id).collect();
-        (ids.len() == 1)
-            .then(|| *ids.iter().next().expect("one id"))
-            .filter(|&c| c >= 0)
-    }
-
-    /// Whether every answering node reports, for each of `partitions` partitions of
-    /// `topic`, the same leader and an ISR equal to the full replica set.
-    pub fn fully_replicated(&self, topic: &str, partitions: i32) -> bool {
-        self.answers().count() > 0
-            && (0..partitions).all(|p| {
-                let seen: Vec<Option<&PartitionMetadata>> = self
-                    .answers()
-                    .map(|(_, md)| md.topics.get(topic).and_then(|t| t.partitions.get(&p)))
-                    .collect();
-                let leaders: BTreeSet<i32> =
-                    seen.iter().map(|p| p.map_or(-1, |p| p.leader)).collect();
-                leaders.len() == 1
-                    && !leaders.contains(&-1)
-                    && seen.iter().all(|p| {
-                        p.is_some_and(|p| {
-                            let mut isr = p.isr.clone();
-                            let mut replicas = p.replicas.clone();
-                            isr.sort_unstable();
-                            replicas.sort_unstable();
-                            p.error_code == 0 && !replicas.is_empty() && isr == replicas
-                        })
-                    })
-            })
-    }
-}
-
-impl std::fmt::Display for ClusterView {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (id, answer) in &self.nodes {
-            match answer {
-                Err(e) => writeln!(f, "  node {id}: no answer: {e}")?,
-                Ok(md) => {
-                    writeln!(
-                        f,
-                        "  node {id}: cluster {:?}, controller {}, brokers {:?}",
-                        md.cluster_id, md.controller_id, md.brokers
-                    )?;
-                    for (name, topic) in &md.topics {
-                        write!(f, "    {name} (error {}):", topic.error_code)?;
-                        for (index, p) in &topic.partitions {
-                            write!(
-                                f,
-                                " [{index}: leader {} epoch {} replicas {:?} isr {:?}{}]",
-                                p.leader,
-                                p.leader_epoch,
-                                p.replicas,
-                                p.isr,
-                                if p.error_code != 0 {
-                                    format!(" error {}", p.error_code)
-                                } else {
-                                    String::new()
-                                }
-                            )?;
-                        }
-                        writeln!(f)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Metadata (v12, all topics when `topics` is `None`) from the node at `addr`.
-///
-/// # Errors
-/// Why the call did not give an answer, as text.
-pub fn metadata(addr: &str, topics: Option<&[&str]>) -> Result<ClusterMetadata, String> {
-    let request = MetadataRequest::default()
-        .with_topics(topics.map(|names| {
-            names
-                .iter()
-                .map(|n| {
-                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                        .with_name(Some(TopicName(StrBytes::from_string(n.to_string()))))
-                })
-                .collect()
-        }))
-        .with_allow_auto_topic_creation(false);
-    let response = call(addr, &request, METADATA_VERSION)?;
-    if response.error_code != 0 {
-        return Err(format!("Metadata error code {}", response.error_code));
-    }
-    let brokers = response
-        .brokers
-        .iter()
-        .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
-        .collect();
-    let topics = response
-        .topics
-        .iter()
-        .filter_map(|t| {
-            let name = t.name.as_ref()?.0.to_string();
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    (
-                        p.partition_index,
-                        PartitionMetadata {
-                            error_code: p.error_code,
-                            leader: p.leader_id.0,
-                            leader_epoch: p.leader_epoch,
-                            replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
-                            isr: p.isr_nodes.iter().map(|b| b.0).collect(),
-                            offline: p.offline_replicas.iter().map(|b| b.0).collect(),
-                        },
-                    )
-                })
-                .collect();
-            Some((
-                name,
-                TopicMetadata {
-                    error_code: t.error_code,
-                    partitions,
-                },
-            ))
-        })
-        .collect();
-    Ok(ClusterMetadata {
-        cluster_id: response.cluster_id.as_ref().map(|c| c.to_string()),
-        controller_id: response.controller_id.0,
-        brokers,
-        topics,
-    })
-}
-
-/// The metadata quorum's leader according to DescribeQuorum at `addr`.
-///
-/// # Errors
-/// When the node does not serve DescribeQuorum or names no leader.
-fn quorum_leader(addr: &str) -> Result<i32, String> {
-    let request = DescribeQuorumRequest::default().with_topics(vec![QuorumTopic::default()
-        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
-        .with_partitions(vec![QuorumPartition::default().with_partition_index(0)])]);
-    let response = call(addr, &request, DESCRIBE_QUORUM_VERSION)?;
-    if response.error_code != 0 {
-        return Err(format!("DescribeQuorum error code {}", response.error_code));
-    }
-    let partition = response
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .ok_or("DescribeQuorum answered no partition")?;
-    if partition.error_code != 0 || partition.leader_id.0 < 0 {
-        return Err(format!(
-            "DescribeQuorum: error {} leader {}",
-            partition.error_code, partition.leader_id.0
-        ));
-    }
-    Ok(partition.leader_id.0)
-}
-
-/// One request on a fresh connection, every step bounded by [`CALL_TIMEOUT`].
-fn call<R: Request>(addr: &str, request: &R, version: i16) -> Result<R::Response, String> {
-    let key = ApiKey::try_from(R::KEY).map_err(|_| format!("unknown API key {}", R::KEY))?;
-    let socket: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-    let mut stream = TcpStream::connect_timeout(&socket, CALL_TIMEOUT)
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(CALL_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(CALL_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
-    let mut frame = BytesMut::new();
-    frame.extend_from_slice(&[0; 4]);
-    header
-        .encode(&mut frame, key.request_header_version(version))
-        .map_err(|e| format!("encode header: {e}"))?;
-    request
-        .encode(&mut frame, version)
-        .map_err(|e| format!("encode {key:?}: {e}"))?;
-    let size = (frame.len() - 4) as i32;
-    frame[..4].copy_from_slice(&size.to_be_bytes());
-    stream
-        .write_all(&frame)
-        .map_err(|e| format!("{key:?} to {addr}: write: {e}"))?;
-    let mut prefix = [0u8; 4];
-    stream
-        .read_exact(&mut prefix)
-        .map_err(|e| format!("{key:?} to {addr}: read: {e}"))?;
-    let size = i32::from_be_bytes(prefix);
-    if size < 0 || size as usize > RESPONSE_BYTES_MAX {
-        return Err(format!("{key:?} to {addr}: response length {size}"));
-    }
-    let mut body = vec![0u8; size as usize];
-    stream
-        .read_exact(&mut body)
-        .map_err(|e| format!("{key:?} to {addr}: read: {e}"))?;
-    let mut body = Bytes::from(body);
-    let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
-        .map_err(|e| format!("{key:?} response header: {e}"))?;
-    if header.correlation_id != 1 {
-        return Err(format!(
-            "{key:?} response correlation id {}",
-            header.correlation_id
-        ));
-    }
-    R::Response::decode(&mut body, version).map_err(|e| format!("{key:?} v{version} response: {e}"))
-}
-
-// ---------------------------------------------------------------------------------------
 // Partition directories on disk
 // ---------------------------------------------------------------------------------------
 
@@ -1093,227 +809,4 @@ fn read_partition_dir(dir: &Path) -> Result<Vec<(i64, Option<Bytes>)>, String> {
         }
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// cgroups and iptables
-// ---------------------------------------------------------------------------------------
-
-/// The cgroup v2 groups of one cluster: `<mount>/spool-test-<name>/node-<id>`.
-struct Cgroups {
-    mount: PathBuf,
-    dir_name: String,
-}
-
-const CGROUP_PREFIX: &str = "spool-test-";
-
-impl Cgroups {
-    /// Finds the cgroup2 mount and makes a group per node.
-    ///
-    /// # Errors
-    /// Why not (no cgroup2 mount, not allowed to create groups).
-    fn create(name: &str, nodes: usize) -> Result<Cgroups, String> {
-        let mounts = std::fs::read_to_string("/proc/self/mounts")
-            .map_err(|e| format!("/proc/self/mounts: {e}"))?;
-        let mount = mounts
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|f| f.len() > 2 && f[2] == "cgroup2")
-            .map(|f| PathBuf::from(f[1]))
-            .ok_or("no cgroup2 file system is mounted")?;
-        remove_stale_cgroups(&mount);
-        let groups = Cgroups {
-            mount,
-            dir_name: format!("{CGROUP_PREFIX}{name}"),
-        };
-        for id in 1..=nodes as i32 {
-            let dir = groups.node_dir(id);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create cgroup {} (needs root): {e}", dir.display()))?;
-        }
-        Ok(groups)
-    }
-
-    fn node_dir(&self, id: i32) -> PathBuf {
-        self.mount.join(&self.dir_name).join(format!("node-{id}"))
-    }
-
-    /// The group's path relative to the cgroup2 root, as `-m cgroup --path` wants it.
-    fn rel_path(&self, id: i32) -> String {
-        format!("/{}/node-{id}", self.dir_name)
-    }
-
-    /// Removes the groups (the nodes must have exited; retried briefly while the kernel
-    /// finishes reaping).
-    fn destroy(self) {
-        let top = self.mount.join(&self.dir_name);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let mut left = false;
-            if let Ok(entries) = std::fs::read_dir(&top) {
-                for entry in entries.filter_map(Result::ok) {
-                    if entry.file_type().is_ok_and(|t| t.is_dir())
-                        && std::fs::remove_dir(entry.path()).is_err()
-                    {
-                        left = true;
-                    }
-                }
-            }
-            if (!left && std::fs::remove_dir(&top).is_ok()) || Instant::now() >= deadline {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// Whether the process with `pid` exists.
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// The owning test pid in a name made by this harness (`<prefix><pid>-<n>`).
-fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
-    name.strip_prefix(prefix)?.split('-').next()?.parse().ok()
-}
-
-fn remove_stale_cgroups(mount: &Path) {
-    let Ok(entries) = std::fs::read_dir(mount) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if owner_pid(&name, CGROUP_PREFIX).is_some_and(|pid| !pid_alive(pid)) {
-            if let Ok(children) = std::fs::read_dir(entry.path()) {
-                for child in children.filter_map(Result::ok) {
-                    let _ = std::fs::remove_dir(child.path());
-                }
-            }
-            let _ = std::fs::remove_dir(entry.path());
-        }
-    }
-}
-
-const CHAIN_PREFIX: &str = "SPOOL-";
-
-/// This cluster's iptables chain and the rules each isolation added to it.
-struct NetCut {
-    chain: String,
-    rules: Vec<(i32, Vec<String>)>,
-}
-
-fn drop_rule(cgroup: &str, kafka_port: u16, controller_port: u16) -> Vec<String> {
-    [
-        "-p",
-        "tcp",
-        "-m",
-        "cgroup",
-        "--path",
-        cgroup,
-        "-m",
-        "multiport",
-        "--dports",
-        &format!("{kafka_port},{controller_port}"),
-        "-j",
-        "DROP",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-fn iptables(args: &[&str]) -> Result<String, String> {
-    // /usr/sbin is not on every PATH a test runs with.
-    let program = if Path::new("/usr/sbin/iptables").exists() {
-        "/usr/sbin/iptables"
-    } else {
-        "iptables"
-    };
-    let output = Command::new(program)
-        .arg("-w")
-        .arg("10")
-        .args(args)
-        .output()
-        .map_err(|e| {
-            format!("cannot run iptables (install it with scripts/install-test-deps): {e}")
-        })?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "iptables {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-fn iptables_cgroup_match_available() -> Result<(), String> {
-    let help = iptables(&["-m", "cgroup", "-h"])?;
-    if help.contains("--path") {
-        Ok(())
-    } else {
-        Err("this iptables has no cgroup --path match".into())
-    }
-}
-
-impl NetCut {
-    fn create(name: &str) -> Result<NetCut, String> {
-        remove_stale_chains();
-        let chain = format!("{CHAIN_PREFIX}{name}");
-        iptables(&["-N", &chain])?;
-        if let Err(e) = iptables(&["-I", "OUTPUT", "-j", &chain]) {
-            let _ = iptables(&["-X", &chain]);
-            return Err(e);
-        }
-        Ok(NetCut {
-            chain,
-            rules: Vec::new(),
-        })
-    }
-
-    fn add(&mut self, owner: i32, rule: Vec<String>) -> Result<(), String> {
-        let mut args = vec!["-A", self.chain.as_str()];
-        args.extend(rule.iter().map(String::as_str));
-        iptables(&args)?;
-        self.rules.push((owner, rule));
-        Ok(())
-    }
-
-    fn remove_all(&mut self, owner: i32) -> Result<(), String> {
-        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.rules)
-            .into_iter()
-            .partition(|(o, _)| *o == owner);
-        self.rules = others;
-        for (_, rule) in mine {
-            let mut args = vec!["-D", self.chain.as_str()];
-            args.extend(rule.iter().map(String::as_str));
-            iptables(&args)?;
-        }
-        Ok(())
-    }
-
-    fn destroy(self) {
-        remove_chain(&self.chain);
-    }
-}
-
-fn remove_chain(chain: &str) {
-    while iptables(&["-D", "OUTPUT", "-j", chain]).is_ok() {}
-    let _ = iptables(&["-F", chain]);
-    let _ = iptables(&["-X", chain]);
-}
-
-/// Removes chains left by harness processes that no longer exist.
-fn remove_stale_chains() {
-    let Ok(listing) = iptables(&["-S"]) else {
-        return;
-    };
-    for line in listing.lines() {
-        if let Some(chain) = line.strip_prefix("-N ") {
-            if owner_pid(chain, CHAIN_PREFIX).is_some_and(|pid| !pid_alive(pid)) {
-                remove_chain(chain);
-            }
-        }
-    }
 }
