@@ -147,7 +147,7 @@ pub(crate) struct ConsumerGroupsArgs {
     /// How long each request may wait for the group coordinator, in ms
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     timeout: u64,
-    /// A client properties file (only bootstrap.servers is used)
+    /// A client properties file (accepted; its properties are not used yet)
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -323,14 +323,12 @@ fn execute<W: Write>(args: &ConsumerGroupsArgs, console: &mut Console<W>) -> Res
     }
 }
 
-/// `--bootstrap-server`, or `bootstrap.servers` of `--command-config` when that is all
-/// there is.
+/// `--bootstrap-server`. A `--command-config` file is read (so a missing one is an
+/// error, as in Kafka) but its properties, security settings mostly, are not used.
 fn bootstrap_servers(args: &ConsumerGroupsArgs) -> Result<String> {
     if let Some(path) = &args.command_config {
         for (key, _) in load_properties(path)? {
-            if key != "bootstrap.servers" {
-                tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
-            }
+            tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
         }
     }
     args.bootstrap.resolve(false)
