@@ -67,8 +67,13 @@ pub struct Log {
     log_start_offset: i64,
     /// The offset in `log-start-offset-checkpoint`; `None` if it is absent or unreadable.
     checkpointed_log_start_offset: Option<i64>,
-    /// Which leader epoch wrote which offsets; always as on disk, except after a failed write.
+    /// Which leader epoch wrote which offsets; as on disk unless `leader_epochs_unsaved`.
     leader_epochs: LeaderEpochCache,
+    /// The cache has entries the checkpoint file lacks. They are written (and fsynced)
+    /// before the recovery point next advances: entries past the recovery point are
+    /// derived again from batch headers after a crash, so the append path need not
+    /// fsync a file per new epoch (Kafka's KAFKA-15046).
+    leader_epochs_unsaved: bool,
     recovery_point: i64,
     /// The recovery point last written to the checkpoint file.
     checkpointed_recovery_point: i64,
@@ -100,6 +105,7 @@ impl Log {
             log_start_offset: 0,
             checkpointed_log_start_offset: None,
             leader_epochs: LeaderEpochCache::default(),
+            leader_epochs_unsaved: false,
             recovery_point: loaded.recovery_point,
             checkpointed_recovery_point: loaded.checkpointed_recovery_point.unwrap_or(-1),
             producers: ProducerStateManager::default(),
@@ -411,6 +417,7 @@ impl Log {
     /// checkpoint file is not rewritten: a stale checkpoint only makes recovery re-check
     /// more batches.
     fn flush_data(&mut self) -> Result<(), LogError> {
+        self.save_leader_epochs_if_unsaved()?;
         self.sync_segments()?;
         self.recovery_point = self.log_end_offset();
         self.last_flush_ms = self.clock_ms;

@@ -55,8 +55,9 @@ impl Log {
         self.assign_leader_epochs(std::iter::once((leader_epoch, log_end)))
     }
 
-    /// Assigns each (epoch, start offset) in order, as appended batches do, and makes the
-    /// result durable before returning, so it is on disk before the batches are.
+    /// Assigns each (epoch, start offset) in order, as appended batches do. The
+    /// checkpoint file is brought up to date before the recovery point passes these
+    /// batches (see `Log::leader_epochs_unsaved`), not on the append path.
     pub(super) fn assign_leader_epochs(&mut self, assignments: impl IntoIterator<Item = (i32, i64)>) -> Result<(), LogError> {
         let mut updated: Option<LeaderEpochCache> = None;
         for (epoch, start_offset) in assignments {
@@ -65,9 +66,18 @@ impl Log {
             }
         }
         if let Some(cache) = updated {
-            save(self, &cache)?;
             tracing::debug!(dir = %self.dir.display(), entries = ?cache.entries(), "new leader epoch entry");
             self.leader_epochs = cache;
+            self.leader_epochs_unsaved = true;
+        }
+        Ok(())
+    }
+
+    /// Writes the epoch checkpoint if it lacks entries of the cache.
+    pub(super) fn save_leader_epochs_if_unsaved(&mut self) -> Result<(), LogError> {
+        if self.leader_epochs_unsaved {
+            save(self, &self.leader_epochs)?;
+            self.leader_epochs_unsaved = false;
         }
         Ok(())
     }
@@ -77,6 +87,7 @@ impl Log {
         let log_end = self.log_end_offset();
         if self.leader_epochs.truncate_from_end(log_end) {
             save(self, &self.leader_epochs)?;
+            self.leader_epochs_unsaved = false;
         }
         Ok(())
     }
@@ -85,6 +96,7 @@ impl Log {
     pub(super) fn truncate_leader_epochs_from_start(&mut self) -> Result<(), LogError> {
         if self.leader_epochs.truncate_from_start(self.log_start_offset) {
             save(self, &self.leader_epochs)?;
+            self.leader_epochs_unsaved = false;
         }
         Ok(())
     }
@@ -92,6 +104,7 @@ impl Log {
     pub(super) fn clear_leader_epochs(&mut self) -> Result<(), LogError> {
         if self.leader_epochs.clear() {
             save(self, &self.leader_epochs)?;
+            self.leader_epochs_unsaved = false;
         }
         Ok(())
     }
@@ -160,6 +173,7 @@ impl Log {
 }
 
 /// Writes `cache` to the checkpoint durably.
+/// Replaces the checkpoint with `cache` (which always includes any unsaved entries).
 fn save(log: &Log, cache: &LeaderEpochCache) -> Result<(), LogError> {
     write_leader_epochs(&log.dir, cache)?;
     sync_dir(&log.dir)

@@ -45,7 +45,12 @@ impl Log {
         active.truncate_to(offset)?;
         active.sync()?;
         sync_dir(&self.dir)?;
+        // Truncation removes whole batches, so the log may now end below `offset`: the
+        // checkpoint must not vouch for offsets that later appends will rewrite.
         self.recovery_point = self.recovery_point.min(self.log_end_offset());
+        if self.checkpointed_recovery_point != self.recovery_point {
+            self.write_checkpoint()?;
+        }
         self.truncate_leader_epochs_from_end()?;
         self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
         self.checkpoint_log_start_if_needed()?;
