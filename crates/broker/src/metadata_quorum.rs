@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, ProcessRole};
-use spool_metadata::controller::{ControllerReply, ControllerRequest};
+use spool_metadata::controller::{ControllerError, ControllerReply, ControllerRequest};
 use spool_metadata::MetadataImage;
 use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, RequestObserver, SubmitError};
 use tokio::sync::{watch, RwLock};
@@ -121,6 +121,7 @@ impl MetadataQuorum {
         quorum_config.advertised = plan.advertised;
         let last_heard: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
         let heard = last_heard.clone();
+        let session_timeout = Duration::from_millis(config.broker_session_timeout_ms().max(100) as u64);
         quorum_config.on_leader_request = RequestObserver(Some(Arc::new(move |request: &ControllerRequest| {
             match request {
                 ControllerRequest::BrokerHeartbeat { broker_id } => {
@@ -129,8 +130,21 @@ impl MetadataQuorum {
                 ControllerRequest::RegisterBroker(broker) => {
                     heard.lock().insert(broker.broker_id, Instant::now());
                 }
+                // Only the active controller's own view of liveness may fence a broker: a
+                // node that lost leadership (a paused or partitioned ex-controller) may
+                // still ask, from stale notes, and is refused.
+                ControllerRequest::FenceBroker { broker_id } => {
+                    let silent = heard.lock().get(broker_id).is_some_and(|t| t.elapsed() > session_timeout);
+                    if !silent {
+                        return Err(ControllerError::InvalidRequest(format!(
+                            "broker {broker_id} is not silent for {} ms as this controller sees it",
+                            session_timeout.as_millis()
+                        )));
+                    }
+                }
                 _ => {}
             }
+            Ok(())
         })));
         let quorum = Quorum::start(quorum_config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let image = quorum.image();

@@ -38,13 +38,24 @@ pub struct QuorumConfig {
     pub timeouts: QuorumTimeouts,
     pub limits: QuorumLimits,
     /// Called on the leader with every request it is about to decide, its own and
-    /// forwarded ones alike (the broker notes heartbeats here to judge liveness).
+    /// forwarded ones alike. The broker notes heartbeats here to judge liveness, and
+    /// refuses (with an error) a request only the leader's own view may justify, such as
+    /// fencing a broker it still hears from.
     pub on_leader_request: RequestObserver,
 }
 
-/// A callback that sees the requests the leader decides.
+/// A callback that sees, and may refuse, the requests the leader decides.
 #[derive(Clone, Default)]
-pub struct RequestObserver(pub Option<std::sync::Arc<dyn Fn(&spool_metadata::controller::ControllerRequest) + Send + Sync>>);
+#[allow(clippy::type_complexity)]
+pub struct RequestObserver(
+    pub  Option<
+        std::sync::Arc<
+            dyn Fn(&spool_metadata::controller::ControllerRequest) -> Result<(), spool_metadata::controller::ControllerError>
+                + Send
+                + Sync,
+        >,
+    >,
+);
 
 impl std::fmt::Debug for RequestObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

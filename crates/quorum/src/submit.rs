@@ -118,7 +118,9 @@ impl QuorumNode {
             Ok(Err(RaftError::Fatal(_))) => return Attempt::Done(Err(SubmitError::ShuttingDown)),
         };
         if let Some(observe) = &self.config.on_leader_request.0 {
-            observe(request);
+            if let Err(refusal) = observe(request) {
+                return Attempt::Done(Err(SubmitError::Rejected(refusal)));
+            }
         }
         let image = self.image.borrow().clone();
         let (records, reply) = match decide(&image, request) {
