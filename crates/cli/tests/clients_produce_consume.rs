@@ -7,8 +7,10 @@
 
 mod harness;
 
+use harness::rdkafka_client::{assign, recv_n};
+
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -49,30 +51,6 @@ fn new_consumer(addr: &str, offset_reset: &str) -> StreamConsumer {
         .set("auto.offset.reset", offset_reset)
         .create()
         .expect("create consumer")
-}
-
-fn assign(consumer: &StreamConsumer, topic: &str, starts: &[(i32, i64)]) {
-    let mut list = TopicPartitionList::new();
-    for &(partition, offset) in starts {
-        list.add_partition_offset(topic, partition, Offset::Offset(offset))
-            .expect("add partition");
-    }
-    consumer.assign(&list).expect("assign");
-}
-
-/// Receives exactly `n` records (panicking on a consumer error or when `within` runs out).
-async fn recv_n(consumer: &StreamConsumer, n: usize, within: Duration) -> Vec<OwnedMessage> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Err(_) => panic!("received {} of {n} records within {within:?}", out.len()),
-            Ok(Err(e)) => panic!("consumer error after {} of {n} records: {e}", out.len()),
-            Ok(Ok(message)) => out.push(message.detach()),
-        }
-    }
-    out
 }
 
 /// Asserts that nothing more arrives within `quiet`.

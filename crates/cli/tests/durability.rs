@@ -9,6 +9,8 @@
 
 mod harness;
 
+use harness::rdkafka_client::{assign, recv_n};
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, Timestamp, TopicPartitionList};
+use rdkafka::Timestamp;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -47,29 +49,6 @@ fn new_consumer(addr: &str) -> StreamConsumer {
         .set("auto.offset.reset", "error")
         .create()
         .expect("create consumer")
-}
-
-fn assign(consumer: &StreamConsumer, topic: &str, starts: &[(i32, i64)]) {
-    let mut list = TopicPartitionList::new();
-    for &(partition, offset) in starts {
-        list.add_partition_offset(topic, partition, Offset::Offset(offset))
-            .expect("add partition");
-    }
-    consumer.assign(&list).expect("assign");
-}
-
-async fn recv_n(consumer: &StreamConsumer, n: usize, within: Duration) -> Vec<OwnedMessage> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Err(_) => panic!("received {} of {n} records within {within:?}", out.len()),
-            Ok(Err(e)) => panic!("consumer error after {} of {n} records: {e}", out.len()),
-            Ok(Ok(message)) => out.push(message.detach()),
-        }
-    }
-    out
 }
 
 async fn assert_nothing_more(consumer: &StreamConsumer, quiet: Duration) {

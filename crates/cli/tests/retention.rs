@@ -9,6 +9,8 @@
 
 mod harness;
 
+use harness::rdkafka_client::{assign, recv_n};
+
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,10 +18,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 
 const WAIT: Duration = Duration::from_secs(30);
 const SEGMENT_BYTES: u64 = 4096;
@@ -52,27 +53,6 @@ fn new_consumer(addr: &str, offset_reset: &str) -> StreamConsumer {
         .set("auto.offset.reset", offset_reset)
         .create()
         .expect("create consumer")
-}
-
-fn assign(consumer: &StreamConsumer, topic: &str, offset: i64) {
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, 0, Offset::Offset(offset))
-        .expect("add partition");
-    consumer.assign(&list).expect("assign");
-}
-
-async fn recv_n(consumer: &StreamConsumer, n: usize, within: Duration) -> Vec<OwnedMessage> {
-    let deadline = Instant::now() + within;
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, consumer.recv()).await {
-            Err(_) => panic!("received {} of {n} records within {within:?}", out.len()),
-            Ok(Err(e)) => panic!("consumer error after {} of {n} records: {e}", out.len()),
-            Ok(Ok(message)) => out.push(message.detach()),
-        }
-    }
-    out
 }
 
 async fn create_topic(addr: &str, topic: &str, configs: &[(&str, &str)]) {
@@ -167,7 +147,7 @@ async fn wait_for_retention(
 /// to the end) and with `auto.offset.reset=error` (an offset-out-of-range error).
 async fn check_reads_below_the_start(addr: &str, topic: &str, low: i64) {
     let earliest = new_consumer(addr, "earliest");
-    assign(&earliest, topic, 0);
+    assign(&earliest, topic, &[(0, 0)]);
     let messages = recv_n(&earliest, (RECORDS - low) as usize, WAIT).await;
     assert_eq!(
         messages[0].offset(),
@@ -185,7 +165,7 @@ async fn check_reads_below_the_start(addr: &str, topic: &str, low: i64) {
     }
 
     let strict = new_consumer(addr, "error");
-    assign(&strict, topic, 0);
+    assign(&strict, topic, &[(0, 0)]);
     match tokio::time::timeout(WAIT, strict.recv()).await {
         Err(_) => panic!("no error within {WAIT:?} when reading below the log start with auto.offset.reset=error"),
         Ok(Ok(message)) => panic!("read offset {} below the log start {low}", message.offset()),
@@ -332,7 +312,7 @@ async fn a_topic_without_retention_overrides_keeps_everything() {
         bases_after, bases_before,
         "segments of the default topic changed"
     );
-    assign(&consumer, &kept, 0);
+    assign(&consumer, &kept, &[(0, 0)]);
     let messages = recv_n(&consumer, RECORDS as usize, WAIT).await;
     for (i, message) in messages.iter().enumerate() {
         assert_eq!(message.offset(), i as i64);

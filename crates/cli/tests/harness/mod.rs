@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
+pub mod rdkafka_client;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,11 @@ pub fn free_port() -> u16 {
 /// A topic name no other test in this run uses.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A running `spool server` process.
@@ -79,7 +84,10 @@ impl Broker {
             .arg("--listen")
             .arg(&self.addr)
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -94,7 +102,10 @@ impl Broker {
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("spool server exited early with {status}; log:\n{}", self.log());
+                    panic!(
+                        "spool server exited early with {status}; log:\n{}",
+                        self.log()
+                    );
                 }
             }
             if TcpStream::connect(&self.addr).is_ok() {
@@ -102,7 +113,11 @@ impl Broker {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("spool server did not listen on {} within 30 s; log:\n{}", self.addr, self.log());
+        panic!(
+            "spool server did not listen on {} within 30 s; log:\n{}",
+            self.addr,
+            self.log()
+        );
     }
 
     /// What the broker wrote to stderr so far.
@@ -120,8 +135,13 @@ impl Broker {
 
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -142,7 +162,9 @@ impl Broker {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 }
 
