@@ -13,7 +13,6 @@ use spool_metadata::MetadataImage;
 
 use crate::error::KafkaError;
 use crate::group_coordinator::GroupCoordinator;
-use crate::meta_properties;
 use crate::metadata_quorum::{self, MetadataQuorum};
 use crate::partition::Partition;
 use crate::replica_manager::ReplicaManager;
@@ -47,23 +46,16 @@ impl Broker {
     /// # Errors
     /// When the data directory is unusable or belongs to another node.
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
-        let data_dir = config.log_dirs().into_iter().next().unwrap_or_else(|| PathBuf::from("./spool-data"));
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
         let node_id = config.node_id();
-        let plan = metadata_quorum::plan(&config).await?;
-        // A cluster of one names itself at random; the voters of a larger cluster derive
-        // the same id from their shared voter list.
-        let derived_cluster_id =
-            if plan.voters.len() > 1 { Some(metadata_quorum::cluster_id_for_voters(&plan.voters)) } else { None };
-        let meta = meta_properties::load_or_create(&data_dir, node_id, derived_cluster_id.as_deref())?;
+        let (data_dir, plan, meta) = metadata_quorum::open_node(&config).await?;
         let advertised = config
             .advertised_listeners()
             .into_iter()
             .next()
             .context("no listener configured: set listeners=PLAINTEXT://HOST:PORT")?;
         let now = now_ms();
-        let single_voter = plan.voters.len() == 1;
+        // This node is the whole quorum: its controller is at hand.
+        let single_voter = plan.voters.len() == 1 && plan.is_voter;
         let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         let groups = Arc::new(GroupCoordinator::new(&config));
@@ -269,12 +261,7 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
         if let Err(e) = broker.submit(request).await {
             tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message);
         }
-        for expired in broker.metadata.expired_brokers(session_timeout).await {
-            tracing::warn!(broker = expired, "no heartbeat for {} ms: fencing the broker", session_timeout.as_millis());
-            if let Err(e) = broker.submit(ControllerRequest::FenceBroker { broker_id: expired }).await {
-                tracing::warn!(broker = expired, "fencing failed: {:?}", e.message);
-            }
-        }
+        broker.metadata.fence_silent_brokers(session_timeout).await;
         tokio::time::sleep(interval).await;
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,52 @@ use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, RequestObserv
 use tokio::sync::{watch, RwLock};
 
 use crate::error::KafkaError;
+use crate::meta_properties::{self, MetaProperties};
+
+/// Opens this node's data directory and identity: the directory, the quorum plan and
+/// `meta.properties` (whose cluster id the quorum then checks).
+///
+/// # Errors
+/// When the directory is unusable, the cluster flags contradict each other, or the
+/// directory belongs to another node or cluster.
+pub(crate) async fn open_node(config: &BrokerConfig) -> anyhow::Result<(PathBuf, QuorumPlan, MetaProperties)> {
+    let data_dir = config.log_dirs().into_iter().next().unwrap_or_else(|| PathBuf::from("./spool-data"));
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let plan = plan(config).await?;
+    // A node started without voters is a cluster of one and names itself at random; the
+    // nodes of a configured cluster derive the same id from their shared voter list.
+    let derived_cluster_id =
+        if config.controller_quorum_voters().is_empty() { None } else { Some(cluster_id_for_voters(&plan.voters)) };
+    let meta = meta_properties::load_or_create(&data_dir, config.node_id(), derived_cluster_id.as_deref())?;
+    Ok((data_dir, plan, meta))
+}
+
+/// Runs a node whose `process.roles` is `controller` alone: a voter of the metadata
+/// quorum that serves no clients and hosts no partitions, but fences silent brokers
+/// while it is the active controller. Returns when `stop` completes.
+///
+/// # Errors
+/// When the node cannot start.
+pub(crate) async fn run_controller_only(config: BrokerConfig, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let (data_dir, plan, meta) = open_node(&config).await?;
+    let quorum = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
+    tracing::info!(node_id = config.node_id(), cluster_id = %meta.cluster_id, "Spool controller started (process.roles=controller)");
+    let interval = Duration::from_millis(config.broker_heartbeat_interval_ms().max(50) as u64);
+    let session_timeout = Duration::from_millis(config.broker_session_timeout_ms().max(100) as u64);
+    let liveness = async {
+        loop {
+            quorum.fence_silent_brokers(session_timeout).await;
+            tokio::time::sleep(interval).await;
+        }
+    };
+    tokio::select! {
+        _ = stop => {}
+        _ = liveness => {}
+    }
+    quorum.shutdown().await;
+    tracing::info!("Spool controller stopped cleanly");
+    Ok(())
+}
 
 /// Where the quorum of this node listens and who votes.
 pub(crate) struct QuorumPlan {
@@ -212,6 +258,16 @@ impl MetadataQuorum {
             .map(|b| b.broker_id)
             .filter(|id| last_heard.get(id).is_none_or(|t| now.duration_since(*t) > session_timeout))
             .collect()
+    }
+
+    /// On the active controller: fences the brokers that went silent.
+    pub(crate) async fn fence_silent_brokers(&self, session_timeout: Duration) {
+        for expired in self.expired_brokers(session_timeout).await {
+            tracing::warn!(broker = expired, "no heartbeat for {} ms: fencing the broker", session_timeout.as_millis());
+            if let Err(e) = self.submit(ControllerRequest::FenceBroker { broker_id: expired }).await {
+                tracing::warn!(broker = expired, "fencing failed: {:?}", e.message);
+            }
+        }
     }
 
     /// Stops the quorum member.

@@ -76,6 +76,9 @@ impl Server {
 /// # Errors
 /// When the broker cannot start.
 pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    if !config.process_roles().contains(&spool_metadata::config::ProcessRole::Broker) {
+        return crate::metadata_quorum::run_controller_only(config, wait_for_signal()).await;
+    }
     let server = Server::start(config).await?;
     wait_for_signal().await;
     tracing::info!("shutting down");
