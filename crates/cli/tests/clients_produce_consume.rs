@@ -7,14 +7,12 @@
 
 mod harness;
 
-use harness::rdkafka_client::{assign, recv_n};
+use harness::rdkafka_client::{assign, create_topic, recv_n};
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
@@ -61,23 +59,6 @@ async fn assert_nothing_more(consumer: &StreamConsumer, quiet: Duration) {
             extra.partition(),
             extra.offset()
         );
-    }
-}
-
-async fn create_topic(addr: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .create()
-        .expect("create admin client");
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .expect("CreateTopics request");
-    assert_eq!(results.len(), 1);
-    if let Err((name, code)) = &results[0] {
-        panic!("creating topic {name} failed: {code:?}");
     }
 }
 

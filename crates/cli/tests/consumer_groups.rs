@@ -7,6 +7,8 @@
 
 mod harness;
 
+use harness::rdkafka_client::create_topic;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,8 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -23,17 +23,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn create_topic(addr: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", addr).create().expect("create admin client");
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics([&new_topic], &options).await.expect("CreateTopics request");
-    if let Err((name, code)) = &results[0] {
-        panic!("creating topic {name} failed: {code:?}");
-    }
-}
 
 /// Produces `count` records round-robin over `partitions`, values `prefix-i`.
 async fn produce(addr: &str, topic: &str, partitions: i32, prefix: &str, count: usize) {

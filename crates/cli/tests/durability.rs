@@ -9,7 +9,7 @@
 
 mod harness;
 
-use harness::rdkafka_client::{assign, recv_n};
+use harness::rdkafka_client::{assign, create_topic, recv_n};
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -19,8 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -60,22 +58,6 @@ async fn assert_nothing_more(consumer: &StreamConsumer, quiet: Duration) {
             extra.offset()
         ),
         Ok(Err(e)) => panic!("consumer error at the end of the log: {e}"),
-    }
-}
-
-async fn create_topic(addr: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .create()
-        .expect("create admin client");
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .expect("CreateTopics request");
-    if let Err((name, code)) = &results[0] {
-        panic!("creating topic {name} failed: {code:?}");
     }
 }
 

@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
@@ -28,4 +31,18 @@ pub async fn recv_n(consumer: &StreamConsumer, n: usize, within: Duration) -> Ve
         }
     }
     out
+}
+
+/// Creates `topic` with `partitions` partitions and replication factor 1 through the
+/// Admin API, panicking with the broker's error if it is refused.
+pub async fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", addr).create().expect("create admin client");
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&new_topic], &options).await.expect("CreateTopics request");
+    assert_eq!(results.len(), 1);
+    if let Err((name, code)) = &results[0] {
+        panic!("creating topic {name} failed: {code:?}");
+    }
 }
