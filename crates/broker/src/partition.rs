@@ -4,6 +4,7 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use spool_metadata::config::TopicConfig;
 use spool_storage::{AppendError, AppendInfo, Log, LogConfig, LogError, ReadError};
@@ -138,6 +139,27 @@ impl Partition {
 
     pub fn is_leader(&self) -> bool {
         self.state.read().leader == self.node_id
+    }
+
+    /// The state of a partition this broker leads, checked against the leader epoch the
+    /// client knows (`-1`: no check), as every leader-only request does.
+    ///
+    /// # Errors
+    /// `NOT_LEADER_OR_FOLLOWER` when another broker leads; `FENCED_LEADER_EPOCH` for a
+    /// stale client epoch, `UNKNOWN_LEADER_EPOCH` for one this broker has not seen yet.
+    pub fn leader_state(&self, current_leader_epoch: i32) -> Result<PartitionState, ResponseError> {
+        let state = self.state();
+        if state.leader != self.node_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
+            return Err(if current_leader_epoch < state.leader_epoch {
+                ResponseError::FencedLeaderEpoch
+            } else {
+                ResponseError::UnknownLeaderEpoch
+            });
+        }
+        Ok(state)
     }
 
     /// Applies leadership from new metadata. A new leader starts tracking its

@@ -153,19 +153,7 @@ fn read_partition(
     let Some(partition) = broker.replicas.get(topic, index) else {
         return Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1));
     };
-    let state = partition.state();
-    if state.leader != broker.node_id {
-        return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
-    }
-    let current_leader_epoch = fetch.current_leader_epoch;
-    if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
-        let code = if current_leader_epoch < state.leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        };
-        return Err((KafkaError::new(code), -1, -1));
-    }
+    let state = partition.leader_state(fetch.current_leader_epoch).map_err(|code| (KafkaError::new(code), -1, -1))?;
     let limit = if replica_id >= 0 {
         if !state.replicas.contains(&replica_id) {
             return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));

@@ -67,17 +67,7 @@ fn lookup(
         .replicas
         .get(topic, index)
         .ok_or_else(|| KafkaError::new(ResponseError::UnknownTopicOrPartition))?;
-    let state = partition.state();
-    if state.leader != broker.node_id {
-        return Err(KafkaError::new(ResponseError::NotLeaderOrFollower));
-    }
-    if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
-        return Err(KafkaError::new(if current_leader_epoch < state.leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        }));
-    }
+    let state = partition.leader_state(current_leader_epoch).map_err(KafkaError::new)?;
     let high_watermark = partition.high_watermark();
     let storage_error = |e: String| KafkaError::with_message(ResponseError::KafkaStorageError, e);
     match timestamp {

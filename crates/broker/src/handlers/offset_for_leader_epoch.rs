@@ -57,16 +57,6 @@ fn end_offset(
     leader_epoch: i32,
 ) -> Result<Option<(i32, i64)>, ResponseError> {
     let partition = broker.replicas.get(topic, index).ok_or(ResponseError::UnknownTopicOrPartition)?;
-    let state = partition.state();
-    if state.leader != broker.node_id {
-        return Err(ResponseError::NotLeaderOrFollower);
-    }
-    if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
-        return Err(if current_leader_epoch < state.leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        });
-    }
+    partition.leader_state(current_leader_epoch)?;
     partition.with_log(|log| log.end_offset_for_epoch(leader_epoch)).map_err(|_| ResponseError::UnknownTopicOrPartition)
 }
