@@ -35,8 +35,11 @@ pub(crate) struct FetcherConfig {
     pub backoff_ms: u64,
 }
 
+/// The partitions one fetcher replicates, by topic and index; shared with its task.
+type SharedPartitions = Arc<Mutex<BTreeMap<(String, i32), Arc<Partition>>>>;
+
 struct Fetcher {
-    partitions: Arc<Mutex<BTreeMap<(String, i32), Arc<Partition>>>>,
+    partitions: SharedPartitions,
     address: Arc<Mutex<String>>,
     wake: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
@@ -101,7 +104,7 @@ impl ReplicaFetcherManager {
 async fn run_fetcher(
     leader: i32,
     config: FetcherConfig,
-    partitions: Arc<Mutex<BTreeMap<(String, i32), Arc<Partition>>>>,
+    partitions: SharedPartitions,
     address: Arc<Mutex<String>>,
     wake: Arc<Notify>,
 ) {

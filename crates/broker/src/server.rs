@@ -40,11 +40,12 @@ impl Server {
             .with_context(|| format!("cannot listen on {bind}; is another broker running there? (set --listen)"))?;
         let local_addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
-        tasks.push(tokio::spawn(isr_loop(broker.clone(), shutdown_rx)));
+        let tasks = vec![
+            tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())),
+            tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())),
+            tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())),
+            tokio::spawn(isr_loop(broker.clone(), shutdown_rx)),
+        ];
         tracing::info!(
             node_id = broker.node_id,
             cluster_id = %broker.cluster_id,

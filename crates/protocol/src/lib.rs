@@ -13,6 +13,8 @@
 //! Message bodies are encoded and decoded by the `kafka-protocol` crate, which is
 //! generated from Kafka's own message specs; nothing here hand-writes a message codec.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod batch;
 pub mod frame;
 pub mod header;

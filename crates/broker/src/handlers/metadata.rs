@@ -24,7 +24,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     let mut topics = Vec::new();
     match request.topics {
         None => {
-            topics.extend(image.topics().map(|t| describe_topic(t)));
+            topics.extend(image.topics().map(describe_topic));
         }
         Some(requested) => {
             let auto_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable();

@@ -113,7 +113,7 @@ struct Appended {
 
 /// Validates and appends one partition's record set.
 fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks: i16) -> Result<Appended, KafkaError> {
-    if !matches!(acks, -1 | 0 | 1) {
+    if !(-1..=1).contains(&acks) {
         return Err(KafkaError::with_message(ResponseError::InvalidRequiredAcks, format!("acks={acks} is not -1, 0 or 1")));
     }
     let partition = broker.replicas.get(topic, index).ok_or_else(|| {
