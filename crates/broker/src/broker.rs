@@ -239,9 +239,24 @@ impl Broker {
 /// Applies every metadata change the quorum commits, whoever made it.
 async fn follow_metadata(broker: Arc<Broker>) {
     let mut images = broker.metadata.subscribe();
+    let mut topics = topic_ids(&broker.image());
     while images.changed().await.is_ok() {
         broker.apply_latest_image();
+        let now = topic_ids(&broker.image());
+        let deleted: Vec<String> = topics.iter().filter(|(id, _)| !now.contains_key(id)).map(|(_, name)| name.clone()).collect();
+        topics = now;
+        if !deleted.is_empty() {
+            // Every broker does this for the groups it coordinates, whichever broker
+            // handled the DeleteTopics (Kafka: the metadata publisher's onPartitionsDeleted).
+            let broker = broker.clone();
+            tokio::spawn(async move { broker.groups.on_topics_deleted(&broker, &deleted).await });
+        }
     }
+}
+
+/// The topics of `image` by id (an id, unlike a name, is never reused).
+fn topic_ids(image: &MetadataImage) -> std::collections::HashMap<uuid::Uuid, String> {
+    image.topics().map(|t| (t.topic_id, t.name.clone())).collect()
 }
 
 /// Registers this broker (again, when its registration is missing or stale) and then

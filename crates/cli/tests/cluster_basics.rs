@@ -348,6 +348,70 @@ fn acks_all_produce_is_on_every_in_sync_replica_and_consumable_from_the_leader()
     );
 }
 
+/// The committed offsets of `group` by topic, asked of its coordinator at `addr` (every
+/// topic: OffsetFetch with no topic list).
+fn committed_topics(addr: &str, group: &str) -> Option<BTreeSet<String>> {
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest};
+    let mut conn = wire::Conn::connect(addr).ok()?;
+    let request = OffsetFetchRequest::default().with_group_id(GroupId(wire::s(group))).with_topics(None);
+    let response = conn.call(&request, 7).ok()?;
+    (response.error_code == 0)
+        .then(|| response.topics.iter().map(|t| t.name.0.to_string()).collect())
+}
+
+#[test]
+fn deleting_a_topic_through_any_broker_removes_its_offsets_from_every_coordinator() {
+    use kafka_protocol::messages::{DeleteTopicsRequest, FindCoordinatorRequest};
+    use rdkafka::consumer::CommitMode;
+    let _exclusive = harness::cluster::exclusive();
+    let cluster = start_cluster();
+    let doomed = harness::unique_topic("doomed");
+    let kept = harness::unique_topic("kept");
+    for topic in [&doomed, &kept] {
+        create_topic(&cluster.bootstrap(), topic, 2, 1, &[]).expect("create topic");
+    }
+    let group = harness::unique_topic("group");
+    let committer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", &group)
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    for topic in [&doomed, &kept] {
+        for partition in 0..2 {
+            offsets.add_partition_offset(topic, partition, Offset::Offset(5)).expect("offset");
+        }
+    }
+    committer.commit(&offsets, CommitMode::Sync).expect("commit offsets");
+
+    let mut conn = wire::Conn::connect(&cluster.addr(cluster.ids()[0])).expect("connect");
+    let found = conn
+        .call(&FindCoordinatorRequest::default().with_key(wire::s(&group)).with_key_type(0), 3)
+        .expect("FindCoordinator");
+    assert_eq!(found.error_code, 0, "FindCoordinator: {:?}", found.error_message);
+    let coordinator = found.node_id.0;
+    let both = BTreeSet::from([doomed.clone(), kept.clone()]);
+    assert_eq!(committed_topics(&cluster.addr(coordinator), &group), Some(both));
+
+    // DeleteTopics goes to a broker that does not coordinate the group.
+    let other = *cluster.ids().iter().find(|id| **id != coordinator).expect("a second broker");
+    let request = DeleteTopicsRequest::default()
+        .with_topic_names(vec![wire::topic_name(&doomed)])
+        .with_timeout_ms(10_000);
+    let deleted = wire::Conn::connect(&cluster.addr(other)).expect("connect").call(&request, 4).expect("DeleteTopics");
+    assert_eq!(deleted.responses[0].error_code, 0, "DeleteTopics: {:?}", deleted.responses[0].error_message);
+
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let now = committed_topics(&cluster.addr(coordinator), &group);
+        if now == Some(BTreeSet::from([kept.clone()])) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the coordinator still holds offsets of the deleted topic: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
     let _exclusive = harness::cluster::exclusive();

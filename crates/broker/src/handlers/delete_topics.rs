@@ -38,9 +38,9 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                 }
                 let deleted = broker.submit(ControllerRequest::DeleteTopic { name: name.clone() }).await.map(|_| ());
                 if deleted.is_ok() {
+                    // Groups forget their offsets of the topic when each broker sees the
+                    // deletion in the metadata (`broker::follow_metadata`).
                     tracing::info!(topic = %name, client = ?header.client_id, "deleted topic");
-                    // Groups forget their offsets of the topic (Kafka: onPartitionsDeleted).
-                    broker.groups.on_topics_deleted(broker, std::slice::from_ref(&name)).await;
                 }
                 deleted
             }
