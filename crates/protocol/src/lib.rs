@@ -15,6 +15,9 @@
 //! Message bodies are encoded and decoded by the `kafka-protocol` crate, which is
 //! generated from Kafka's own message specs; nothing here hand-writes a message codec.
 
+// Tests may unwrap: a panic is how they fail.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod batch;
 pub mod frame;
 pub mod header;

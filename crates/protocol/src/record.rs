@@ -263,6 +263,26 @@ pub fn first_record_without_key(batch: &[u8], header: &BatchHeader) -> Result<Op
     Ok(None)
 }
 
+/// The index (counted over the whole set) of the first record without a key in a
+/// validated record set whose batch headers are `headers`, or `None` if every record has
+/// a key. Kafka refuses such records in compacted topics (`INVALID_RECORD`); this is the
+/// only produce check that decompresses records, so callers run it for those topics only.
+///
+/// # Errors
+/// Any [`RecordError`]: some records cannot be decompressed or parsed.
+pub fn find_record_without_key(records: &[u8], headers: &[BatchHeader]) -> Result<Option<usize>, RecordError> {
+    let (mut position, mut skipped) = (0, 0);
+    for header in headers {
+        let batch = records.get(position..).ok_or(RecordError::Malformed("record set shorter than its batches"))?;
+        if let Some(index) = first_record_without_key(batch, header)? {
+            return Ok(Some(skipped + index));
+        }
+        position += header.size();
+        skipped += header.record_count.max(0) as usize;
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +331,17 @@ mod tests {
             assert_eq!(views[2].timestamp_delta, 2);
             assert_eq!(first_record_without_key(&batch, &header).unwrap(), Some(1));
         }
+    }
+
+    #[test]
+    fn finds_the_keyless_record_of_a_set() {
+        let keyed = encode(&[record(0, Some(b"a"), Some(b"1")), record(1, Some(b"b"), None)], Compression::Gzip);
+        let keyless = encode(&[record(0, Some(b"c"), Some(b"1")), record(1, None, Some(b"2"))], Compression::Lz4);
+        let set = [keyed.clone(), keyless].concat();
+        let headers = crate::batch::validate_record_set(&set, usize::MAX).unwrap();
+        assert_eq!(find_record_without_key(&set, &headers).unwrap(), Some(3));
+        let headers = crate::batch::validate_record_set(&keyed, usize::MAX).unwrap();
+        assert_eq!(find_record_without_key(&keyed, &headers).unwrap(), None);
     }
 
     #[test]
