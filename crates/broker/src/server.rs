@@ -43,6 +43,9 @@ impl Server {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
+        if broker.config.log_cleaner_enable() {
+            tasks.push(tokio::spawn(cleaner_loop(broker.clone(), shutdown_rx.clone())));
+        }
         tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(isr_loop(broker.clone(), shutdown_rx)));
         tracing::info!(
@@ -134,6 +137,24 @@ async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
             _ = tokio::time::sleep(period) => {
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || broker.replicas.enforce_retention(now_ms())).await;
+            }
+        }
+    }
+}
+
+/// The log cleaner: a pass over the compacted logs every `log.cleaner.backoff.ms`, on a
+/// blocking thread (cleaning reads and rewrites whole segments).
+async fn cleaner_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.log_cleaner_backoff_ms().max(10) as u64);
+    let buffer_bytes = broker.config.log_cleaner_dedupe_buffer_size().max(0) as f64;
+    let load_factor = broker.config.log_cleaner_io_buffer_load_factor().clamp(0.0, 1.0);
+    let max_map_entries = (buffer_bytes * load_factor / spool_storage::OFFSET_MAP_ENTRY_BYTES as f64) as usize;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(period) => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || broker.replicas.clean_logs(now_ms(), max_map_entries)).await;
             }
         }
     }
