@@ -49,6 +49,15 @@ const COMPACTED: [(&str, &str); 5] = [
     ("delete.retention.ms", "1000"),
 ];
 
+/// A broker with a fresh compacted topic of one partition, and a producer.
+async fn compacted_topic(prefix: &str) -> (harness::Broker, String, FutureProducer) {
+    let broker = start_broker();
+    let topic = harness::unique_topic(prefix);
+    create_topic_with(&broker.addr, &topic, 1, &COMPACTED).await;
+    let producer = producer(&broker.addr);
+    (broker, topic, producer)
+}
+
 fn producer(addr: &str) -> FutureProducer {
     ClientConfig::new()
         .set("bootstrap.servers", addr)
@@ -125,10 +134,7 @@ async fn read_all(addr: &str, topic: &str) -> Vec<(i64, String, Option<String>)>
 
 #[tokio::test]
 async fn the_cleaner_keeps_the_latest_value_per_key_and_drops_tombstones() {
-    let broker = start_broker();
-    let topic = harness::unique_topic("compacted");
-    create_topic_with(&broker.addr, &topic, 1, &COMPACTED).await;
-    let producer = producer(&broker.addr);
+    let (broker, topic, producer) = compacted_topic("compacted").await;
     let dir = broker.data_dir().join(format!("{topic}-0"));
     for round in 0..ROUNDS {
         for key in 0..KEYS {
@@ -168,10 +174,7 @@ async fn the_cleaner_keeps_the_latest_value_per_key_and_drops_tombstones() {
 
 #[tokio::test]
 async fn a_compacted_topic_refuses_records_without_a_key() {
-    let broker = start_broker();
-    let topic = harness::unique_topic("compacted-keyless");
-    create_topic_with(&broker.addr, &topic, 1, &COMPACTED).await;
-    let producer = producer(&broker.addr);
+    let (broker, topic, producer) = compacted_topic("compacted-keyless").await;
     let record = FutureRecord::<str, str>::to(&topic).partition(0).payload("no key");
     match producer.send(record, Duration::from_secs(30)).await {
         Err((KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord), _)) => {}
@@ -191,10 +194,7 @@ fn commit(consumer: &StreamConsumer, topic: &str, offset: i64) {
 
 #[tokio::test]
 async fn consumer_offsets_compact_and_commits_survive_kill_9() {
-    let mut broker = start_broker();
-    let topic = harness::unique_topic("compaction-commits");
-    create_topic_with(&broker.addr, &topic, 1, &COMPACTED).await;
-    let producer = producer(&broker.addr);
+    let (mut broker, topic, producer) = compacted_topic("compaction-commits").await;
     for i in 0..300 {
         send(&producer, &topic, &format!("key{i}"), Some("v")).await;
     }

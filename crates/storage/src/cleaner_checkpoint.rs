@@ -17,13 +17,12 @@
 //! file, or an offset outside the log, means the log start: everything is dirty again,
 //! which costs work but never loses records. Truncation below it lowers it.
 
-use std::fs;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
-use crate::error::{IoContext, LogError};
+use crate::error::LogError;
+use crate::log_loader::remove_if_present;
 use crate::recovery_checkpoint::{read_offset_checkpoint, write_offset_checkpoint};
 
 pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
@@ -59,11 +58,7 @@ pub(crate) fn write_first_dirty_offset(dir: &Path, offset: i64) -> Result<(), Lo
 /// # Errors
 /// [`LogError::Io`].
 pub(crate) fn delete_first_dirty_offset(dir: &Path) -> Result<(), LogError> {
-    let path = checkpoint_path(dir);
-    match fs::remove_file(&path) {
-        Err(e) if e.kind() != ErrorKind::NotFound => Err(e).at(&path),
-        _ => Ok(()),
-    }
+    remove_if_present(&checkpoint_path(dir))
 }
 
 #[cfg(test)]
@@ -76,8 +71,8 @@ mod tests {
         assert_eq!(read_first_dirty_offset(dir.path()).unwrap(), None);
         write_first_dirty_offset(dir.path(), 42).unwrap();
         assert_eq!(read_first_dirty_offset(dir.path()).unwrap(), Some(42));
-        assert_eq!(fs::read_to_string(checkpoint_path(dir.path())).unwrap(), "0\n42\n");
-        fs::write(checkpoint_path(dir.path()), "0\nx\n").unwrap();
+        assert_eq!(std::fs::read_to_string(checkpoint_path(dir.path())).unwrap(), "0\n42\n");
+        std::fs::write(checkpoint_path(dir.path()), "0\nx\n").unwrap();
         assert_eq!(read_first_dirty_offset(dir.path()).unwrap(), None);
         delete_first_dirty_offset(dir.path()).unwrap();
         delete_first_dirty_offset(dir.path()).unwrap();

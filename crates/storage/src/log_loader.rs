@@ -197,7 +197,8 @@ fn complete_swap(dir: &Path, base: i64, bases: &mut Vec<i64>) -> Result<(), LogE
     Ok(())
 }
 
-fn remove_if_present(path: &Path) -> Result<(), LogError> {
+/// Removes `path`; a file that is already gone is fine.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), LogError> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(e).at(path),
         _ => Ok(()),
