@@ -34,6 +34,7 @@ use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBat
 use spool_group::{
     AppendFailure, GroupConfig, GroupCoordinatorShard, GroupError, GroupRecord, ListGroupsResult, Output, RequestToken, Response,
 };
+use spool_protocol::batch::Batches;
 use spool_metadata::config::BrokerConfig;
 use spool_metadata::controller::{ControllerRequest, NewTopic};
 use tokio::sync::{oneshot, watch, Mutex, Notify};
@@ -449,6 +450,9 @@ fn replay_partition(source: &Partition, config: GroupConfig, seed: u64) -> Resul
                 Err(e) => tracing::error!(offset = record.offset, "skipping an unreadable {GROUP_METADATA_TOPIC} record: {e}"),
             }
         }
+        // A compacted batch may end past its last surviving record: resume after the batch.
+        let batches_end = Batches::new(&read.records).last().map_or(offset, |(header, _)| header.last_offset() + 1);
+        offset = offset.max(batches_end);
         if offset == before {
             break;
         }

@@ -95,6 +95,12 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
         retention_bytes: config.retention_bytes,
         flush_interval_messages: config.flush_messages.max(1) as u64,
         flush_interval_ms: config.flush_ms,
+        delete: config.delete_enabled(),
+        compact: config.compact_enabled(),
+        delete_retention_ms: config.delete_retention_ms,
+        min_compaction_lag_ms: config.min_compaction_lag_ms,
+        max_compaction_lag_ms: config.max_compaction_lag_ms,
+        min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
         ..LogConfig::default()
     }
 }

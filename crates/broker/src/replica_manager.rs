@@ -154,6 +154,40 @@ impl ReplicaManager {
         }
     }
 
+    /// One pass of the log cleaner (Kafka's `LogCleaner`): compacts each log whose topic's
+    /// `cleanup.policy` contains `compact` and that is due (dirty ratio above
+    /// `min.cleanable.dirty.ratio`, or `max.compaction.lag.ms` passed), never at or above
+    /// its high watermark, with a key map of at most `max_map_entries` keys. Leaders and
+    /// followers clean their own replicas. Returns how many logs were cleaned.
+    pub fn clean_logs(&self, now_ms: i64, max_map_entries: usize) -> usize {
+        let mut cleaned = 0;
+        for partition in self.all() {
+            if !partition.config().compact_enabled() {
+                continue;
+            }
+            let high_watermark = partition.high_watermark();
+            match partition.with_log(|log| log.clean_if_due(high_watermark, now_ms, max_map_entries)) {
+                Ok(Ok(None)) | Err(_) => {}
+                Ok(Ok(Some(stats))) => {
+                    cleaned += 1;
+                    tracing::info!(
+                        topic = %partition.topic,
+                        partition = partition.index,
+                        first_dirty_offset = stats.first_dirty_offset,
+                        end_offset = stats.end_offset,
+                        bytes_before = stats.bytes_before,
+                        bytes_after = stats.bytes_after,
+                        segments_before = stats.segments_before,
+                        segments_after = stats.segments_after,
+                        "log cleaner compacted the log"
+                    );
+                }
+                Ok(Err(e)) => tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}"),
+            }
+        }
+        cleaned
+    }
+
     /// Rolls segments past `segment.ms` and flushes logs whose `flush.ms` is due.
     pub fn tick(&self, now_ms: i64) {
         for partition in self.all() {

@@ -40,12 +40,15 @@ impl Server {
             .with_context(|| format!("cannot listen on {bind}; is another broker running there? (set --listen)"))?;
         let local_addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())),
             tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())),
             tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())),
-            tokio::spawn(isr_loop(broker.clone(), shutdown_rx)),
         ];
+        if broker.config.log_cleaner_enable() {
+            tasks.push(tokio::spawn(cleaner_loop(broker.clone(), shutdown_rx.clone())));
+        }
+        tasks.push(tokio::spawn(isr_loop(broker.clone(), shutdown_rx)));
         tracing::info!(
             node_id = broker.node_id,
             cluster_id = %broker.cluster_id,
@@ -135,6 +138,24 @@ async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
             _ = tokio::time::sleep(period) => {
                 let broker = broker.clone();
                 let _ = tokio::task::spawn_blocking(move || broker.replicas.enforce_retention(now_ms())).await;
+            }
+        }
+    }
+}
+
+/// The log cleaner: a pass over the compacted logs every `log.cleaner.backoff.ms`, on a
+/// blocking thread (cleaning reads and rewrites whole segments).
+async fn cleaner_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.log_cleaner_backoff_ms().max(10) as u64);
+    let buffer_bytes = broker.config.log_cleaner_dedupe_buffer_size().max(0) as f64;
+    let load_factor = broker.config.log_cleaner_io_buffer_load_factor().clamp(0.0, 1.0);
+    let max_map_entries = (buffer_bytes * load_factor / spool_storage::OFFSET_MAP_ENTRY_BYTES as f64) as usize;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(period) => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || broker.replicas.clean_logs(now_ms(), max_map_entries)).await;
             }
         }
     }

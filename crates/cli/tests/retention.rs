@@ -9,13 +9,11 @@
 
 mod harness;
 
-use harness::rdkafka_client::{assign, recv_n};
+use harness::rdkafka_client::{assign, create_topic_with, recv_n};
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -53,25 +51,6 @@ fn new_consumer(addr: &str, offset_reset: &str) -> StreamConsumer {
         .set("auto.offset.reset", offset_reset)
         .create()
         .expect("create consumer")
-}
-
-async fn create_topic(addr: &str, topic: &str, configs: &[(&str, &str)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .create()
-        .expect("create admin client");
-    let mut new_topic = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
-    for (key, value) in configs {
-        new_topic = new_topic.set(key, value);
-    }
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .expect("CreateTopics request");
-    if let Err((name, code)) = &results[0] {
-        panic!("creating topic {name} with {configs:?} failed: {code:?}");
-    }
 }
 
 fn value(offset: i64) -> String {
@@ -184,7 +163,7 @@ async fn retention_ms_deletes_segments_whose_records_are_all_older() {
     let broker = start_broker();
     let topic = harness::unique_topic("retention-ms");
     // Ten minutes: records stamped an hour ago are past it, records stamped now are not.
-    create_topic(&broker.addr, &topic, &[("retention.ms", "600000")]).await;
+    create_topic_with(&broker.addr, &topic, 1, &[("retention.ms", "600000")]).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
         .create()
@@ -228,12 +207,7 @@ async fn retention_bytes_keeps_the_newest_segments_within_the_limit() {
     let broker = start_broker();
     let topic = harness::unique_topic("retention-bytes");
     let limit: u64 = 3 * SEGMENT_BYTES;
-    create_topic(
-        &broker.addr,
-        &topic,
-        &[("retention.bytes", &limit.to_string())],
-    )
-    .await;
+    create_topic_with(&broker.addr, &topic, 1, &[("retention.bytes", &limit.to_string())]).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
         .create()
@@ -272,8 +246,8 @@ async fn a_topic_without_retention_overrides_keeps_everything() {
     let broker = start_broker();
     let kept = harness::unique_topic("retention-default");
     let witness = harness::unique_topic("retention-witness");
-    create_topic(&broker.addr, &kept, &[]).await;
-    create_topic(&broker.addr, &witness, &[("retention.ms", "600000")]).await;
+    create_topic_with(&broker.addr, &kept, 1, &[]).await;
+    create_topic_with(&broker.addr, &witness, 1, &[("retention.ms", "600000")]).await;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.addr)
         .create()

@@ -3,7 +3,7 @@
 /// Effective per-topic log configuration, built by the broker from topic overrides and
 /// broker defaults. Field names are Kafka's config names with units last; defaults are
 /// Kafka 3.9's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would exceed this size.
     /// Positions in the offset index are 32-bit, so values above `i32::MAX` act as `i32::MAX`.
@@ -28,6 +28,24 @@ pub struct LogConfig {
     /// producer this long after its last batch's timestamp
     /// ([`Log::remove_expired_producers`](crate::Log::remove_expired_producers)).
     pub producer_id_expiration_ms: i64,
+    /// `cleanup.policy` contains `delete`: [`Log::enforce_retention`](crate::Log::enforce_retention)
+    /// deletes by `retention.ms` and `retention.bytes`. Without it only the segments below a
+    /// log start moved by DeleteRecords go, as in Kafka.
+    pub delete: bool,
+    /// `cleanup.policy` contains `compact`: the log cleaner may rewrite the log
+    /// ([`Log::clean`](crate::Log::clean)).
+    pub compact: bool,
+    /// `delete.retention.ms`: how long a tombstone stays once the cleaner has first seen it
+    /// (its batch's delete horizon).
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: a segment whose newest record is younger than this is not
+    /// cleaned yet.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned segment started longer ago
+    /// than this is cleaned whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: clean when the dirty share of the cleanable log exceeds this.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -42,6 +60,12 @@ impl Default for LogConfig {
             flush_interval_messages: i64::MAX as u64,
             flush_interval_ms: i64::MAX,
             producer_id_expiration_ms: 86_400_000,
+            delete: true,
+            compact: false,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }
@@ -68,6 +92,10 @@ mod tests {
         assert_eq!(config.retention_bytes, -1);
         assert_eq!(config.flush_interval_messages, i64::MAX as u64);
         assert_eq!(config.flush_interval_ms, i64::MAX);
+        assert!(config.delete && !config.compact);
+        assert_eq!(config.delete_retention_ms, 24 * 3600 * 1000);
+        assert_eq!((config.min_compaction_lag_ms, config.max_compaction_lag_ms), (0, i64::MAX));
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
     }
 
     #[test]

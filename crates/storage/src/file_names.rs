@@ -13,9 +13,12 @@ pub(crate) const SNAPSHOT_SUFFIX: &str = ".snapshot";
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
 /// A file being written before an atomic rename.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
-/// Suffixes of leftovers that recovery removes. `.cleaned` and `.swap` are Kafka's
-/// compaction intermediates; Spool does not write them yet.
-pub(crate) const STRAY_SUFFIXES: [&str; 4] = [DELETED_SUFFIX, ".cleaned", ".swap", TMP_SUFFIX];
+/// A segment the log cleaner is writing; removed by recovery (the old segments stay).
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// A cleaned segment that replaces the old ones; recovery completes the replacement.
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+/// Suffixes of leftovers that recovery removes (`.log.swap` files are completed instead).
+pub(crate) const STRAY_SUFFIXES: [&str; 3] = [DELETED_SUFFIX, CLEANED_SUFFIX, TMP_SUFFIX];
 
 /// `00000000000000000042.log` for offset 42 and suffix `.log`.
 pub(crate) fn offset_file_name(offset: i64, suffix: &str) -> String {

@@ -193,7 +193,7 @@ impl BatchScanner<'_> {
         }
         if verify {
             let checked = if size <= self.chunk_bytes as u64 {
-                validate_batch(self.fill(position, size as usize)?, usize::MAX).map(|_| ())
+                validate_batch(self.fill(position, size as usize)?, usize::MAX).map(|_| ()).or_else(allow_compacted_count)
             } else {
                 self.validate_streaming(position, &header)?
             };
@@ -218,12 +218,23 @@ impl BatchScanner<'_> {
         if crc != header.crc {
             return Ok(Err(BatchError::CorruptCrc { stored: header.crc, computed: crc }));
         }
-        // The record-count rule of `validate_batch`.
+        // The record-count rule of stored batches (see `allow_compacted_count`).
         let (count, delta) = (header.record_count, header.last_offset_delta);
-        if count < 0 || delta < 0 || (count > 0 && delta > count - 1 && !header.is_control()) {
+        if count < 0 || delta < 0 {
             return Ok(Err(BatchError::InvalidRecordCount { count, last_offset_delta: delta }));
         }
         Ok(Ok(()))
+    }
+}
+
+/// Stored batches may hold fewer records than their offsets span: the log cleaner keeps
+/// a batch's base and last offset when it drops records (down to none at all, for the
+/// last batch of an idempotent producer), as Kafka does. Produce validation requires
+/// `recordCount == lastOffsetDelta + 1`; a stored batch only needs both non-negative.
+fn allow_compacted_count(error: BatchError) -> Result<(), BatchError> {
+    match error {
+        BatchError::InvalidRecordCount { count, last_offset_delta } if count >= 0 && last_offset_delta >= 0 => Ok(()),
+        other => Err(other),
     }
 }
 

@@ -16,6 +16,8 @@
 //! recovery-point-offset-checkpoint offset below which everything is fsynced        (recovery_checkpoint)
 //! leader-epoch-checkpoint          (leader epoch, start offset) of each epoch      (leader_epoch_checkpoint)
 //! log-start-offset-checkpoint      log start moved by DeleteRecords                 (log_start_checkpoint)
+//! cleaner-offset-checkpoint        first offset the log cleaner has not compacted   (cleaner_checkpoint)
+//! 00000000000000000000.log.cleaned / .log.swap   a compaction in progress           (log::cleaner)
 //! .kafka_cleanshutdown             present only while the log is cleanly closed     (clean_shutdown)
 //! ```
 //!
@@ -41,12 +43,18 @@
 //!   the log as it is.
 //! - The log start offset only moves up, except by truncation; reads below it are out of
 //!   range, and a start moved by DeleteRecords survives restarts and crashes.
+//! - Compaction (`cleanup.policy=compact`) removes records but never moves one: offsets
+//!   keep their records, a read at a removed offset returns the next surviving batch, and
+//!   nothing at or above the high watermark or in the active segment is rewritten. A
+//!   crash at any step leaves the old segments or the cleaned ones, never neither.
 
 // Tests may unwrap: a panic is how they fail.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod atomic_write;
+mod batch_filter;
 mod clean_shutdown;
+mod cleaner_checkpoint;
 mod config;
 mod error;
 mod file_names;
@@ -58,6 +66,7 @@ mod log;
 mod log_loader;
 mod log_start_checkpoint;
 mod offset_index;
+mod offset_map;
 mod producer_snapshot;
 mod producer_state;
 mod recovery_checkpoint;
@@ -66,4 +75,5 @@ mod time_index;
 
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
-pub use log::{AppendInfo, Log};
+pub use log::{AppendInfo, CleanableRange, CleanerStats, Log};
+pub use offset_map::OFFSET_MAP_ENTRY_BYTES;

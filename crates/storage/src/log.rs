@@ -16,6 +16,7 @@
 //! entries; the leader epoch cache has no entry at or past the log end, and its first
 //! entry does not start below the log start.
 
+mod cleaner;
 mod leader_epochs;
 mod log_start;
 mod retention;
@@ -40,6 +41,8 @@ use crate::producer_snapshot::{delete_snapshot, list_snapshots, read_snapshot, w
 use crate::producer_state::{LeaderAppendCheck, ProducerStateManager};
 use crate::recovery_checkpoint::write_recovery_point;
 use crate::segment::{LogSegment, SegmentRead};
+
+pub use cleaner::{CleanableRange, CleanerStats};
 
 /// The result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! Opening a partition directory: removing leftovers, loading segments and recovering
-//! the unflushed tail after a crash (Kafka's `LogLoader`).
+//! Opening a partition directory: removing leftovers, completing an interrupted swap of
+//! cleaned segments, loading segments and recovering the unflushed tail after a crash
+//! (Kafka's `LogLoader`).
 //!
 //! ```text
 //!   segments:   [ 0 ][ 100 ][ 250 ][ 400 (active) ]
@@ -24,7 +25,12 @@ use tracing::{info, warn};
 use crate::clean_shutdown::is_marked_clean;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError};
-use crate::file_names::{parse_offset_file_name, INDEX_SUFFIX, LOG_SUFFIX, STRAY_SUFFIXES, TIME_INDEX_SUFFIX};
+use crate::atomic_write::sync_dir;
+use crate::file_names::{
+    offset_file_path, parse_offset_file_name, with_added_suffix, INDEX_SUFFIX, LOG_SUFFIX, STRAY_SUFFIXES, SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
+};
+use crate::file_records::{FileRecords, Scanned};
 use crate::recovery_checkpoint::read_recovery_point;
 use crate::segment::{LogSegment, Truncation};
 
@@ -112,6 +118,7 @@ fn report_truncation(segment: &LogSegment, truncation: &Truncation) {
 /// Removes stray and orphaned files; returns the base offsets of the segments, ascending.
 fn clean_directory(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
+    let mut swaps = Vec::new();
     let mut index_files = Vec::new();
     for entry in fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
@@ -120,7 +127,9 @@ fn clean_directory(dir: &Path) -> Result<Vec<i64>, LogError> {
         if !entry.file_type().at(&path)?.is_file() {
             continue;
         }
-        if STRAY_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)) {
+        if let Some(base) = name.strip_suffix(SWAP_SUFFIX).and_then(|log| parse_offset_file_name(log, LOG_SUFFIX)) {
+            swaps.push(base);
+        } else if STRAY_SUFFIXES.iter().chain([&SWAP_SUFFIX]).any(|suffix| name.ends_with(suffix)) {
             info!(path = %path.display(), "removing leftover file");
             remove_if_present(&path)?;
         } else if let Some(base) = parse_offset_file_name(&name, LOG_SUFFIX) {
@@ -131,7 +140,11 @@ fn clean_directory(dir: &Path) -> Result<Vec<i64>, LogError> {
             index_files.push((base, path));
         }
     }
+    for swap in swaps {
+        complete_swap(dir, swap, &mut bases)?;
+    }
     bases.sort_unstable();
+    bases.dedup();
     for (base, path) in index_files {
         if bases.binary_search(&base).is_err() {
             info!(path = %path.display(), "removing index file without a segment");
@@ -141,7 +154,51 @@ fn clean_directory(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(bases)
 }
 
-fn remove_if_present(path: &Path) -> Result<(), LogError> {
+/// Finishes a replacement by the log cleaner that a crash interrupted (Kafka's swap
+/// recovery): `<base>.log.swap` was complete and fsynced before it got that name, so it
+/// replaces every segment whose base offset lies in `[base, end of the swap)` (at least
+/// the one at `base`). Old segments of the cleaned group beyond the swap's last offset
+/// may survive; they hold valid, merely uncompacted, records.
+///
+/// A swap file with bytes that are not valid batches cannot have been written by the
+/// cleaner: its valid prefix is used, and a swap without one is removed as junk.
+fn complete_swap(dir: &Path, base: i64, bases: &mut Vec<i64>) -> Result<(), LogError> {
+    let swap = with_added_suffix(&offset_file_path(dir, base, LOG_SUFFIX), SWAP_SUFFIX);
+    let mut records = FileRecords::open(swap.clone())?;
+    let mut scanner = records.scanner(0, 1024 * 1024);
+    let mut end = base + 1;
+    let invalid_at = loop {
+        match scanner.next(true)? {
+            Scanned::Batch { header, .. } => end = end.max(header.last_offset() + 1),
+            Scanned::Invalid { position, error } => break Some((position, error)),
+            Scanned::End => break None,
+        }
+    };
+    if let Some((position, error)) = invalid_at {
+        warn!(path = %swap.display(), position, %error, "swap file of the cleaner holds an invalid batch");
+        if position == 0 {
+            drop(records);
+            return remove_if_present(&swap);
+        }
+        records.truncate_to(position)?;
+        records.sync()?;
+    }
+    drop(records);
+    info!(path = %swap.display(), replaced_below = end, "completing an interrupted swap of cleaned segments");
+    for &old in bases.iter().filter(|&&old| old >= base && old < end) {
+        LogSegment::delete_files(dir, old)?;
+    }
+    bases.retain(|&old| old < base || old >= end);
+    LogSegment::delete_files(dir, base)?;
+    let log_path = offset_file_path(dir, base, LOG_SUFFIX);
+    fs::rename(&swap, &log_path).at(&log_path)?;
+    sync_dir(dir)?;
+    bases.push(base);
+    Ok(())
+}
+
+/// Removes `path`; a file that is already gone is fine.
+pub(crate) fn remove_if_present(path: &Path) -> Result<(), LogError> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(e).at(path),
         _ => Ok(()),

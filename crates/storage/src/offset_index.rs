@@ -150,7 +150,6 @@ impl OffsetIndex {
         Ok(())
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.file.len()
     }

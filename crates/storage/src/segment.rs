@@ -317,6 +317,17 @@ impl LogSegment {
         self.log.last_modified_ms()
     }
 
+    /// The max timestamp of the first batch, if the segment has a batch (Kafka's
+    /// `getFirstBatchTimestamp`, used for `max.compaction.lag.ms`).
+    pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
+        self.indexes.first_batch_timestamp
+    }
+
+    /// Entries of the offset index (the log cleaner bounds merged segments' indexes).
+    pub(crate) fn offset_index_entries(&self) -> usize {
+        self.indexes.offset_index.len()
+    }
+
     pub(crate) fn indexes_full(&self) -> bool {
         self.indexes.offset_index.is_full() || self.indexes.time_index.is_full()
     }
@@ -365,6 +376,34 @@ impl LogSegment {
                     let path = self.log.path().to_path_buf();
                     return Err(LogError::CorruptSegment { path, position, reason: error.to_string() });
                 }
+                Scanned::End => return Ok(()),
+            }
+        }
+    }
+
+    /// Calls `f` with the header and bytes of every batch of the segment, in order, each
+    /// batch validated (CRC32C) first; `f` returns false to stop. Memory: one read buffer
+    /// of the largest batch.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] at bytes that are not a valid batch; [`LogError::Io`];
+    /// whatever `f` returns.
+    pub(crate) fn for_each_batch_bytes(
+        &self,
+        mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let mut scanner = self.log.scanner(0, RECOVERY_CHUNK_BYTES);
+        let mut buf = Vec::new();
+        loop {
+            match scanner.next(true)? {
+                Scanned::Batch { position, header } => {
+                    buf.resize(header.size(), 0);
+                    self.log.read_exact_at(&mut buf, position)?;
+                    if !f(&header, &buf)? {
+                        return Ok(());
+                    }
+                }
+                Scanned::Invalid { position, error } => return Err(self.corrupt(position, error.to_string())),
                 Scanned::End => return Ok(()),
             }
         }

@@ -13,6 +13,7 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use spool_metadata::config::TimestampType;
 use spool_protocol::batch::{set_log_append_time, validate_record_set};
+use spool_protocol::record::find_record_without_key;
 
 use super::{message, topic_name};
 use crate::broker::{now_ms, Broker};
@@ -137,6 +138,17 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks
     let records = records.ok_or_else(|| KafkaError::with_message(ResponseError::CorruptMessage, "null record set"))?;
     let max_batch_bytes = config.max_message_bytes.max(0) as usize;
     let headers = validate_record_set(&records, max_batch_bytes).map_err(|e| KafkaError::from(&e))?;
+    if config.compact_enabled() {
+        // Kafka's LogValidator: the one check that decompresses records, for compacted topics only.
+        match find_record_without_key(&records, &headers) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                let text = format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}.");
+                return Err(KafkaError::with_message(ResponseError::InvalidRecord, text));
+            }
+            Err(e) => return Err(KafkaError::with_message(ResponseError::CorruptMessage, e.to_string())),
+        }
+    }
     // Offsets are assigned by rewriting the batch headers in place, so the request's
     // bytes are copied once into a buffer this append owns.
     let mut owned = BytesMut::from(&records[..]);

@@ -36,13 +36,21 @@ pub async fn recv_n(consumer: &StreamConsumer, n: usize, within: Duration) -> Ve
 /// Creates `topic` with `partitions` partitions and replication factor 1 through the
 /// Admin API, panicking with the broker's error if it is refused.
 pub async fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    create_topic_with(addr, topic, partitions, &[]).await;
+}
+
+/// [`create_topic`] with topic config overrides (`("cleanup.policy", "compact")`, ...).
+pub async fn create_topic_with(addr: &str, topic: &str, partitions: i32, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", addr).create().expect("create admin client");
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin.create_topics([&new_topic], &options).await.expect("CreateTopics request");
     assert_eq!(results.len(), 1);
     if let Err((name, code)) = &results[0] {
-        panic!("creating topic {name} failed: {code:?}");
+        panic!("creating topic {name} with {configs:?} failed: {code:?}");
     }
 }

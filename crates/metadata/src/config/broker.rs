@@ -523,6 +523,24 @@ impl BrokerConfig {
         self.boolean("log.cleaner.enable")
     }
 
+    /// `log.cleaner.backoff.ms` (15000): the cleaner's sleep when nothing is due.
+    pub fn log_cleaner_backoff_ms(&self) -> i64 {
+        self.long("log.cleaner.backoff.ms")
+    }
+
+    /// `log.cleaner.dedupe.buffer.size` (128 MiB): memory of the cleaner's key maps.
+    pub fn log_cleaner_dedupe_buffer_size(&self) -> i64 {
+        self.long("log.cleaner.dedupe.buffer.size")
+    }
+
+    /// `log.cleaner.io.buffer.load.factor` (0.9): how full a key map may become.
+    pub fn log_cleaner_io_buffer_load_factor(&self) -> f64 {
+        match self.typed("log.cleaner.io.buffer.load.factor") {
+            Some(ConfigValue::Double(factor)) => factor,
+            _ => 0.9,
+        }
+    }
+
     /// `num.recovery.threads.per.data.dir` (1).
     pub fn num_recovery_threads_per_data_dir(&self) -> i32 {
         self.int("num.recovery.threads.per.data.dir")
@@ -776,6 +794,9 @@ mod tests {
             c.log_roll_jitter_ms(),
             c.log_cleanup_policy(),
             c.log_cleaner_enable(),
+            c.log_cleaner_backoff_ms(),
+            c.log_cleaner_dedupe_buffer_size(),
+            c.log_cleaner_io_buffer_load_factor(),
             c.num_recovery_threads_per_data_dir(),
             c.unclean_leader_election_enable(),
             c.auto_leader_rebalance_enable(),

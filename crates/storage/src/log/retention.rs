@@ -20,7 +20,8 @@ impl Log {
     /// the segments wholly below the log start offset (left by DeleteRecords), then by
     /// time (`retention.ms`: segments whose largest timestamp is more than that older
     /// than `now_ms`), then by size (`retention.bytes`: oldest segments while the log
-    /// minus the segment stays at or above the limit). Returns the number of
+    /// minus the segment stays at or above the limit); time and size only when
+    /// `cleanup.policy` contains `delete` ([`LogConfig::delete`](crate::LogConfig::delete)). Returns the number of
     /// segments deleted. Same as [`Log::enforce_retention_below`] with no high watermark.
     ///
     /// # Errors
@@ -37,6 +38,10 @@ impl Log {
     pub fn enforce_retention_below(&mut self, now_ms: i64, high_watermark: i64) -> Result<usize, LogError> {
         self.observe(now_ms);
         let mut deleted = self.delete_segments_below_log_start()?;
+        if !self.config.delete {
+            // `cleanup.policy=compact` alone: the cleaner, not retention, bounds the log.
+            return Ok(deleted);
+        }
         if self.config.retention_ms >= 0 {
             let retention_ms = self.config.retention_ms;
             let count = self.count_deletable(high_watermark, |segment| {

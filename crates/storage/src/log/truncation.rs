@@ -5,6 +5,7 @@ use tracing::info;
 
 use super::Log;
 use crate::atomic_write::sync_dir;
+use crate::cleaner_checkpoint::delete_first_dirty_offset;
 use crate::error::LogError;
 use crate::producer_snapshot::{delete_snapshot, list_snapshots};
 use crate::producer_state::ProducerStateManager;
@@ -35,6 +36,7 @@ impl Log {
         info!(dir = %self.dir.display(), offset, log_end_offset = self.log_end_offset(), "truncating log");
         self.recovery_point = self.recovery_point.min(offset);
         self.write_checkpoint()?;
+        self.truncate_cleaner_checkpoint(offset)?;
         let later: Vec<i64> = self.segments.range(offset + 1..).map(|(base, _)| *base).collect();
         for base in later.into_iter().rev() {
             if let Some(segment) = self.segments.remove(&base) {
@@ -67,6 +69,7 @@ impl Log {
         info!(dir = %self.dir.display(), offset, "truncating the whole log");
         self.recovery_point = self.recovery_point.min(offset);
         self.write_checkpoint()?;
+        delete_first_dirty_offset(&self.dir)?;
         // Keep one segment in the map at every step (see the `Log` invariants).
         let older: Vec<i64> = self.segments.keys().rev().skip(1).copied().collect();
         for base in older {
