@@ -23,8 +23,10 @@
 //! `keyLength` to the end as they are, so a record can be written again with another
 //! timestamp delta ([`encode_record`]) without touching its key, value or headers.
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::compression::{self as codecs, Compressor, Decompressor};
+use std::io::Read;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::compression::{self as codecs, Compressor};
 
 use crate::batch::{compute_crc, BatchHeader, Codec, BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
 
@@ -36,6 +38,9 @@ pub enum RecordError {
     UnknownCodec(u8),
     #[error("cannot decompress the records: {0}")]
     Decompression(String),
+    /// The records would decompress to more than [`MAX_DECOMPRESSED_BYTES`].
+    #[error("the records decompress to more than {} MiB", MAX_DECOMPRESSED_BYTES >> 20)]
+    DecompressedTooLarge,
     #[error("cannot compress the records: {0}")]
     Compression(String),
     /// The (decompressed) bytes are not `recordCount` well-formed records.
@@ -43,24 +48,85 @@ pub enum RecordError {
     Malformed(&'static str),
 }
 
-/// The records section of `batch` (a whole batch whose header is `header`), decompressed.
+/// The most bytes one batch's records may decompress to. A compressed batch is small
+/// (`message.max.bytes`), but its records are not bounded by it: without a bound, a few
+/// kilobytes crafted to expand a thousandfold would make the broker allocate gigabytes.
+/// Real batches are far below this (producers cap a batch's uncompressed size with
+/// `batch.size`).
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
+/// The records section of `batch` (a whole batch whose header is `header`), decompressed
+/// (at most [`MAX_DECOMPRESSED_BYTES`]).
 ///
 /// # Errors
-/// [`RecordError::UnknownCodec`], [`RecordError::Decompression`]; [`RecordError::Malformed`]
-/// if `batch` is shorter than `header` says.
+/// [`RecordError::UnknownCodec`], [`RecordError::Decompression`],
+/// [`RecordError::DecompressedTooLarge`]; [`RecordError::Malformed`] if `batch` is
+/// shorter than `header` says.
 pub fn decompress_records(batch: &[u8], header: &BatchHeader) -> Result<Bytes, RecordError> {
     let section = batch.get(BATCH_HEADER_LEN..header.size()).ok_or(RecordError::Malformed("batch shorter than its length"))?;
-    let mut compressed = Bytes::copy_from_slice(section);
-    let take = |buf: &mut Bytes| Ok(buf.copy_to_bytes(buf.remaining()));
+    let failed = |e: std::io::Error| RecordError::Decompression(e.to_string());
     let decompressed = match header.codec() {
-        Codec::None => return Ok(compressed),
-        Codec::Gzip => codecs::Gzip::decompress(&mut compressed, take),
-        Codec::Snappy => codecs::Snappy::decompress(&mut compressed, take),
-        Codec::Lz4 => codecs::Lz4::decompress(&mut compressed, take),
-        Codec::Zstd => codecs::Zstd::decompress(&mut compressed, take),
+        Codec::None => return Ok(Bytes::copy_from_slice(section)),
+        Codec::Gzip => read_bounded(flate2::read::GzDecoder::new(section))?,
+        Codec::Snappy => snappy_decompress(section)?,
+        Codec::Lz4 => read_bounded(lz4::Decoder::new(section).map_err(failed)?)?,
+        Codec::Zstd => read_bounded(zstd::stream::read::Decoder::with_buffer(section).map_err(failed)?)?,
         Codec::Unknown(codec) => return Err(RecordError::UnknownCodec(codec)),
     };
-    decompressed.map_err(|e| RecordError::Decompression(e.to_string()))
+    Ok(Bytes::from(decompressed))
+}
+
+/// Everything `reader` yields, up to [`MAX_DECOMPRESSED_BYTES`].
+fn read_bounded(reader: impl Read) -> Result<Vec<u8>, RecordError> {
+    let mut out = Vec::new();
+    reader
+        .take(MAX_DECOMPRESSED_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| RecordError::Decompression(e.to_string()))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(RecordError::DecompressedTooLarge);
+    }
+    Ok(out)
+}
+
+/// The header of the snappy-java framing Kafka's clients write (`SnappyOutputStream`).
+const XERIAL_SNAPPY_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
+
+/// Snappy as Kafka writes it: snappy-java's framing (a header, then blocks of a 4-byte
+/// big-endian length and raw snappy), or raw snappy without the header, as snappy-java
+/// reads it. Each block states its decompressed length first, so the bound is checked
+/// before anything is allocated.
+fn snappy_decompress(section: &[u8]) -> Result<Vec<u8>, RecordError> {
+    let failed = |e: snap::Error| RecordError::Decompression(e.to_string());
+    let blocks: Vec<&[u8]> = match section.strip_prefix(XERIAL_SNAPPY_HEADER.as_slice()) {
+        None => vec![section],
+        Some(mut rest) => {
+            let mut blocks = Vec::new();
+            while !rest.is_empty() {
+                let (len, tail) = rest.split_first_chunk::<4>().ok_or(RecordError::Malformed("snappy block length cut short"))?;
+                let len = u32::from_be_bytes(*len) as usize;
+                let block = tail.get(..len).ok_or(RecordError::Malformed("snappy block longer than the batch"))?;
+                blocks.push(block);
+                rest = &tail[len..];
+            }
+            blocks
+        }
+    };
+    let mut total = 0usize;
+    for block in &blocks {
+        total = total.saturating_add(snap::raw::decompress_len(block).map_err(failed)?);
+    }
+    if total > MAX_DECOMPRESSED_BYTES {
+        return Err(RecordError::DecompressedTooLarge);
+    }
+    let mut out = vec![0; total];
+    let mut position = 0;
+    let mut decoder = snap::raw::Decoder::new();
+    for block in blocks {
+        position += decoder.decompress(block, &mut out[position..]).map_err(failed)?;
+    }
+    out.truncate(position);
+    Ok(out)
 }
 
 /// `records` (a decompressed records section) compressed with `codec`.
@@ -331,6 +397,60 @@ mod tests {
             assert_eq!(views[2].timestamp_delta, 2);
             assert_eq!(first_record_without_key(&batch, &header).unwrap(), Some(1));
         }
+    }
+
+    /// `batch` (uncompressed) with its records section replaced by `section` under `codec`.
+    fn with_section(batch: &[u8], codec: Codec, section: &[u8]) -> (Vec<u8>, BatchHeader) {
+        let header = BatchHeader::parse(batch).unwrap();
+        let attributes = (header.attributes & !0x07) | match codec {
+            Codec::Gzip => 1,
+            Codec::Snappy => 2,
+            Codec::Lz4 => 3,
+            Codec::Zstd => 4,
+            _ => 0,
+        };
+        let rebuilt = encode_batch(&BatchHeader { attributes, ..header }, section);
+        let header = BatchHeader::parse(&rebuilt).unwrap();
+        (rebuilt, header)
+    }
+
+    #[test]
+    fn reads_snappy_in_the_snappy_java_framing_of_the_java_client() {
+        let records = [record(0, Some(b"k1"), Some(b"v1")), record(1, Some(b"k2"), Some(b"v2"))];
+        let plain = encode(&records, Compression::None);
+        let section = &plain[BATCH_HEADER_LEN..];
+        // Two blocks, as SnappyOutputStream writes a long section.
+        let (first, second) = section.split_at(section.len() / 2);
+        let mut framed = XERIAL_SNAPPY_HEADER.to_vec();
+        for block in [first, second] {
+            let compressed = snap::raw::Encoder::new().compress_vec(block).unwrap();
+            framed.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&compressed);
+        }
+        let (batch, header) = with_section(&plain, Codec::Snappy, &framed);
+        assert_eq!(&decompress_records(&batch, &header).unwrap()[..], section);
+        // Raw snappy without the framing is read too.
+        let raw = snap::raw::Encoder::new().compress_vec(section).unwrap();
+        let (batch, header) = with_section(&plain, Codec::Snappy, &raw);
+        assert_eq!(&decompress_records(&batch, &header).unwrap()[..], section);
+        // A block cut short is malformed, not a panic.
+        let (batch, header) = with_section(&plain, Codec::Snappy, &framed[..framed.len() - 3]);
+        assert!(decompress_records(&batch, &header).is_err());
+    }
+
+    #[test]
+    fn a_batch_that_decompresses_beyond_the_bound_is_refused_before_it_is_expanded() {
+        let plain = encode(&[record(0, Some(b"k"), Some(b"v"))], Compression::None);
+        let zeros = vec![0u8; MAX_DECOMPRESSED_BYTES + 1];
+        let mut zstd_bomb = Vec::new();
+        zstd::stream::copy_encode(&zeros[..], &mut zstd_bomb, 1).unwrap();
+        assert!(zstd_bomb.len() < 1 << 20, "a small batch: {} bytes", zstd_bomb.len());
+        let (batch, header) = with_section(&plain, Codec::Zstd, &zstd_bomb);
+        assert_eq!(decompress_records(&batch, &header), Err(RecordError::DecompressedTooLarge));
+        // Snappy states the decompressed length up front: refused without decompressing.
+        let claim = [0xff, 0xff, 0xff, 0xff, 0x0f]; // varint: 4 GiB - 1
+        let (batch, header) = with_section(&plain, Codec::Snappy, &claim);
+        assert_eq!(decompress_records(&batch, &header), Err(RecordError::DecompressedTooLarge));
     }
 
     #[test]
