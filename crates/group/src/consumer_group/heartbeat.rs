@@ -125,7 +125,8 @@ impl GroupCoordinatorShard {
         if r.rack_id.as_deref() == Some("") {
             return Err(invalid("RackId can't be empty."));
         }
-        if r.subscribed_topic_regex.is_some() {
+        // librdkafka sends an empty regex when it subscribes by names only.
+        if r.subscribed_topic_regex.as_deref().is_some_and(|regex| !regex.is_empty()) {
             return Err(invalid("SubscribedTopicRegex is not supported yet."));
         }
         match r.member_epoch {
