@@ -382,3 +382,46 @@ async fn committed_offsets_and_the_group_survive_a_broker_kill() {
         task.abort();
     }
 }
+
+/// `spool consumer-groups` with `args`; its stdout.
+fn consumer_groups_cli(addr: &str, args: &[&str]) -> String {
+    let output = Command::new(harness::spool_bin())
+        .args(["consumer-groups", "--bootstrap-server", addr])
+        .args(args)
+        .output()
+        .expect("run spool consumer-groups");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{args:?} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[tokio::test]
+async fn the_cli_lists_and_describes_a_consumer_group() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("kip848-cli");
+    let group_id = harness::unique_topic("kip848-cli-group");
+    create_topic(&broker.addr, &topic, 4).await;
+    let group = members(&broker.addr, &group_id, &topic, 2);
+    let (_, tasks) = drain(&group);
+    let assigned = wait_for_assignment(&group, &topic, 4, 2).await;
+
+    let listed = consumer_groups_cli(&broker.addr, &["--list", "--type", "--state"]);
+    let line = listed.lines().find(|l| l.starts_with(&group_id)).unwrap_or_else(|| panic!("not listed:\n{listed}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(columns[1..], ["Consumer", "Stable"], "{listed}");
+    let classic_only = consumer_groups_cli(&broker.addr, &["--list", "--type", "classic"]);
+    assert!(!classic_only.contains(&group_id), "{classic_only}");
+
+    let described = consumer_groups_cli(&broker.addr, &["--describe", "--group", &group_id, "--members", "--verbose"]);
+    let rows: Vec<&str> = described.lines().filter(|l| l.starts_with(&group_id)).collect();
+    assert_eq!(rows.len(), 2, "{described}");
+    for partitions in &assigned {
+        let text = format!("{topic}({})", partitions.iter().map(i32::to_string).collect::<Vec<_>>().join(","));
+        assert!(described.contains(&text), "{text} not in\n{described}");
+    }
+    let state = consumer_groups_cli(&broker.addr, &["--describe", "--group", &group_id, "--state"]);
+    assert!(state.contains("uniform") && state.contains("Stable"), "{state}");
+    for task in tasks {
+        task.abort();
+    }
+}
