@@ -416,3 +416,42 @@ fn a_loaded_group_keeps_its_members_and_their_sessions_restart() {
     let assigned: &Assignment = &loaded.consumer_groups["g"].members["m1"].assigned;
     assert_eq!(assigned[&TOPIC], BTreeSet::from([0, 1]));
 }
+
+#[test]
+fn records_use_kafkas_layout() {
+    use crate::records::{
+        ConsumerGroupCurrentMemberAssignmentValue, ConsumerGroupMetadataValue, ConsumerMemberKey, GroupMetadataKey,
+    };
+    let record = GroupRecord::ConsumerGroupMetadata {
+        key: GroupMetadataKey { group: "g".into() },
+        value: Some(ConsumerGroupMetadataValue { epoch: 7 }),
+    };
+    // Key version 3, "g"; value version 0, epoch 7, no tagged fields.
+    assert_eq!(record.encode_key(), vec![0, 3, 0, 1, b'g']);
+    assert_eq!(record.encode_value().unwrap(), vec![0, 0, 0, 0, 0, 7, 0]);
+
+    let record = GroupRecord::ConsumerGroupCurrentMemberAssignment {
+        key: ConsumerMemberKey { group: "g".into(), member_id: "m".into() },
+        value: Some(ConsumerGroupCurrentMemberAssignmentValue {
+            member_epoch: 2,
+            previous_member_epoch: 1,
+            state: 1,
+            assigned_partitions: Assignment::from([(TOPIC, BTreeSet::from([3]))]),
+            partitions_pending_revocation: Assignment::new(),
+        }),
+    };
+    assert_eq!(record.encode_key(), vec![0, 8, 0, 1, b'g', 0, 1, b'm']);
+    let mut expected = vec![0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 1];
+    expected.push(2); // one topic (compact array: length + 1)
+    expected.extend_from_slice(TOPIC.as_bytes());
+    expected.extend_from_slice(&[2, 0, 0, 0, 3, 0]); // [3], tagged fields
+    expected.extend_from_slice(&[1, 0]); // no pending revocation; tagged fields
+    assert_eq!(record.encode_value().unwrap(), expected);
+    let decoded = GroupRecord::decode(&record.encode_key(), record.encode_value().as_deref()).unwrap();
+    assert_eq!(decoded, Some(record));
+    // Tagged fields Kafka may add are skipped.
+    let mut with_tag = vec![0, 0, 0, 0, 0, 7];
+    with_tag.extend_from_slice(&[1, 0, 2, 0xab, 0xcd]);
+    let decoded = GroupRecord::decode(&[0, 3, 0, 1, b'g'], Some(&with_tag)).unwrap();
+    assert!(matches!(decoded, Some(GroupRecord::ConsumerGroupMetadata { value: Some(ConsumerGroupMetadataValue { epoch: 7 }), .. })));
+}
