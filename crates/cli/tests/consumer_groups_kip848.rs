@@ -12,7 +12,9 @@
 
 mod harness;
 
-use harness::rdkafka_client::create_topic;
+use harness::rdkafka_client::{
+    assignments, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment, wait_for_total,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -20,36 +22,16 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::Offset;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Broker settings that make membership changes quick to observe.
 const FAST_GROUPS: &[&str] =
     &["--set", "group.consumer.session.timeout.ms=6000", "--set", "group.consumer.heartbeat.interval.ms=500"];
-
-async fn produce(addr: &str, topic: &str, partitions: i32, prefix: &str, count: usize) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("create producer");
-    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
-    let sends = values.iter().enumerate().map(|(i, value)| {
-        let record: FutureRecord<'_, (), str> = FutureRecord::to(topic).partition(i as i32 % partitions).payload(value);
-        producer.send(record, Duration::from_secs(30))
-    });
-    for (i, result) in join_all(sends).await.into_iter().enumerate() {
-        if let Err((e, _)) = result {
-            panic!("record {i} not delivered: {e}");
-        }
-    }
-}
 
 /// A consumer of the KIP-848 protocol (no client-side session timeout or assignor).
 fn consumer(addr: &str, group: &str, extra: &[(&str, &str)]) -> StreamConsumer {
@@ -76,80 +58,6 @@ fn members(addr: &str, group: &str, topic: &str, n: usize) -> Vec<Arc<StreamCons
         .collect()
 }
 
-/// What each consumer received: (partition, offset, value).
-type Received = Arc<Mutex<Vec<Vec<(i32, i64, String)>>>>;
-
-fn drain(consumers: &[Arc<StreamConsumer>]) -> (Received, Vec<tokio::task::JoinHandle<()>>) {
-    let received: Received = Arc::new(Mutex::new(vec![Vec::new(); consumers.len()]));
-    let tasks = consumers
-        .iter()
-        .enumerate()
-        .map(|(i, consumer)| {
-            let consumer = consumer.clone();
-            let received = received.clone();
-            tokio::spawn(async move {
-                loop {
-                    match consumer.recv().await {
-                        Ok(m) => {
-                            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                            received.lock().unwrap()[i].push((m.partition(), m.offset(), value));
-                        }
-                        Err(e) => panic!("consumer {i} failed: {e}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    (received, tasks)
-}
-
-fn assignments(consumers: &[Arc<StreamConsumer>], topic: &str) -> Vec<BTreeSet<i32>> {
-    consumers
-        .iter()
-        .map(|c| {
-            let list = c.assignment().expect("assignment");
-            list.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
-        })
-        .collect()
-}
-
-/// Waits until the assignments are disjoint, each at least `min` partitions, and
-/// cover `0..partitions`.
-async fn wait_for_assignment(consumers: &[Arc<StreamConsumer>], topic: &str, partitions: i32, min: usize) -> Vec<BTreeSet<i32>> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let current = assignments(consumers, topic);
-        let total: usize = current.iter().map(BTreeSet::len).sum();
-        let union: BTreeSet<i32> = current.iter().flatten().copied().collect();
-        if current.iter().all(|a| a.len() >= min) && total == partitions as usize && union == (0..partitions).collect() {
-            return current;
-        }
-        assert!(Instant::now() < deadline, "no balanced assignment within {WAIT:?}: {current:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn wait_for_total(received: &Received, count: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let total: usize = received.lock().unwrap().iter().map(Vec::len).sum();
-        if total >= count {
-            return;
-        }
-        assert!(Instant::now() < deadline, "received {total} of {count} records within {WAIT:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn committed(consumer: &StreamConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, Offset> {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(20)).expect("OffsetFetch");
-    committed.elements().iter().map(|e| (e.partition(), e.offset())).collect()
-}
-
 #[tokio::test]
 async fn three_consumers_share_six_partitions_and_consume_every_record_once() {
     let broker = harness::Broker::start();
@@ -160,22 +68,7 @@ async fn three_consumers_share_six_partitions_and_consume_every_record_once() {
     let (received, tasks) = drain(&group);
     let assigned = wait_for_assignment(&group, &topic, 6, 2).await;
 
-    const COUNT: usize = 600;
-    produce(&broker.addr, &topic, 6, "v", COUNT).await;
-    wait_for_total(&received, COUNT).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = received.lock().unwrap().clone();
-    let total: usize = got.iter().map(Vec::len).sum();
-    assert_eq!(total, COUNT, "each record exactly once");
-    let distinct: BTreeSet<&str> = got.iter().flatten().map(|(_, _, v)| v.as_str()).collect();
-    assert_eq!(distinct.len(), COUNT);
-    for (member, records) in got.iter().enumerate() {
-        assert!(!records.is_empty(), "member {member} consumed nothing");
-        for (partition, _, _) in records {
-            assert!(assigned[member].contains(partition), "member {member} read partition {partition} it was not assigned");
-        }
-    }
-    assert_eq!(assignments(&group, &topic), assigned, "no rebalance while consuming");
+    consume_each_record_once(&broker.addr, &topic, 6, &group, &received, &assigned, 600).await;
     for task in tasks {
         task.abort();
     }
@@ -353,7 +246,9 @@ async fn a_killed_member_s_partitions_move_after_its_session_and_resume_at_the_c
 
 #[tokio::test]
 async fn committed_offsets_and_the_group_survive_a_broker_kill() {
-    let mut broker = harness::Broker::start();
+    // The first member may not get to leave before the kill: its session (6 s here)
+    // holds its partitions after the restart until it ends.
+    let mut broker = harness::Broker::start_with(FAST_GROUPS);
     let topic = harness::unique_topic("kip848-restart");
     create_topic(&broker.addr, &topic, 3).await;
     produce(&broker.addr, &topic, 3, "before", 30).await;
