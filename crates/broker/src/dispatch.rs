@@ -111,6 +111,16 @@ pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: By
         ApiKey::DescribeGroups => route!(DescribeGroupsRequest, handlers::describe_groups::handle),
         ApiKey::DeleteGroups => route!(DeleteGroupsRequest, handlers::delete_groups::handle),
         ApiKey::OffsetDelete => route!(OffsetDeleteRequest, handlers::offset_delete::handle),
+        ApiKey::ConsumerGroupHeartbeat => {
+            let request = match ConsumerGroupHeartbeatRequest::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed ConsumerGroupHeartbeat v{version} request: {e}")),
+            };
+            // The member's host is recorded for ConsumerGroupDescribe.
+            let response = handlers::consumer_group_heartbeat::handle(broker, &header, request, peer).await;
+            respond(out, api_key, version, header.correlation_id, &response)
+        }
+        ApiKey::ConsumerGroupDescribe => route!(ConsumerGroupDescribeRequest, handlers::consumer_group_describe::handle),
         other => Outcome::Close(format!("{other:?} is listed as supported but has no handler")),
     }
 }

@@ -409,6 +409,11 @@ fn group_config(c: &BrokerConfig) -> GroupConfig {
         offsets_retention_ms: i64::from(c.offsets_retention_minutes()) * 60_000,
         offsets_retention_check_interval_ms: c.offsets_retention_check_interval_ms().max(1),
         offset_metadata_max_bytes: c.offset_metadata_max_bytes().max(0) as usize,
+        consumer_session_timeout_ms: c.group_consumer_session_timeout_ms(),
+        consumer_heartbeat_interval_ms: c.group_consumer_heartbeat_interval_ms(),
+        consumer_max_size: c.group_consumer_max_size(),
+        consumer_assignors: c.group_consumer_assignors(),
+        consumer_protocol_enabled: c.group_coordinator_rebalance_protocols().iter().any(|p| p == "consumer"),
         ..GroupConfig::default()
     }
 }
@@ -525,6 +530,11 @@ impl From<GroupError> for KafkaError {
             GroupError::RequestTimedOut => ResponseError::RequestTimedOut,
             GroupError::InvalidRequest => ResponseError::InvalidRequest,
             GroupError::UnknownServerError => ResponseError::UnknownServerError,
+            GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+            GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+            GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+            GroupError::UnsupportedVersion => ResponseError::UnsupportedVersion,
         };
         KafkaError::new(code)
     }

@@ -36,7 +36,8 @@ use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartiti
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, BrokerId, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
+    ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
+    DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
@@ -180,6 +181,11 @@ impl AdminClient {
             bail!("no common version of API key {} with the broker at {}", R::KEY, self.peer);
         }
         Ok(high)
+    }
+
+    /// Whether the broker answers requests of type `R`.
+    pub(crate) fn supports<R: Request>(&self) -> bool {
+        self.version_for::<R>(i16::MAX).is_ok()
     }
 
     /// Sends `request` at the highest common version (at most `cap`) and returns the
@@ -479,6 +485,12 @@ impl ClusterAdmin {
     /// # Errors
     /// Network errors, the group's error, or a group of another protocol type.
     pub(crate) fn describe_group(&mut self, group: &str) -> Result<GroupDescription> {
+        // A KIP-848 consumer group answers ConsumerGroupDescribe; any other group
+        // answers it GROUP_ID_NOT_FOUND and is described by DescribeGroups, as Kafka's
+        // admin client does.
+        if let Some(description) = self.describe_consumer_group(group)? {
+            return Ok(description);
+        }
         let request = DescribeGroupsRequest::default().with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
         let described = self.on_coordinator(group, |client| {
             let (response, _) = client.call(&request, 5)?;
@@ -517,6 +529,54 @@ impl ClusterAdmin {
             members,
             coordinator,
         })
+    }
+
+    /// A KIP-848 consumer group by ConsumerGroupDescribe; `None` when the group is not
+    /// one (or the broker does not know the API).
+    fn describe_consumer_group(&mut self, group: &str) -> Result<Option<GroupDescription>> {
+        const GROUP_ID_NOT_FOUND: i16 = 69;
+        let request =
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let described = self.on_coordinator(group, |client| {
+            if !client.supports::<ConsumerGroupDescribeRequest>() {
+                return Ok(Step::Done(None));
+            }
+            let (response, _) = client.call(&request, 0)?;
+            let Some(described) = response.groups.into_iter().next() else {
+                bail!("the coordinator answered ConsumerGroupDescribe without group {group}");
+            };
+            Ok(match described.error_code {
+                0 => Step::Done(Some(described)),
+                GROUP_ID_NOT_FOUND => Step::Done(None),
+                code if COORDINATOR_RETRIABLE.contains(&code) => Step::Retry(code),
+                code => bail!("{}", crate::kafka_error::describe(code, described.error_message.as_deref())),
+            })
+        })?;
+        let Some(described) = described else { return Ok(None) };
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.map(|s| s.to_string()),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: m
+                    .assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|&p| (t.topic_name.to_string(), p)))
+                    .collect(),
+            })
+            .collect();
+        let coordinator = self.coordinators.get(group).cloned().unwrap_or(Node { id: -1, host: String::new(), port: -1 });
+        Ok(Some(GroupDescription {
+            group_id: group.to_string(),
+            state: described.group_state.to_string(),
+            assignor: described.assignor_name.to_string(),
+            members,
+            coordinator,
+        }))
     }
 
     /// The group's committed offsets (OffsetFetch of all topics); partitions without

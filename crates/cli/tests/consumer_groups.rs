@@ -7,7 +7,9 @@
 
 mod harness;
 
-use harness::rdkafka_client::create_topic;
+use harness::rdkafka_client::{
+    assignments, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment, wait_for_total,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -15,33 +17,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Produces `count` records round-robin over `partitions`, values `prefix-i`.
-async fn produce(addr: &str, topic: &str, partitions: i32, prefix: &str, count: usize) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("create producer");
-    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
-    let sends = values.iter().enumerate().map(|(i, value)| {
-        let record: FutureRecord<'_, (), str> = FutureRecord::to(topic).partition(i as i32 % partitions).payload(value);
-        producer.send(record, Duration::from_secs(30))
-    });
-    for (i, result) in join_all(sends).await.into_iter().enumerate() {
-        if let Err((e, _)) = result {
-            panic!("record {i} not delivered: {e}");
-        }
-    }
-}
 
 fn consumer(addr: &str, group: &str, extra: &[(&str, &str)]) -> StreamConsumer {
     let mut config = ClientConfig::new();
@@ -57,75 +37,6 @@ fn consumer(addr: &str, group: &str, extra: &[(&str, &str)]) -> StreamConsumer {
     config.create().expect("create consumer")
 }
 
-/// What each consumer received: (partition, offset, value).
-type Received = Arc<Mutex<Vec<Vec<(i32, i64, String)>>>>;
-
-/// Polls every consumer in the background, recording what each receives.
-fn drain(consumers: &[Arc<StreamConsumer>]) -> (Received, Vec<tokio::task::JoinHandle<()>>) {
-    let received: Received = Arc::new(Mutex::new(vec![Vec::new(); consumers.len()]));
-    let tasks = consumers
-        .iter()
-        .enumerate()
-        .map(|(i, consumer)| {
-            let consumer = consumer.clone();
-            let received = received.clone();
-            tokio::spawn(async move {
-                loop {
-                    match consumer.recv().await {
-                        Ok(m) => {
-                            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                            received.lock().unwrap().get_mut(i).unwrap().push((m.partition(), m.offset(), value));
-                        }
-                        Err(e) => panic!("consumer {i} failed: {e}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    (received, tasks)
-}
-
-/// Each consumer's assigned partitions of `topic`.
-fn assignments(consumers: &[Arc<StreamConsumer>], topic: &str) -> Vec<BTreeSet<i32>> {
-    consumers
-        .iter()
-        .map(|c| {
-            let list = c.assignment().expect("assignment");
-            list.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
-        })
-        .collect()
-}
-
-/// Waits until the consumers' assignments are disjoint, non-empty and cover
-/// `0..partitions`; returns them.
-async fn wait_for_balanced_assignment(consumers: &[Arc<StreamConsumer>], topic: &str, partitions: i32) -> Vec<BTreeSet<i32>> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let current = assignments(consumers, topic);
-        let total: usize = current.iter().map(BTreeSet::len).sum();
-        let union: BTreeSet<i32> = current.iter().flatten().copied().collect();
-        let everyone = current.iter().all(|a| !a.is_empty());
-        if everyone && total == partitions as usize && union == (0..partitions).collect() {
-            return current;
-        }
-        assert!(Instant::now() < deadline, "no balanced assignment within {WAIT:?}: {current:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `received` holds `count` records in total.
-async fn wait_for_total(received: &Received, count: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let total: usize = received.lock().unwrap().iter().map(Vec::len).sum();
-        if total >= count {
-            return;
-        }
-        assert!(Instant::now() < deadline, "received {total} of {count} records within {WAIT:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn three_consumers_share_the_partitions_and_a_second_group_gets_everything() {
     let broker = harness::Broker::start();
@@ -134,25 +45,10 @@ async fn three_consumers_share_the_partitions_and_a_second_group_gets_everything
 
     let group = consumer_group_members(&broker.addr, "share-a", &topic, 3);
     let (received, tasks) = drain(&group);
-    let assigned = wait_for_balanced_assignment(&group, &topic, 6).await;
+    let assigned = wait_for_assignment(&group, &topic, 6, 1).await;
 
     const COUNT: usize = 600;
-    produce(&broker.addr, &topic, 6, "v", COUNT).await;
-    wait_for_total(&received, COUNT).await;
-    // Nothing more arrives: every record was delivered once to the group.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = received.lock().unwrap().clone();
-    let total: usize = got.iter().map(Vec::len).sum();
-    assert_eq!(total, COUNT, "each record exactly once, no duplicates");
-    let distinct: BTreeSet<&str> = got.iter().flatten().map(|(_, _, v)| v.as_str()).collect();
-    assert_eq!(distinct.len(), COUNT);
-    for (member, records) in got.iter().enumerate() {
-        assert!(!records.is_empty(), "member {member} consumed nothing");
-        for (partition, _, _) in records {
-            assert!(assigned[member].contains(partition), "member {member} read partition {partition} it was not assigned");
-        }
-    }
-    assert_eq!(assignments(&group, &topic), assigned, "no rebalance while consuming");
+    consume_each_record_once(&broker.addr, &topic, 6, &group, &received, &assigned, COUNT).await;
 
     // Another group reads the whole topic too, independently of the first.
     let other = consumer_group_members(&broker.addr, "share-b", &topic, 1);
@@ -174,15 +70,6 @@ fn consumer_group_members(addr: &str, group: &str, topic: &str, n: usize) -> Vec
             Arc::new(c)
         })
         .collect()
-}
-
-fn committed(consumer: &StreamConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, Offset> {
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(list, Duration::from_secs(20)).expect("OffsetFetch");
-    committed.elements().iter().map(|e| (e.partition(), e.offset())).collect()
 }
 
 #[tokio::test]

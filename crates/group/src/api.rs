@@ -7,7 +7,6 @@
 use bytes::Bytes;
 
 use crate::error::GroupError;
-use crate::group::GroupState;
 use crate::records::GroupRecord;
 
 /// Identifies one waiting JoinGroup or SyncGroup request; chosen by the caller, unique
@@ -190,6 +189,11 @@ pub struct OffsetFetch {
     /// `None` asks for every committed offset of the group.
     pub topics: Option<Vec<(String, Vec<i32>)>>,
     pub require_stable: bool,
+    /// v9+: the consumer group member asking, checked against its group (`None` for
+    /// admins and classic members).
+    pub member_id: Option<String>,
+    /// v9+: the member's epoch; -1 when not given.
+    pub member_epoch: i32,
 }
 
 /// One partition's committed offset; offset -1 when there is none.
@@ -221,7 +225,10 @@ pub struct OffsetDeleteResult {
 pub struct GroupOverview {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    /// Kafka's name of the group's state (classic or consumer group states).
+    pub state: &'static str,
+    /// `classic` or `consumer` (ListGroups v5).
+    pub group_type: &'static str,
 }
 
 /// The answer to ListGroups from one shard.

@@ -1,6 +1,7 @@
 //! Kafka's non-flexible binary primitives, as `__consumer_offsets` records and the
 //! consumer protocol use them: big-endian integers, `int16`-length strings (`-1` for
-//! null) and `int32`-length byte arrays and arrays.
+//! null) and `int32`-length byte arrays and arrays; and the flexible-version ones the
+//! KIP-848 records use (varint-length compact strings and arrays, UUIDs, tagged fields).
 //!
 //! The `kafka-protocol` crate generates codecs only for request and response messages;
 //! the record schemas of `__consumer_offsets` (`OffsetCommitKey/Value`,
@@ -60,6 +61,49 @@ impl Writer {
 
     pub(crate) fn array_len(&mut self, n: usize) {
         self.i32(i32::try_from(n).unwrap_or(i32::MAX));
+    }
+
+    pub(crate) fn i8(&mut self, v: i8) {
+        self.buf.push(v as u8);
+    }
+
+    /// An unsigned varint (flexible versions' lengths and tag counts).
+    pub(crate) fn unsigned_varint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.buf.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
+
+    /// A compact (flexible-version) string: varint length + 1, then UTF-8.
+    pub(crate) fn compact_string(&mut self, s: &str) {
+        self.compact_nullable_string(Some(s));
+    }
+
+    pub(crate) fn compact_nullable_string(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                let len = s.len().min(i16::MAX as usize);
+                self.unsigned_varint(len as u32 + 1);
+                self.buf.extend_from_slice(&s.as_bytes()[..len]);
+            }
+            None => self.unsigned_varint(0),
+        }
+    }
+
+    /// A compact array length (varint length + 1).
+    pub(crate) fn compact_array_len(&mut self, n: usize) {
+        self.unsigned_varint(u32::try_from(n).unwrap_or(u32::MAX - 1) + 1);
+    }
+
+    pub(crate) fn uuid(&mut self, id: uuid::Uuid) {
+        self.buf.extend_from_slice(id.as_bytes());
+    }
+
+    /// An empty tagged-field section.
+    pub(crate) fn no_tagged_fields(&mut self) {
+        self.unsigned_varint(0);
     }
 }
 
@@ -124,6 +168,66 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::UnexpectedNull);
         }
         self.take(len as usize)
+    }
+
+    pub(crate) fn i8(&mut self) -> Result<i8, DecodeError> {
+        Ok(self.take(1)?[0] as i8)
+    }
+
+    pub(crate) fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            let b = self.take(1)?[0];
+            value |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::InvalidVarint)
+    }
+
+    pub(crate) fn compact_nullable_string(&mut self) -> Result<Option<String>, DecodeError> {
+        let len = self.unsigned_varint()?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let raw = self.take(len as usize - 1)?;
+        String::from_utf8(raw.to_vec()).map(Some).map_err(|_| DecodeError::InvalidUtf8)
+    }
+
+    pub(crate) fn compact_string(&mut self) -> Result<String, DecodeError> {
+        self.compact_nullable_string()?.ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// A compact array length, checked against the bytes left like [`Self::array_len`].
+    pub(crate) fn compact_array_len(&mut self, min_element_bytes: usize) -> Result<usize, DecodeError> {
+        let len = self.unsigned_varint()?;
+        if len == 0 {
+            return Err(DecodeError::UnexpectedNull);
+        }
+        let len = len as usize - 1;
+        if len.saturating_mul(min_element_bytes.max(1)) > self.remaining() {
+            return Err(DecodeError::Truncated { needed: len * min_element_bytes.max(1), remaining: self.remaining() });
+        }
+        Ok(len)
+    }
+
+    pub(crate) fn uuid(&mut self) -> Result<uuid::Uuid, DecodeError> {
+        let b = self.take(16)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Ok(uuid::Uuid::from_bytes(a))
+    }
+
+    /// Skips a tagged-field section (fields this reader does not know).
+    pub(crate) fn skip_tagged_fields(&mut self) -> Result<(), DecodeError> {
+        let count = self.unsigned_varint()?;
+        for _ in 0..count {
+            self.unsigned_varint()?;
+            let size = self.unsigned_varint()?;
+            self.take(size as usize)?;
+        }
+        Ok(())
     }
 
     /// An array length, checked against the bytes left given each element takes at

@@ -27,6 +27,19 @@ pub struct GroupConfig {
     /// this leaves room for batch and record framing. An operation over the limit is
     /// answered as Kafka answers a batch the log refused as too large.
     pub write_bytes_max: usize,
+    /// `group.consumer.session.timeout.ms` (45000): a consumer group member that does not
+    /// heartbeat for this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms` (5000): how often members heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size` (`Integer.MAX_VALUE`): most members of one consumer group.
+    pub consumer_max_size: i32,
+    /// `group.consumer.assignors` (uniform, range): the server-side assignors; the first
+    /// is the default.
+    pub consumer_assignors: Vec<String>,
+    /// `group.coordinator.rebalance.protocols` (classic, consumer): whether consumer
+    /// groups (ConsumerGroupHeartbeat) are enabled.
+    pub consumer_protocol_enabled: bool,
 }
 
 impl Default for GroupConfig {
@@ -41,6 +54,11 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             write_bytes_max: 1_000_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: i32::MAX,
+            consumer_assignors: vec!["uniform".to_string(), "range".to_string()],
+            consumer_protocol_enabled: true,
         }
     }
 }

@@ -49,6 +49,16 @@ pub enum GroupError {
     InvalidRequest,
     #[error("The server experienced an unexpected error when processing the request.")]
     UnknownServerError,
+    #[error("The member epoch is fenced by the group coordinator. The member must abandon all its partitions and rejoin.")]
+    FencedMemberEpoch,
+    #[error("The member epoch is stale. The member must retry after receiving its updated member epoch via the ConsumerGroupHeartbeat API.")]
+    StaleMemberEpoch,
+    #[error("The assignor or its version range is not supported by the consumer group.")]
+    UnsupportedAssignor,
+    #[error("The instance ID is still used by another member in the consumer group. That member must leave first.")]
+    UnreleasedInstanceId,
+    #[error("The version of API is not supported.")]
+    UnsupportedVersion,
 }
 
 /// A stored record that cannot be read.
@@ -62,6 +72,8 @@ pub enum DecodeError {
     UnexpectedNull,
     #[error("unsupported {schema} version {version}")]
     UnsupportedVersion { schema: &'static str, version: i16 },
+    #[error("varint longer than 5 bytes")]
+    InvalidVarint,
     #[error("{0} trailing bytes after the record")]
     TrailingBytes(usize),
 }

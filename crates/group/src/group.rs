@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::api::{GroupDescription, JoinedMember, MemberDescription, Protocol};
 use crate::consumer_protocol::{subscribed_topics, CONSUMER_PROTOCOL_TYPE};
 use crate::member::Member;
-use crate::records::{GroupMetadataKey, GroupMetadataValue, GroupRecord, MemberMetadataValue, OffsetCommitValue};
+use crate::records::{GroupMetadataKey, GroupMetadataValue, GroupRecord, MemberMetadataValue};
 
 /// The state of a classic group, named as Kafka names it to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,8 +114,6 @@ pub(crate) struct ClassicGroup {
     pub(crate) sync_timer: Option<(i32, i64)>,
     /// Topics the members of a `consumer` group subscribe to; `None` when unknown.
     pub(crate) subscribed_topics: Option<BTreeSet<String>>,
-    /// Committed offsets by topic and partition.
-    pub(crate) offsets: BTreeMap<(String, i32), OffsetCommitValue>,
 }
 
 impl ClassicGroup {
@@ -136,7 +134,6 @@ impl ClassicGroup {
             join_timer: None,
             sync_timer: None,
             subscribed_topics: None,
-            offsets: BTreeMap::new(),
         }
     }
 

@@ -24,6 +24,19 @@ impl GroupCoordinatorShard {
             return out;
         }
 
+        if let Some(group) = self.consumer_groups.get(&request.group_id) {
+            // A consumer group with members does not take classic members (no online
+            // migration); an empty one is deleted and the group starts over as classic.
+            if !group.members.is_empty() {
+                let error = GroupError::InconsistentGroupProtocol;
+                out.respond(token, Response::Join(JoinGroupResult::error("", error)));
+                return out;
+            }
+            for record in group.tombstones() {
+                self.emit(record, &mut out);
+            }
+        }
+
         let is_unknown_member = request.member_id.is_empty();
         let new_member_id = is_unknown_member
             .then(|| self.generate_member_id(&request.client_id, request.group_instance_id.as_deref()));

@@ -35,14 +35,20 @@
 //! - every waiting request is answered exactly once: when its rebalance settles, when a
 //!   later request from the same member replaces it, or when the shard unloads.
 //!
-//! Not built yet: transactional offset commits (TxnOffsetCommit), the KIP-848 consumer
-//! protocol (`ConsumerGroupHeartbeat`), and share groups.
+//! KIP-848 consumer groups (`ConsumerGroupHeartbeat`, server-side assignment) live in
+//! [`consumer_group`], beside the classic groups in the same shard; a group id names one
+//! kind or the other. Committed offsets belong to the shard, keyed by group id, whatever
+//! the group's kind.
+//!
+//! Not built yet: transactional offset commits (TxnOffsetCommit), regular-expression
+//! subscriptions of consumer groups, and share groups.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
 mod codec;
 pub mod config;
+pub mod consumer_group;
 pub mod consumer_protocol;
 mod delete_groups;
 mod describe_groups;
@@ -68,6 +74,10 @@ mod tests;
 
 pub use api::*;
 pub use config::GroupConfig;
+pub use consumer_group::{
+    ConsumerGroupDescription, ConsumerGroupHeartbeat, ConsumerGroupHeartbeatResult, ConsumerGroupState,
+    ConsumerMemberDescription, DescribedTopicPartitions, TopicsImage, CONSUMER_GROUP_TYPE,
+};
 pub use error::{AppendFailure, DecodeError, GroupError};
 pub use group::GroupState;
 pub use list_groups::CLASSIC_GROUP_TYPE;

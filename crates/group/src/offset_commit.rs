@@ -1,6 +1,7 @@
 //! OffsetCommit: a group records how far it has consumed each partition.
 
 use crate::api::{OffsetCommit, OffsetCommitResult, Output};
+use crate::consumer_group::ConsumerGroup;
 use crate::error::GroupError;
 use crate::group::{ClassicGroup, GroupState};
 use crate::join::validate_current_member;
@@ -74,6 +75,9 @@ impl GroupCoordinatorShard {
     /// first commit outside group management.
     fn check_commit(&mut self, request: &OffsetCommit, now_ms: i64) -> Result<(), GroupError> {
         self.validate_group_status(&request.group_id, Api::Offsets)?;
+        if let Some(group) = self.consumer_groups.get(&request.group_id) {
+            return validate_consumer_group_commit(group, request);
+        }
         if !self.groups.contains_key(&request.group_id) {
             if request.generation_id >= 0 {
                 // A member of a generation this coordinator does not know.
@@ -115,6 +119,20 @@ fn validate_offset_commit(group: &ClassicGroup, request: &OffsetCommit) -> Resul
     }
     // Generation -1 without a member while the group has members: only members commit.
     Err(GroupError::UnknownMemberId)
+}
+
+/// Kafka's `ConsumerGroup.validateOffsetCommit`: an admin (epoch -1) commits while the
+/// group has no members; a member commits with its current epoch (`STALE_MEMBER_EPOCH`
+/// otherwise, so it retries once its heartbeat brought the new epoch).
+fn validate_consumer_group_commit(group: &ConsumerGroup, request: &OffsetCommit) -> Result<(), GroupError> {
+    if request.generation_id < 0 && group.members.is_empty() {
+        return Ok(());
+    }
+    let member = group.members.get(&request.member_id).ok_or(GroupError::UnknownMemberId)?;
+    if request.generation_id != member.member_epoch {
+        return Err(GroupError::StaleMemberEpoch);
+    }
+    Ok(())
 }
 
 fn every_partition(request: &OffsetCommit, error: Option<GroupError>) -> OffsetCommitResult {

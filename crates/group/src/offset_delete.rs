@@ -16,6 +16,21 @@ impl GroupCoordinatorShard {
         if let Err(error) = self.validate_group_status(group_id, Api::Offsets) {
             return (fail(error), out);
         }
+        if let Some(group) = self.consumer_groups.get(group_id) {
+            // Offsets of topics no member subscribes to may go, whatever the state.
+            let subscribed = group.subscribed_topic_names();
+            let mut eligible = Vec::new();
+            let mut result = OffsetDeleteResult { error: None, topics: Vec::with_capacity(topics.len()) };
+            for (topic, partitions) in topics {
+                let error = subscribed.contains(topic).then_some(GroupError::GroupSubscribedToTopic);
+                if error.is_none() {
+                    eligible.extend(partitions.iter().map(|&p| (topic.clone(), p)));
+                }
+                result.topics.push((topic.clone(), partitions.iter().map(|&p| (p, error)).collect()));
+            }
+            self.remove_offsets(group_id, &eligible, &mut out);
+            return (result, out);
+        }
         let Some(group) = self.groups.get(group_id) else {
             return (fail(GroupError::GroupIdNotFound), out);
         };

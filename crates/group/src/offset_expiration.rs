@@ -9,9 +9,12 @@
 //! - a group that only stores offsets (no protocol type) loses each offset that long
 //!   after its commit;
 //! - an offset committed with an explicit retention time (OffsetCommit v2–v4) expires
-//!   at that time instead.
+//!   at that time instead;
+//! - an empty consumer group's (KIP-848) offsets expire that long after their commit.
 //!
 //! A group left empty without offsets is deleted with its metadata.
+
+use std::collections::BTreeMap;
 
 use crate::api::Output;
 use crate::consumer_protocol::CONSUMER_PROTOCOL_TYPE;
@@ -23,8 +26,22 @@ impl GroupCoordinatorShard {
     /// Deletes expired offsets, and groups that are left empty without any.
     pub(crate) fn expire_offsets(&mut self, now_ms: i64, out: &mut Output) {
         let retention_ms = self.config.offsets_retention_ms;
-        let expired: Vec<(String, Vec<(String, i32)>)> =
-            self.groups.values().map(|g| (g.group_id.clone(), expired_offsets(g, now_ms, retention_ms))).collect();
+        let expired: Vec<(String, Vec<(String, i32)>)> = self
+            .offsets
+            .iter()
+            .map(|(group_id, offsets)| {
+                let expired = match (self.groups.get(group_id), self.consumer_groups.get(group_id)) {
+                    (Some(group), _) => expired_offsets(group, offsets, now_ms, retention_ms),
+                    (None, Some(group)) if group.members.is_empty() => offsets
+                        .iter()
+                        .filter(|(_, o)| is_expired(o.commit_timestamp_ms, o, now_ms, retention_ms))
+                        .map(|(tp, _)| tp.clone())
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (group_id.clone(), expired)
+            })
+            .collect();
         for (group_id, partitions) in expired {
             self.remove_offsets(&group_id, &partitions, out);
         }
@@ -34,9 +51,9 @@ impl GroupCoordinatorShard {
     pub fn on_topics_deleted(&mut self, topics: &[String]) -> Output {
         let mut out = Output::default();
         let doomed: Vec<(String, Vec<(String, i32)>)> = self
-            .groups
-            .values()
-            .map(|g| (g.group_id.clone(), g.offsets.keys().filter(|(t, _)| topics.contains(t)).cloned().collect()))
+            .offsets
+            .iter()
+            .map(|(group_id, o)| (group_id.clone(), o.keys().filter(|(t, _)| topics.contains(t)).cloned().collect()))
             .collect();
         for (group_id, partitions) in doomed {
             if !partitions.is_empty() {
@@ -47,14 +64,22 @@ impl GroupCoordinatorShard {
     }
 }
 
-fn expired_offsets(group: &ClassicGroup, now_ms: i64, retention_ms: i64) -> Vec<(String, i32)> {
-    let is_expired = |base_ms: i64, offset: &OffsetCommitValue| match offset.expire_timestamp_ms {
+fn is_expired(base_ms: i64, offset: &OffsetCommitValue, now_ms: i64, retention_ms: i64) -> bool {
+    match offset.expire_timestamp_ms {
         Some(expire_ms) => now_ms >= expire_ms,
         None => now_ms - base_ms >= retention_ms,
-    };
+    }
+}
+
+fn expired_offsets(
+    group: &ClassicGroup,
+    offsets: &BTreeMap<(String, i32), OffsetCommitValue>,
+    now_ms: i64,
+    retention_ms: i64,
+) -> Vec<(String, i32)> {
+    let is_expired = |base_ms: i64, offset: &OffsetCommitValue| is_expired(base_ms, offset, now_ms, retention_ms);
     let consumer = group.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE);
-    group
-        .offsets
+    offsets
         .iter()
         .filter(|((topic, _), offset)| match (&group.protocol_type, group.state) {
             (Some(_), GroupState::Empty) => {

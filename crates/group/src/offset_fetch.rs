@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{FetchedOffset, OffsetFetch, OffsetFetchResult};
+use crate::error::GroupError;
 use crate::records::OffsetCommitValue;
 use crate::shard::{Api, GroupCoordinatorShard};
 
@@ -16,7 +17,21 @@ impl GroupCoordinatorShard {
         if let Err(error) = self.validate_group_status(&request.group_id, Api::Offsets) {
             return OffsetFetchResult { error: Some(error), topics: Vec::new() };
         }
-        let offsets = self.groups.get(&request.group_id).map(|g| &g.offsets);
+        if let Some(group) = self.consumer_groups.get(&request.group_id) {
+            // v9+ from a consumer group member: it must be current (Kafka's
+            // `ConsumerGroup.validateOffsetFetch`).
+            if let Some(member_id) = &request.member_id {
+                let error = match group.members.get(member_id) {
+                    None => Some(GroupError::UnknownMemberId),
+                    Some(m) if m.member_epoch != request.member_epoch => Some(GroupError::StaleMemberEpoch),
+                    Some(_) => None,
+                };
+                if let Some(error) = error {
+                    return OffsetFetchResult { error: Some(error), topics: Vec::new() };
+                }
+            }
+        }
+        let offsets = self.offsets.get(&request.group_id);
         let topics = match &request.topics {
             Some(topics) => topics
                 .iter()

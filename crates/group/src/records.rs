@@ -24,7 +24,8 @@
 //! all integers big-endian. These are the versions Kafka 3.9 writes, so Kafka's tools
 //! (`kafka-console-consumer --formatter ...OffsetsMessageFormatter`) can read what Spool
 //! stores. Reading accepts value versions 0–3; the flexible version 4 (Kafka 4) and
-//! unknown key versions (KIP-848 records) are reported, not guessed at.
+//! unknown key versions are reported, not guessed at. Key versions 3–8 are the records
+//! of KIP-848 consumer groups ([`crate::consumer_group::records`]).
 //!
 //! The topic is compacted: the key identifies what a record is about, the latest record
 //! per key wins, and a record without a value (a tombstone) deletes the key.
@@ -32,6 +33,12 @@
 use bytes::Bytes;
 
 use crate::codec::{Reader, Writer};
+use crate::consumer_group::records as cg;
+pub use crate::consumer_group::records::{
+    Assignment, ConsumerGroupCurrentMemberAssignmentValue, ConsumerGroupMemberMetadataValue,
+    ConsumerGroupMetadataValue, ConsumerGroupPartitionMetadataValue, ConsumerGroupTargetAssignmentMemberValue,
+    ConsumerGroupTargetAssignmentMetadataValue, ConsumerMemberKey, TopicMetadata,
+};
 use crate::error::DecodeError;
 
 const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
@@ -99,6 +106,24 @@ pub struct MemberMetadataValue {
 pub enum GroupRecord {
     OffsetCommit { key: OffsetCommitKey, value: Option<OffsetCommitValue> },
     GroupMetadata { key: GroupMetadataKey, value: Option<GroupMetadataValue> },
+    /// A consumer group's epoch (key version 3).
+    ConsumerGroupMetadata { key: GroupMetadataKey, value: Option<ConsumerGroupMetadataValue> },
+    /// A consumer group's subscribed topics' metadata (key version 4).
+    ConsumerGroupPartitionMetadata { key: GroupMetadataKey, value: Option<ConsumerGroupPartitionMetadataValue> },
+    /// A consumer group member's subscription (key version 5).
+    ConsumerGroupMemberMetadata { key: ConsumerMemberKey, value: Option<ConsumerGroupMemberMetadataValue> },
+    /// A consumer group's target assignment epoch (key version 6).
+    ConsumerGroupTargetAssignmentMetadata {
+        key: GroupMetadataKey,
+        value: Option<ConsumerGroupTargetAssignmentMetadataValue>,
+    },
+    /// A member's target assignment (key version 7).
+    ConsumerGroupTargetAssignmentMember { key: ConsumerMemberKey, value: Option<ConsumerGroupTargetAssignmentMemberValue> },
+    /// A member's current assignment and epoch (key version 8).
+    ConsumerGroupCurrentMemberAssignment {
+        key: ConsumerMemberKey,
+        value: Option<ConsumerGroupCurrentMemberAssignmentValue>,
+    },
 }
 
 impl GroupRecord {
@@ -106,7 +131,13 @@ impl GroupRecord {
     pub fn group_id(&self) -> &str {
         match self {
             GroupRecord::OffsetCommit { key, .. } => &key.group,
-            GroupRecord::GroupMetadata { key, .. } => &key.group,
+            GroupRecord::GroupMetadata { key, .. }
+            | GroupRecord::ConsumerGroupMetadata { key, .. }
+            | GroupRecord::ConsumerGroupPartitionMetadata { key, .. }
+            | GroupRecord::ConsumerGroupTargetAssignmentMetadata { key, .. } => &key.group,
+            GroupRecord::ConsumerGroupMemberMetadata { key, .. }
+            | GroupRecord::ConsumerGroupTargetAssignmentMember { key, .. }
+            | GroupRecord::ConsumerGroupCurrentMemberAssignment { key, .. } => &key.group,
         }
     }
 
@@ -124,6 +155,22 @@ impl GroupRecord {
                 w.i16(GROUP_METADATA_KEY_VERSION);
                 w.string(&key.group);
             }
+            GroupRecord::ConsumerGroupMetadata { key, .. } => cg::encode_group_key(&mut w, cg::METADATA_KEY_VERSION, &key.group),
+            GroupRecord::ConsumerGroupPartitionMetadata { key, .. } => {
+                cg::encode_group_key(&mut w, cg::PARTITION_METADATA_KEY_VERSION, &key.group)
+            }
+            GroupRecord::ConsumerGroupMemberMetadata { key, .. } => {
+                cg::encode_member_key(&mut w, cg::MEMBER_METADATA_KEY_VERSION, key)
+            }
+            GroupRecord::ConsumerGroupTargetAssignmentMetadata { key, .. } => {
+                cg::encode_group_key(&mut w, cg::TARGET_ASSIGNMENT_METADATA_KEY_VERSION, &key.group)
+            }
+            GroupRecord::ConsumerGroupTargetAssignmentMember { key, .. } => {
+                cg::encode_member_key(&mut w, cg::TARGET_ASSIGNMENT_MEMBER_KEY_VERSION, key)
+            }
+            GroupRecord::ConsumerGroupCurrentMemberAssignment { key, .. } => {
+                cg::encode_member_key(&mut w, cg::CURRENT_MEMBER_ASSIGNMENT_KEY_VERSION, key)
+            }
         }
         w.into_bytes()
     }
@@ -133,6 +180,18 @@ impl GroupRecord {
         match self {
             GroupRecord::OffsetCommit { value, .. } => value.as_ref().map(encode_offset_commit_value),
             GroupRecord::GroupMetadata { value, .. } => value.as_ref().map(encode_group_metadata_value),
+            GroupRecord::ConsumerGroupMetadata { value, .. } => value.as_ref().map(cg::encode_metadata),
+            GroupRecord::ConsumerGroupPartitionMetadata { value, .. } => value.as_ref().map(cg::encode_partition_metadata),
+            GroupRecord::ConsumerGroupMemberMetadata { value, .. } => value.as_ref().map(cg::encode_member_metadata),
+            GroupRecord::ConsumerGroupTargetAssignmentMetadata { value, .. } => {
+                value.as_ref().map(cg::encode_target_assignment_metadata)
+            }
+            GroupRecord::ConsumerGroupTargetAssignmentMember { value, .. } => {
+                value.as_ref().map(cg::encode_target_assignment_member)
+            }
+            GroupRecord::ConsumerGroupCurrentMemberAssignment { value, .. } => {
+                value.as_ref().map(cg::encode_current_assignment)
+            }
         }
     }
 
@@ -164,6 +223,39 @@ impl GroupRecord {
                 finish(&r)?;
                 let value = value.map(decode_group_metadata_value).transpose()?;
                 GroupRecord::GroupMetadata { key, value }
+            }
+            3 | 4 | 6 => {
+                let key = GroupMetadataKey { group: r.string()? };
+                finish(&r)?;
+                match key_version {
+                    3 => GroupRecord::ConsumerGroupMetadata { key, value: value.map(cg::decode_metadata).transpose()? },
+                    4 => GroupRecord::ConsumerGroupPartitionMetadata {
+                        key,
+                        value: value.map(cg::decode_partition_metadata).transpose()?,
+                    },
+                    _ => GroupRecord::ConsumerGroupTargetAssignmentMetadata {
+                        key,
+                        value: value.map(cg::decode_target_assignment_metadata).transpose()?,
+                    },
+                }
+            }
+            5 | 7 | 8 => {
+                let key = ConsumerMemberKey { group: r.string()?, member_id: r.string()? };
+                finish(&r)?;
+                match key_version {
+                    5 => GroupRecord::ConsumerGroupMemberMetadata {
+                        key,
+                        value: value.map(cg::decode_member_metadata).transpose()?,
+                    },
+                    7 => GroupRecord::ConsumerGroupTargetAssignmentMember {
+                        key,
+                        value: value.map(cg::decode_target_assignment_member).transpose()?,
+                    },
+                    _ => GroupRecord::ConsumerGroupCurrentMemberAssignment {
+                        key,
+                        value: value.map(cg::decode_current_assignment).transpose()?,
+                    },
+                }
             }
             _ => return Ok(None),
         };
@@ -382,7 +474,7 @@ mod tests {
 
     #[test]
     fn unknown_key_versions_are_skipped_and_bad_values_refused() {
-        assert_eq!(GroupRecord::decode(&[0, 3, 0, 1, b'g'], Some(b"x")).unwrap(), None);
+        assert_eq!(GroupRecord::decode(&[0, 9, 0, 1, b'g'], Some(b"x")).unwrap(), None);
         let key = GroupRecord::GroupMetadata { key: GroupMetadataKey { group: "g".into() }, value: None }.encode_key();
         assert!(matches!(
             GroupRecord::decode(&key, Some(&[0, 4, 0])),

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::api::{JoinGroupResult, Output, Protocol, Response, SyncGroupResult};
 use crate::config::{GroupConfig, STRING_BYTES_MAX};
+use crate::consumer_group::{ConsumerGroup, MemberState};
 use crate::error::GroupError;
 use crate::group::{ClassicGroup, GroupState};
 use crate::member::Member;
@@ -29,6 +30,10 @@ pub struct GroupCoordinatorShard {
     pub(crate) config: GroupConfig,
     loading: bool,
     pub(crate) groups: BTreeMap<String, ClassicGroup>,
+    /// KIP-848 consumer groups; a group id names a classic or a consumer group, never both.
+    pub(crate) consumer_groups: BTreeMap<String, ConsumerGroup>,
+    /// Committed offsets by group, then topic and partition (of either kind of group).
+    pub(crate) offsets: BTreeMap<String, BTreeMap<(String, i32), OffsetCommitValue>>,
     next_offset_expiration_ms: Option<i64>,
     member_ids: MemberIdGenerator,
 }
@@ -58,6 +63,8 @@ impl GroupCoordinatorShard {
             config,
             loading: true,
             groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
+            offsets: BTreeMap::new(),
             next_offset_expiration_ms: None,
             member_ids: MemberIdGenerator::new(member_id_seed),
         }
@@ -79,28 +86,57 @@ impl GroupCoordinatorShard {
     pub fn replay(&mut self, record: &GroupRecord) {
         match record {
             GroupRecord::OffsetCommit { key, value: Some(value) } => {
-                let group = self.groups.entry(key.group.clone()).or_insert_with(|| ClassicGroup::new(&key.group, None));
-                group.offsets.insert((key.topic.clone(), key.partition), value.clone());
+                // Offsets without a group make a "simple" classic group, as in Kafka.
+                if !self.consumer_groups.contains_key(&key.group) && !self.groups.contains_key(&key.group) {
+                    self.groups.insert(key.group.clone(), ClassicGroup::new(&key.group, None));
+                }
+                let offsets = self.offsets.entry(key.group.clone()).or_default();
+                offsets.insert((key.topic.clone(), key.partition), value.clone());
             }
             GroupRecord::OffsetCommit { key, value: None } => {
-                if let Some(group) = self.groups.get_mut(&key.group) {
-                    group.offsets.remove(&(key.topic.clone(), key.partition));
+                if let Some(offsets) = self.offsets.get_mut(&key.group) {
+                    offsets.remove(&(key.topic.clone(), key.partition));
+                    if offsets.is_empty() {
+                        self.offsets.remove(&key.group);
+                    }
                 }
                 self.drop_if_unused(&key.group);
             }
             GroupRecord::GroupMetadata { key, value: Some(value) } => {
-                let offsets = self.groups.remove(&key.group).map(|g| g.offsets).unwrap_or_default();
-                let mut group = group_from_record(&key.group, value);
-                group.offsets = offsets;
-                self.groups.insert(key.group.clone(), group);
+                self.consumer_groups.remove(&key.group);
+                self.groups.insert(key.group.clone(), group_from_record(&key.group, value));
             }
             GroupRecord::GroupMetadata { key, value: None } => {
                 if let Some(group) = self.groups.get_mut(&key.group) {
-                    let offsets = std::mem::take(&mut group.offsets);
                     *group = ClassicGroup::new(&key.group, None);
-                    group.offsets = offsets;
                 }
                 self.drop_if_unused(&key.group);
+            }
+            GroupRecord::ConsumerGroupMetadata { key, value: None } => {
+                self.consumer_groups.remove(&key.group);
+                if self.offsets.contains_key(&key.group) {
+                    self.groups.insert(key.group.clone(), ClassicGroup::new(&key.group, None));
+                }
+            }
+            GroupRecord::ConsumerGroupMetadata { .. } | GroupRecord::ConsumerGroupMemberMetadata { value: Some(_), .. } => {
+                // These create the consumer group, which replaces an empty classic group.
+                let group_id = record.group_id();
+                if !self.consumer_groups.contains_key(group_id) {
+                    self.groups.remove(group_id);
+                    self.consumer_groups.insert(group_id.to_string(), ConsumerGroup::new(group_id));
+                }
+                if let Some(group) = self.consumer_groups.get_mut(group_id) {
+                    group.replay(record);
+                }
+            }
+            GroupRecord::ConsumerGroupPartitionMetadata { .. }
+            | GroupRecord::ConsumerGroupMemberMetadata { .. }
+            | GroupRecord::ConsumerGroupTargetAssignmentMetadata { .. }
+            | GroupRecord::ConsumerGroupTargetAssignmentMember { .. }
+            | GroupRecord::ConsumerGroupCurrentMemberAssignment { .. } => {
+                if let Some(group) = self.consumer_groups.get_mut(record.group_id()) {
+                    group.replay(record);
+                }
             }
         }
     }
@@ -118,6 +154,16 @@ impl GroupCoordinatorShard {
             if group.members.len() > usize::try_from(max_size).unwrap_or(usize::MAX) {
                 // Over a lowered group.max.size: rebalance so the extra members drop out.
                 rebalance::prepare_rebalance(&self.config, group, now_ms, &mut out);
+            }
+        }
+        let session_ms = i64::from(self.config.consumer_session_timeout_ms);
+        for group in self.consumer_groups.values_mut() {
+            for member in group.members.values_mut() {
+                member.session_deadline_ms = Some(now_ms + session_ms);
+                if member.state == MemberState::UnrevokedPartitions {
+                    let timeout_ms = i64::from(member.metadata.rebalance_timeout_ms.max(0));
+                    member.rebalance_deadline = Some((member.member_epoch, now_ms + timeout_ms));
+                }
             }
         }
         self.next_offset_expiration_ms = Some(now_ms + self.config.offsets_retention_check_interval_ms);
@@ -142,6 +188,8 @@ impl GroupCoordinatorShard {
             }
         }
         self.groups.clear();
+        self.consumer_groups.clear();
+        self.offsets.clear();
         self.loading = true;
         out
     }
@@ -154,7 +202,10 @@ impl GroupCoordinatorShard {
             let timers = g.join_timer.map(|t| t.deadline_ms()).into_iter().chain(g.sync_timer.map(|(_, d)| d));
             members.chain(pending).chain(timers)
         });
-        groups.chain(self.next_offset_expiration_ms).min()
+        let consumers = self.consumer_groups.values().flat_map(|g| {
+            g.members.values().flat_map(|m| m.session_deadline_ms.into_iter().chain(m.rebalance_deadline.map(|(_, d)| d)))
+        });
+        groups.chain(consumers).chain(self.next_offset_expiration_ms).min()
     }
 
     /// Fires every deadline at or before `now_ms`, earliest first: sessions that ran
@@ -172,6 +223,10 @@ impl GroupCoordinatorShard {
                     self.next_offset_expiration_ms = Some(now_ms + config.offsets_retention_check_interval_ms);
                     self.expire_offsets(now_ms, &mut out);
                 }
+                continue;
+            }
+            if let Timer::ConsumerSession(member_id) | Timer::ConsumerRebalance(member_id) = &timer {
+                self.expire_consumer_member(&group_id, member_id, &timer, deadline_ms, &mut out);
                 continue;
             }
             let Some(group) = self.groups.get_mut(&group_id) else { continue };
@@ -197,7 +252,7 @@ impl GroupCoordinatorShard {
                         rebalance::expire_join(group, now_ms, &mut out);
                     }
                 }
-                Timer::OffsetRetention => {}
+                Timer::OffsetRetention | Timer::ConsumerSession(_) | Timer::ConsumerRebalance(_) => {}
             }
             self.drop_if_unused(&group_id);
         }
@@ -224,6 +279,16 @@ impl GroupCoordinatorShard {
                 due.push((t.deadline_ms(), group_id.clone(), Timer::Join));
             }
         }
+        for (group_id, g) in &self.consumer_groups {
+            for m in g.members.values() {
+                if let Some(d) = m.session_deadline_ms {
+                    due.push((d, group_id.clone(), Timer::ConsumerSession(m.member_id.clone())));
+                }
+                if let Some((_, d)) = m.rebalance_deadline {
+                    due.push((d, group_id.clone(), Timer::ConsumerRebalance(m.member_id.clone())));
+                }
+            }
+        }
         if let Some(d) = self.next_offset_expiration_ms {
             due.push((d, String::new(), Timer::OffsetRetention));
         }
@@ -244,6 +309,29 @@ impl GroupCoordinatorShard {
             return Err(GroupError::NotCoordinator);
         }
         Ok(())
+    }
+
+    /// A consumer group member's fresh id: a UUID, as Kafka makes them.
+    pub(crate) fn generate_uuid(&mut self) -> String {
+        self.member_ids.next_uuid()
+    }
+
+    /// Fences a consumer group member whose session or rebalance deadline passed, if
+    /// that deadline is still the member's.
+    fn expire_consumer_member(&mut self, group_id: &str, member_id: &str, timer: &Timer, deadline_ms: i64, out: &mut Output) {
+        let Some(member) = self.consumer_groups.get(group_id).and_then(|g| g.members.get(member_id)) else { return };
+        let due = match timer {
+            Timer::ConsumerSession(_) => member.session_deadline_ms == Some(deadline_ms),
+            _ => member.rebalance_deadline.is_some_and(|(epoch, d)| d == deadline_ms && epoch == member.member_epoch),
+        };
+        if due {
+            self.fence_consumer_member(group_id, member_id, out);
+        } else if matches!(timer, Timer::ConsumerRebalance(_)) {
+            // The member moved on from that epoch in time.
+            if let Some(m) = self.consumer_groups.get_mut(group_id).and_then(|g| g.members.get_mut(member_id)) {
+                m.rebalance_deadline = None;
+            }
+        }
     }
 
     /// A fresh member id: the instance id (static members) or client id, a dash, and a
@@ -267,8 +355,7 @@ impl GroupCoordinatorShard {
                 && g.generation_id == 0
                 && g.members.is_empty()
                 && g.pending_members.is_empty()
-                && g.offsets.is_empty()
-        });
+        }) && !self.offsets.contains_key(group_id);
         if unused {
             self.groups.remove(group_id);
         }
@@ -278,23 +365,27 @@ impl GroupCoordinatorShard {
     /// the group itself if that left it empty with no offsets (Kafka's
     /// `cleanupGroupMetadata`). Returns how many offsets were removed.
     pub(crate) fn remove_offsets(&mut self, group_id: &str, partitions: &[(String, i32)], out: &mut Output) -> usize {
-        let Some(group) = self.groups.get(group_id) else { return 0 };
+        let Some(offsets) = self.offsets.get(group_id) else { return 0 };
         let mut records: Vec<GroupRecord> = partitions
             .iter()
-            .filter(|tp| group.offsets.contains_key(*tp))
+            .filter(|tp| offsets.contains_key(*tp))
             .map(|(topic, partition)| GroupRecord::OffsetCommit {
                 key: OffsetCommitKey { group: group_id.to_string(), topic: topic.clone(), partition: *partition },
                 value: None,
             })
             .collect();
         let removed = records.len();
-        let left = group.offsets.len() - removed;
-        if group.is(GroupState::Empty) && left == 0 && group.generation_id > 0 {
-            // Stored metadata of a group that is now gone: delete it too.
-            records.push(GroupRecord::GroupMetadata {
-                key: GroupMetadataKey { group: group_id.to_string() },
-                value: None,
-            });
+        let left = offsets.len() - removed;
+        match (self.groups.get(group_id), self.consumer_groups.get(group_id)) {
+            (Some(group), _) if group.is(GroupState::Empty) && left == 0 && group.generation_id > 0 => {
+                // Stored metadata of a group that is now gone: delete it too.
+                records.push(GroupRecord::GroupMetadata {
+                    key: GroupMetadataKey { group: group_id.to_string() },
+                    value: None,
+                });
+            }
+            (_, Some(group)) if group.members.is_empty() && left == 0 => records.extend(group.tombstones()),
+            _ => {}
         }
         for record in &records {
             self.replay(record);
@@ -309,8 +400,8 @@ impl GroupCoordinatorShard {
     pub fn durable_state(&self) -> BTreeMap<String, DurableGroup> {
         self.groups
             .iter()
-            .filter(|(_, g)| g.generation_id > 0 || !g.offsets.is_empty())
-            .map(|(id, g)| (id.clone(), DurableGroup::of(g)))
+            .filter(|(id, g)| g.generation_id > 0 || self.offsets.contains_key(*id))
+            .map(|(id, g)| (id.clone(), DurableGroup::of(g, self.offsets.get(id).cloned().unwrap_or_default())))
             .collect()
     }
 }
@@ -322,6 +413,8 @@ enum Timer {
     Sync,
     Join,
     OffsetRetention,
+    ConsumerSession(String),
+    ConsumerRebalance(String),
 }
 
 /// Rebuilds a group from its metadata record: `Stable` with its members and their
@@ -385,7 +478,7 @@ pub struct DurableMember {
 }
 
 impl DurableGroup {
-    fn of(g: &ClassicGroup) -> Self {
+    fn of(g: &ClassicGroup, offsets: BTreeMap<(String, i32), OffsetCommitValue>) -> Self {
         let protocol = g.protocol_name.clone().unwrap_or_default();
         DurableGroup {
             generation_id: g.generation_id,
@@ -408,7 +501,7 @@ impl DurableGroup {
                     assignment: m.assignment.clone(),
                 })
                 .collect(),
-            offsets: g.offsets.clone(),
+            offsets,
         }
     }
 }

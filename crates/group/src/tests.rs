@@ -226,7 +226,7 @@ fn fetch(h: &Harness, group: &str, partitions: &[(&str, i32)]) -> Vec<(String, i
         }
     }
     let result =
-        h.shard.offset_fetch(&OffsetFetch { group_id: group.into(), topics: Some(topics), require_stable: false });
+        h.shard.offset_fetch(&OffsetFetch { group_id: group.into(), topics: Some(topics), require_stable: false, member_id: None, member_epoch: -1 });
     assert_eq!(result.error, None);
     result
         .topics
@@ -581,7 +581,7 @@ fn requests_are_refused_while_loading_and_for_other_partitions() {
     assert_eq!(out.responses, vec![(t, Response::Sync(SyncGroupResult::error(GroupError::RebalanceInProgress)))]);
     let hb = Heartbeat { group_id: "group".into(), generation_id: 1, member_id: "m".into(), group_instance_id: None };
     assert_eq!(shard.heartbeat(&hb, T0), Ok(()), "answered blindly while loading");
-    let fetched = shard.offset_fetch(&OffsetFetch { group_id: "group".into(), topics: None, require_stable: false });
+    let fetched = shard.offset_fetch(&OffsetFetch { group_id: "group".into(), topics: None, require_stable: false, member_id: None, member_epoch: -1 });
     assert_eq!(fetched.error, Some(GroupError::CoordinatorLoadInProgress));
 
     let _ = shard.complete_load(T0);
@@ -631,7 +631,7 @@ fn offsets_are_committed_fetched_and_deleted() {
         fetch(&h, "simple", &[("t", 0), ("t", 1), ("t", 2), ("u", 0)]),
         vec![("t".into(), 0, 10), ("t".into(), 1, 20), ("t".into(), 2, -1), ("u".into(), 0, 30)]
     );
-    let all = h.shard.offset_fetch(&OffsetFetch { group_id: "simple".into(), topics: None, require_stable: false });
+    let all = h.shard.offset_fetch(&OffsetFetch { group_id: "simple".into(), topics: None, require_stable: false, member_id: None, member_epoch: -1 });
     assert_eq!(all.topics.len(), 2);
     assert_eq!(all.topics[0].1[0].metadata, "m10");
     assert_eq!(all.topics[0].1[0].leader_epoch, 3);

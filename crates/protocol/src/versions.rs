@@ -41,8 +41,9 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(Fetch, FetchRequest, 16),
             api!(ListOffsets, ListOffsetsRequest, 8),
             api!(Metadata, MetadataRequest, 12),
-            api!(OffsetCommit, OffsetCommitRequest, 8),
-            api!(OffsetFetch, OffsetFetchRequest, 8),
+            // v9 carries a consumer group member's epoch (KIP-848); same shape as v8.
+            api!(OffsetCommit, OffsetCommitRequest, 9),
+            api!(OffsetFetch, OffsetFetchRequest, 9),
             api!(FindCoordinator, FindCoordinatorRequest, 4),
             api!(JoinGroup, JoinGroupRequest, 9),
             api!(Heartbeat, HeartbeatRequest, 4),
@@ -63,6 +64,9 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(DescribeQuorum, DescribeQuorumRequest, 2),
             api!(DescribeCluster, DescribeClusterRequest, 1),
             api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 4),
+            // KIP-848 consumer groups: librdkafka 2.12 asks for heartbeat v1 only.
+            api!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatRequest, 1),
+            api!(ConsumerGroupDescribe, ConsumerGroupDescribeRequest, 0),
         ]
     })
 }

@@ -61,7 +61,7 @@ pub(crate) async fn handle(
 
 /// The member's host as Kafka records it: Java's `InetAddress.toString()` of an address
 /// without a resolved name, `/127.0.0.1` (IPv6 as eight uncompressed hex groups).
-fn client_host(ip: IpAddr) -> String {
+pub(crate) fn client_host(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => format!("/{v4}"),
         IpAddr::V6(v6) => {

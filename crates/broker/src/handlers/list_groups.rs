@@ -5,7 +5,6 @@ use std::sync::Arc;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use spool_group::CLASSIC_GROUP_TYPE;
 
 use crate::broker::Broker;
 use crate::group_coordinator::code;
@@ -25,10 +24,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
             listed.group_id = GroupId(StrBytes::from_string(g.group_id));
             listed.protocol_type = StrBytes::from_string(g.protocol_type);
             if version >= 4 {
-                listed.group_state = StrBytes::from_static_str(g.state.name());
+                listed.group_state = StrBytes::from_static_str(g.state);
             }
             if version >= 5 {
-                listed.group_type = StrBytes::from_static_str(CLASSIC_GROUP_TYPE);
+                listed.group_type = StrBytes::from_static_str(g.group_type);
             }
             listed
         })

@@ -21,7 +21,14 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     if version >= 8 {
         for group in request.groups {
             let topics = group.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
-            let fetch = OffsetFetch { group_id: group.group_id.0.to_string(), topics, require_stable };
+            let fetch = OffsetFetch {
+                group_id: group.group_id.0.to_string(),
+                topics,
+                require_stable,
+                // v9+: a consumer group member names itself and its epoch.
+                member_id: group.member_id.filter(|_| version >= 9).map(|s| s.to_string()),
+                member_epoch: if version >= 9 { group.member_epoch } else { -1 },
+            };
             let result = fetch_one(broker, &fetch).await;
             let mut entry = OffsetFetchResponseGroup::default();
             entry.group_id = GroupId(StrBytes::from_string(fetch.group_id));
@@ -42,7 +49,8 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     }
 
     let topics = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
-    let fetch = OffsetFetch { group_id: request.group_id.0.to_string(), topics, require_stable };
+    let fetch =
+        OffsetFetch { group_id: request.group_id.0.to_string(), topics, require_stable, member_id: None, member_epoch: -1 };
     let mut result = fetch_one(broker, &fetch).await;
     if version < 2 {
         // No group-level error before v2: each requested partition carries it.

@@ -1,13 +1,20 @@
 //! Small helpers around librdkafka (the `rdkafka` crate) shared by the end-to-end tests.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::join_all;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::OwnedMessage;
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+
+/// How long the group helpers wait for an assignment or for records.
+const GROUP_WAIT: Duration = Duration::from_secs(60);
 
 /// Assigns `consumer` the given (partition, start offset) pairs of `topic`.
 pub fn assign(consumer: &StreamConsumer, topic: &str, starts: &[(i32, i64)]) {
@@ -53,4 +60,129 @@ pub async fn create_topic_with(addr: &str, topic: &str, partitions: i32, configs
     if let Err((name, code)) = &results[0] {
         panic!("creating topic {name} with {configs:?} failed: {code:?}");
     }
+}
+
+/// Produces `count` records round-robin over `partitions`, values `prefix-i`.
+pub async fn produce(addr: &str, topic: &str, partitions: i32, prefix: &str, count: usize) {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", addr).set("message.timeout.ms", "30000").create().expect("create producer");
+    let values: Vec<String> = (0..count).map(|i| format!("{prefix}-{i}")).collect();
+    let sends = values.iter().enumerate().map(|(i, value)| {
+        let record: FutureRecord<'_, (), str> = FutureRecord::to(topic).partition(i as i32 % partitions).payload(value);
+        producer.send(record, Duration::from_secs(30))
+    });
+    for (i, result) in join_all(sends).await.into_iter().enumerate() {
+        if let Err((e, _)) = result {
+            panic!("record {i} not delivered: {e}");
+        }
+    }
+}
+
+/// What each consumer received: (partition, offset, value).
+pub type Received = Arc<Mutex<Vec<Vec<(i32, i64, String)>>>>;
+
+/// Polls every consumer in the background (group members apply their assignments
+/// while they poll), recording what each receives.
+pub fn drain(consumers: &[Arc<StreamConsumer>]) -> (Received, Vec<tokio::task::JoinHandle<()>>) {
+    let received: Received = Arc::new(Mutex::new(vec![Vec::new(); consumers.len()]));
+    let tasks = consumers
+        .iter()
+        .enumerate()
+        .map(|(i, consumer)| {
+            let consumer = consumer.clone();
+            let received = received.clone();
+            tokio::spawn(async move {
+                loop {
+                    match consumer.recv().await {
+                        Ok(m) => {
+                            let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                            received.lock().unwrap()[i].push((m.partition(), m.offset(), value));
+                        }
+                        Err(e) => panic!("consumer {i} failed: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    (received, tasks)
+}
+
+/// Each consumer's assigned partitions of `topic`.
+pub fn assignments(consumers: &[Arc<StreamConsumer>], topic: &str) -> Vec<BTreeSet<i32>> {
+    consumers
+        .iter()
+        .map(|c| {
+            let list = c.assignment().expect("assignment");
+            list.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
+        })
+        .collect()
+}
+
+/// Waits until the consumers' assignments are disjoint, each at least `min` partitions,
+/// and cover `0..partitions`; returns them.
+pub async fn wait_for_assignment(consumers: &[Arc<StreamConsumer>], topic: &str, partitions: i32, min: usize) -> Vec<BTreeSet<i32>> {
+    let deadline = Instant::now() + GROUP_WAIT;
+    loop {
+        let current = assignments(consumers, topic);
+        let total: usize = current.iter().map(BTreeSet::len).sum();
+        let union: BTreeSet<i32> = current.iter().flatten().copied().collect();
+        if current.iter().all(|a| a.len() >= min) && total == partitions as usize && union == (0..partitions).collect() {
+            return current;
+        }
+        assert!(Instant::now() < deadline, "no balanced assignment within {GROUP_WAIT:?}: {current:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `received` holds `count` records in total.
+pub async fn wait_for_total(received: &Received, count: usize) {
+    let deadline = Instant::now() + GROUP_WAIT;
+    loop {
+        let total: usize = received.lock().unwrap().iter().map(Vec::len).sum();
+        if total >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "received {total} of {count} records within {GROUP_WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The group's committed offsets of `topic`'s partitions, as `consumer` fetches them.
+pub fn committed(consumer: &StreamConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, Offset> {
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(20)).expect("OffsetFetch");
+    committed.elements().iter().map(|e| (e.partition(), e.offset())).collect()
+}
+
+/// Produces `count` records to `topic` and checks that the group (drained into
+/// `received`, assigned `assigned`) got each exactly once, each member only from its
+/// own partitions, every member something, and no rebalance meanwhile.
+pub async fn consume_each_record_once(
+    addr: &str,
+    topic: &str,
+    partitions: i32,
+    group: &[Arc<StreamConsumer>],
+    received: &Received,
+    assigned: &[BTreeSet<i32>],
+    count: usize,
+) {
+    produce(addr, topic, partitions, "v", count).await;
+    wait_for_total(received, count).await;
+    // Nothing more arrives: every record was delivered once to the group.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = received.lock().unwrap().clone();
+    let total: usize = got.iter().map(Vec::len).sum();
+    assert_eq!(total, count, "each record exactly once, no duplicates");
+    let distinct: BTreeSet<&str> = got.iter().flatten().map(|(_, _, v)| v.as_str()).collect();
+    assert_eq!(distinct.len(), count);
+    for (member, records) in got.iter().enumerate() {
+        assert!(!records.is_empty(), "member {member} consumed nothing");
+        for (partition, _, _) in records {
+            assert!(assigned[member].contains(partition), "member {member} read partition {partition} it was not assigned");
+        }
+    }
+    assert_eq!(assignments(group, topic), assigned, "no rebalance while consuming");
 }

@@ -646,6 +646,31 @@ impl BrokerConfig {
         self.int("group.max.size")
     }
 
+    /// `group.consumer.session.timeout.ms` (45000).
+    pub fn group_consumer_session_timeout_ms(&self) -> i32 {
+        self.int("group.consumer.session.timeout.ms")
+    }
+
+    /// `group.consumer.heartbeat.interval.ms` (5000).
+    pub fn group_consumer_heartbeat_interval_ms(&self) -> i32 {
+        self.int("group.consumer.heartbeat.interval.ms")
+    }
+
+    /// `group.consumer.max.size` (Integer.MAX_VALUE).
+    pub fn group_consumer_max_size(&self) -> i32 {
+        self.int("group.consumer.max.size")
+    }
+
+    /// `group.consumer.assignors` (uniform,range).
+    pub fn group_consumer_assignors(&self) -> Vec<String> {
+        self.list("group.consumer.assignors")
+    }
+
+    /// `group.coordinator.rebalance.protocols` (classic,consumer).
+    pub fn group_coordinator_rebalance_protocols(&self) -> Vec<String> {
+        self.list("group.coordinator.rebalance.protocols")
+    }
+
     /// `replica.lag.time.max.ms` (30000).
     pub fn replica_lag_time_max_ms(&self) -> i64 {
         self.long("replica.lag.time.max.ms")

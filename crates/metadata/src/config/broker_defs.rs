@@ -111,6 +111,17 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("delete.topic.enable", Boolean, Some("true"), "Allow topics to be deleted; when false DeleteTopics fails."),
     def("fetch.max.bytes", Int, Some("57671680"), "Maximum bytes returned for one fetch request.").check(at_least(1024)),
     def("fetch.purgatory.purge.interval.requests", Int, Some("1000"), "Purge interval (in requests) of the fetch purgatory."),
+    def("group.consumer.assignors", List, Some("uniform,range"),
+        "Server-side assignors of consumer groups (KIP-848), uniform and/or range; the first is the default."),
+    def("group.consumer.heartbeat.interval.ms", Int, Some("5000"), "How often consumer group members heartbeat.")
+        .check(at_least(1)),
+    def("group.consumer.max.size", Int, Some(INT_MAX), "Most members a consumer group (KIP-848) may have.")
+        .check(at_least(1)),
+    def("group.consumer.session.timeout.ms", Int, Some("45000"),
+        "How long a consumer group member may go without a heartbeat before it is fenced.")
+        .check(at_least(1)),
+    def("group.coordinator.rebalance.protocols", List, Some("classic,consumer"),
+        "Rebalance protocols the group coordinator serves: classic and/or consumer (KIP-848)."),
     def("group.initial.rebalance.delay.ms", Int, Some("3000"),
         "How long the coordinator waits for more members to join a new group before the first rebalance."),
     def("group.max.session.timeout.ms", Int, Some("1800000"), "Largest session timeout a group member may ask for."),
