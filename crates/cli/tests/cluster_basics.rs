@@ -382,7 +382,13 @@ fn deleting_a_topic_through_any_broker_removes_its_offsets_from_every_coordinato
             offsets.add_partition_offset(topic, partition, Offset::Offset(5)).expect("offset");
         }
     }
-    committer.commit(&offsets, CommitMode::Sync).expect("commit offsets");
+    // Right after start-up the group's coordinator may still be loading or moving: the
+    // client is told NOT_COORDINATOR and the commit is tried again.
+    let deadline = Instant::now() + WAIT;
+    while let Err(e) = committer.commit(&offsets, CommitMode::Sync) {
+        assert!(Instant::now() < deadline, "commit offsets: {e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     let mut conn = wire::Conn::connect(&cluster.addr(cluster.ids()[0])).expect("connect");
     let found = conn
