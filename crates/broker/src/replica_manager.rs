@@ -213,7 +213,8 @@ impl ReplicaManager {
                         break;
                     }
                     Ok(Ok(CleaningCommit::GaveUp)) => {
-                        tracing::info!(topic = %partition.topic, partition = partition.index, "the log changed while it was cleaned; cleaning it again later");
+                        let (topic, index) = (&partition.topic, partition.index);
+                        tracing::info!(%topic, partition = index, "the log changed while it was cleaned; cleaning it again later");
                         break;
                     }
                     Err(_) => break,

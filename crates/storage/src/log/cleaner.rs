@@ -144,7 +144,8 @@ impl PlannedSegment {
 
 /// What one cleaning will compact, made by [`Log::plan_cleaning`] under the log's lock;
 /// [`CleaningPlan::build`] does the work without the log. Holds a file handle per
-/// inactive segment below the first uncleanable offset until it is built.
+/// inactive segment below the first uncleanable offset until it is built. One cleaning
+/// of a log at a time: two would write the same `.cleaned` files.
 pub struct CleaningPlan {
     dir: PathBuf,
     range: CleanableRange,
@@ -178,14 +179,16 @@ impl CleaningPlan {
     /// cannot be read; [`LogError::Io`]. No `.cleaned` file is left behind then.
     pub fn build(self) -> Result<CleanedSegments, LogError> {
         let range = self.range;
-        let mut stats = CleanerStats { first_dirty_offset: range.first_dirty_offset, end_offset: range.first_dirty_offset, ..Default::default() };
+        let first_dirty_offset = range.first_dirty_offset;
+        let mut stats = CleanerStats { first_dirty_offset, end_offset: first_dirty_offset, ..Default::default() };
         let mut map = OffsetMap::new(self.max_map_entries);
         let map_end = self.build_offset_map(&mut map)?;
         stats.keys = map.len();
         let mut cleaned = CleanedSegments { dir: self.dir.clone(), truncations: self.truncations, stats, groups: VecDeque::new() };
         if map_end <= range.first_dirty_offset {
             if range.dirty_bytes > 0 && map.len() == 0 {
-                warn!(dir = %self.dir.display(), max_map_entries = self.max_map_entries, "the cleaner's key map cannot hold the first dirty batch");
+                let max_map_entries = self.max_map_entries;
+                warn!(dir = %self.dir.display(), max_map_entries, "the cleaner's key map cannot hold the first dirty batch");
             }
             return Ok(cleaned);
         }
@@ -310,7 +313,8 @@ fn clean_group(
                 Ok(Filtered::Rewritten(bytes)) => buffer.extend_from_slice(&bytes),
                 Ok(Filtered::Removed) => {}
                 Err(error) => {
-                    warn!(segment = %segment.records.path().display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
+                    let path = segment.records.path();
+                    warn!(segment = %path.display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
                     buffer.extend_from_slice(batch);
                 }
             }
