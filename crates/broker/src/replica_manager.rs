@@ -187,6 +187,8 @@ impl ReplicaManager {
             while_building(&partition);
             let mut segments = match plan.build() {
                 Ok(segments) => segments,
+                // A partition deleted meanwhile takes its directory with it: no error.
+                Err(_) if partition.with_log(|_| ()).is_err() => continue,
                 Err(e) => {
                     tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}");
                     continue;
