@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use spool_metadata::config::{resolve_topic_config, BrokerConfig};
 use spool_metadata::records::ConfigResource;
 use spool_metadata::MetadataImage;
-use spool_storage::Log;
+use spool_storage::{CleaningCommit, Log};
 
 use crate::partition::{log_config, Partition, PartitionState};
 use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
@@ -159,30 +159,72 @@ impl ReplicaManager {
     /// `min.cleanable.dirty.ratio`, or `max.compaction.lag.ms` passed), never at or above
     /// its high watermark, with a key map of at most `max_map_entries` keys. Leaders and
     /// followers clean their own replicas. Returns how many logs were cleaned.
+    ///
+    /// A partition's log is locked only to plan a cleaning and to swap each cleaned
+    /// segment in (see `spool_storage`'s cleaner): produce, fetch and replication of that
+    /// partition go on while its segments are read and rewritten.
     pub fn clean_logs(&self, now_ms: i64, max_map_entries: usize) -> usize {
+        self.clean_logs_with(now_ms, max_map_entries, |_| {})
+    }
+
+    /// [`Self::clean_logs`], calling `while_building` for each partition being cleaned
+    /// while its log is not locked, just before its cleaned segments are built.
+    fn clean_logs_with(&self, now_ms: i64, max_map_entries: usize, while_building: impl Fn(&Arc<Partition>)) -> usize {
         let mut cleaned = 0;
         for partition in self.all() {
             if !partition.config().compact_enabled() {
                 continue;
             }
             let high_watermark = partition.high_watermark();
-            match partition.with_log(|log| log.clean_if_due(high_watermark, now_ms, max_map_entries)) {
-                Ok(Ok(None)) | Err(_) => {}
-                Ok(Ok(Some(stats))) => {
-                    cleaned += 1;
-                    tracing::info!(
-                        topic = %partition.topic,
-                        partition = partition.index,
-                        first_dirty_offset = stats.first_dirty_offset,
-                        end_offset = stats.end_offset,
-                        bytes_before = stats.bytes_before,
-                        bytes_after = stats.bytes_after,
-                        segments_before = stats.segments_before,
-                        segments_after = stats.segments_after,
-                        "log cleaner compacted the log"
-                    );
+            let plan = match partition.with_log(|log| log.plan_cleaning_if_due(high_watermark, now_ms, max_map_entries)) {
+                Ok(Ok(Some(plan))) => plan,
+                Ok(Ok(None)) | Err(_) => continue,
+                Ok(Err(e)) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}");
+                    continue;
                 }
-                Ok(Err(e)) => tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}"),
+            };
+            while_building(&partition);
+            let mut segments = match plan.build() {
+                Ok(segments) => segments,
+                // A partition deleted meanwhile takes its directory with it: no error.
+                Err(_) if partition.with_log(|_| ()).is_err() => continue,
+                Err(e) => {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}");
+                    continue;
+                }
+            };
+            // One lock per cleaned segment. A deleted partition drops `segments`, which
+            // deletes the files not swapped in.
+            loop {
+                match partition.with_log(|log| log.commit_cleaned_group(&mut segments)) {
+                    Ok(Ok(CleaningCommit::Pending)) => {}
+                    Ok(Ok(CleaningCommit::Done(stats))) => {
+                        cleaned += 1;
+                        tracing::info!(
+                            topic = %partition.topic,
+                            partition = partition.index,
+                            first_dirty_offset = stats.first_dirty_offset,
+                            end_offset = stats.end_offset,
+                            bytes_before = stats.bytes_before,
+                            bytes_after = stats.bytes_after,
+                            segments_before = stats.segments_before,
+                            segments_after = stats.segments_after,
+                            "log cleaner compacted the log"
+                        );
+                        break;
+                    }
+                    Ok(Ok(CleaningCommit::GaveUp)) => {
+                        let (topic, index) = (&partition.topic, partition.index);
+                        tracing::info!(%topic, partition = index, "the log changed while it was cleaned; cleaning it again later");
+                        break;
+                    }
+                    Err(_) => break,
+                    Ok(Err(e)) => {
+                        tracing::error!(topic = %partition.topic, partition = partition.index, "log cleaning failed: {e}");
+                        break;
+                    }
+                }
             }
         }
         cleaned
@@ -209,5 +251,107 @@ impl ReplicaManager {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use spool_metadata::config::{resolve_topic_config, BrokerConfig};
+    use spool_storage::{Log, LogConfig};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::partition::{log_config, PartitionState};
+
+    const NOW_MS: i64 = 1_000_000;
+
+    /// One batch of one keyed record.
+    fn keyed(key: &str, value: &str) -> BytesMut {
+        let record = Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: NOW_MS - 1000,
+            key: Some(Bytes::copy_from_slice(key.as_bytes())),
+            value: Some(Bytes::copy_from_slice(value.as_bytes())),
+            headers: Default::default(),
+            delete_horizon: false,
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, [record].iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
+            .unwrap();
+        buf
+    }
+
+    /// (offset, key, value) of every record of the partition's log.
+    fn records(partition: &Partition) -> Vec<(i64, String, String)> {
+        let mut bytes = partition.with_log(|log| log.read(log.log_start_offset(), usize::MAX, i64::MAX, true).unwrap()).unwrap();
+        let text = |b: &Option<Bytes>| String::from_utf8_lossy(b.as_deref().unwrap_or_default()).into_owned();
+        RecordBatchDecoder::decode_all(&mut bytes)
+            .unwrap()
+            .iter()
+            .flat_map(|set| set.records.iter().map(|r| (r.offset, text(&r.key), text(&r.value))))
+            .collect()
+    }
+
+    #[test]
+    fn produce_to_a_partition_completes_while_the_cleaner_builds_its_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let replicas = ReplicaManager::new(1, dir.path().to_path_buf(), BrokerConfig::new());
+        let overrides = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let config = resolve_topic_config(&replicas.broker_config, &overrides);
+        assert!(config.compact_enabled());
+        // Many small segments, each key written many times.
+        let log_dir = dir.path().join("compacted-0");
+        let log = Log::open(&log_dir, LogConfig { segment_bytes: 1024, ..log_config(&config) }, NOW_MS).unwrap();
+        let state = PartitionState { leader: 1, leader_epoch: 0, replicas: vec![1], isr: vec![1], partition_epoch: 0 };
+        let partition = Arc::new(Partition::new("compacted".into(), 0, Uuid::new_v4(), 1, log, state, config, NOW_MS));
+        for i in 0..400 {
+            partition.append_as_leader(&mut keyed(&format!("k{}", i % 10), &format!("v{i}")), NOW_MS).unwrap();
+        }
+        assert!(partition.with_log(|log| log.segment_count()).unwrap() > 20);
+        assert_eq!(partition.high_watermark(), 400);
+        replicas.partitions.write().insert(("compacted".into(), 0), partition.clone());
+        let active_base = partition.with_log(|log| log.segment_base_offsets()).unwrap().last().copied().unwrap();
+
+        let produced_while_building = AtomicUsize::new(0);
+        let cleaned = replicas.clean_logs_with(NOW_MS, 1 << 16, |building| {
+            // Another thread produces to the partition being cleaned, as a request handler
+            // would; with the log locked for the whole cleaning it would wait for it.
+            let (done, result) = mpsc::channel();
+            let producer = building.clone();
+            std::thread::spawn(move || {
+                let _ = done.send(producer.append_as_leader(&mut keyed("k0", "during cleaning"), NOW_MS));
+            });
+            let info = result.recv_timeout(Duration::from_secs(30)).expect("produce completed during the build").unwrap();
+            assert_eq!(info.first_offset, 400);
+            produced_while_building.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!((cleaned, produced_while_building.load(Ordering::SeqCst)), (1, 1));
+        // The cleaning committed: below the active segment of the plan only the latest
+        // value of each key is left; the records above it and the one produced meanwhile
+        // are all there.
+        let after = records(&partition);
+        let below: Vec<_> = after.iter().filter(|r| r.0 < active_base).cloned().collect();
+        let latest = |offset: i64| (offset, format!("k{}", offset % 10), format!("v{offset}"));
+        let mut expected: Vec<_> = (active_base - 10..active_base).map(latest).collect();
+        assert_eq!(below, expected);
+        expected = (active_base..400).map(latest).collect();
+        expected.push((400, "k0".to_string(), "during cleaning".to_string()));
+        assert_eq!(after[10..], expected);
+        let first_dirty_offset = partition.with_log(|log| log.cleanable_range(401, NOW_MS).unwrap().first_dirty_offset).unwrap();
+        assert_eq!(first_dirty_offset, active_base);
     }
 }

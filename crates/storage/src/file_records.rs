@@ -2,7 +2,7 @@
 //! Layout and crash behaviour are documented on the type.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -10,6 +10,8 @@ use spool_protocol::batch::{validate_batch, BatchError, BatchHeader, BATCH_HEADE
 
 use crate::error::{IoContext, LogError};
 
+/// Read size of [`FileRecords::for_each_batch_bytes`]; larger batches are checked by streaming.
+const WHOLE_SCAN_CHUNK_BYTES: usize = 1024 * 1024;
 /// Bytes of the CRC-covered region's start within a batch (the `attributes` field).
 const CRC_START: u64 = 21;
 
@@ -120,6 +122,59 @@ impl FileRecords {
     pub(crate) fn last_modified_ms(&self) -> Result<i64, LogError> {
         let modified = self.file.metadata().at(&self.path)?.modified().at(&self.path)?;
         Ok(modified.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+    }
+
+    /// Another handle on the file that sees its first [`FileRecords::size_bytes`] bytes
+    /// as they are now, for reading only: the log cleaner reads an inactive segment
+    /// through it without holding the log. Reads keep working after the file is renamed
+    /// or deleted.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn try_clone_for_reading(&self) -> Result<FileRecords, LogError> {
+        let file = self.file.try_clone().at(&self.path)?;
+        Ok(FileRecords { path: self.path.clone(), file, size_bytes: self.size_bytes, unsynced: false })
+    }
+
+    /// Whether `other` is a handle on the same file (device and inode), whatever its name.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn is_same_file(&self, other: &FileRecords) -> Result<bool, LogError> {
+        let mine = self.file.metadata().at(&self.path)?;
+        let theirs = other.file.metadata().at(&other.path)?;
+        Ok(mine.dev() == theirs.dev() && mine.ino() == theirs.ino())
+    }
+
+    /// Calls `f` with the header and bytes of every batch, in order, each batch
+    /// validated (CRC32C) first; `f` returns false to stop. Memory: one read buffer of
+    /// the largest batch.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] at bytes that are not a valid batch; [`LogError::Io`];
+    /// whatever `f` returns.
+    pub(crate) fn for_each_batch_bytes(
+        &self,
+        mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let mut scanner = self.scanner(0, WHOLE_SCAN_CHUNK_BYTES);
+        let mut buf = Vec::new();
+        loop {
+            match scanner.next(true)? {
+                Scanned::Batch { position, header } => {
+                    buf.resize(header.size(), 0);
+                    self.read_exact_at(&mut buf, position)?;
+                    if !f(&header, &buf)? {
+                        return Ok(());
+                    }
+                }
+                Scanned::Invalid { position, error } => {
+                    let (path, reason) = (self.path.clone(), error.to_string());
+                    return Err(LogError::CorruptSegment { path, position, reason });
+                }
+                Scanned::End => return Ok(()),
+            }
+        }
     }
 
     /// A scanner over the batches from `position` to the end, reading `chunk_bytes` at a time.

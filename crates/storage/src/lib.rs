@@ -75,5 +75,5 @@ mod time_index;
 
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
-pub use log::{AppendInfo, CleanableRange, CleanerStats, Log};
+pub use log::{AppendInfo, CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan, Log};
 pub use offset_map::OFFSET_MAP_ENTRY_BYTES;

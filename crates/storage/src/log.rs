@@ -42,7 +42,7 @@ use crate::producer_state::{LeaderAppendCheck, ProducerStateManager};
 use crate::recovery_checkpoint::write_recovery_point;
 use crate::segment::{LogSegment, SegmentRead};
 
-pub use cleaner::{CleanableRange, CleanerStats};
+pub use cleaner::{CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan};
 
 /// The result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +84,8 @@ pub struct Log {
     last_flush_ms: i64,
     /// The latest `now_ms` the log was given, for calls that take none.
     clock_ms: i64,
+    /// Truncations so far: a cleaning planned before one gives up (see `cleaner`).
+    truncations: u64,
 }
 
 impl Log {
@@ -114,6 +116,7 @@ impl Log {
             producers: ProducerStateManager::default(),
             last_flush_ms: now_ms,
             clock_ms: now_ms,
+            truncations: 0,
         };
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;

@@ -381,32 +381,10 @@ impl LogSegment {
         }
     }
 
-    /// Calls `f` with the header and bytes of every batch of the segment, in order, each
-    /// batch validated (CRC32C) first; `f` returns false to stop. Memory: one read buffer
-    /// of the largest batch.
-    ///
-    /// # Errors
-    /// [`LogError::CorruptSegment`] at bytes that are not a valid batch; [`LogError::Io`];
-    /// whatever `f` returns.
-    pub(crate) fn for_each_batch_bytes(
-        &self,
-        mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<bool, LogError>,
-    ) -> Result<(), LogError> {
-        let mut scanner = self.log.scanner(0, RECOVERY_CHUNK_BYTES);
-        let mut buf = Vec::new();
-        loop {
-            match scanner.next(true)? {
-                Scanned::Batch { position, header } => {
-                    buf.resize(header.size(), 0);
-                    self.log.read_exact_at(&mut buf, position)?;
-                    if !f(&header, &buf)? {
-                        return Ok(());
-                    }
-                }
-                Scanned::Invalid { position, error } => return Err(self.corrupt(position, error.to_string())),
-                Scanned::End => return Ok(()),
-            }
-        }
+    /// The `.log` file, for the log cleaner, which reads inactive segments through
+    /// [`FileRecords::try_clone_for_reading`] handles without the log.
+    pub(crate) fn records(&self) -> &FileRecords {
+        &self.log
     }
 
     /// The position and header of the first batch whose last offset is `>= target`.

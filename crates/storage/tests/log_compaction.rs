@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use record_batches::{batch_ranges, files_with_suffix};
 use spool_protocol::batch::{BatchHeader, Codec};
-use spool_storage::{AppendError, Log, LogConfig};
+use spool_storage::{AppendError, CleaningCommit, Log, LogConfig};
 
 const NOW_MS: i64 = 1_000_000;
 const DAY_MS: i64 = 86_400_000;
@@ -349,4 +349,159 @@ fn truncation_below_the_checkpoint_makes_rewritten_offsets_dirty() {
     assert_eq!(log.cleanable_range(8, NOW_MS).unwrap().first_dirty_offset, 8);
     log.truncate_fully_and_start_at(20).unwrap();
     assert_eq!(log.cleanable_range(20, NOW_MS).unwrap().first_dirty_offset, 20);
+}
+
+// A cleaning in phases: plan and commit need the log, the build in between does not, and
+// the log may change meanwhile.
+
+/// The records of `churned_log` once cleaned up to offset 10.
+fn churned_and_cleaned() -> Summary {
+    [(7, s("b", "v7")), (8, s("c", "v8")), (9, s("a", "v9")), (10, s("b", "v10"))]
+        .into_iter()
+        .map(|(o, (k, v))| (o, k, v))
+        .collect()
+}
+
+fn no_leftovers(dir: &Path) {
+    assert!(files_with_suffix(dir, ".cleaned").is_empty());
+    assert!(files_with_suffix(dir, ".swap").is_empty());
+}
+
+#[test]
+fn appends_between_the_build_and_the_commit_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = churned_log(dir.path());
+    let plan = log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap();
+    assert_eq!((plan.range().first_dirty_offset, plan.range().first_uncleanable_offset), (0, 10));
+    let built = plan.build().unwrap();
+    assert_eq!(files_with_suffix(dir.path(), ".cleaned").len(), 10, "one cleaned file per one-segment group");
+    // Each of these appends rolls a segment: the active one of the plan becomes inactive.
+    put(&mut log, &[("a", Some("later"))]);
+    put(&mut log, &[("d", Some("new"))]);
+    let stats = log.commit_cleaning(built).unwrap().expect("nothing the plan holds changed");
+    assert_eq!((stats.first_dirty_offset, stats.end_offset, stats.segments_before), (0, 10, 10));
+    let mut expected = churned_and_cleaned();
+    expected.extend([(11, "a".into(), Some("later".into())), (12, "d".into(), Some("new".into()))]);
+    assert_eq!(summary(&log), expected);
+    no_leftovers(dir.path());
+    assert_eq!(log.cleanable_range(13, NOW_MS).unwrap().first_dirty_offset, 10);
+    drop(log);
+    assert_eq!(summary(&Log::open(dir.path(), compacted(100), NOW_MS).unwrap()), expected);
+}
+
+#[test]
+fn groups_are_committed_one_at_a_time_and_reads_see_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = churned_log(dir.path());
+    let mut built = log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap().build().unwrap();
+    let latest = churned_and_cleaned();
+    let mut steps = 0;
+    loop {
+        let step = log.commit_cleaned_group(&mut built).unwrap();
+        steps += 1;
+        // Between two commits the log is whole: every latest value is there.
+        let now = summary(&log);
+        assert!(latest.iter().all(|record| now.contains(record)), "after step {steps}: {now:?}");
+        match step {
+            CleaningCommit::Pending => assert_eq!(files_with_suffix(dir.path(), ".cleaned").len(), 10 - steps),
+            CleaningCommit::Done(stats) => {
+                assert_eq!(stats.end_offset, 10);
+                break;
+            }
+            CleaningCommit::GaveUp => panic!("nothing changed"),
+        }
+    }
+    assert_eq!(steps, 10);
+    assert_eq!(summary(&log), latest);
+    no_leftovers(dir.path());
+}
+
+/// Plans and builds a cleaning of `churned_log`, changes the log with `change`, and
+/// checks that the commit gives up leaving the log as `change` made it and no file
+/// behind, and that the next cleaning works. Returns the log's records after `change`.
+fn commit_gives_up_after(change: impl FnOnce(&mut Log)) -> Summary {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = churned_log(dir.path());
+    let built = log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap().build().unwrap();
+    change(&mut log);
+    let changed = summary(&log);
+    let segments = log.segment_base_offsets();
+    assert_eq!(log.commit_cleaning(built).unwrap(), None);
+    assert_eq!(summary(&log), changed);
+    assert_eq!(log.segment_base_offsets(), segments);
+    no_leftovers(dir.path());
+    // Nothing was checkpointed: the next cleaning starts where this one did.
+    let range = log.cleanable_range(log.log_end_offset(), NOW_MS).unwrap();
+    assert_eq!(range.first_dirty_offset, log.log_start_offset());
+    let stats = log.clean(log.log_end_offset(), NOW_MS, MAP_ENTRIES).unwrap();
+    assert!(stats.segments_before > 0);
+    drop(log);
+    assert_eq!(summary(&Log::open(dir.path(), compacted(100), NOW_MS).unwrap()).last(), changed.last());
+    changed
+}
+
+#[test]
+fn the_commit_gives_up_when_retention_deleted_a_planned_segment() {
+    commit_gives_up_after(|log| {
+        log.set_config(LogConfig { delete: true, retention_ms: 0, ..compacted(100) });
+        // Everything is past retention; the segments below offset 3 are below the HW.
+        assert_eq!(log.enforce_retention_below(NOW_MS, 3).unwrap(), 3);
+        log.set_config(compacted(100));
+    });
+}
+
+#[test]
+fn the_commit_gives_up_when_delete_records_moved_the_log_start_past_a_planned_segment() {
+    let changed = commit_gives_up_after(|log| log.advance_log_start_offset(4).unwrap());
+    assert_eq!(changed[0].0, 4);
+}
+
+#[test]
+fn the_commit_gives_up_when_the_log_was_truncated_below_a_planned_segment() {
+    // Rewritten to the same sizes: segment 8 is the same file at the same size again, but
+    // its records are new; only the truncation tells.
+    let changed = commit_gives_up_after(|log| {
+        log.truncate_to(8).unwrap();
+        for (i, key) in [(8, "c"), (9, "a"), (10, "b")] {
+            put(log, &[(key, Some(&format!("w{i}")))]);
+        }
+    });
+    let rewritten: Summary = [(8, "c"), (9, "a"), (10, "b")].map(|(o, k)| (o, k.into(), Some(format!("w{o}")))).into();
+    assert_eq!(changed[8..], rewritten);
+}
+
+#[test]
+fn the_commit_gives_up_when_another_cleaning_came_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = churned_log(dir.path());
+    let built = log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap().build().unwrap();
+    assert_eq!(log.clean(11, NOW_MS, MAP_ENTRIES).unwrap().end_offset, 10);
+    let segments = log.segment_base_offsets();
+    assert_eq!(log.commit_cleaning(built).unwrap(), None);
+    assert_eq!((summary(&log), log.segment_base_offsets()), (churned_and_cleaned(), segments));
+    assert_eq!(log.cleanable_range(11, NOW_MS).unwrap().first_dirty_offset, 10);
+    no_leftovers(dir.path());
+}
+
+#[test]
+fn a_cleaning_of_a_deleted_log_is_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    let log = churned_log(&path);
+    let mut plan_log = log;
+    let built = plan_log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap().build().unwrap();
+    plan_log.delete().unwrap();
+    // A new log in the same directory (the topic created again) is not touched.
+    let mut log = Log::open(&path, compacted(100), NOW_MS).unwrap();
+    put(&mut log, &[("x", Some("new"))]);
+    put(&mut log, &[("x", Some("newer"))]);
+    let before = summary(&log);
+    assert_eq!(log.commit_cleaning(built).unwrap(), None);
+    assert_eq!(summary(&log), before);
+    no_leftovers(&path);
+    // Dropping a built cleaning of a deleted log removes nothing and does not fail.
+    let built = log.plan_cleaning(2, NOW_MS, MAP_ENTRIES).unwrap().build().unwrap();
+    log.delete().unwrap();
+    drop(built);
+    assert!(!path.exists());
 }

@@ -13,9 +13,10 @@
 //! end is the map end); (2) group the segments from the log start up to the map end into
 //! runs that fit one segment (`segment.bytes`, `segment.index.bytes`, 32-bit relative
 //! offsets); (3) for each group write the batches that survive ([`crate::batch_filter`])
-//! into `<first base>.log.cleaned`, fsync it, rename it to `.log.swap` (the commit
-//! point), delete the group's old segments, rename the swap to `<first base>.log` and
-//! rebuild its indexes; (4) checkpoint the map end as the next first dirty offset.
+//! into `<first base>.log.cleaned` and fsync it; (4) for each group rename the cleaned
+//! file to `.log.swap` (the commit point), delete the group's old segments, rename the
+//! swap to `<first base>.log` and rebuild its indexes; (5) checkpoint the map end as the
+//! next first dirty offset.
 //!
 //! Offsets never change: batches keep their offsets, records their offset deltas, so the
 //! log has gaps and a read at a vanished offset returns the next surviving batch. The
@@ -27,11 +28,30 @@
 //! log is whole, and at worst less compacted. The checkpoint is written last, so a crash
 //! only repeats work.
 //!
-//! The cleaning runs with the log borrowed mutably: appends and reads of this partition
-//! wait for it.
+//! Locking (Kafka's cleaner reads and writes segments without the log lock and takes it
+//! only in `replaceSegments`): a cleaning runs in three phases so that the partition's
+//! appends and reads wait only for the cheap ones.
+//!
+//! ```text
+//!  Log::plan_cleaning        &mut Log   range, segments below the first uncleanable
+//!                                       offset (inactive: immutable) with their own
+//!                                       read handles, producer state, config
+//!  CleaningPlan::build       no Log     steps (1)-(3)
+//!  Log::commit_cleaned_group &mut Log   step (4) for one group (step (5) after the last),
+//!                                       if the group's segments are still in the log as
+//!                                       planned and the log was not truncated; else the
+//!                                       cleaning gives up and its `.cleaned` files go
+//! ```
+//!
+//! Meanwhile appends go to the active segment and new segments, which the plan does not
+//! hold; retention, DeleteRecords and truncation may remove planned segments, which the
+//! commit notices. Readers holding the log see the old segments or the cleaned one,
+//! never a gap: a swap happens within one commit. [`Log::clean`] runs the phases in one
+//! go.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use spool_protocol::record::{decompress_records, Records};
 use tracing::{debug, warn};
@@ -43,6 +63,7 @@ use crate::cleaner_checkpoint::{read_first_dirty_offset, write_first_dirty_offse
 use crate::error::{IoContext, LogError};
 use crate::file_names::{offset_file_path, with_added_suffix, CLEANED_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX};
 use crate::file_records::FileRecords;
+use crate::log_loader::remove_if_present;
 use crate::offset_map::OffsetMap;
 use crate::segment::LogSegment;
 
@@ -106,6 +127,277 @@ pub struct CleanerStats {
     pub keys: usize,
 }
 
+/// A segment as a [`CleaningPlan`] saw it, with its own handle to read it.
+struct PlannedSegment {
+    base_offset: i64,
+    size_bytes: u64,
+    offset_index_entries: usize,
+    /// Reads the first `size_bytes` bytes of the segment's `.log` file.
+    records: FileRecords,
+}
+
+impl PlannedSegment {
+    fn is_empty(&self) -> bool {
+        self.size_bytes == 0
+    }
+}
+
+/// What one cleaning will compact, made by [`Log::plan_cleaning`] under the log's lock;
+/// [`CleaningPlan::build`] does the work without the log. Holds a file handle per
+/// inactive segment below the first uncleanable offset until it is built. One cleaning
+/// of a log at a time: two would write the same `.cleaned` files.
+pub struct CleaningPlan {
+    dir: PathBuf,
+    range: CleanableRange,
+    now_ms: i64,
+    max_map_entries: usize,
+    /// The segments below the first uncleanable offset, oldest first; all inactive.
+    /// Empty when nothing is dirty.
+    segments: Vec<PlannedSegment>,
+    /// Producer id -> last offset of its last batch, for the producers the log knows.
+    last_data_offsets: HashMap<i64, i64>,
+    max_segment_bytes: u64,
+    max_index_bytes: u64,
+    delete_retention_ms: i64,
+    /// The log's truncation count at planning time.
+    truncations: u64,
+}
+
+impl CleaningPlan {
+    /// The part of the log the plan cleans.
+    pub fn range(&self) -> CleanableRange {
+        self.range
+    }
+
+    /// The middle phase of a cleaning (see the module docs), without the log: builds the
+    /// key map over the dirty section and writes every group's surviving batches to its
+    /// `<first base>.log.cleaned` file, fsynced. Appends, reads and retention may go on
+    /// meanwhile; [`Log::commit_cleaned_group`] checks the segments are still there.
+    ///
+    /// # Errors
+    /// [`LogError::CorruptSegment`] if a batch to clean fails its CRC or its records
+    /// cannot be read; [`LogError::Io`]. No `.cleaned` file is left behind then.
+    pub fn build(self) -> Result<CleanedSegments, LogError> {
+        let range = self.range;
+        let first_dirty_offset = range.first_dirty_offset;
+        let mut stats = CleanerStats { first_dirty_offset, end_offset: first_dirty_offset, ..Default::default() };
+        let mut map = OffsetMap::new(self.max_map_entries);
+        let map_end = self.build_offset_map(&mut map)?;
+        stats.keys = map.len();
+        let mut cleaned = CleanedSegments { dir: self.dir.clone(), truncations: self.truncations, stats, groups: VecDeque::new() };
+        if map_end <= range.first_dirty_offset {
+            if range.dirty_bytes > 0 && map.len() == 0 {
+                let max_map_entries = self.max_map_entries;
+                warn!(dir = %self.dir.display(), max_map_entries, "the cleaner's key map cannot hold the first dirty batch");
+            }
+            return Ok(cleaned);
+        }
+        let context = FilterContext { map: &map, map_end, now_ms: self.now_ms, delete_retention_ms: self.delete_retention_ms };
+        let sizes = group_sizes(&self.segments, map_end, range.first_uncleanable_offset, self.max_segment_bytes, self.max_index_bytes);
+        let mut segments = self.segments.into_iter();
+        for size in sizes {
+            let group: Vec<PlannedSegment> = segments.by_ref().take(size).collect();
+            let group = clean_group(&self.dir, group, &context, &self.last_data_offsets)?;
+            cleaned.stats.bytes_before += group.bytes_before;
+            cleaned.stats.bytes_after += group.bytes_after;
+            cleaned.stats.segments_before += group.segments.len();
+            cleaned.stats.segments_after += 1;
+            cleaned.groups.push_back(group);
+        }
+        cleaned.stats.end_offset = map_end;
+        Ok(cleaned)
+    }
+
+    /// Puts the keys of the whole batches in `[first_dirty, first_uncleanable)` into
+    /// `map`, oldest first, until the next batch might not fit. Returns the map end: one
+    /// past the last batch taken (control batches are passed over).
+    fn build_offset_map(&self, map: &mut OffsetMap) -> Result<i64, LogError> {
+        let (first_dirty, first_uncleanable) = (self.range.first_dirty_offset, self.range.first_uncleanable_offset);
+        let mut map_end = first_dirty;
+        // The segment containing the first dirty offset, and those after it.
+        let from = self.segments.iter().rposition(|s| s.base_offset <= first_dirty).unwrap_or(0);
+        let mut stopped = false;
+        for segment in &self.segments[from..] {
+            segment.records.for_each_batch_bytes(|header, batch| {
+                if header.last_offset() < first_dirty {
+                    return Ok(true);
+                }
+                if header.last_offset() >= first_uncleanable || !map.has_room_for(header.record_count.max(0) as usize) {
+                    stopped = true;
+                    return Ok(false);
+                }
+                if !header.is_control() {
+                    let corrupt = |reason: String| LogError::CorruptSegment {
+                        path: segment.records.path().to_path_buf(),
+                        position: 0,
+                        reason: format!("batch at offset {}: {reason}", header.base_offset),
+                    };
+                    let section = decompress_records(batch, header).map_err(|e| corrupt(e.to_string()))?;
+                    for record in Records::new(&section, header.record_count) {
+                        let record = record.map_err(|e| corrupt(e.to_string()))?;
+                        if let Some(key) = record.key {
+                            map.put(key, header.base_offset + i64::from(record.offset_delta));
+                        }
+                    }
+                }
+                map_end = header.last_offset() + 1;
+                Ok(true)
+            })?;
+            if stopped {
+                break;
+            }
+        }
+        Ok(map_end)
+    }
+}
+
+/// Sizes of the runs, from the first segment, of the segments below `map_end` that each
+/// fit one segment (Kafka's `groupSegmentsBySize`): total bytes within `max_bytes`
+/// (`segment.bytes`), index entries within `max_index_bytes` (`segment.index.bytes`),
+/// offsets within 32 bits of the run's base.
+fn group_sizes(segments: &[PlannedSegment], map_end: i64, first_uncleanable: i64, max_bytes: u64, max_index_bytes: u64) -> Vec<usize> {
+    let candidates: Vec<&PlannedSegment> = segments.iter().take_while(|s| s.base_offset < map_end).collect();
+    let mut sizes = Vec::new();
+    let mut i = 0;
+    while i < candidates.len() {
+        let first = candidates[i];
+        let mut size = 1;
+        let (mut bytes, mut index_entries) = (first.size_bytes, first.offset_index_entries as u64);
+        i += 1;
+        while let Some(next) = candidates.get(i) {
+            let entries = index_entries + next.offset_index_entries as u64;
+            // The last offset the merged segment may hold: up to the segment after `next`.
+            let last_offset = candidates.get(i + 1).map_or(first_uncleanable, |s| s.base_offset) - 1;
+            let fits = bytes + next.size_bytes <= max_bytes
+                && entries * OFFSET_INDEX_ENTRY_BYTES <= max_index_bytes
+                && (entries + 1) * TIME_INDEX_ENTRY_BYTES <= max_index_bytes
+                && (next.is_empty() || last_offset - first.base_offset <= i64::from(i32::MAX));
+            if !fits {
+                break;
+            }
+            size += 1;
+            bytes += next.size_bytes;
+            index_entries = entries;
+            i += 1;
+        }
+        sizes.push(size);
+    }
+    sizes
+}
+
+/// Writes the surviving batches of `segments` into `<first base>.log.cleaned`, fsynced
+/// (see the module docs). `last_data_offsets`: producer id -> last offset of its last
+/// batch. A cleaned file too large for 32-bit positions is deleted and the group kept as
+/// it is; so is a file left by an error.
+fn clean_group(
+    dir: &Path,
+    segments: Vec<PlannedSegment>,
+    context: &FilterContext<'_>,
+    last_data_offsets: &HashMap<i64, i64>,
+) -> Result<CleanedGroup, LogError> {
+    let mut group = CleanedGroup { segments, bytes_before: 0, bytes_after: 0, cleaned_path: None };
+    let Some(base) = group.segments.first().map(|s| s.base_offset) else { return Ok(group) };
+    let cleaned_path = with_added_suffix(&offset_file_path(dir, base, LOG_SUFFIX), CLEANED_SUFFIX);
+    // From here on dropping `group` deletes the file.
+    group.cleaned_path = Some(cleaned_path.clone());
+    let mut cleaned = FileRecords::open(cleaned_path.clone())?;
+    cleaned.truncate_to(0)?;
+    let mut buffer = Vec::with_capacity(WRITE_BUFFER_BYTES);
+    for segment in &group.segments {
+        group.bytes_before += segment.size_bytes;
+        segment.records.for_each_batch_bytes(|header, batch| {
+            let retain_empty =
+                header.has_producer_id() && last_data_offsets.get(&header.producer_id) == Some(&header.last_offset());
+            match filter_batch(batch, header, context, retain_empty) {
+                Ok(Filtered::Unchanged) => buffer.extend_from_slice(batch),
+                Ok(Filtered::Rewritten(bytes)) => buffer.extend_from_slice(&bytes),
+                Ok(Filtered::Removed) => {}
+                Err(error) => {
+                    let path = segment.records.path();
+                    warn!(segment = %path.display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
+                    buffer.extend_from_slice(batch);
+                }
+            }
+            if buffer.len() >= WRITE_BUFFER_BYTES {
+                cleaned.append(&buffer)?;
+                buffer.clear();
+            }
+            Ok(true)
+        })?;
+    }
+    cleaned.append(&buffer)?;
+    group.bytes_after = cleaned.size_bytes();
+    if group.bytes_after > i32::MAX as u64 {
+        // Re-compressed batches grew past what 32-bit positions address: keep the group.
+        drop(cleaned);
+        group.cleaned_path = None;
+        fs::remove_file(&cleaned_path).at(&cleaned_path)?;
+        warn!(dir = %dir.display(), base, bytes_after = group.bytes_after, "cleaned segment too large; left the segments as they were");
+        group.bytes_after = group.bytes_before;
+        return Ok(group);
+    }
+    cleaned.sync()?;
+    Ok(group)
+}
+
+/// One group of segments and the cleaned file that will replace it.
+struct CleanedGroup {
+    /// The segments it replaces, oldest first (never empty once cleaned).
+    segments: Vec<PlannedSegment>,
+    bytes_before: u64,
+    bytes_after: u64,
+    /// `<first base>.log.cleaned`, fsynced; `None` once swapped in or when the group is
+    /// left as it is.
+    cleaned_path: Option<PathBuf>,
+}
+
+impl Drop for CleanedGroup {
+    /// A group that is not swapped in leaves no `.cleaned` file behind.
+    fn drop(&mut self) {
+        if let Some(path) = self.cleaned_path.take() {
+            if let Err(error) = remove_if_present(&path) {
+                warn!(path = %path.display(), %error, "could not remove a cleaned segment that was not used");
+            }
+        }
+    }
+}
+
+/// The cleaned segments of a log, from [`CleaningPlan::build`], waiting for
+/// [`Log::commit_cleaned_group`] to swap them in. Dropping it deletes the `.cleaned`
+/// files not swapped in yet (the cleaning is given up).
+pub struct CleanedSegments {
+    dir: PathBuf,
+    truncations: u64,
+    /// What the whole cleaning does, once every group is swapped in.
+    stats: CleanerStats,
+    /// Groups not swapped in yet, oldest first.
+    groups: VecDeque<CleanedGroup>,
+}
+
+impl CleanedSegments {
+    /// What the cleaning will have done once committed.
+    pub fn stats(&self) -> CleanerStats {
+        self.stats
+    }
+
+    /// Gives the cleaning up: deletes the `.cleaned` files left.
+    fn abandon(&mut self) {
+        self.groups.clear();
+    }
+}
+
+/// What one [`Log::commit_cleaned_group`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleaningCommit {
+    /// A cleaned segment was swapped in; more are waiting.
+    Pending,
+    /// The cleaning is complete (and checkpointed if it cleaned anything).
+    Done(CleanerStats),
+    /// The log changed since the plan: the cleaned files left were deleted and the
+    /// checkpoint did not move. A later cleaning starts again.
+    GaveUp,
+}
+
 impl Log {
     /// Which part of the log a cleaning would compact, given the partition's
     /// `high_watermark` (records at or above it are never touched) and `now_ms` (for
@@ -160,15 +452,16 @@ impl Log {
     /// # Errors
     /// As [`Log::clean`].
     pub fn clean_if_due(&mut self, high_watermark: i64, now_ms: i64, max_map_entries: usize) -> Result<Option<CleanerStats>, LogError> {
-        if !self.config.compact || !self.cleanable_range(high_watermark, now_ms)?.is_due(self.config.min_cleanable_dirty_ratio) {
-            return Ok(None);
+        match self.plan_cleaning_if_due(high_watermark, now_ms, max_map_entries)? {
+            Some(plan) => self.clean_as_planned(plan).map(Some),
+            None => Ok(None),
         }
-        self.clean(high_watermark, now_ms, max_map_entries).map(Some)
     }
 
     /// Compacts the log below its first uncleanable offset (see the module docs), with a
-    /// key map of at most `max_map_entries` keys, whatever the dirty ratio. Returns what
-    /// it did; nothing if there is no dirty batch below the first uncleanable offset.
+    /// key map of at most `max_map_entries` keys, whatever the dirty ratio: the three
+    /// phases of a cleaning in one go, the log borrowed throughout. Returns what it did;
+    /// nothing if there is no dirty batch below the first uncleanable offset.
     ///
     /// # Errors
     /// [`LogError::CorruptSegment`] if a batch to clean fails its CRC or its records
@@ -176,167 +469,163 @@ impl Log {
     /// replacing segments leaves the files consistent for the next open, but this `Log`
     /// should not be used further.
     pub fn clean(&mut self, high_watermark: i64, now_ms: i64, max_map_entries: usize) -> Result<CleanerStats, LogError> {
+        let plan = self.plan_cleaning(high_watermark, now_ms, max_map_entries)?;
+        self.clean_as_planned(plan)
+    }
+
+    fn clean_as_planned(&mut self, plan: CleaningPlan) -> Result<CleanerStats, LogError> {
+        let first_dirty_offset = plan.range.first_dirty_offset;
+        let cleaned = plan.build()?;
+        // Nothing can change the log between the phases here: the commit always happens.
+        let nothing = CleanerStats { first_dirty_offset, end_offset: first_dirty_offset, ..Default::default() };
+        Ok(self.commit_cleaning(cleaned)?.unwrap_or(nothing))
+    }
+
+    /// [`Log::plan_cleaning`] if `cleanup.policy` contains `compact` and
+    /// [`CleanableRange::is_due`] says so.
+    ///
+    /// # Errors
+    /// As [`Log::plan_cleaning`].
+    pub fn plan_cleaning_if_due(
+        &mut self,
+        high_watermark: i64,
+        now_ms: i64,
+        max_map_entries: usize,
+    ) -> Result<Option<CleaningPlan>, LogError> {
+        if !self.config.compact || !self.cleanable_range(high_watermark, now_ms)?.is_due(self.config.min_cleanable_dirty_ratio) {
+            return Ok(None);
+        }
+        self.plan_cleaning(high_watermark, now_ms, max_map_entries).map(Some)
+    }
+
+    /// The first phase of a cleaning (see the module docs), whatever the dirty ratio:
+    /// what [`Log::clean`] would compact, with handles to read those segments without
+    /// the log. Cheap: no segment is read.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] reading the checkpoint or duplicating a file handle.
+    pub fn plan_cleaning(&mut self, high_watermark: i64, now_ms: i64, max_map_entries: usize) -> Result<CleaningPlan, LogError> {
         self.observe(now_ms);
         let range = self.cleanable_range(high_watermark, now_ms)?;
-        let mut stats = CleanerStats { first_dirty_offset: range.first_dirty_offset, end_offset: range.first_dirty_offset, ..Default::default() };
-        let mut map = OffsetMap::new(max_map_entries);
-        let map_end = self.build_offset_map(&mut map, range.first_dirty_offset, range.first_uncleanable_offset)?;
-        stats.keys = map.len();
-        if map_end <= range.first_dirty_offset {
-            if range.dirty_bytes > 0 && map.len() == 0 {
-                warn!(dir = %self.dir.display(), max_map_entries, "the cleaner's key map cannot hold the first dirty batch");
-            }
-            return Ok(stats);
-        }
-        let context =
-            FilterContext { map: &map, map_end, now_ms, delete_retention_ms: self.config.delete_retention_ms.max(0) };
-        for group in self.group_segments(map_end, range.first_uncleanable_offset) {
-            let (before, after) = self.clean_group(&group, &context)?;
-            stats.bytes_before += before;
-            stats.bytes_after += after;
-            stats.segments_before += group.len();
-            stats.segments_after += 1;
-        }
-        write_first_dirty_offset(&self.dir, map_end)?;
-        sync_dir(&self.dir)?;
-        stats.end_offset = map_end;
-        debug!(dir = %self.dir.display(), ?stats, "cleaned log");
-        Ok(stats)
-    }
-
-    /// Puts the keys of the whole batches in `[first_dirty, first_uncleanable)` into
-    /// `map`, oldest first, until the next batch might not fit. Returns the map end: one
-    /// past the last batch taken (control batches are passed over).
-    fn build_offset_map(&self, map: &mut OffsetMap, first_dirty: i64, first_uncleanable: i64) -> Result<i64, LogError> {
-        let mut map_end = first_dirty;
-        if first_dirty >= first_uncleanable {
-            return Ok(map_end);
-        }
-        let mut stopped = false;
-        for segment in self.segments.range(self.floor_base(first_dirty)..first_uncleanable).map(|(_, s)| s) {
-            segment.for_each_batch_bytes(|header, batch| {
-                if header.last_offset() < first_dirty {
-                    return Ok(true);
-                }
-                if header.last_offset() >= first_uncleanable || !map.has_room_for(header.record_count.max(0) as usize) {
-                    stopped = true;
-                    return Ok(false);
-                }
-                if !header.is_control() {
-                    let corrupt = |reason: String| LogError::CorruptSegment {
-                        path: segment.log_path().to_path_buf(),
-                        position: 0,
-                        reason: format!("batch at offset {}: {reason}", header.base_offset),
-                    };
-                    let section = decompress_records(batch, header).map_err(|e| corrupt(e.to_string()))?;
-                    for record in Records::new(&section, header.record_count) {
-                        let record = record.map_err(|e| corrupt(e.to_string()))?;
-                        if let Some(key) = record.key {
-                            map.put(key, header.base_offset + i64::from(record.offset_delta));
-                        }
-                    }
-                }
-                map_end = header.last_offset() + 1;
-                Ok(true)
-            })?;
-            if stopped {
-                break;
+        let mut segments = Vec::new();
+        if range.first_dirty_offset < range.first_uncleanable_offset {
+            // Below the first uncleanable offset every segment is inactive: immutable
+            // until retention, DeleteRecords or truncation removes it.
+            let below = range.first_uncleanable_offset.min(self.active().base_offset());
+            for segment in self.segments.range(..below).map(|(_, segment)| segment) {
+                segments.push(PlannedSegment {
+                    base_offset: segment.base_offset(),
+                    size_bytes: segment.size_bytes(),
+                    offset_index_entries: segment.offset_index_entries(),
+                    records: segment.records().try_clone_for_reading()?,
+                });
             }
         }
-        Ok(map_end)
-    }
-
-    /// Base offsets of the segments below `map_end`, in runs that each fit one segment
-    /// (Kafka's `groupSegmentsBySize`): total bytes within `segment.bytes`, index entries
-    /// within `segment.index.bytes`, offsets within 32 bits of the run's base.
-    fn group_segments(&self, map_end: i64, first_uncleanable: i64) -> Vec<Vec<i64>> {
-        let max_bytes = self.config.segment_bytes_max();
-        let max_index_bytes = self.config.segment_index_bytes;
-        let candidates: Vec<&LogSegment> = self.segments.range(..map_end).map(|(_, s)| s).collect();
-        let mut groups: Vec<Vec<i64>> = Vec::new();
-        let mut i = 0;
-        while i < candidates.len() {
-            let first = candidates[i];
-            let mut group = vec![first.base_offset()];
-            let (mut bytes, mut index_entries) = (first.size_bytes(), first.offset_index_entries() as u64);
-            i += 1;
-            while let Some(next) = candidates.get(i) {
-                let entries = index_entries + next.offset_index_entries() as u64;
-                // The last offset the merged segment may hold: up to the segment after `next`.
-                let last_offset = candidates.get(i + 1).map_or(first_uncleanable, |s| s.base_offset()) - 1;
-                let fits = bytes + next.size_bytes() <= max_bytes
-                    && entries * OFFSET_INDEX_ENTRY_BYTES <= max_index_bytes
-                    && (entries + 1) * TIME_INDEX_ENTRY_BYTES <= max_index_bytes
-                    && (next.is_empty() || last_offset - first.base_offset() <= i64::from(i32::MAX));
-                if !fits {
-                    break;
-                }
-                group.push(next.base_offset());
-                bytes += next.size_bytes();
-                index_entries = entries;
-                i += 1;
-            }
-            groups.push(group);
-        }
-        groups
-    }
-
-    /// Writes the surviving batches of the segments `group` into one segment and puts it
-    /// in their place (see the module docs for the steps). Returns (bytes before, after).
-    fn clean_group(&mut self, group: &[i64], context: &FilterContext<'_>) -> Result<(u64, u64), LogError> {
-        let Some(&base) = group.first() else { return Ok((0, 0)) };
-        let log_path = offset_file_path(&self.dir, base, LOG_SUFFIX);
-        let cleaned_path = with_added_suffix(&log_path, CLEANED_SUFFIX);
-        let swap_path = with_added_suffix(&log_path, SWAP_SUFFIX);
-        let last_data_offsets: HashMap<i64, i64> = self
+        let last_data_offsets = self
             .producers
             .entries()
             .filter_map(|(&producer_id, entry)| Some((producer_id, entry.batches.back()?.last_offset)))
             .collect();
-        let mut cleaned = FileRecords::open(cleaned_path.clone())?;
-        cleaned.truncate_to(0)?;
-        let mut bytes_before = 0;
-        let mut buffer = Vec::with_capacity(WRITE_BUFFER_BYTES);
-        for segment in group.iter().filter_map(|base| self.segments.get(base)) {
-            bytes_before += segment.size_bytes();
-            segment.for_each_batch_bytes(|header, batch| {
-                let retain_empty =
-                    header.has_producer_id() && last_data_offsets.get(&header.producer_id) == Some(&header.last_offset());
-                match filter_batch(batch, header, context, retain_empty) {
-                    Ok(Filtered::Unchanged) => buffer.extend_from_slice(batch),
-                    Ok(Filtered::Rewritten(bytes)) => buffer.extend_from_slice(&bytes),
-                    Ok(Filtered::Removed) => {}
-                    Err(error) => {
-                        warn!(segment = %segment.log_path().display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
-                        buffer.extend_from_slice(batch);
-                    }
-                }
-                if buffer.len() >= WRITE_BUFFER_BYTES {
-                    cleaned.append(&buffer)?;
-                    buffer.clear();
-                }
-                Ok(true)
-            })?;
+        Ok(CleaningPlan {
+            dir: self.dir.clone(),
+            range,
+            now_ms,
+            max_map_entries,
+            segments,
+            last_data_offsets,
+            max_segment_bytes: self.config.segment_bytes_max(),
+            max_index_bytes: self.config.segment_index_bytes,
+            delete_retention_ms: self.config.delete_retention_ms.max(0),
+            truncations: self.truncations,
+        })
+    }
+
+    /// The last phase of a cleaning: [`Log::commit_cleaned_group`] until the cleaning is
+    /// done or gives up. Returns what it did, or `None` if it gave up.
+    ///
+    /// # Errors
+    /// As [`Log::commit_cleaned_group`].
+    pub fn commit_cleaning(&mut self, mut cleaned: CleanedSegments) -> Result<Option<CleanerStats>, LogError> {
+        loop {
+            match self.commit_cleaned_group(&mut cleaned)? {
+                CleaningCommit::Pending => {}
+                CleaningCommit::Done(stats) => return Ok(Some(stats)),
+                CleaningCommit::GaveUp => return Ok(None),
+            }
         }
-        cleaned.append(&buffer)?;
-        let bytes_after = cleaned.size_bytes();
-        if bytes_after > i32::MAX as u64 {
-            // Re-compressed batches grew past what 32-bit positions address: keep the group.
-            drop(cleaned);
-            fs::remove_file(&cleaned_path).at(&cleaned_path)?;
-            warn!(dir = %self.dir.display(), base, bytes_after, "cleaned segment too large; left the segments as they were");
-            return Ok((bytes_before, bytes_before));
+    }
+
+    /// Puts the next cleaned segment of `cleaned` in place of the segments it was made
+    /// from (see the module docs for the steps), and after the last one checkpoints the
+    /// map end as the next first dirty offset. Gives up, deleting every `.cleaned` file
+    /// left, when those segments are no longer in the log as they were planned: retention
+    /// or DeleteRecords removed one, the log was truncated, cleaned by another cleaning or
+    /// is another log. Segments already replaced stay replaced: each one holds what the
+    /// map left of its own segments, and the checkpoint does not move.
+    ///
+    /// # Errors
+    /// [`LogError::Io`]. An I/O error while replacing segments leaves the files
+    /// consistent for the next open, but this `Log` should not be used further.
+    pub fn commit_cleaned_group(&mut self, cleaned: &mut CleanedSegments) -> Result<CleaningCommit, LogError> {
+        if let Some(reason) = self.cleaning_invalidated(cleaned)? {
+            debug!(dir = %self.dir.display(), reason, "the log changed while it was cleaned; giving up the cleaning");
+            cleaned.abandon();
+            return Ok(CleaningCommit::GaveUp);
         }
-        cleaned.sync()?;
-        drop(cleaned);
+        if let Some(group) = cleaned.groups.pop_front() {
+            self.swap_in(group)?;
+            if !cleaned.groups.is_empty() {
+                return Ok(CleaningCommit::Pending);
+            }
+        }
+        let stats = cleaned.stats;
+        if stats.end_offset > stats.first_dirty_offset {
+            write_first_dirty_offset(&self.dir, stats.end_offset)?;
+            sync_dir(&self.dir)?;
+            debug!(dir = %self.dir.display(), ?stats, "cleaned log");
+        }
+        Ok(CleaningCommit::Done(stats))
+    }
+
+    /// Why the next group of `cleaned` cannot be swapped in, if it cannot.
+    fn cleaning_invalidated(&self, cleaned: &CleanedSegments) -> Result<Option<&'static str>, LogError> {
+        if cleaned.dir != self.dir {
+            return Ok(Some("cleaned segments of another log"));
+        }
+        if cleaned.truncations != self.truncations {
+            return Ok(Some("the log was truncated"));
+        }
+        let Some(group) = cleaned.groups.front() else { return Ok(None) };
+        let active_base = self.active().base_offset();
+        for planned in &group.segments {
+            let Some(segment) = self.segments.get(&planned.base_offset) else {
+                return Ok(Some("a segment to replace was deleted"));
+            };
+            if planned.base_offset >= active_base
+                || segment.size_bytes() != planned.size_bytes
+                || !segment.records().is_same_file(&planned.records)?
+            {
+                return Ok(Some("a segment to replace changed"));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Puts `group`'s cleaned file in place of its segments; see the module docs.
+    fn swap_in(&mut self, mut group: CleanedGroup) -> Result<(), LogError> {
+        let Some(cleaned_path) = group.cleaned_path.take() else { return Ok(()) };
+        let Some(base) = group.segments.first().map(|s| s.base_offset) else { return Ok(()) };
+        let log_path = offset_file_path(&self.dir, base, LOG_SUFFIX);
+        let swap_path = with_added_suffix(&log_path, SWAP_SUFFIX);
         fs::rename(&cleaned_path, &swap_path).at(&swap_path)?;
         sync_dir(&self.dir)?;
         // Committed: from here on, a crash completes the swap when the log is opened.
-        for old in group {
-            if let Some(segment) = self.segments.remove(old) {
+        for old in &group.segments {
+            if let Some(segment) = self.segments.remove(&old.base_offset) {
                 segment.delete()?;
             }
         }
+        drop(group);
         fs::rename(&swap_path, &log_path).at(&log_path)?;
         sync_dir(&self.dir)?;
         let (mut segment, truncation) = LogSegment::open_and_recover(&self.dir, base, &self.config, self.clock_ms)?;
@@ -345,7 +634,7 @@ impl Log {
         }
         segment.seal()?;
         self.segments.insert(base, segment);
-        Ok((bytes_before, bytes_after))
+        Ok(())
     }
 
     /// Lowers the cleaner checkpoint to `offset` after a truncation, so records written

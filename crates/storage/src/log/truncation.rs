@@ -34,6 +34,7 @@ impl Log {
             return self.truncate_fully_and_start_at(offset);
         }
         info!(dir = %self.dir.display(), offset, log_end_offset = self.log_end_offset(), "truncating log");
+        self.truncations += 1;
         self.recovery_point = self.recovery_point.min(offset);
         self.write_checkpoint()?;
         self.truncate_cleaner_checkpoint(offset)?;
@@ -67,6 +68,7 @@ impl Log {
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
         let offset = offset.max(0);
         info!(dir = %self.dir.display(), offset, "truncating the whole log");
+        self.truncations += 1;
         self.recovery_point = self.recovery_point.min(offset);
         self.write_checkpoint()?;
         delete_first_dirty_offset(&self.dir)?;
