@@ -170,6 +170,9 @@ pub struct OffsetCommit {
     /// v2–v4 only: the offsets expire this long after the commit; -1 for the broker's
     /// retention.
     pub retention_time_ms: i64,
+    /// The request's OffsetCommit version: members of consumer (KIP-848) groups must
+    /// commit with v9 or later.
+    pub api_version: i16,
     pub topics: Vec<(String, Vec<PartitionCommit>)>,
 }
 

@@ -122,13 +122,18 @@ fn validate_offset_commit(group: &ClassicGroup, request: &OffsetCommit) -> Resul
 }
 
 /// Kafka's `ConsumerGroup.validateOffsetCommit`: an admin (epoch -1) commits while the
-/// group has no members; a member commits with its current epoch (`STALE_MEMBER_EPOCH`
-/// otherwise, so it retries once its heartbeat brought the new epoch).
+/// group has no members; a member commits with OffsetCommit v9 or later
+/// (`UNSUPPORTED_VERSION` otherwise: older versions carry no member epoch) and with its
+/// current epoch (`STALE_MEMBER_EPOCH` otherwise, so it retries once its heartbeat
+/// brought the new epoch).
 fn validate_consumer_group_commit(group: &ConsumerGroup, request: &OffsetCommit) -> Result<(), GroupError> {
     if request.generation_id < 0 && group.members.is_empty() {
         return Ok(());
     }
     let member = group.members.get(&request.member_id).ok_or(GroupError::UnknownMemberId)?;
+    if request.api_version < 9 {
+        return Err(GroupError::UnsupportedVersion);
+    }
     if request.generation_id != member.member_epoch {
         return Err(GroupError::StaleMemberEpoch);
     }

@@ -213,6 +213,7 @@ fn commit_request(group: &str, member_id: &str, generation_id: i32, offsets: &[(
         member_id: member_id.into(),
         group_instance_id: None,
         retention_time_ms: -1,
+        api_version: 9,
         topics,
     }
 }

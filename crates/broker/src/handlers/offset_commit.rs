@@ -28,6 +28,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.filter(|_| version >= 7).map(|s| s.to_string()),
         retention_time_ms: if (2..=4).contains(&version) { request.retention_time_ms } else { -1 },
+        api_version: version,
         topics: Vec::new(),
     };
     for topic in request.topics {

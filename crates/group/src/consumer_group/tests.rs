@@ -131,6 +131,7 @@ fn commit(member_id: &str, epoch: i32, partition: i32, offset: i64) -> OffsetCom
         member_id: member_id.into(),
         group_instance_id: None,
         retention_time_ms: -1,
+        api_version: 9,
         topics: vec![(
             "t".into(),
             vec![PartitionCommit { partition, offset, leader_epoch: -1, metadata: None }],
@@ -343,6 +344,26 @@ fn commits_need_the_current_member_epoch() {
     assert_eq!(h.shard.offset_fetch(&fetch(Some("m1"), 7)).error, Some(GroupError::StaleMemberEpoch));
     assert_eq!(h.shard.offset_fetch(&fetch(None, -1)).error, None, "admins fetch freely");
     h.assert_replay_matches();
+}
+
+#[test]
+fn members_commit_with_offset_commit_v9_or_later() {
+    let mut h = Harness::new(2);
+    let r = h.join("m1");
+    let old = OffsetCommit { api_version: 8, ..commit("m1", r.member_epoch, 0, 42) };
+    let (result, out) = h.shard.offset_commit(&old, h.now);
+    assert_eq!(result.topics[0].1[0].1, Some(GroupError::UnsupportedVersion));
+    assert!(out.records.is_empty());
+    // A stranger is unknown whatever the version; v9 from the member is accepted.
+    let (result, _) = h.shard.offset_commit(&OffsetCommit { api_version: 8, ..commit("x", 1, 0, 42) }, h.now);
+    assert_eq!(result.topics[0].1[0].1, Some(GroupError::UnknownMemberId));
+    let (result, out) = h.shard.offset_commit(&commit("m1", r.member_epoch, 0, 42), h.now);
+    assert_eq!(result.topics[0].1[0].1, None);
+    h.absorb(out);
+    // Once the group is empty, an admin commits with any version.
+    h.heartbeat(ConsumerGroupHeartbeat { member_epoch: -1, ..join_request("m1") });
+    let (result, _) = h.shard.offset_commit(&OffsetCommit { api_version: 2, ..commit("", -1, 0, 7) }, h.now);
+    assert_eq!(result.topics[0].1[0].1, None);
 }
 
 #[test]
