@@ -11,7 +11,7 @@ use super::records::{
     ConsumerGroupPartitionMetadataValue, ConsumerGroupTargetAssignmentMemberValue,
     ConsumerGroupTargetAssignmentMetadataValue, ConsumerMemberKey, TopicMetadata,
 };
-use super::{ConsumerGroup, MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
+use super::{ConsumerGroup, ConsumerMember, MemberState, LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH};
 use crate::api::Output;
 use crate::error::GroupError;
 use crate::group::GroupState;
@@ -79,6 +79,17 @@ impl ConsumerGroupHeartbeatResult {
 }
 
 type Failure = (GroupError, Option<&'static str>);
+
+/// A join or heartbeat that passed every check: who the member is and what it
+/// replaces.
+struct Admission {
+    member_id: String,
+    /// The generation of the empty classic group this join turns into a consumer group.
+    replaces_classic: Option<i32>,
+    /// The member id of a static member's previous incarnation, which left with epoch
+    /// -2 and whose assignment this join takes over.
+    replaces_static: Option<String>,
+}
 
 fn invalid(message: &'static str) -> Failure {
     (GroupError::InvalidRequest, Some(message))
@@ -164,6 +175,9 @@ impl GroupCoordinatorShard {
         Ok(())
     }
 
+    /// A join (epoch 0) or heartbeat, in Kafka's order: refuse or admit the member,
+    /// take over what it replaces, update its subscription (1), recompute the target if
+    /// the group epoch moved (2), and take the member's next reconciliation step (3).
     fn consumer_group_join(
         &mut self,
         request: &ConsumerGroupHeartbeat,
@@ -172,10 +186,60 @@ impl GroupCoordinatorShard {
         out: &mut Output,
     ) -> Result<ConsumerGroupHeartbeatResult, Failure> {
         self.validate_consumer_heartbeat(request)?;
+        // Everything that can refuse the request comes before the first record.
+        let admission = self.admit_consumer_member(request)?;
+        let group_id = request.group_id.as_str();
+        let member_id = admission.member_id.clone();
+        self.take_over(group_id, &admission, out);
+        let old_member = self.consumer_groups.get(group_id).and_then(|g| g.members.get(&member_id)).cloned();
+        let member_key = ConsumerMemberKey { group: group_id.to_string(), member_id: member_id.clone() };
+
+        // 1. The member's subscription; a change bumps the group epoch.
+        self.update_consumer_member(request, topics, &member_key, old_member.as_ref(), out)?;
+        let rejoins = request.member_epoch == 0 && admission.replaces_static.is_none();
+        if rejoins && old_member.as_ref().is_some_and(|m| m.member_epoch != 0 || !m.assigned.is_empty()) {
+            // A known member rejoins: it has given up its partitions.
+            let value = ConsumerGroupCurrentMemberAssignmentValue::default();
+            self.emit(GroupRecord::ConsumerGroupCurrentMemberAssignment { key: member_key.clone(), value: Some(value) }, out);
+        }
+
+        // 2. A new target assignment when the group epoch moved past it.
+        let group = self.consumer_group(group_id)?;
+        if group.group_epoch > group.assignment_epoch {
+            let records = self.target_assignment_records(group_id);
+            for record in records {
+                self.emit(record, out);
+            }
+        }
+
+        // 3. The member's next step towards its target.
+        let before = self.consumer_group(group_id)?.members.get(&member_id).map(|m| m.assigned.clone());
+        self.reconcile_consumer_member(request, &member_key, now_ms, out)?;
+        let session_ms = i64::from(self.config.consumer_session_timeout_ms);
+        let heartbeat_interval_ms = self.config.consumer_heartbeat_interval_ms;
+        let member = self.consumer_member_mut(group_id, &member_id).ok_or((GroupError::UnknownServerError, None))?;
+        member.session_deadline_ms = Some(now_ms + session_ms);
+
+        let full_request = request.member_epoch == 0
+            || (request.rebalance_timeout_ms != -1
+                && request.subscribed_topic_names.is_some()
+                && request.owned_partitions.is_some());
+        let assignment = (full_request || Some(&member.assigned) != before.as_ref()).then(|| member.assigned.clone());
+        Ok(ConsumerGroupHeartbeatResult {
+            error: None,
+            error_message: None,
+            member_id: Some(member_id),
+            member_epoch: member.member_epoch,
+            heartbeat_interval_ms,
+            assignment,
+        })
+    }
+
+    /// Kafka's checks before a member is created or updated: the group's kind and
+    /// size, the member's id and epoch, and its static instance id.
+    fn admit_consumer_member(&mut self, request: &ConsumerGroupHeartbeat) -> Result<Admission, Failure> {
         let group_id = request.group_id.as_str();
         let joining = request.member_epoch == 0;
-
-        // Everything that can refuse the request comes before the first record.
         let replaces_classic = match (self.consumer_groups.contains_key(group_id), self.groups.get(group_id)) {
             (true, _) => None,
             // An empty classic group (perhaps only offsets) becomes a consumer group; a
@@ -193,42 +257,91 @@ impl GroupCoordinatorShard {
             request.member_id.clone()
         };
         let group = self.consumer_groups.get(group_id);
-        let old_member = group.and_then(|g| g.members.get(&member_id)).cloned();
+        let old_member = group.and_then(|g| g.members.get(&member_id));
         let max_size = usize::try_from(self.config.consumer_max_size).unwrap_or(usize::MAX);
         if old_member.is_none() && group.is_some_and(|g| g.members.len() >= max_size) {
             return Err((GroupError::GroupMaxSizeReached, None));
         }
-        match &old_member {
+        let static_member = request.instance_id.as_deref().and_then(|id| group.and_then(|g| g.static_member(id)));
+        let mut replaces_static = None;
+        match (request.instance_id.is_some(), static_member) {
+            // Kafka's `getOrMaybeSubscribeStaticConsumerGroupMember`: a new incarnation
+            // replaces one that left with epoch -2; a live one keeps its instance id.
+            (true, Some(existing)) if joining && existing.member_id != member_id => {
+                if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+                    return Err((GroupError::UnreleasedInstanceId, None));
+                }
+                replaces_static = Some(existing.member_id.clone());
+            }
+            (true, None) if !joining => return Err((GroupError::UnknownMemberId, None)),
+            (true, Some(existing)) if !joining && existing.member_id != member_id => {
+                return Err((GroupError::FencedInstanceId, None));
+            }
+            _ => {}
+        }
+        match old_member {
             None if !joining => return Err((GroupError::UnknownMemberId, None)),
             Some(m) if !joining => check_member_epoch(m, request)?,
             _ => {}
         }
-        let replaced_static = match (&request.instance_id, &old_member, group) {
-            (Some(instance_id), None, Some(g)) => match g.static_member(instance_id) {
-                Some(old) if old.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH => Some(old.member_id.clone()),
-                Some(_) => return Err((GroupError::UnreleasedInstanceId, None)),
-                None => None,
-            },
-            _ => None,
-        };
+        Ok(Admission { member_id, replaces_classic, replaces_static })
+    }
 
-        if let Some(generation) = replaces_classic {
+    /// Turns an empty classic group into this consumer group, and hands a static
+    /// member's previous incarnation (its subscription, target, assignment) to the new
+    /// member id (Kafka's `replaceMember`): the group epoch stays, nobody rebalances.
+    fn take_over(&mut self, group_id: &str, admission: &Admission, out: &mut Output) {
+        if let Some(generation) = admission.replaces_classic {
             if generation > 0 {
                 self.emit(GroupRecord::GroupMetadata { key: GroupMetadataKey { group: group_id.into() }, value: None }, out);
             }
             self.groups.remove(group_id);
         }
-        if let Some(old) = replaced_static {
-            // The static member came back under a new member id: the old one goes.
-            self.fence_consumer_member(group_id, &old, out);
+        let Some(old_id) = &admission.replaces_static else { return };
+        let Some(group) = self.consumer_groups.get(group_id) else { return };
+        let Some(old) = group.members.get(old_id) else { return };
+        let target = group.target.get(old_id).cloned().unwrap_or_default();
+        let old_key = ConsumerMemberKey { group: group_id.to_string(), member_id: old_id.clone() };
+        let key = ConsumerMemberKey { group: group_id.to_string(), member_id: admission.member_id.clone() };
+        let step = Step {
+            member_epoch: 0,
+            previous_member_epoch: 0,
+            state: old.state,
+            assigned: old.assigned.clone(),
+            pending_revocation: old.pending_revocation.clone(),
+        };
+        let records = [
+            GroupRecord::ConsumerGroupCurrentMemberAssignment { key: old_key.clone(), value: None },
+            GroupRecord::ConsumerGroupTargetAssignmentMember { key: old_key.clone(), value: None },
+            GroupRecord::ConsumerGroupMemberMetadata { key: old_key, value: None },
+            GroupRecord::ConsumerGroupMemberMetadata { key: key.clone(), value: Some(old.metadata.clone()) },
+            GroupRecord::ConsumerGroupTargetAssignmentMember {
+                key: key.clone(),
+                value: Some(ConsumerGroupTargetAssignmentMemberValue { partitions: target }),
+            },
+            current_assignment_record(&key, step),
+        ];
+        for record in records {
+            self.emit(record, out);
         }
+    }
 
-        // 1. The member's subscription; a change bumps the group epoch.
-        let old_metadata = old_member.as_ref().map(|m| m.metadata.clone());
-        let metadata = updated_metadata(old_metadata.clone().unwrap_or_default(), request);
-        let member_key = ConsumerMemberKey { group: group_id.to_string(), member_id: member_id.clone() };
+    /// Step 1: writes the member's metadata if the request changed it, and the
+    /// subscription metadata if the group's subscribed topics changed; either change
+    /// of subscription bumps the group epoch.
+    fn update_consumer_member(
+        &mut self,
+        request: &ConsumerGroupHeartbeat,
+        topics: &dyn TopicsImage,
+        member_key: &ConsumerMemberKey,
+        old_member: Option<&ConsumerMember>,
+        out: &mut Output,
+    ) -> Result<(), Failure> {
+        let group_id = request.group_id.as_str();
+        let old_metadata = old_member.map(|m| &m.metadata);
+        let metadata = updated_metadata(old_metadata.cloned().unwrap_or_default(), request);
         let mut bump = false;
-        if old_metadata.as_ref() != Some(&metadata) {
+        if old_metadata != Some(&metadata) {
             bump = old_metadata.is_none_or(|m| m.subscribed_topic_names != metadata.subscribed_topic_names);
             self.emit(GroupRecord::ConsumerGroupMemberMetadata { key: member_key.clone(), value: Some(metadata) }, out);
         }
@@ -244,63 +357,38 @@ impl GroupCoordinatorShard {
             let key = GroupMetadataKey { group: group_id.to_string() };
             self.emit(GroupRecord::ConsumerGroupMetadata { key, value: Some(ConsumerGroupMetadataValue { epoch }) }, out);
         }
-        if joining && old_member.as_ref().is_some_and(|m| m.member_epoch != 0 || !m.assigned.is_empty()) {
-            // A known member rejoins: it has given up its partitions.
-            let value = ConsumerGroupCurrentMemberAssignmentValue::default();
-            self.emit(GroupRecord::ConsumerGroupCurrentMemberAssignment { key: member_key.clone(), value: Some(value) }, out);
-        }
+        Ok(())
+    }
 
-        // 2. A new target assignment when the group epoch moved past it.
+    /// Step 3: moves the member one reconciliation step towards its target; a member
+    /// that must revoke gets its rebalance deadline.
+    fn reconcile_consumer_member(
+        &mut self,
+        request: &ConsumerGroupHeartbeat,
+        member_key: &ConsumerMemberKey,
+        now_ms: i64,
+        out: &mut Output,
+    ) -> Result<(), Failure> {
+        let (group_id, member_id) = (member_key.group.as_str(), member_key.member_id.as_str());
         let group = self.consumer_group(group_id)?;
-        if group.group_epoch > group.assignment_epoch {
-            let records = self.target_assignment_records(group_id);
-            for record in records {
-                self.emit(record, out);
-            }
+        let member = group.members.get(member_id).ok_or((GroupError::UnknownServerError, None))?;
+        if member.is_reconciled_to(group.assignment_epoch) {
+            return Ok(());
         }
-
-        // 3. The member's next step towards its target.
-        let group = self.consumer_group(group_id)?;
-        let member = group.members.get(&member_id).ok_or((GroupError::UnknownServerError, None))?;
-        let before = member.assigned.clone();
         let rebalance_timeout_ms = i64::from(member.metadata.rebalance_timeout_ms.max(0));
-        if !member.is_reconciled_to(group.assignment_epoch) {
-            let empty = Assignment::new();
-            let target = group.target.get(&member_id).unwrap_or(&empty);
-            let step = reconcile(
-                member,
-                group.assignment_epoch,
-                target,
-                &group.partition_owner_epochs(),
-                request.owned_partitions.as_deref(),
-            )
+        let empty = Assignment::new();
+        let target = group.target.get(member_id).unwrap_or(&empty);
+        let owners = group.partition_owner_epochs();
+        let step = reconcile(member, group.assignment_epoch, target, &owners, request.owned_partitions.as_deref())
             .map_err(|e| (e, None))?;
-            if step != Step::of(member) {
-                let unrevoked = (step.state == MemberState::UnrevokedPartitions).then_some(step.member_epoch);
-                self.emit(current_assignment_record(&member_key, step), out);
-                if let Some(member) = self.consumer_member_mut(group_id, &member_id) {
-                    member.rebalance_deadline = unrevoked.map(|epoch| (epoch, now_ms + rebalance_timeout_ms));
-                }
+        if step != Step::of(member) {
+            let unrevoked = (step.state == MemberState::UnrevokedPartitions).then_some(step.member_epoch);
+            self.emit(current_assignment_record(member_key, step), out);
+            if let Some(member) = self.consumer_member_mut(group_id, member_id) {
+                member.rebalance_deadline = unrevoked.map(|epoch| (epoch, now_ms + rebalance_timeout_ms));
             }
         }
-        let session_ms = i64::from(self.config.consumer_session_timeout_ms);
-        let heartbeat_interval_ms = self.config.consumer_heartbeat_interval_ms;
-        let member = self.consumer_member_mut(group_id, &member_id).ok_or((GroupError::UnknownServerError, None))?;
-        member.session_deadline_ms = Some(now_ms + session_ms);
-
-        let full_request = joining
-            || (request.rebalance_timeout_ms != -1
-                && request.subscribed_topic_names.is_some()
-                && request.owned_partitions.is_some());
-        let assignment = (full_request || member.assigned != before).then(|| member.assigned.clone());
-        Ok(ConsumerGroupHeartbeatResult {
-            error: None,
-            error_message: None,
-            member_id: Some(member_id),
-            member_epoch: member.member_epoch,
-            heartbeat_interval_ms,
-            assignment,
-        })
+        Ok(())
     }
 
     fn consumer_group_leave(
@@ -414,7 +502,7 @@ impl GroupCoordinatorShard {
         self.consumer_groups.get(group_id).ok_or((GroupError::GroupIdNotFound, None))
     }
 
-    fn consumer_member_mut(&mut self, group_id: &str, member_id: &str) -> Option<&mut super::ConsumerMember> {
+    fn consumer_member_mut(&mut self, group_id: &str, member_id: &str) -> Option<&mut ConsumerMember> {
         self.consumer_groups.get_mut(group_id)?.members.get_mut(member_id)
     }
 
@@ -427,7 +515,7 @@ impl GroupCoordinatorShard {
 
 /// Kafka's `throwIfConsumerGroupMemberEpochIsInvalid`: a member may be one epoch behind
 /// (the answer that moved it on was lost) if it owns no more than its assignment.
-fn check_member_epoch(member: &super::ConsumerMember, request: &ConsumerGroupHeartbeat) -> Result<(), Failure> {
+fn check_member_epoch(member: &ConsumerMember, request: &ConsumerGroupHeartbeat) -> Result<(), Failure> {
     let received = request.member_epoch;
     if received > member.member_epoch {
         return Err((GroupError::FencedMemberEpoch, None));

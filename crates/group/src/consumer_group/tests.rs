@@ -296,6 +296,111 @@ fn a_member_that_does_not_revoke_in_time_is_fenced() {
     h.assert_replay_matches();
 }
 
+fn static_join(member_id: &str, instance_id: &str) -> ConsumerGroupHeartbeat {
+    ConsumerGroupHeartbeat { instance_id: Some(instance_id.into()), ..join_request(member_id) }
+}
+
+/// A stable group of static member `s1` (instance "i") and dynamic member `m2`, with
+/// two partitions each; returns what each owns.
+fn stable_static_group(h: &mut Harness) -> (BTreeSet<i32>, BTreeSet<i32>) {
+    h.heartbeat(static_join("s1", "i"));
+    let r2 = h.join("m2");
+    let r1 = h.beat("s1", 1, &BTreeSet::from([0, 1, 2, 3]));
+    let kept = partitions(&r1);
+    h.beat("s1", 1, &kept);
+    let r2 = h.beat("m2", r2.member_epoch, &BTreeSet::new());
+    assert_eq!(h.shard.consumer_groups["g"].state(), super::ConsumerGroupState::Stable);
+    (kept, partitions(&r2))
+}
+
+fn static_leave(h: &mut Harness, member_id: &str, instance_id: &str) -> ConsumerGroupHeartbeatResult {
+    h.heartbeat(ConsumerGroupHeartbeat {
+        group_id: "g".into(),
+        member_id: member_id.into(),
+        member_epoch: -2,
+        instance_id: Some(instance_id.into()),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn a_static_member_rejoining_under_a_new_id_takes_over_its_assignment() {
+    let mut h = Harness::new(4);
+    let (owned1, owned2) = stable_static_group(&mut h);
+    let epoch = h.shard.consumer_groups["g"].group_epoch;
+    let r = static_leave(&mut h, "s1", "i");
+    assert_eq!((r.error, r.member_epoch), (None, -2));
+    assert_eq!(h.member_state("s1").0, -2, "kept for its session");
+
+    let r = h.heartbeat(static_join("s1-again", "i"));
+    assert_eq!(r.error, None);
+    assert_eq!(r.member_id.as_deref(), Some("s1-again"));
+    assert_eq!(r.member_epoch, epoch, "the old epoch, no rebalance");
+    assert_eq!(partitions(&r), owned1);
+    let group = &h.shard.consumer_groups["g"];
+    assert_eq!(group.group_epoch, epoch);
+    assert!(!group.members.contains_key("s1"));
+    assert_eq!(group.state(), super::ConsumerGroupState::Stable);
+    // The other member notices nothing.
+    let r2 = h.beat("m2", epoch, &owned2);
+    assert_eq!((r2.error, r2.member_epoch, r2.assignment), (None, epoch, None));
+    // The old incarnation is fenced by the new one.
+    let old = ConsumerGroupHeartbeat { instance_id: Some("i".into()), ..h_beat_request("s1", epoch, &owned1) };
+    assert_eq!(h.heartbeat(old).error, Some(GroupError::FencedInstanceId));
+    h.assert_replay_matches();
+}
+
+fn h_beat_request(member_id: &str, epoch: i32, owned: &BTreeSet<i32>) -> ConsumerGroupHeartbeat {
+    ConsumerGroupHeartbeat {
+        group_id: "g".into(),
+        member_id: member_id.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned_partitions: Some(vec![(TOPIC, owned.iter().copied().collect())]),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_live_static_members_instance_id_is_not_released() {
+    let mut h = Harness::new(4);
+    stable_static_group(&mut h);
+    let epoch = h.shard.consumer_groups["g"].group_epoch;
+    let r = h.heartbeat(static_join("intruder", "i"));
+    assert_eq!(r.error, Some(GroupError::UnreleasedInstanceId));
+    let group = &h.shard.consumer_groups["g"];
+    assert_eq!((group.group_epoch, group.members.len()), (epoch, 2));
+    assert!(!group.members.contains_key("intruder"));
+    // An unknown instance id on a heartbeat is an unknown member.
+    let stranger = ConsumerGroupHeartbeat { instance_id: Some("j".into()), ..h_beat_request("s1", epoch, &BTreeSet::new()) };
+    assert_eq!(h.heartbeat(stranger).error, Some(GroupError::UnknownMemberId));
+}
+
+#[test]
+fn a_static_member_that_does_not_come_back_is_removed_after_its_session() {
+    let mut h = Harness::new(4);
+    let (_, owned2) = stable_static_group(&mut h);
+    let epoch = h.shard.consumer_groups["g"].group_epoch;
+    static_leave(&mut h, "s1", "i");
+    let mut owned = owned2;
+    for _ in 0..10 {
+        h.advance(5_000);
+        let (epoch, _) = h.member_state("m2");
+        let r = h.beat("m2", epoch, &owned);
+        if let Some(assignment) = r.assignment {
+            owned = assignment.get(&TOPIC).cloned().unwrap_or_default();
+        }
+    }
+    let group = &h.shard.consumer_groups["g"];
+    assert!(!group.members.contains_key("s1"), "removed after 45 s");
+    assert_eq!(group.group_epoch, epoch + 1);
+    assert_eq!(owned, BTreeSet::from([0, 1, 2, 3]), "its partitions went to the other member");
+    // The instance id is free again: a new incarnation joins as a new member.
+    let r = h.heartbeat(static_join("s1-late", "i"));
+    assert_eq!((r.error, r.member_epoch), (None, epoch + 2));
+    h.assert_replay_matches();
+}
+
 #[test]
 fn more_partitions_bump_the_epoch_and_get_assigned() {
     let mut h = Harness::new(2);
