@@ -320,3 +320,55 @@ async fn the_cli_lists_and_describes_a_consumer_group() {
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn a_static_member_that_comes_back_quickly_gets_its_partitions_without_a_rebalance() {
+    let broker = harness::Broker::start_with(FAST_GROUPS);
+    let topic = harness::unique_topic("kip848-static");
+    create_topic(&broker.addr, &topic, 4).await;
+    let group_id = "kip848-static";
+    let static_member = || {
+        let c = consumer(&broker.addr, group_id, &[("group.instance.id", "static-a")]);
+        c.subscribe(&[topic.as_str()]).expect("subscribe");
+        Arc::new(c)
+    };
+
+    let dynamic = members(&broker.addr, group_id, &topic, 1);
+    let first = vec![static_member()];
+    let (_, dynamic_tasks) = drain(&dynamic);
+    let (_, first_tasks) = drain(&first);
+    let both = [first[0].clone(), dynamic[0].clone()];
+    let before = wait_for_assignment(&both, &topic, 4, 2).await;
+
+    // Close the static member (it leaves with epoch -2) and start its next incarnation.
+    drop(both);
+    for task in first_tasks {
+        task.abort();
+        let _ = task.await;
+    }
+    let closed = tokio::task::spawn_blocking(move || drop(first));
+    closed.await.expect("close the static member");
+    let second = vec![static_member()];
+    let (_, second_tasks) = drain(&second);
+
+    // The new incarnation gets the old one's partitions; the other member keeps its own
+    // all along (a rebalance would have moved partitions to it in between).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert_eq!(assignments(&dynamic, &topic)[0], before[1], "the other member's assignment changed");
+        let now = assignments(&second, &topic)[0].clone();
+        if !now.is_empty() {
+            assert_eq!(now, before[0], "the static member came back with other partitions");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the static member got nothing back within 5 s (its session is 6 s)");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And it stays that way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(assignments(&dynamic, &topic)[0], before[1]);
+    assert_eq!(assignments(&second, &topic)[0], before[0]);
+    for task in dynamic_tasks.into_iter().chain(second_tasks) {
+        task.abort();
+    }
+}
