@@ -10,7 +10,9 @@
 //!   after its commit;
 //! - an offset committed with an explicit retention time (OffsetCommit v2–v4) expires
 //!   at that time instead;
-//! - an empty consumer group's (KIP-848) offsets expire that long after their commit.
+//! - a consumer group's (KIP-848) offsets of topics none of its members subscribes to
+//!   (all of them once it is empty) expire that long after their commit
+//!   (`ConsumerGroup.offsetExpirationCondition`, `isSubscribedToTopic`).
 //!
 //! A group left empty without offsets is deleted with its metadata.
 
@@ -32,11 +34,16 @@ impl GroupCoordinatorShard {
             .map(|(group_id, offsets)| {
                 let expired = match (self.groups.get(group_id), self.consumer_groups.get(group_id)) {
                     (Some(group), _) => expired_offsets(group, offsets, now_ms, retention_ms),
-                    (None, Some(group)) if group.members.is_empty() => offsets
-                        .iter()
-                        .filter(|(_, o)| is_expired(o.commit_timestamp_ms, o, now_ms, retention_ms))
-                        .map(|(tp, _)| tp.clone())
-                        .collect(),
+                    (None, Some(group)) => {
+                        let subscribed = group.subscribed_topic_names();
+                        offsets
+                            .iter()
+                            .filter(|((topic, _), o)| {
+                                !subscribed.contains(topic) && is_expired(o.commit_timestamp_ms, o, now_ms, retention_ms)
+                            })
+                            .map(|(tp, _)| tp.clone())
+                            .collect()
+                    }
                     _ => Vec::new(),
                 };
                 (group_id.clone(), expired)

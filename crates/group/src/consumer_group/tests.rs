@@ -25,7 +25,10 @@ struct Harness {
 
 impl Harness {
     fn new(partitions: i32) -> Self {
-        let config = GroupConfig { offsets_topic_num_partitions: 1, ..GroupConfig::default() };
+        Harness::with_config(partitions, GroupConfig { offsets_topic_num_partitions: 1, ..GroupConfig::default() })
+    }
+
+    fn with_config(partitions: i32, config: GroupConfig) -> Self {
         let mut shard = GroupCoordinatorShard::new(0, config, 11);
         let out = shard.complete_load(T0);
         assert!(out.is_empty());
@@ -469,6 +472,41 @@ fn members_commit_with_offset_commit_v9_or_later() {
     h.heartbeat(ConsumerGroupHeartbeat { member_epoch: -1, ..join_request("m1") });
     let (result, _) = h.shard.offset_commit(&OffsetCommit { api_version: 2, ..commit("", -1, 0, 7) }, h.now);
     assert_eq!(result.topics[0].1[0].1, None);
+}
+
+#[test]
+fn offsets_of_topics_the_group_no_longer_subscribes_to_expire() {
+    let config = GroupConfig {
+        offsets_topic_num_partitions: 1,
+        offsets_retention_ms: 60_000,
+        offsets_retention_check_interval_ms: 1_000,
+        ..GroupConfig::default()
+    };
+    let mut h = Harness::with_config(1, config);
+    let r = h.join("m1");
+    let mut old = commit("m1", r.member_epoch, 0, 5);
+    old.topics[0].0 = "old".into();
+    for request in [commit("m1", r.member_epoch, 0, 42), old] {
+        let (result, out) = h.shard.offset_commit(&request, h.now);
+        assert_eq!(result.topics[0].1[0].1, None);
+        h.absorb(out);
+    }
+    // The member keeps heartbeating; only the offset of the topic it does not
+    // subscribe to expires, one retention after its commit.
+    let owned = BTreeSet::from([0]);
+    for _ in 0..11 {
+        h.advance(5_000);
+        h.beat("m1", r.member_epoch, &owned);
+    }
+    assert_eq!(h.shard.offsets["g"].len(), 2, "not before the retention");
+    for _ in 0..2 {
+        h.advance(5_000);
+        h.beat("m1", r.member_epoch, &owned);
+    }
+    let kept: Vec<&(String, i32)> = h.shard.offsets["g"].keys().collect();
+    assert_eq!(kept, [&("t".to_string(), 0)]);
+    assert_eq!(h.shard.consumer_groups["g"].members.len(), 1);
+    h.assert_replay_matches();
 }
 
 #[test]
