@@ -535,6 +535,7 @@ impl From<GroupError> for KafkaError {
             GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
             GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
             GroupError::UnsupportedVersion => ResponseError::UnsupportedVersion,
+            GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
         };
         KafkaError::new(code)
     }

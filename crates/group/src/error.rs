@@ -59,6 +59,8 @@ pub enum GroupError {
     UnreleasedInstanceId,
     #[error("The version of API is not supported.")]
     UnsupportedVersion,
+    #[error("The regular expression is not valid.")]
+    InvalidRegularExpression,
 }
 
 /// A stored record that cannot be read.

@@ -40,8 +40,7 @@
 //! kind or the other. Committed offsets belong to the shard, keyed by group id, whatever
 //! the group's kind.
 //!
-//! Not built yet: transactional offset commits (TxnOffsetCommit), regular-expression
-//! subscriptions of consumer groups, and share groups.
+//! Not built yet: transactional offset commits (TxnOffsetCommit) and share groups.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use spool_group::ConsumerGroupHeartbeat;
+use spool_group::{ConsumerGroupHeartbeat, TopicsImage};
+use spool_metadata::MetadataImage;
+use uuid::Uuid;
 
 use super::join_group::client_host;
 use crate::broker::Broker;
@@ -35,8 +37,7 @@ pub(crate) async fn handle(
     };
     // The subscribed topics as the cluster has them now: a change of their partitions
     // bumps the group epoch on the next heartbeat.
-    let image = broker.image();
-    let topics = move |name: &str| image.topic(name).map(|t| (t.topic_id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)));
+    let topics = Topics(broker.image());
     let outcome = broker
         .groups
         .run(broker, &heartbeat.group_id, |shard, now| shard.consumer_group_heartbeat(&heartbeat, &topics, now))
@@ -69,4 +70,17 @@ pub(crate) async fn handle(
         }
     }
     response
+}
+
+/// The metadata image as the group coordinator reads it.
+struct Topics(Arc<MetadataImage>);
+
+impl TopicsImage for Topics {
+    fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
+        self.0.topic(name).map(|t| (t.topic_id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.0.topics().map(|t| t.name.clone()).collect()
+    }
 }

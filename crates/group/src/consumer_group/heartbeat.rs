@@ -22,11 +22,17 @@ use crate::shard::{Api, GroupCoordinatorShard};
 pub trait TopicsImage {
     /// The topic's id and partition count, if the cluster has the topic.
     fn topic(&self, name: &str) -> Option<(Uuid, i32)>;
+    /// Every topic's name (regular-expression subscriptions match against them).
+    fn topic_names(&self) -> Vec<String>;
 }
 
-impl<F: Fn(&str) -> Option<(Uuid, i32)>> TopicsImage for F {
+impl TopicsImage for BTreeMap<String, (Uuid, i32)> {
     fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
-        self(name)
+        self.get(name).copied()
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
     }
 }
 
@@ -137,8 +143,9 @@ impl GroupCoordinatorShard {
             return Err(invalid("RackId can't be empty."));
         }
         // librdkafka sends an empty regex when it subscribes by names only.
-        if r.subscribed_topic_regex.as_deref().is_some_and(|regex| !regex.is_empty()) {
-            return Err(invalid("SubscribedTopicRegex is not supported yet."));
+        if let Some(regex) = r.subscribed_topic_regex.as_deref().filter(|regex| !regex.is_empty()) {
+            compile_topic_regex(regex)
+                .map_err(|_| (GroupError::InvalidRegularExpression, Some("SubscribedTopicRegex is not valid.")))?;
         }
         match r.member_epoch {
             e if e > 0 || e == LEAVE_GROUP_MEMBER_EPOCH => {
@@ -153,8 +160,11 @@ impl GroupCoordinatorShard {
                 if r.owned_partitions.as_ref().is_none_or(|o| !o.is_empty()) {
                     return Err(invalid("TopicPartitions must be empty when (re-)joining."));
                 }
-                if r.subscribed_topic_names.as_ref().is_none_or(Vec::is_empty) {
-                    return Err(invalid("SubscribedTopicNames must be set in first request."));
+                let no_names = r.subscribed_topic_names.as_ref().is_none_or(Vec::is_empty);
+                if no_names && r.subscribed_topic_regex.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid(
+                        "Either SubscribedTopicNames or SubscribedTopicRegex must be non-empty when (re-)joining.",
+                    ));
                 }
             }
             LEAVE_GROUP_STATIC_MEMBER_EPOCH => {
@@ -342,9 +352,13 @@ impl GroupCoordinatorShard {
         let metadata = updated_metadata(old_metadata.cloned().unwrap_or_default(), request);
         let mut bump = false;
         if old_metadata != Some(&metadata) {
-            bump = old_metadata.is_none_or(|m| m.subscribed_topic_names != metadata.subscribed_topic_names);
+            bump = old_metadata.is_none_or(|m| {
+                m.subscribed_topic_names != metadata.subscribed_topic_names
+                    || m.subscribed_topic_regex != metadata.subscribed_topic_regex
+            });
             self.emit(GroupRecord::ConsumerGroupMemberMetadata { key: member_key.clone(), value: Some(metadata) }, out);
         }
+        self.resolve_regexes(group_id, topics);
         let group = self.consumer_group(group_id)?;
         let subscription = subscription_metadata(&group.subscribed_topic_names(), topics);
         if subscription != group.subscription_metadata {
@@ -358,6 +372,31 @@ impl GroupCoordinatorShard {
             self.emit(GroupRecord::ConsumerGroupMetadata { key, value: Some(ConsumerGroupMetadataValue { epoch }) }, out);
         }
         Ok(())
+    }
+
+    /// Matches each regular expression the group's members subscribe with against the
+    /// cluster's topics now (Kafka resolves them on the coordinator too), so topics
+    /// created or deleted since join or leave the subscription on the next heartbeat.
+    fn resolve_regexes(&mut self, group_id: &str, topics: &dyn TopicsImage) {
+        let Some(group) = self.consumer_groups.get_mut(group_id) else { return };
+        let regexes: BTreeSet<String> =
+            group.members.values().filter_map(|m| m.metadata.subscribed_topic_regex.clone()).filter(|r| !r.is_empty()).collect();
+        if regexes.is_empty() {
+            group.resolved_regexes.clear();
+            return;
+        }
+        let names = topics.topic_names();
+        group.resolved_regexes = regexes
+            .into_iter()
+            .map(|regex| {
+                let matched = match compile_topic_regex(&regex) {
+                    Ok(re) => names.iter().filter(|n| re.is_match(n)).cloned().collect(),
+                    // Validated on the way in; a stored one that no longer compiles matches nothing.
+                    Err(_) => BTreeSet::new(),
+                };
+                (regex, matched)
+            })
+            .collect();
     }
 
     /// Step 3: moves the member one reconciliation step towards its target; a member
@@ -452,7 +491,8 @@ impl GroupCoordinatorShard {
             .members
             .values()
             .filter(|m| m.member_id != member_id)
-            .flat_map(|m| m.metadata.subscribed_topic_names.iter().cloned())
+            .flat_map(|m| group.member_topics(m))
+            .map(str::to_string)
             .collect();
         let topics: BTreeMap<String, TopicMetadata> = group
             .subscription_metadata
@@ -480,7 +520,7 @@ impl GroupCoordinatorShard {
             .members
             .iter()
             .map(|(id, m)| {
-                (id.clone(), AssignmentMember { subscribed: m.subscribed_topics(), previous: group.target.get(id) })
+                (id.clone(), AssignmentMember { subscribed: group.member_topics(m), previous: group.target.get(id) })
             })
             .collect();
         let target = assignor::assign(&assignor, &members, &group.subscription_metadata);
@@ -547,6 +587,10 @@ fn updated_metadata(
     if let Some(assignor) = &r.server_assignor {
         m.server_assignor = Some(assignor.clone());
     }
+    if let Some(regex) = &r.subscribed_topic_regex {
+        // Empty means none (librdkafka's subscription by names only).
+        m.subscribed_topic_regex = Some(regex.clone()).filter(|regex| !regex.is_empty());
+    }
     if let Some(names) = &r.subscribed_topic_names {
         // Order carries no meaning; sorted, a resent subscription compares equal.
         let names: BTreeSet<&String> = names.iter().collect();
@@ -555,6 +599,19 @@ fn updated_metadata(
     m.client_id = r.client_id.clone();
     m.client_host = r.client_host.clone();
     m
+}
+
+/// The longest subscription regex accepted, in bytes (compilation and matching are
+/// linear in it).
+const MAX_TOPIC_REGEX_LEN: usize = 1024;
+
+/// A subscription regex as Kafka applies it: the whole topic name must match
+/// (`Matcher.matches`), in RE2 syntax.
+fn compile_topic_regex(regex: &str) -> Result<regex::Regex, ()> {
+    if regex.len() > MAX_TOPIC_REGEX_LEN {
+        return Err(());
+    }
+    regex::RegexBuilder::new(&format!("^(?:{regex})$")).size_limit(1 << 20).build().map_err(|_| ())
 }
 
 /// The subscribed topics that exist, with their ids and partition counts.

@@ -142,9 +142,6 @@ impl ConsumerMember {
         self.state == MemberState::Stable && self.member_epoch == epoch
     }
 
-    pub(crate) fn subscribed_topics(&self) -> BTreeSet<&str> {
-        self.metadata.subscribed_topic_names.iter().map(String::as_str).collect()
-    }
 }
 
 /// A consumer group: epochs, subscription metadata, target and members.
@@ -158,6 +155,9 @@ pub(crate) struct ConsumerGroup {
     /// Each member's target assignment.
     pub(crate) target: BTreeMap<String, Assignment>,
     pub(crate) members: BTreeMap<String, ConsumerMember>,
+    /// The topics each subscription regex matched at the last heartbeat (memory only:
+    /// resolved again on the next heartbeat after a load).
+    pub(crate) resolved_regexes: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl ConsumerGroup {
@@ -169,6 +169,7 @@ impl ConsumerGroup {
             assignment_epoch: 0,
             target: BTreeMap::new(),
             members: BTreeMap::new(),
+            resolved_regexes: BTreeMap::new(),
         }
     }
 
@@ -189,9 +190,15 @@ impl ConsumerGroup {
         self.members.values().find(|m| m.metadata.instance_id.as_deref() == Some(instance_id))
     }
 
-    /// Every topic some member subscribes to.
+    /// The topics a member subscribes to: by name, and those its regex matched.
+    pub(crate) fn member_topics<'a>(&'a self, m: &'a ConsumerMember) -> BTreeSet<&'a str> {
+        let by_regex = m.metadata.subscribed_topic_regex.as_ref().and_then(|r| self.resolved_regexes.get(r));
+        m.metadata.subscribed_topic_names.iter().chain(by_regex.into_iter().flatten()).map(String::as_str).collect()
+    }
+
+    /// Every topic some member subscribes to, by name or by regex.
     pub(crate) fn subscribed_topic_names(&self) -> BTreeSet<String> {
-        self.members.values().flat_map(|m| m.metadata.subscribed_topic_names.iter().cloned()).collect()
+        self.members.values().flat_map(|m| self.member_topics(m)).map(str::to_string).collect()
     }
 
     /// The epoch of the member that owns (or still revokes) a partition, if any.

@@ -46,9 +46,7 @@ impl Harness {
     }
 
     fn heartbeat(&mut self, request: ConsumerGroupHeartbeat) -> ConsumerGroupHeartbeatResult {
-        let topics = self.topics.clone();
-        let image = move |name: &str| topics.get(name).copied();
-        let (result, out) = self.shard.consumer_group_heartbeat(&request, &image, self.now);
+        let (result, out) = self.shard.consumer_group_heartbeat(&request, &self.topics, self.now);
         self.absorb(out);
         result
     }
@@ -95,6 +93,7 @@ impl Harness {
         let strip = |s: &GroupCoordinatorShard| {
             let mut groups = s.consumer_groups.clone();
             for g in groups.values_mut() {
+                g.resolved_regexes.clear();
                 for m in g.members.values_mut() {
                     m.session_deadline_ms = None;
                     m.rebalance_deadline = None;
@@ -509,6 +508,58 @@ fn offsets_of_topics_the_group_no_longer_subscribes_to_expire() {
     h.assert_replay_matches();
 }
 
+fn regex_join(member_id: &str, regex: &str) -> ConsumerGroupHeartbeat {
+    ConsumerGroupHeartbeat {
+        subscribed_topic_names: Some(Vec::new()),
+        subscribed_topic_regex: Some(regex.into()),
+        ..join_request(member_id)
+    }
+}
+
+#[test]
+fn a_regex_subscription_takes_the_whole_names_it_matches_and_topics_created_later() {
+    let mut h = Harness::new(2);
+    let other = Uuid::from_u128(0xdef);
+    h.topics.insert("tx".into(), (other, 1));
+    h.topics.insert("u".into(), (Uuid::from_u128(0x123), 1));
+    // Kafka matches the whole name: "t" alone matches neither "tx" nor "u".
+    let r = h.heartbeat(regex_join("m1", "t"));
+    assert_eq!(r.error, None);
+    assert_eq!(r.assignment.as_ref().map(|a| a.keys().copied().collect::<Vec<_>>()), Some(vec![TOPIC]));
+    let r = h.heartbeat(regex_join("m1", "t.*"));
+    assert_eq!(r.error, None);
+    let assignment = r.assignment.expect("an assignment");
+    assert_eq!(assignment.get(&TOPIC), Some(&BTreeSet::from([0, 1])));
+    assert_eq!(assignment.get(&other), Some(&BTreeSet::from([0])));
+    assert_eq!(assignment.len(), 2, "not u: {assignment:?}");
+    let epoch = r.member_epoch;
+
+    // A matching topic created later joins the subscription on the next heartbeat.
+    let created = Uuid::from_u128(0x456);
+    h.topics.insert("t-new".into(), (created, 3));
+    let owned: Vec<(Uuid, Vec<i32>)> = assignment.iter().map(|(t, ps)| (*t, ps.iter().copied().collect())).collect();
+    let beat = ConsumerGroupHeartbeat { owned_partitions: Some(owned), ..h_beat_request("m1", epoch, &BTreeSet::new()) };
+    let r = h.heartbeat(beat);
+    assert_eq!(r.error, None);
+    assert_eq!(r.member_epoch, epoch + 1);
+    assert_eq!(r.assignment.expect("an assignment").get(&created), Some(&BTreeSet::from([0, 1, 2])));
+    assert!(h.shard.consumer_groups["g"].subscribed_topic_names().contains("t-new"));
+    h.assert_replay_matches();
+}
+
+#[test]
+fn an_invalid_or_oversized_regex_is_refused() {
+    let mut h = Harness::new(2);
+    for regex in ["(", "[a-", &"a".repeat(2_000)] {
+        let r = h.heartbeat(regex_join("m1", regex));
+        assert_eq!(r.error, Some(GroupError::InvalidRegularExpression), "{regex:.20}");
+    }
+    assert!(!h.shard.consumer_groups.contains_key("g"));
+    // Neither names nor a regex: nothing to subscribe to.
+    let r = h.heartbeat(regex_join("m1", ""));
+    assert_eq!(r.error, Some(GroupError::InvalidRequest));
+}
+
 #[test]
 fn classic_and_consumer_groups_do_not_mix() {
     let mut h = Harness::new(2);
@@ -539,7 +590,7 @@ fn classic_and_consumer_groups_do_not_mix() {
     h.absorb(out);
     let mut request = join_request("x");
     request.group_id = "c".into();
-    let (r, _) = h.shard.consumer_group_heartbeat(&request, &|_: &str| Some((TOPIC, 2)), h.now);
+    let (r, _) = h.shard.consumer_group_heartbeat(&request, &h.topics.clone(), h.now);
     assert_eq!(r.error, Some(GroupError::GroupIdNotFound));
 }
 
