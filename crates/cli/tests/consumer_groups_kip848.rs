@@ -372,3 +372,40 @@ async fn a_static_member_that_comes_back_quickly_gets_its_partitions_without_a_r
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn a_regex_subscription_gets_topics_created_later() {
+    let broker = harness::Broker::start_with(FAST_GROUPS);
+    let prefix = harness::unique_topic("kip848re");
+    let first = format!("{prefix}-a");
+    create_topic(&broker.addr, &first, 2).await;
+    create_topic(&broker.addr, &harness::unique_topic("kip848-other"), 1).await;
+    let c = consumer(&broker.addr, "kip848-regex", &[("topic.metadata.refresh.interval.ms", "1000")]);
+    c.subscribe(&[format!("^{prefix}-.*").as_str()]).expect("subscribe");
+    let group = vec![Arc::new(c)];
+    let (received, tasks) = drain(&group);
+
+    let assigned = |topic: &str| assignments(&group, topic)[0].clone();
+    let deadline = Instant::now() + WAIT;
+    while assigned(&first).len() < 2 {
+        assert!(Instant::now() < deadline, "the matching topic was never assigned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = group[0].assignment().expect("assignment");
+    assert!(all.elements().iter().all(|e| e.topic() == first), "only matching topics: {all:?}");
+
+    // A matching topic created later is assigned within a few heartbeats, and consumed.
+    let second = format!("{prefix}-b");
+    create_topic(&broker.addr, &second, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while assigned(&second).len() < 3 {
+        assert!(Instant::now() < deadline, "the topic created later was never assigned: {:?}", group[0].assignment());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    produce(&broker.addr, &second, 3, "late", 9).await;
+    wait_for_total(&received, 9).await;
+    assert!(received.lock().unwrap()[0].iter().all(|(_, _, v)| v.starts_with("late-")));
+    for task in tasks {
+        task.abort();
+    }
+}
