@@ -133,6 +133,35 @@ def wait_until(condition, what: str, members: list[Member]) -> None:
         time.sleep(0.1)
 
 
+def split_and_consume_each_message_once(bootstrap: str, topic: str, members: list[Member]) -> list[set[int]]:
+    """Waits until the members split the topic's partitions disjointly and completely,
+    produces MESSAGES across them, and checks every message arrived exactly once at the
+    member owning its partition with no assignment change meanwhile; returns the split."""
+    def balanced() -> bool:
+        owned = [m.snapshot()[0] for m in members]
+        return all(owned) and set.union(*owned) == set(range(PARTITIONS)) and sum(map(len, owned)) == PARTITIONS
+
+    wait_until(balanced, "a disjoint, complete assignment over the members", members)
+    owned = [m.snapshot()[0] for m in members]
+
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(MESSAGES):
+        producer.produce(topic, value=f"m-{i}".encode(), partition=i % PARTITIONS)
+    assert producer.flush(30) == 0, "messages left undelivered"
+
+    wait_until(lambda: sum(len(m.snapshot()[1]) for m in members) >= MESSAGES, f"{MESSAGES} messages", members)
+    time.sleep(1.0)  # a duplicate, if any, would arrive now
+    received = [m.snapshot()[1] for m in members]
+    values = Counter(v for got in received for (_, _, v) in got)
+    assert sorted(values) == sorted(f"m-{i}" for i in range(MESSAGES)), "every message arrived"
+    assert max(values.values()) == 1, f"duplicates: {[v for v, n in values.items() if n > 1][:10]}"
+    for m, got, mine in zip(members, received, owned):
+        assert got, f"{m.name} consumed nothing"
+        assert {p for (p, _, _) in got} <= mine, f"{m.name} read partitions it does not own"
+    assert owned == [m.snapshot()[0] for m in members], "the assignment did not change meanwhile"
+    return owned
+
+
 def test_kafka_python_and_librdkafka_share_one_group_and_consume_each_message_once(bootstrap):
     topic = unique_topic("groups-mixed")
     group = unique_topic("groups-mixed-group")
@@ -141,30 +170,7 @@ def test_kafka_python_and_librdkafka_share_one_group_and_consume_each_message_on
     for m in members:
         m.start()
     try:
-        # Both are in the group and the partitions are split between them.
-        def balanced() -> bool:
-            owned = [m.snapshot()[0] for m in members]
-            return all(owned) and set.union(*owned) == set(range(PARTITIONS)) and sum(map(len, owned)) == PARTITIONS
-
-        wait_until(balanced, "a disjoint, complete assignment over both members", members)
-        owned = [m.snapshot()[0] for m in members]
-        assert owned[0].isdisjoint(owned[1]), owned
-
-        producer = Producer({"bootstrap.servers": bootstrap})
-        for i in range(MESSAGES):
-            producer.produce(topic, value=f"m-{i}".encode(), partition=i % PARTITIONS)
-        assert producer.flush(30) == 0, "messages left undelivered"
-
-        wait_until(lambda: sum(len(m.snapshot()[1]) for m in members) >= MESSAGES, f"{MESSAGES} messages", members)
-        time.sleep(1.0)  # a duplicate, if any, would arrive now
-        received = [m.snapshot()[1] for m in members]
-        values = Counter(v for got in received for (_, _, v) in got)
-        assert sorted(values) == sorted(f"m-{i}" for i in range(MESSAGES)), "every message arrived"
-        assert max(values.values()) == 1, f"duplicates: {[v for v, n in values.items() if n > 1][:10]}"
-        for m, got, mine in zip(members, received, owned):
-            assert got, f"{m.name} consumed nothing"
-            assert {p for (p, _, _) in got} <= mine, f"{m.name} read partitions it does not own"
-        assert owned == [m.snapshot()[0] for m in members], "the assignment did not change meanwhile"
+        owned = split_and_consume_each_message_once(bootstrap, topic, members)
 
         for m in members:
             m.commit_requested.set()
