@@ -4,11 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, Listener};
 use spool_metadata::controller::{self, ControllerReply, ControllerRequest, TopicDefaults};
-use spool_metadata::records::BrokerRecord;
+use spool_metadata::records::{BrokerEndpoint, BrokerRecord};
 use spool_metadata::MetadataImage;
 
 use crate::error::KafkaError;
@@ -28,7 +27,8 @@ pub struct Broker {
     pub node_id: i32,
     pub cluster_id: String,
     pub data_dir: PathBuf,
-    pub advertised: Listener,
+    /// The broker listeners published to clients (`advertised.listeners`), in order.
+    pub advertised: Vec<Listener>,
     pub(crate) metadata: MetadataQuorum,
     pub replicas: ReplicaManager,
     /// The group coordinator for the `__consumer_offsets` partitions this node leads.
@@ -48,11 +48,10 @@ impl Broker {
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Arc<Broker>> {
         let node_id = config.node_id();
         let (data_dir, plan, meta) = metadata_quorum::open_node(&config).await?;
-        let advertised = config
-            .advertised_listeners()
-            .into_iter()
-            .next()
-            .context("no listener configured: set listeners=PLAINTEXT://HOST:PORT")?;
+        let advertised = config.advertised_listeners();
+        if advertised.is_empty() {
+            anyhow::bail!("no listener configured: set listeners=PLAINTEXT://HOST:PORT");
+        }
         let now = now_ms();
         // This node is the whole quorum: its controller is at hand.
         let single_voter = plan.voters.len() == 1 && plan.is_voter;
@@ -71,12 +70,7 @@ impl Broker {
             producer_ids: Mutex::new((0, 0)),
             apply_lock: Mutex::new(()),
         });
-        let registration = BrokerRecord {
-            broker_id: node_id,
-            host: broker.advertised.host.clone(),
-            port: broker.advertised.port as i32,
-            rack: None,
-        };
+        let registration = broker.registration();
         {
             let _applying = broker.apply_lock.lock();
             broker.replicas.apply_image(&broker.metadata.image(), now)?;
@@ -140,13 +134,20 @@ impl Broker {
     }
 
     /// The registration record this broker keeps in the metadata.
+    /// One endpoint per advertised listener, as Kafka's `RegisterBrokerRecord.endPoints`.
     fn registration(&self) -> BrokerRecord {
-        BrokerRecord {
-            broker_id: self.node_id,
-            host: self.advertised.host.clone(),
-            port: self.advertised.port as i32,
-            rack: None,
-        }
+        let endpoints = self
+            .advertised
+            .iter()
+            .map(|l| BrokerEndpoint {
+                name: l.name.clone(),
+                host: l.host.clone(),
+                port: i32::from(l.port),
+                // Validated at start-up: every listener has a protocol, and it is PLAINTEXT.
+                security_protocol: self.config.listener_security_protocol(&l.name).map_or(0, |p| p.id()),
+            })
+            .collect();
+        BrokerRecord { broker_id: self.node_id, endpoints, rack: None }
     }
 
     /// Hands out the next producer id, reserving a new block through the controller when

@@ -17,7 +17,15 @@ use crate::dispatch::{self, Outcome};
 
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// Serves one connection accepted on the listener named `listener` (Kafka's
+/// `RequestContext.listenerName`): the addresses it hands out are that listener's.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    listener: Arc<str>,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let max_frame_bytes = broker.config.socket_request_max_bytes().max(0) as usize;
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -51,7 +59,7 @@ pub(crate) async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<B
                 return;
             }
         };
-        match dispatch::handle(&broker, peer, frame.freeze(), &mut output).await {
+        match dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output).await {
             Outcome::Respond => {
                 if let Err(e) = stream.write_all(&output).await {
                     tracing::debug!(%peer, "write failed: {e}");

@@ -22,8 +22,15 @@ pub(crate) enum Outcome {
     Close(String),
 }
 
-/// Handles one request frame from `peer`, writing the response frame into `out`.
-pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: Bytes, out: &mut BytesMut) -> Outcome {
+/// Handles one request frame from `peer`, which connected through the listener named
+/// `listener`, writing the response frame into `out`.
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    listener: &str,
+    mut frame: Bytes,
+    out: &mut BytesMut,
+) -> Outcome {
     let prefix = match peek_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(e) => return Outcome::Close(e.to_string()),
@@ -61,6 +68,15 @@ pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: By
             let response = $handler(broker, &header, request).await;
             respond(out, api_key, version, header.correlation_id, &response)
         }};
+        // A handler that answers with broker addresses: those of the client's listener.
+        ($request:ty, $handler:path, listener) => {{
+            let request = match <$request>::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
+            };
+            let response = $handler(broker, &header, request, listener).await;
+            respond(out, api_key, version, header.correlation_id, &response)
+        }};
     }
 
     match api_key {
@@ -78,7 +94,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: By
         }
         ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle),
         ApiKey::ListOffsets => route!(ListOffsetsRequest, handlers::list_offsets::handle),
-        ApiKey::Metadata => route!(MetadataRequest, handlers::metadata::handle),
+        ApiKey::Metadata => route!(MetadataRequest, handlers::metadata::handle, listener),
         ApiKey::ApiVersions => route!(ApiVersionsRequest, handlers::api_versions::handle),
         ApiKey::CreateTopics => route!(CreateTopicsRequest, handlers::create_topics::handle),
         ApiKey::DeleteTopics => route!(DeleteTopicsRequest, handlers::delete_topics::handle),
@@ -89,10 +105,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, peer: SocketAddr, mut frame: By
             route!(IncrementalAlterConfigsRequest, handlers::alter_configs::handle_incremental)
         }
         ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
-        ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
+        ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle, listener),
         ApiKey::DescribeQuorum => route!(DescribeQuorumRequest, handlers::describe_quorum::handle),
         ApiKey::OffsetForLeaderEpoch => route!(OffsetForLeaderEpochRequest, handlers::offset_for_leader_epoch::handle),
-        ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
+        ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle, listener),
         ApiKey::JoinGroup => {
             let request = match JoinGroupRequest::decode(&mut frame, version) {
                 Ok(request) => request,

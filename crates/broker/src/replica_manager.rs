@@ -125,13 +125,23 @@ impl ReplicaManager {
     /// Points the replica fetchers at the current leaders of the partitions this broker follows.
     fn update_fetchers(&self, image: &MetadataImage) {
         let mut wanted: HashMap<i32, (String, Vec<Arc<Partition>>)> = HashMap::new();
+        // Replication uses the inter-broker listener, as Kafka's fetchers do.
+        let listener = self.broker_config.inter_broker_listener_name();
         for partition in self.all() {
             let leader = partition.state().leader;
             if leader == self.node_id || leader < 0 {
                 continue;
             }
             let Some(broker) = image.broker(leader) else { continue };
-            let address = format!("{}:{}", broker.host, broker.port);
+            let Some(endpoint) = broker.endpoint(&listener) else {
+                tracing::warn!(
+                    topic = %partition.topic,
+                    partition = partition.index,
+                    "leader {leader} has no {listener} listener (inter.broker.listener.name); cannot replicate from it"
+                );
+                continue;
+            };
+            let address = format!("{}:{}", endpoint.host, endpoint.port);
             wanted.entry(leader).or_insert_with(|| (address, Vec::new())).1.push(partition);
         }
         self.fetchers.update(wanted);

@@ -11,51 +11,70 @@ use tokio::sync::watch;
 use crate::broker::{now_ms, Broker};
 use crate::connection;
 
-/// A started broker: its listener is bound and its tasks are running.
+/// A started broker: its listeners are bound and its tasks are running.
 pub struct Server {
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The address of the first Kafka listener.
     pub local_addr: std::net::SocketAddr,
+    /// Every bound Kafka listener: its name and address, in the order of `listeners`.
+    pub listener_addrs: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Server {
-    /// Opens the broker's state and binds its Kafka listener.
+    /// Opens the broker's state and binds every Kafka (non-controller) listener, as Kafka's
+    /// `SocketServer` does: a client's requests are answered with the addresses of the
+    /// listener it connected through.
     ///
     /// # Errors
-    /// When the data directory is unusable or the listener cannot be bound.
+    /// When the data directory is unusable or a listener cannot be bound.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<Server> {
         let controller_names = config.controller_listener_names();
-        let listener_config = config
-            .listeners()
-            .into_iter()
-            .find(|l| !controller_names.contains(&l.name))
-            .context("no Kafka listener configured: set listeners=PLAINTEXT://HOST:PORT (or --listen)")?;
+        let listener_configs: Vec<_> =
+            config.listeners().into_iter().filter(|l| !controller_names.contains(&l.name)).collect();
+        if listener_configs.is_empty() {
+            anyhow::bail!("no Kafka listener configured: set listeners=PLAINTEXT://HOST:PORT (or --listen)");
+        }
         let broker = Broker::open(config).await?;
-        // `PLAINTEXT://:9092` means every interface, as in Kafka.
-        let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };
-        let bind = format!("{host}:{}", listener_config.port);
-        let listener = TcpListener::bind(&bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}; is another broker running there? (set --listen)"))?;
-        let local_addr = listener.local_addr()?;
+        let mut bound = Vec::with_capacity(listener_configs.len());
+        for listener_config in &listener_configs {
+            // `PLAINTEXT://:9092` means every interface, as in Kafka.
+            let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };
+            let bind = format!("{host}:{}", listener_config.port);
+            let listener = TcpListener::bind(&bind).await.with_context(|| {
+                format!(
+                    "cannot bind listener {} on {bind}; is another broker running there? (change its port in listeners or --listen)",
+                    listener_config.name
+                )
+            })?;
+            bound.push((listener_config.name.clone(), listener));
+        }
+        let mut listener_addrs = Vec::with_capacity(bound.len());
+        for (name, listener) in &bound {
+            listener_addrs.push((name.clone(), listener.local_addr()?));
+        }
+        let local_addr = listener_addrs[0].1;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone())),
-            tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())),
-            tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())),
-        ];
+        let mut tasks = Vec::new();
+        for (name, listener) in bound {
+            tasks.push(tokio::spawn(accept_loop(listener, Arc::from(name), broker.clone(), shutdown_rx.clone())));
+        }
+        tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
         if broker.config.log_cleaner_enable() {
             tasks.push(tokio::spawn(cleaner_loop(broker.clone(), shutdown_rx.clone())));
         }
         tasks.push(tokio::spawn(isr_loop(broker.clone(), shutdown_rx)));
+        let addresses: Vec<String> = listener_addrs.iter().map(|(name, addr)| format!("{name}://{addr}")).collect();
         tracing::info!(
             node_id = broker.node_id,
             cluster_id = %broker.cluster_id,
             data_dir = %broker.data_dir.display(),
-            "Spool broker listening on {local_addr}"
+            "Spool broker listening on {}",
+            addresses.join(", ")
         );
-        Ok(Server { broker, shutdown, tasks, local_addr })
+        Ok(Server { broker, shutdown, tasks, local_addr, listener_addrs })
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -111,14 +130,15 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// Accepts the connections of one listener; each serves its client as that listener.
+async fn accept_loop(listener: TcpListener, name: Arc<str>, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::serve(stream, peer, broker.clone(), shutdown.clone()));
+                    tokio::spawn(connection::serve(stream, peer, name.clone(), broker.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -12,13 +12,82 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A broker known to the cluster and where clients reach it.
+/// A broker known to the cluster and where it is reached: one endpoint per advertised
+/// listener, as Kafka's `RegisterBrokerRecord.endPoints`.
+///
+/// Stored as `{"broker_id", "host", "port", "endpoints", "rack"}`: `host` and `port`
+/// repeat the first endpoint, which is all a record written before endpoints existed
+/// holds (and all an older Spool reads). Such a record becomes one endpoint with an
+/// empty name, which [`BrokerRecord::endpoint`] serves for every listener: that broker
+/// had a single listener whose name was not recorded, and it registers again, with
+/// its named endpoints, when it next starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredBrokerRecord", into = "StoredBrokerRecord")]
 pub struct BrokerRecord {
     pub broker_id: i32,
+    /// The advertised listeners, in the broker's configured order; never empty.
+    pub endpoints: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+}
+
+/// One advertised listener of a broker (Kafka's `BrokerEndpoint`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    /// The listener name, upper-cased (`PLAINTEXT`, `INTERNAL`); empty in a record written
+    /// before endpoints were named.
+    pub name: String,
     pub host: String,
     pub port: i32,
-    pub rack: Option<String>,
+    /// Kafka's security protocol id (0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL).
+    #[serde(default)]
+    pub security_protocol: i16,
+}
+
+impl BrokerEndpoint {
+    /// A PLAINTEXT endpoint.
+    pub fn plaintext(name: &str, host: &str, port: i32) -> Self {
+        BrokerEndpoint { name: name.to_string(), host: host.to_string(), port, security_protocol: 0 }
+    }
+}
+
+impl BrokerRecord {
+    /// The endpoint of the listener `name` (upper-case), as Kafka's `BrokerRegistration.node`;
+    /// `None` when the broker has no such listener.
+    pub fn endpoint(&self, name: &str) -> Option<&BrokerEndpoint> {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .or_else(|| self.endpoints.first().filter(|e| e.name.is_empty() && self.endpoints.len() == 1))
+    }
+}
+
+/// [`BrokerRecord`] as stored; see there.
+#[derive(Serialize, Deserialize)]
+struct StoredBrokerRecord {
+    broker_id: i32,
+    host: String,
+    port: i32,
+    #[serde(default)]
+    endpoints: Vec<BrokerEndpoint>,
+    rack: Option<String>,
+}
+
+impl From<StoredBrokerRecord> for BrokerRecord {
+    fn from(stored: StoredBrokerRecord) -> Self {
+        let endpoints = if stored.endpoints.is_empty() {
+            vec![BrokerEndpoint::plaintext("", &stored.host, stored.port)]
+        } else {
+            stored.endpoints
+        };
+        BrokerRecord { broker_id: stored.broker_id, endpoints, rack: stored.rack }
+    }
+}
+
+impl From<BrokerRecord> for StoredBrokerRecord {
+    fn from(record: BrokerRecord) -> Self {
+        let (host, port) = record.endpoints.first().map_or((String::new(), -1), |e| (e.host.clone(), e.port));
+        StoredBrokerRecord { broker_id: record.broker_id, host, port, endpoints: record.endpoints, rack: record.rack }
+    }
 }
 
 /// A topic and its immutable id.
@@ -111,5 +180,44 @@ mod tests {
             assert_eq!(MetadataRecord::from_bytes(&record.to_bytes()).unwrap(), record);
         }
         assert!(MetadataRecord::from_bytes(b"{\"type\":\"Nope\"}").is_err());
+    }
+
+    #[test]
+    fn broker_records_keep_every_endpoint() {
+        let record = MetadataRecord::RegisterBroker(BrokerRecord {
+            broker_id: 2,
+            endpoints: vec![
+                BrokerEndpoint::plaintext("INTERNAL", "spool2", 9092),
+                BrokerEndpoint::plaintext("EXTERNAL", "127.0.0.1", 29092),
+            ],
+            rack: Some("r1".into()),
+        });
+        let bytes = record.to_bytes();
+        assert_eq!(MetadataRecord::from_bytes(&bytes).unwrap(), record);
+        // host and port repeat the first endpoint, for readers that know only those.
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["host"], "spool2");
+        assert_eq!(json["port"], 9092);
+        let MetadataRecord::RegisterBroker(broker) = record else { unreachable!() };
+        assert_eq!(broker.endpoint("EXTERNAL").map(|e| e.port), Some(29092));
+        assert_eq!(broker.endpoint("INTERNAL").map(|e| e.host.as_str()), Some("spool2"));
+        assert_eq!(broker.endpoint("PLAINTEXT"), None);
+    }
+
+    #[test]
+    fn broker_records_written_before_endpoints_still_replay() {
+        // A RegisterBroker record as Spool wrote it before endpoints were recorded.
+        let old = br#"{"type":"RegisterBroker","broker_id":1,"host":"127.0.0.1","port":9092,"rack":null}"#;
+        let MetadataRecord::RegisterBroker(broker) = MetadataRecord::from_bytes(old).unwrap() else {
+            panic!("not a broker record")
+        };
+        assert_eq!(broker.broker_id, 1);
+        assert_eq!(broker.endpoints, vec![BrokerEndpoint::plaintext("", "127.0.0.1", 9092)]);
+        // Its one unnamed endpoint serves every listener until the broker registers again.
+        assert_eq!(broker.endpoint("PLAINTEXT").map(|e| e.port), Some(9092));
+        assert_eq!(broker.endpoint("EXTERNAL").map(|e| e.port), Some(9092));
+        // Written again, it keeps the old fields too.
+        let json: serde_json::Value = serde_json::to_value(&broker).unwrap();
+        assert_eq!((json["host"].as_str(), json["port"].as_i64()), (Some("127.0.0.1"), Some(9092)));
     }
 }

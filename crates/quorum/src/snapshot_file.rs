@@ -103,7 +103,7 @@ pub(crate) fn read(dir: &Path) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Snapsh
 
 #[cfg(test)]
 mod tests {
-    use spool_metadata::records::{BrokerRecord, ConfigRecord, ConfigResource, PartitionRecord, TopicRecord};
+    use spool_metadata::records::{BrokerEndpoint, BrokerRecord, ConfigRecord, ConfigResource, PartitionRecord, TopicRecord};
     use spool_metadata::MetadataRecord;
     use uuid::Uuid;
 
@@ -112,8 +112,8 @@ mod tests {
     fn populated_image() -> MetadataImage {
         let topic_id = Uuid::new_v4();
         let records = [
-            MetadataRecord::RegisterBroker(BrokerRecord { broker_id: 1, host: "h".into(), port: 9092, rack: None }),
-            MetadataRecord::RegisterBroker(BrokerRecord { broker_id: 2, host: "h".into(), port: 9093, rack: Some("r".into()) }),
+            MetadataRecord::RegisterBroker(BrokerRecord { broker_id: 1, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "h", 9092)], rack: None }),
+            MetadataRecord::RegisterBroker(BrokerRecord { broker_id: 2, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "h", 9093)], rack: Some("r".into()) }),
             MetadataRecord::BrokerFenced { broker_id: 2, fenced: true },
             MetadataRecord::Topic(TopicRecord { name: "t".into(), topic_id }),
             MetadataRecord::Partition(PartitionRecord {

@@ -1,4 +1,5 @@
-//! DescribeCluster: the cluster id, the controller and the brokers.
+//! DescribeCluster: the cluster id, the controller and the brokers, with the addresses
+//! of the listener the client connected through (brokers without it are left out).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ pub(crate) async fn handle(
     broker: &Arc<Broker>,
     _header: &RequestHeader,
     _request: DescribeClusterRequest,
+    listener: &str,
 ) -> DescribeClusterResponse {
     let image = broker.image();
     let mut response = DescribeClusterResponse::default();
@@ -21,11 +23,12 @@ pub(crate) async fn handle(
     response.endpoint_type = 1;
     response.brokers = image
         .live_brokers()
-        .map(|b| {
+        .filter_map(|b| Some((b, b.endpoint(listener)?)))
+        .map(|(b, endpoint)| {
             let mut entry = DescribeClusterBroker::default();
             entry.broker_id = BrokerId(b.broker_id);
-            entry.host = StrBytes::from_string(b.host.clone());
-            entry.port = b.port;
+            entry.host = StrBytes::from_string(endpoint.host.clone());
+            entry.port = endpoint.port;
             entry.rack = b.rack.clone().map(StrBytes::from_string);
             entry
         })

@@ -3,7 +3,9 @@
 //! A group's coordinator is the leader of its partition of `__consumer_offsets`; the
 //! topic is created on the first request, as Kafka does. v0–v3 ask for one key, v4+ for
 //! a batch. Transactions are not supported, so transaction keys get
-//! `COORDINATOR_NOT_AVAILABLE`.
+//! `COORDINATOR_NOT_AVAILABLE`. The coordinator's address is that of the client's
+//! listener; a coordinator without that listener is not available to it (Kafka's
+//! `getAliveBrokerNode(id, listenerName)`).
 
 use std::sync::Arc;
 
@@ -22,13 +24,18 @@ const GROUP_KEY_TYPE: i8 = 0;
 /// `key_type` of a transactional id.
 const TRANSACTION_KEY_TYPE: i8 = 1;
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: FindCoordinatorRequest,
+    listener: &str,
+) -> FindCoordinatorResponse {
     let version = header.request_api_version;
     let keys = if version >= 4 { request.coordinator_keys } else { vec![request.key] };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
         let mut coordinator = Coordinator::default();
-        match find(broker, request.key_type, &key).await {
+        match find(broker, request.key_type, &key, listener).await {
             Ok((node_id, host, port)) => {
                 coordinator.node_id = BrokerId(node_id);
                 coordinator.host = StrBytes::from_string(host);
@@ -57,7 +64,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     response
 }
 
-async fn find(broker: &Arc<Broker>, key_type: i8, key: &str) -> Result<(i32, String, i32), KafkaError> {
+async fn find(broker: &Arc<Broker>, key_type: i8, key: &str, listener: &str) -> Result<(i32, String, i32), KafkaError> {
     match key_type {
         GROUP_KEY_TYPE => {}
         TRANSACTION_KEY_TYPE => {
@@ -73,8 +80,8 @@ async fn find(broker: &Arc<Broker>, key_type: i8, key: &str) -> Result<(i32, Str
     let partition = broker.groups.partition_for(key);
     let leader = image.partition(GROUP_METADATA_TOPIC, partition).map_or(-1, |p| p.leader);
     let node = image.broker(leader).filter(|_| !image.is_fenced(leader));
-    match node {
-        Some(node) => Ok((node.broker_id, node.host.clone(), node.port)),
+    match node.and_then(|node| Some((node.broker_id, node.endpoint(listener)?))) {
+        Some((node_id, endpoint)) => Ok((node_id, endpoint.host.clone(), endpoint.port)),
         None => Err(KafkaError::new(ResponseError::CoordinatorNotAvailable)),
     }
 }

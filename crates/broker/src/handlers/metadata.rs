@@ -1,6 +1,11 @@
 //! Metadata: brokers, the controller, and topics with their partitions' leaders,
 //! replicas and in-sync replicas. Creates missing topics when
 //! `auto.create.topics.enable` and the request allow it.
+//!
+//! Addresses are those of the listener the client connected through, as Kafka's
+//! `MetadataCache` answers by `request.context.listenerName`: a broker without that
+//! listener is left out, and a partition whose leader lacks it has no leader and
+//! `LISTENER_NOT_FOUND` (`LEADER_NOT_AVAILABLE` before v6).
 
 use std::sync::Arc;
 
@@ -10,7 +15,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Requ
 use kafka_protocol::protocol::StrBytes;
 use spool_metadata::controller::{ControllerRequest, NewTopic};
 use spool_metadata::topic_name::validate_topic_name;
-use spool_metadata::TopicImage;
+use spool_metadata::{MetadataImage, TopicImage};
 
 use super::topic_name;
 use crate::broker::Broker;
@@ -19,12 +24,23 @@ use crate::error::KafkaError;
 /// Kafka's value for "authorized operations were not requested".
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: MetadataRequest) -> MetadataResponse {
+/// From this version on, a leader without the client's listener is `LISTENER_NOT_FOUND`.
+const LISTENER_NOT_FOUND_MIN_VERSION: i16 = 6;
+
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: MetadataRequest,
+    listener: &str,
+) -> MetadataResponse {
     let mut image = broker.image();
+    let describe_topic = |image: &MetadataImage, topic: &TopicImage| {
+        describe_topic(image, topic, listener, header.request_api_version)
+    };
     let mut topics = Vec::new();
     match request.topics {
         None => {
-            topics.extend(image.topics().map(describe_topic));
+            topics.extend(image.topics().map(|topic| describe_topic(&image, topic)));
         }
         Some(requested) => {
             let auto_create = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable();
@@ -32,13 +48,13 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                 let Some(name) = entry.name.map(|n| n.0.to_string()) else {
                     // A topic asked for by id (Metadata v10+).
                     match image.topic_by_id(&entry.topic_id) {
-                        Some(topic) => topics.push(describe_topic(topic)),
+                        Some(topic) => topics.push(describe_topic(&image, topic)),
                         None => topics.push(error_topic(None, entry.topic_id, ResponseError::UnknownTopicId)),
                     }
                     continue;
                 };
                 if let Some(topic) = image.topic(&name) {
-                    topics.push(describe_topic(topic));
+                    topics.push(describe_topic(&image, topic));
                     continue;
                 }
                 if validate_topic_name(&name).is_err() {
@@ -53,14 +69,14 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                     Ok(()) => {
                         image = broker.image();
                         match image.topic(&name) {
-                            Some(topic) => topics.push(describe_topic(topic)),
+                            Some(topic) => topics.push(describe_topic(&image, topic)),
                             None => topics.push(error_topic(Some(&name), uuid::Uuid::nil(), ResponseError::LeaderNotAvailable)),
                         }
                     }
                     Err(e) if e.code == ResponseError::TopicAlreadyExists => {
                         image = broker.image();
                         if let Some(topic) = image.topic(&name) {
-                            topics.push(describe_topic(topic));
+                            topics.push(describe_topic(&image, topic));
                         }
                     }
                     Err(e) => {
@@ -75,11 +91,12 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     let mut response = MetadataResponse::default();
     response.brokers = image
         .live_brokers()
-        .map(|b| {
+        .filter_map(|b| Some((b, b.endpoint(listener)?)))
+        .map(|(b, endpoint)| {
             let mut entry = MetadataResponseBroker::default();
             entry.node_id = BrokerId(b.broker_id);
-            entry.host = StrBytes::from_string(b.host.clone());
-            entry.port = b.port;
+            entry.host = StrBytes::from_string(endpoint.host.clone());
+            entry.port = endpoint.port;
             entry.rack = b.rack.clone().map(StrBytes::from_string);
             entry
         })
@@ -101,7 +118,7 @@ async fn auto_create_topic(broker: &Arc<Broker>, name: &str) -> Result<(), Kafka
     Ok(())
 }
 
-fn describe_topic(topic: &TopicImage) -> MetadataResponseTopic {
+fn describe_topic(image: &MetadataImage, topic: &TopicImage, listener: &str, version: i16) -> MetadataResponseTopic {
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(topic_name(&topic.name));
     entry.topic_id = topic.topic_id;
@@ -119,6 +136,14 @@ fn describe_topic(topic: &TopicImage) -> MetadataResponseTopic {
             partition.isr_nodes = p.isr.iter().copied().map(BrokerId).collect();
             if p.leader < 0 {
                 partition.error_code = ResponseError::LeaderNotAvailable.code();
+            } else if let Some(leader) = image.broker(p.leader).filter(|b| b.endpoint(listener).is_none()) {
+                tracing::debug!(topic = %topic.name, partition = p.partition, "listener {listener} not found on leader {}", leader.broker_id);
+                partition.leader_id = BrokerId(-1);
+                partition.error_code = if version >= LISTENER_NOT_FOUND_MIN_VERSION {
+                    ResponseError::ListenerNotFound.code()
+                } else {
+                    ResponseError::LeaderNotAvailable.code()
+                };
             }
             partition
         })

@@ -371,9 +371,22 @@ impl BrokerConfig {
         self.string("listener.security.protocol.map").and_then(|s| parse_protocol_map(&s).ok()).unwrap_or_default()
     }
 
-    /// The listener brokers use among themselves (`inter.broker.listener.name`), if set.
-    pub fn inter_broker_listener_name(&self) -> Option<String> {
-        self.string("inter.broker.listener.name").map(|s| s.to_uppercase())
+    /// The listener brokers use among themselves, as Kafka: `inter.broker.listener.name`,
+    /// else the listener named after `security.inter.broker.protocol` (`PLAINTEXT`).
+    pub fn inter_broker_listener_name(&self) -> String {
+        self.string("inter.broker.listener.name")
+            .or_else(|| self.string("security.inter.broker.protocol"))
+            .map_or_else(|| "PLAINTEXT".to_string(), |s| s.trim().to_uppercase())
+    }
+
+    /// The security protocol of the listener `name`: its `listener.security.protocol.map`
+    /// entry, or PLAINTEXT for a controller listener when the map is not set (KRaft's rule).
+    pub fn listener_security_protocol(&self, name: &str) -> Option<SecurityProtocol> {
+        self.listener_security_protocol_map().get(name).copied().or_else(|| {
+            let implicit = !self.is_set("listener.security.protocol.map")
+                && self.controller_listener_names().iter().any(|n| n == name);
+            implicit.then_some(SecurityProtocol::Plaintext)
+        })
     }
 
     /// `num.partitions`: partitions of a new topic when the request leaves it to the broker (1).

@@ -3,7 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{BrokerConfig, ConfigError, ConfigSource, ProcessRole};
+use super::listener::check_distinct_ports;
+use super::{BrokerConfig, ConfigError, ConfigSource, ProcessRole, SecurityProtocol};
+
+/// Names as `A, B, C` for messages.
+fn join(names: &BTreeSet<&str>) -> String {
+    names.iter().copied().collect::<Vec<_>>().join(", ")
+}
 
 impl BrokerConfig {
     /// Checks what no single value can: agreement between configs, as Kafka's
@@ -90,23 +96,35 @@ impl BrokerConfig {
         self.validate_quorum()
     }
 
+    /// The listener checks of Kafka's `validateValues`, plus Spool's: only PLAINTEXT.
     fn validate_listeners(&self) -> Result<(), ConfigError> {
         let fail =
             |keys: &[&'static str], reason: String| Err(ConfigError::Inconsistent { keys: keys.to_vec(), reason });
         let listeners = self.listeners();
-        let protocols = self.listener_security_protocol_map();
         let controller_names = self.controller_listener_names();
-        let protocol_map_set = self.get_set("listener.security.protocol.map");
         for listener in &listeners {
-            // In KRaft mode a controller listener without an explicit map entry is PLAINTEXT.
-            let implicit = !protocol_map_set && controller_names.contains(&listener.name);
-            if !protocols.contains_key(&listener.name) && !implicit {
-                return fail(
-                    &["listeners", "listener.security.protocol.map"],
-                    format!("no security protocol is defined for listener {}; add {}:PLAINTEXT to listener.security.protocol.map", listener.name, listener.name),
-                );
+            match self.listener_security_protocol(&listener.name) {
+                None => {
+                    return fail(
+                        &["listeners", "listener.security.protocol.map"],
+                        format!("no security protocol is defined for listener {0}; add {0}:PLAINTEXT to listener.security.protocol.map", listener.name),
+                    )
+                }
+                Some(SecurityProtocol::Plaintext) => {}
+                Some(other) => {
+                    return fail(
+                        &["listeners", "listener.security.protocol.map"],
+                        format!(
+                            "listener {} uses {}, which Spool does not support: only PLAINTEXT listeners are supported; map it as {}:PLAINTEXT in listener.security.protocol.map (TLS and SASL are not implemented)",
+                            listener.name,
+                            other.name(),
+                            listener.name
+                        ),
+                    )
+                }
             }
         }
+        check_distinct_ports(&listeners).or_else(|reason| fail(&["listeners"], reason))?;
         let listener_names: BTreeSet<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
         let advertised = self.advertised_listeners();
         if advertised.is_empty() {
@@ -125,21 +143,35 @@ impl BrokerConfig {
             if !listener_names.contains(listener.name.as_str()) {
                 return fail(
                     &["advertised.listeners", "listeners"],
-                    format!("advertised listener {} is not one of the listeners", listener.name),
+                    format!(
+                        "advertised listener {} is not one of the listeners ({}); add it to listeners or remove it from advertised.listeners",
+                        listener.name,
+                        join(&listener_names)
+                    ),
                 );
             }
         }
-        if self.get_set("inter.broker.listener.name") && self.get_set("security.inter.broker.protocol") {
+        if self.is_set("inter.broker.listener.name") && self.is_set("security.inter.broker.protocol") {
             return fail(
                 &["inter.broker.listener.name", "security.inter.broker.protocol"],
                 "set only one of inter.broker.listener.name and security.inter.broker.protocol".into(),
             );
         }
-        if let Some(name) = self.inter_broker_listener_name() {
+        if self.process_roles().contains(&ProcessRole::Broker) {
+            let name = self.inter_broker_listener_name();
             if !advertised.iter().any(|l| l.name == name) {
+                let advertised_names: BTreeSet<&str> = advertised.iter().map(|l| l.name.as_str()).collect();
+                let origin = if self.is_set("inter.broker.listener.name") {
+                    "inter.broker.listener.name"
+                } else {
+                    "the default from security.inter.broker.protocol"
+                };
                 return fail(
                     &["inter.broker.listener.name", "advertised.listeners"],
-                    format!("inter.broker.listener.name {name} must be one of the advertised listeners"),
+                    format!(
+                        "the inter-broker listener {name} ({origin}) must be one of the advertised broker listeners ({}); set inter.broker.listener.name to one of them",
+                        join(&advertised_names)
+                    ),
                 );
             }
         }
@@ -188,7 +220,7 @@ impl BrokerConfig {
     }
 
     /// Whether `key` has a value in any set layer (not only its default).
-    fn get_set(&self, key: &str) -> bool {
+    pub(super) fn is_set(&self, key: &str) -> bool {
         [ConfigSource::DynamicBroker, ConfigSource::DynamicDefaultBroker, ConfigSource::StaticBroker]
             .into_iter()
             .any(|source| self.layer_value(key, source).is_some())
@@ -199,7 +231,7 @@ impl BrokerConfig {
 mod tests {
     use std::path::PathBuf;
 
-    use super::super::{Listener, QuorumVoter};
+    use super::super::{Listener, QuorumVoter, SecurityProtocol};
     use super::*;
 
     fn config(text: &str) -> BrokerConfig {
@@ -255,6 +287,73 @@ mod tests {
             error("inter.broker.listener.name=PLAINTEXT\nsecurity.inter.broker.protocol=PLAINTEXT"),
             ConfigError::Inconsistent { .. }
         ));
+    }
+
+    /// The Docker-style layout of Kafka's documentation: INTERNAL between brokers,
+    /// EXTERNAL for the host's clients, CONTROLLER for the quorum.
+    const INTERNAL_EXTERNAL: &str = "process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:39093
+listeners=INTERNAL://:39092,EXTERNAL://:39094,CONTROLLER://:39093
+advertised.listeners=INTERNAL://localhost:39092,EXTERNAL://127.0.0.1:39094
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+log.dirs=/tmp/x/data
+";
+
+    #[test]
+    fn internal_and_external_listeners_are_accepted() {
+        let c = config(INTERNAL_EXTERNAL);
+        assert_eq!(c.listeners().len(), 3);
+        assert_eq!(
+            c.advertised_listeners(),
+            vec![
+                Listener { name: "INTERNAL".into(), host: "localhost".into(), port: 39092 },
+                Listener { name: "EXTERNAL".into(), host: "127.0.0.1".into(), port: 39094 },
+            ]
+        );
+        assert_eq!(c.inter_broker_listener_name(), "INTERNAL");
+        assert_eq!(c.listener_security_protocol("EXTERNAL"), Some(SecurityProtocol::Plaintext));
+        // Without inter.broker.listener.name the default is PLAINTEXT (from
+        // security.inter.broker.protocol), which is not a listener here: Kafka refuses it.
+        let e = error(&INTERNAL_EXTERNAL.replace("inter.broker.listener.name=INTERNAL\n", ""));
+        assert!(e.to_string().contains("inter-broker listener PLAINTEXT"), "{e}");
+        assert!(e.to_string().contains("EXTERNAL, INTERNAL"), "{e}");
+        let e = error(&INTERNAL_EXTERNAL.replace("inter.broker.listener.name=INTERNAL", "inter.broker.listener.name=OTHER"));
+        assert!(e.to_string().contains("set inter.broker.listener.name to one of them"), "{e}");
+        // The inter-broker listener cannot be the controller's.
+        assert!(matches!(
+            error(&INTERNAL_EXTERNAL.replace("inter.broker.listener.name=INTERNAL", "inter.broker.listener.name=CONTROLLER")),
+            ConfigError::Inconsistent { .. }
+        ));
+        // A controller-only node needs no inter-broker listener among its own.
+        let controller_only = "process.roles=controller\nlisteners=PLAINTEXT://:9092,CONTROLLER://:9093\ninter.broker.listener.name=PLAINTEXT\ncontroller.listener.names=CONTROLLER\ncontroller.quorum.voters=1@localhost:9093";
+        assert_eq!(config(controller_only).inter_broker_listener_name(), "PLAINTEXT");
+    }
+
+    #[test]
+    fn only_plaintext_listeners_are_supported() {
+        let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL"));
+        let text = e.to_string();
+        assert!(text.contains("listener EXTERNAL uses SASL_SSL"), "{text}");
+        assert!(text.contains("only PLAINTEXT listeners are supported"), "{text}");
+        assert!(matches!(error("listeners=SSL://:9093\nadvertised.listeners=SSL://a:9093\ninter.broker.listener.name=SSL"), ConfigError::Inconsistent { .. }));
+        // Map entries for listeners that do not exist are fine (Kafka's sample lists all four).
+        assert!(config("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL").validate().is_ok());
+    }
+
+    #[test]
+    fn listeners_need_their_own_ports_and_names() {
+        let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL://:39094", "EXTERNAL://:39092"));
+        assert!(e.to_string().contains("each listener needs its own port"), "{e}");
+        // Advertised listeners may share a port (a proxy in front), as in Kafka.
+        let shared = INTERNAL_EXTERNAL.replace("EXTERNAL://127.0.0.1:39094", "EXTERNAL://proxy:39092");
+        assert_eq!(config(&shared).advertised_listeners()[1].port, 39092);
+        let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL://127.0.0.1:39094", "OUTSIDE://127.0.0.1:39094"));
+        assert!(e.to_string().contains("advertised listener OUTSIDE is not one of the listeners"), "{e}");
+        let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "OTHER:PLAINTEXT"));
+        assert!(e.to_string().contains("add EXTERNAL:PLAINTEXT to listener.security.protocol.map"), "{e}");
     }
 
     #[test]

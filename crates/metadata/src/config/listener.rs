@@ -42,7 +42,27 @@ pub enum SecurityProtocol {
 }
 
 impl SecurityProtocol {
-    fn parse(s: &str) -> Option<Self> {
+    /// Kafka's name of the protocol (`PLAINTEXT`, `SASL_SSL`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+            SecurityProtocol::Ssl => "SSL",
+            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
+            SecurityProtocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Kafka's id of the protocol, as broker registrations carry it.
+    pub fn id(self) -> i16 {
+        match self {
+            SecurityProtocol::Plaintext => 0,
+            SecurityProtocol::Ssl => 1,
+            SecurityProtocol::SaslPlaintext => 2,
+            SecurityProtocol::SaslSsl => 3,
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "PLAINTEXT" => Some(SecurityProtocol::Plaintext),
             "SSL" => Some(SecurityProtocol::Ssl),
@@ -128,6 +148,33 @@ pub(crate) fn parse_protocol_map(value: &str) -> Result<BTreeMap<String, Securit
     Ok(map)
 }
 
+/// Checks that the listeners to bind have distinct ports, as Kafka's
+/// `listenerListToEndPoints(requireDistinctPorts = true)`: port 0 (any free port) may
+/// repeat, and two listeners may share a port only when one binds an IPv4 address and
+/// the other an IPv6 address.
+pub(crate) fn check_distinct_ports(listeners: &[Listener]) -> Result<(), String> {
+    let mut by_port: BTreeMap<u16, Vec<&Listener>> = BTreeMap::new();
+    for listener in listeners.iter().filter(|l| l.port != 0) {
+        by_port.entry(listener.port).or_default().push(listener);
+    }
+    for (port, sharing) in by_port.into_iter().filter(|(_, sharing)| sharing.len() > 1) {
+        let v4 = |h: &str| h.parse::<std::net::Ipv4Addr>().is_ok();
+        let v6 = |h: &str| h.parse::<std::net::Ipv6Addr>().is_ok();
+        let one_of_each = match sharing.as_slice() {
+            [a, b] => (v4(&a.host) && v6(&b.host)) || (v6(&a.host) && v4(&b.host)),
+            _ => false,
+        };
+        if !one_of_each {
+            let names: Vec<&str> = sharing.iter().map(|l| l.name.as_str()).collect();
+            return Err(format!(
+                "listeners {} all use port {port}; each listener needs its own port (two may share one only when one binds an IPv4 and the other an IPv6 address)",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn check_listeners(value: &str) -> Result<(), String> {
     parse_listeners(value).map(|_| ())
 }
@@ -177,6 +224,18 @@ mod tests {
         ] {
             assert!(parse_listeners(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn listeners_need_distinct_ports_like_kafka() {
+        let listeners = |text: &str| parse_listeners(text).expect("valid listeners");
+        assert!(check_distinct_ports(&listeners("INTERNAL://:9092,EXTERNAL://:9094,CONTROLLER://:9093")).is_ok());
+        assert!(check_distinct_ports(&listeners("A://127.0.0.1:0,B://127.0.0.1:0")).is_ok());
+        assert!(check_distinct_ports(&listeners("A://127.0.0.1:9092,B://[::1]:9092")).is_ok());
+        let e = check_distinct_ports(&listeners("INTERNAL://:9092,EXTERNAL://0.0.0.0:9092")).expect_err("same port");
+        assert!(e.contains("INTERNAL, EXTERNAL") && e.contains("9092"), "{e}");
+        assert!(check_distinct_ports(&listeners("A://127.0.0.1:9092,B://10.0.0.1:9092")).is_err());
+        assert!(check_distinct_ports(&listeners("A://127.0.0.1:9092,B://[::1]:9092,C://host:9092")).is_err());
     }
 
     #[test]

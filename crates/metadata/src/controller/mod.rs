@@ -368,11 +368,12 @@ fn check_assignments(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::BrokerEndpoint;
 
     fn image_with_brokers(n: i32) -> MetadataImage {
         let mut image = MetadataImage::default();
         for id in 1..=n {
-            for r in register_broker(BrokerRecord { broker_id: id, host: "h".into(), port: 9092, rack: None }) {
+            for r in register_broker(BrokerRecord { broker_id: id, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "h", 9092)], rack: None }) {
                 image.replay(&r);
             }
         }

@@ -132,13 +132,13 @@ pub fn alter_partition(
 mod tests {
     use super::*;
     use crate::controller::{create_topic, register_broker, NewTopic, TopicDefaults};
-    use crate::records::BrokerRecord;
+    use crate::records::{BrokerEndpoint, BrokerRecord};
     use uuid::Uuid;
 
     fn cluster(brokers: i32, rf: i16) -> MetadataImage {
         let mut image = MetadataImage::default();
         for id in 1..=brokers {
-            register_broker(BrokerRecord { broker_id: id, host: "h".into(), port: 1, rack: None })
+            register_broker(BrokerRecord { broker_id: id, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "h", 1)], rack: None })
                 .iter()
                 .for_each(|r| image.replay(r));
         }

@@ -84,11 +84,12 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::BrokerEndpoint;
 
     #[test]
     fn requests_round_trip_through_json_and_validate_only_writes_nothing() {
         let mut image = MetadataImage::default();
-        let register = ControllerRequest::RegisterBroker(BrokerRecord { broker_id: 1, host: "h".into(), port: 1, rack: None });
+        let register = ControllerRequest::RegisterBroker(BrokerRecord { broker_id: 1, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "h", 1)], rack: None });
         let (records, _) = decide(&image, &register).unwrap();
         records.iter().for_each(|r| image.replay(r));
         assert!(decide(&image, &register).unwrap().0.is_empty(), "re-registering the same broker is a no-op");

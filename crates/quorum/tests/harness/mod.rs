@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spool_metadata::controller::{ControllerReply, ControllerRequest, NewTopic, TopicDefaults};
-use spool_metadata::records::BrokerRecord;
+use spool_metadata::records::{BrokerEndpoint, BrokerRecord};
 use spool_metadata::MetadataImage;
 use spool_quorum::{Quorum, QuorumConfig, QuorumTimeouts};
 use uuid::Uuid;
@@ -127,7 +127,7 @@ pub async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
 }
 
 pub fn register(broker_id: i32) -> ControllerRequest {
-    ControllerRequest::RegisterBroker(BrokerRecord { broker_id, host: "127.0.0.1".into(), port: 9000 + broker_id, rack: None })
+    ControllerRequest::RegisterBroker(BrokerRecord { broker_id, endpoints: vec![BrokerEndpoint::plaintext("PLAINTEXT", "127.0.0.1", 9000 + broker_id)], rack: None })
 }
 
 pub fn create_topic(name: &str, partitions: i32) -> ControllerRequest {

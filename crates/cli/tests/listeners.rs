@@ -1,0 +1,360 @@
+//! Several Kafka listeners per broker (INTERNAL/EXTERNAL), configured as in Kafka:
+//! every listener is bound, each client is answered with the addresses of the listener
+//! it connected through (Metadata, FindCoordinator, DescribeCluster), replication uses
+//! `inter.broker.listener.name`, and bad listener configs stop start-up with a message.
+//!
+//! Nodes are real `spool server` processes started from a server.properties; clients
+//! are librdkafka (`rdkafka`) and the raw wire client in `tests/wire`.
+//!
+//! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test listeners`.
+
+mod harness;
+mod wire;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::{DescribeClusterRequest, FindCoordinatorRequest};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use harness::rdkafka_client::recv_n;
+use harness::{spool_bin, unique_topic};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// `n` distinct loopback ports that were free a moment ago.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+}
+
+/// A `spool server --config FILE` process, killed on drop.
+struct Node {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Starts a node from `properties` (written to `dir/server.properties`) and waits
+    /// until every address in `listening` accepts connections.
+    fn start(dir: &Path, properties: &str, listening: &[String]) -> Node {
+        std::fs::create_dir_all(dir).expect("node dir");
+        let config = dir.join("server.properties");
+        std::fs::write(&config, properties).expect("write server.properties");
+        let log = dir.join("server.log");
+        let child = Command::new(spool_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn spool server");
+        let mut node = Node { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for addr in listening {
+            while TcpStream::connect(addr).is_err() {
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    panic!("spool server exited with {status}; log:\n{}", node.log());
+                }
+                assert!(Instant::now() < deadline, "{addr} does not listen; log:\n{}", node.log());
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        node
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The properties of one node with listeners `INTERNAL`, `EXTERNAL` and `CONTROLLER`.
+fn properties(id: i32, voters: &str, listeners: &str, advertised: &str, dir: &Path, extra: &str) -> String {
+    format!(
+        "process.roles=broker,controller
+node.id={id}
+controller.quorum.voters={voters}
+listeners={listeners}
+advertised.listeners={advertised}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+log.dirs={}
+group.initial.rebalance.delay.ms=0
+{extra}
+",
+        dir.join("data").display()
+    )
+}
+
+/// The brokers a Metadata request through `bootstrap` lists: (id, host, port), sorted.
+fn try_metadata_brokers(bootstrap: &str) -> Result<Vec<(i32, String, i32)>, String> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("metadata client");
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let mut brokers: Vec<_> =
+        metadata.brokers().iter().map(|b| (b.id(), b.host().to_string(), b.port())).collect();
+    brokers.sort();
+    Ok(brokers)
+}
+
+fn metadata_brokers(bootstrap: &str) -> Vec<(i32, String, i32)> {
+    try_metadata_brokers(bootstrap).unwrap_or_else(|e| panic!("metadata through {bootstrap}: {e}"))
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client");
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin.create_topics([&new_topic], &options).await.expect("CreateTopics");
+    assert!(results[0].is_ok(), "creating {topic}: {:?}", results[0]);
+}
+
+/// Produces `values` with `acks=all`, each to `partition`.
+async fn produce_all(bootstrap: &str, topic: &str, partition: i32, values: &[String]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("producer");
+    for value in values {
+        let record: FutureRecord<'_, (), str> = FutureRecord::to(topic).partition(partition).payload(value);
+        if let Err((e, _)) = producer.send(record, Duration::from_secs(30)).await {
+            panic!("{value} not delivered through {bootstrap}: {e}");
+        }
+    }
+}
+
+/// Consumes `n` records of `topic` as a member of `group` (FindCoordinator, JoinGroup,
+/// Fetch all go through `bootstrap`'s listener).
+async fn consume_in_group(bootstrap: &str, topic: &str, group: &str, n: usize) -> Vec<String> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    recv_n(&consumer, n, WAIT)
+        .await
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_gets_the_addresses_of_the_listener_it_came_through() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let [internal, external, controller] = free_ports(3)[..] else { unreachable!() };
+    // INTERNAL is advertised by name and EXTERNAL by address, so the answers differ in
+    // host as well as port.
+    let props = properties(
+        1,
+        &format!("1@127.0.0.1:{controller}"),
+        &format!("INTERNAL://127.0.0.1:{internal},EXTERNAL://127.0.0.1:{external},CONTROLLER://127.0.0.1:{controller}"),
+        &format!("INTERNAL://localhost:{internal},EXTERNAL://127.0.0.1:{external}"),
+        temp.path(),
+        "offsets.topic.replication.factor=1",
+    );
+    let internal_addr = format!("127.0.0.1:{internal}");
+    let external_addr = format!("127.0.0.1:{external}");
+    let node = Node::start(temp.path(), &props, &[internal_addr.clone(), external_addr.clone()]);
+
+    assert_eq!(metadata_brokers(&external_addr), vec![(1, "127.0.0.1".to_string(), i32::from(external))]);
+    assert_eq!(metadata_brokers(&internal_addr), vec![(1, "localhost".to_string(), i32::from(internal))]);
+
+    // DescribeCluster and FindCoordinator answer per listener too.
+    for (addr, host, port) in [(&external_addr, "127.0.0.1", external), (&internal_addr, "localhost", internal)] {
+        let mut conn = wire::Conn::connect(addr).expect("connect");
+        let cluster = conn.call(&DescribeClusterRequest::default(), 0).expect("DescribeCluster");
+        let brokers: Vec<_> = cluster.brokers.iter().map(|b| (b.host.to_string(), b.port)).collect();
+        assert_eq!(brokers, vec![(host.to_string(), i32::from(port))], "DescribeCluster via {addr}");
+        let mut find = FindCoordinatorRequest::default();
+        find.key = StrBytes::from_static_str("listeners-group");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // The first request creates __consumer_offsets; its leader takes a moment.
+            let found = conn.call(&find, 3).expect("FindCoordinator");
+            if found.error_code == 0 {
+                assert_eq!((found.host.to_string(), found.port), (host.to_string(), i32::from(port)));
+                break;
+            }
+            assert!(Instant::now() < deadline, "no coordinator via {addr}: {}", found.error_code);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Clients of either listener produce and consume (a group: its coordinator too).
+    let topic = unique_topic("two-listeners");
+    create_topic(&external_addr, &topic, 1, 1, &[]).await;
+    let outside: Vec<String> = (0..5).map(|i| format!("external-{i}")).collect();
+    let inside: Vec<String> = (0..5).map(|i| format!("internal-{i}")).collect();
+    produce_all(&external_addr, &topic, 0, &outside).await;
+    produce_all(&internal_addr, &topic, 0, &inside).await;
+    let all: Vec<String> = outside.iter().chain(&inside).cloned().collect();
+    assert_eq!(consume_in_group(&internal_addr, &topic, "inside", 10).await, all);
+    assert_eq!(consume_in_group(&external_addr, &topic, "outside", 10).await, all);
+    drop(node);
+}
+
+/// The sockets `spool` processes opened to `ports`, from `ss` (`None` when `ss` cannot
+/// list processes here).
+fn spool_connections_to(ports: &[u16]) -> Option<usize> {
+    let filter = ports.iter().map(|p| format!("dport = :{p}")).collect::<Vec<_>>().join(" or ");
+    let output = Command::new("ss").args(["-Htnp", "state", "established", &format!("( {filter} )")]).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.contains("\"spool\"")).count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_replicates_over_the_inter_broker_listener() {
+    let _exclusive = harness::cluster::exclusive();
+    let temp = tempfile::tempdir().expect("temp dir");
+    let ports = free_ports(9);
+    let (external, internal, controller) = (&ports[0..3], &ports[3..6], &ports[6..9]);
+    let voters = (0..3).map(|i| format!("{}@127.0.0.1:{}", i + 1, controller[i])).collect::<Vec<_>>().join(",");
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let dir = temp.path().join(format!("node-{}", i + 1));
+        // EXTERNAL comes first, so "the first listener" is not what replication uses.
+        let props = properties(
+            i as i32 + 1,
+            &voters,
+            &format!(
+                "EXTERNAL://127.0.0.1:{},INTERNAL://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                external[i], internal[i], controller[i]
+            ),
+            &format!("EXTERNAL://127.0.0.1:{},INTERNAL://127.0.0.1:{}", external[i], internal[i]),
+            &dir,
+            "broker.heartbeat.interval.ms=500",
+        );
+        let listening = vec![format!("127.0.0.1:{}", external[i]), format!("127.0.0.1:{}", internal[i])];
+        nodes.push(Node::start(&dir, &props, &listening));
+    }
+    let bootstrap = format!("127.0.0.1:{}", external[0]);
+    let want: Vec<(i32, String, i32)> =
+        (0..3).map(|i| (i as i32 + 1, "127.0.0.1".to_string(), i32::from(external[i]))).collect();
+    let deadline = Instant::now() + WAIT;
+    // Until the quorum forms and the brokers register, the answer may be short or fail.
+    while try_metadata_brokers(&bootstrap).as_ref() != Ok(&want) {
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not list its 3 EXTERNAL endpoints: {:?}; log of node 1:\n{}",
+            try_metadata_brokers(&bootstrap),
+            nodes[0].log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let internal_bootstrap = format!("127.0.0.1:{}", internal[1]);
+    let want_internal: Vec<(i32, String, i32)> =
+        (0..3).map(|i| (i as i32 + 1, "127.0.0.1".to_string(), i32::from(internal[i]))).collect();
+    assert_eq!(metadata_brokers(&internal_bootstrap), want_internal);
+
+    // acks=all with min.insync.replicas=3 commits only once both followers have fetched.
+    let topic = unique_topic("inter-broker");
+    create_topic(&bootstrap, &topic, 1, 3, &[("min.insync.replicas", "3")]).await;
+    let values: Vec<String> = (0..20).map(|i| format!("v{i}")).collect();
+    produce_all(&bootstrap, &topic, 0, &values).await;
+    assert_eq!(consume_in_group(&bootstrap, &topic, "replicated", 20).await, values);
+
+    // The followers fetch from the leader's INTERNAL listener, never its EXTERNAL one.
+    match (spool_connections_to(internal), spool_connections_to(external)) {
+        (Some(to_internal), Some(to_external)) => {
+            assert!(to_internal > 0, "no broker-to-broker connection on INTERNAL");
+            assert_eq!(to_external, 0, "a broker connected to an EXTERNAL listener");
+        }
+        _ => eprintln!("note: `ss -p` is not available; the listener of the replica fetchers was not checked"),
+    }
+    drop(nodes);
+}
+
+/// Runs `spool server` with `args` and the config `properties`; its exit code and stderr.
+fn refused(properties: &str, args: &[&str]) -> (Option<i32>, String) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let config = temp.path().join("server.properties");
+    std::fs::write(&config, format!("{properties}\nlog.dirs={}\n", temp.path().join("data").display()))
+        .expect("write");
+    let output = Command::new(spool_bin())
+        .arg("server")
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run spool server");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn bad_listener_configs_stop_start_up_with_what_to_do() {
+    let [a, b, c] = free_ports(3)[..] else { unreachable!() };
+    let base = format!(
+        "listeners=INTERNAL://127.0.0.1:{a},EXTERNAL://127.0.0.1:{b},CONTROLLER://127.0.0.1:{c}
+controller.listener.names=CONTROLLER
+controller.quorum.voters=1@127.0.0.1:{c}
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT"
+    );
+    let same_port = format!("listeners=INTERNAL://127.0.0.1:{a},EXTERNAL://127.0.0.1:{a},CONTROLLER://127.0.0.1:{c}");
+    let cases = [
+        // No inter.broker.listener.name: Kafka's default, PLAINTEXT, is not a listener.
+        (base.clone(), vec![], "the inter-broker listener PLAINTEXT"),
+        (format!("{base}\ninter.broker.listener.name=OUTSIDE"), vec![], "set inter.broker.listener.name to one of them"),
+        (
+            format!("{base}\ninter.broker.listener.name=INTERNAL"),
+            vec!["--set", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:SSL"],
+            "only PLAINTEXT listeners are supported",
+        ),
+        (
+            format!("{base}\ninter.broker.listener.name=INTERNAL"),
+            vec!["--set", same_port.as_str()],
+            "each listener needs its own port",
+        ),
+        (
+            format!("{base}\ninter.broker.listener.name=INTERNAL\nadvertised.listeners=INTERNAL://h:{a},PUBLIC://h:{b}"),
+            vec![],
+            "advertised listener PUBLIC is not one of the listeners",
+        ),
+        (
+            format!("{base}\ninter.broker.listener.name=INTERNAL\nlistener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT"),
+            vec![],
+            "add EXTERNAL:PLAINTEXT to listener.security.protocol.map",
+        ),
+    ];
+    for (properties, args, expected) in cases {
+        let (code, stderr) = refused(&properties, &args);
+        assert_eq!(code, Some(2), "expected a config error for {properties} {args:?}; stderr:\n{stderr}");
+        assert!(stderr.contains(expected), "expected '{expected}' in:\n{stderr}");
+    }
+    // The same listeners with the inter-broker listener named are accepted (the server
+    // starts; it is stopped at once).
+    let temp = tempfile::tempdir().expect("temp dir");
+    let good = format!("{base}\ninter.broker.listener.name=INTERNAL\nlog.dirs={}", temp.path().join("data").display());
+    let node = Node::start(temp.path(), &good, &[format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}")]);
+    drop(node);
+}
