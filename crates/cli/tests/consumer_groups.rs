@@ -8,7 +8,8 @@
 mod harness;
 
 use harness::rdkafka_client::{
-    assignments, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment, wait_for_total,
+    check_takeover, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment,
+    wait_for_commits_covering, wait_for_total, wait_for_two_and_two, KilledMember,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -168,61 +169,17 @@ async fn a_killed_member_s_partitions_move_to_the_others_after_its_session_timeo
     let (mut kcat, kcat_lines) = kcat_member(&broker.addr, "kill", &topic);
 
     // Both members own two partitions and together consumed the first batch.
-    let deadline = Instant::now() + WAIT;
-    let own = loop {
-        let own = assignments(&members, &topic).remove(0);
-        let total = received.lock().unwrap()[0].len() + kcat_lines.lock().unwrap().len();
-        if own.len() == 2 && total >= 40 {
-            break own;
-        }
-        assert!(Instant::now() < deadline, "no 2+2 split within {WAIT:?}: survivor has {own:?}, {total} of 40 consumed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let theirs: BTreeSet<i32> = (0..4).filter(|p| !own.contains(p)).collect();
+    let theirs = wait_for_two_and_two(&members, &received, &kcat_lines, &topic, 40).await;
     // Wait for kcat's auto-commit to cover what it consumed; then it dies without
     // leaving the group.
     let probe = consumer(&broker.addr, "kill", &[]);
-    let deadline = Instant::now() + WAIT;
-    let (committed_before, consumed_by_kcat) = loop {
-        let consumed = kcat_lines.lock().unwrap().clone();
-        let committed_now = committed(&probe, &topic, 4);
-        let covered = theirs.iter().all(|p| {
-            let last = consumed.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).max();
-            committed_now[p] == Offset::Offset(last.map_or(0, |o| o + 1))
-        });
-        if covered {
-            break (committed_now, consumed);
-        }
-        assert!(Instant::now() < deadline, "kcat never committed what it consumed: {committed_now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (committed_before, consumed_by_kcat) = wait_for_commits_covering(&probe, &topic, &theirs, &kcat_lines).await;
     kcat.kill().expect("kill kcat");
     let _ = kcat.wait();
     let killed = Instant::now();
     assert_eq!(kcat_lines.lock().unwrap().len(), consumed_by_kcat.len(), "kcat consumed nothing new meanwhile");
-
-    produce(&broker.addr, &topic, 4, "second", 40).await;
-    let deadline = Instant::now() + WAIT;
-    while assignments(&members, &topic)[0].len() < 4 {
-        assert!(Instant::now() < deadline, "the dead member's partitions never moved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let moved_after = killed.elapsed();
-    assert!(moved_after >= Duration::from_secs(4), "moved after {moved_after:?}, before the 6 s session timeout could end");
-    wait_for_total(&received, 60).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let got = received.lock().unwrap()[0].clone();
-    // Nothing skipped: every record of both batches reached a member.
-    let everything: BTreeSet<String> = got.iter().chain(&consumed_by_kcat).map(|(_, _, v)| v.clone()).collect();
-    let expected: BTreeSet<String> =
-        (0..40).map(|i| format!("first-{i}")).chain((0..40).map(|i| format!("second-{i}"))).collect();
-    assert_eq!(everything, expected);
-    // The survivor took over the dead member's partitions at its committed offsets.
-    for p in &theirs {
-        let first_taken = got.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).min();
-        assert_eq!(first_taken.map(Offset::Offset), Some(committed_before[p]), "partition {p} resumed at the committed offset");
-    }
+    let dead = KilledMember { partitions: theirs, committed: committed_before, consumed: consumed_by_kcat, killed };
+    check_takeover(&broker.addr, &topic, &members, &received, &dead).await;
     for task in tasks {
         task.abort();
     }

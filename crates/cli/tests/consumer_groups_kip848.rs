@@ -13,10 +13,10 @@
 mod harness;
 
 use harness::rdkafka_client::{
-    assignments, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment, wait_for_total,
+    assignments, check_takeover, committed, consume_each_record_once, create_topic, drain, produce, wait_for_assignment,
+    wait_for_commits_covering, wait_for_total, wait_for_two_and_two, KilledMember,
 };
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -175,70 +175,13 @@ async fn a_killed_member_s_partitions_move_after_its_session_and_resume_at_the_c
     let (received, tasks) = drain(&survivor);
     let (mut child, child_lines) = spawn_member(&broker.addr, group, &topic);
 
-    let deadline = Instant::now() + WAIT;
-    let own = loop {
-        let own = assignments(&survivor, &topic).remove(0);
-        let total = received.lock().unwrap()[0].len() + child_lines.lock().unwrap().len();
-        if own.len() == 2 && total >= 40 {
-            break own;
-        }
-        let by_partition = |records: &[(i32, i64, String)]| {
-            let mut counts = BTreeMap::new();
-            for (p, _, _) in records {
-                *counts.entry(*p).or_insert(0) += 1;
-            }
-            counts
-        };
-        assert!(
-            Instant::now() < deadline,
-            "no 2+2 split within {WAIT:?}: survivor has {own:?}, {total} of 40 consumed (survivor {:?}, member {:?})",
-            by_partition(&received.lock().unwrap()[0]),
-            by_partition(&child_lines.lock().unwrap()),
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let theirs: BTreeSet<i32> = (0..4).filter(|p| !own.contains(p)).collect();
+    let theirs = wait_for_two_and_two(&survivor, &received, &child_lines, &topic, 40).await;
     // Wait until the child's auto-commit covers what it consumed, then SIGKILL it.
     let probe = consumer(&broker.addr, group, &[]);
-    let deadline = Instant::now() + WAIT;
-    let (committed_before, consumed_by_child) = loop {
-        let consumed = child_lines.lock().unwrap().clone();
-        let now = committed(&probe, &topic, 4);
-        let covered = theirs.iter().all(|p| {
-            let last = consumed.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).max();
-            now[p] == Offset::Offset(last.map_or(0, |o| o + 1))
-        });
-        if covered {
-            break (now, consumed);
-        }
-        assert!(Instant::now() < deadline, "the member never committed what it consumed: {now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (committed_before, consumed_by_child) = wait_for_commits_covering(&probe, &topic, &theirs, &child_lines).await;
     child.kill();
-    let killed = Instant::now();
-    // The survivor may have read the child's partitions before the child joined.
-    let seen_before_kill = received.lock().unwrap()[0].len();
-
-    produce(&broker.addr, &topic, 4, "second", 40).await;
-    let deadline = Instant::now() + WAIT;
-    while assignments(&survivor, &topic)[0].len() < 4 {
-        assert!(Instant::now() < deadline, "the dead member's partitions never moved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let moved_after = killed.elapsed();
-    assert!(moved_after >= Duration::from_secs(4), "moved after {moved_after:?}, before the 6 s session could end");
-    wait_for_total(&received, 60).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let got = received.lock().unwrap()[0].clone();
-    let everything: BTreeSet<String> = got.iter().chain(&consumed_by_child).map(|(_, _, v)| v.clone()).collect();
-    let expected: BTreeSet<String> =
-        (0..40).map(|i| format!("first-{i}")).chain((0..40).map(|i| format!("second-{i}"))).collect();
-    assert_eq!(everything, expected, "nothing skipped");
-    for p in &theirs {
-        let first_taken = got[seen_before_kill..].iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).min();
-        assert_eq!(first_taken.map(Offset::Offset), Some(committed_before[p]), "partition {p} resumed at the committed offset");
-    }
+    let dead = KilledMember { partitions: theirs, committed: committed_before, consumed: consumed_by_child, killed: Instant::now() };
+    check_takeover(&broker.addr, &topic, &survivor, &received, &dead).await;
     for task in tasks {
         task.abort();
     }

@@ -186,3 +186,98 @@ pub async fn consume_each_record_once(
     }
     assert_eq!(assignments(group, topic), assigned, "no rebalance while consuming");
 }
+
+/// What a group member in another process reports it consumed: (partition, offset, value).
+pub type Lines = Arc<Mutex<Vec<(i32, i64, String)>>>;
+
+/// Waits until `survivor` (one consumer, drained into `received`) and another member
+/// (reporting into `other`) split `topic`'s four partitions two and two and together
+/// consumed `count` records; returns the other member's partitions.
+pub async fn wait_for_two_and_two(survivor: &[Arc<StreamConsumer>], received: &Received, other: &Lines, topic: &str, count: usize) -> BTreeSet<i32> {
+    let by_partition = |records: &[(i32, i64, String)]| {
+        let mut counts = BTreeMap::new();
+        for (p, _, _) in records {
+            *counts.entry(*p).or_insert(0) += 1;
+        }
+        counts
+    };
+    let deadline = Instant::now() + GROUP_WAIT;
+    loop {
+        let own = assignments(survivor, topic).remove(0);
+        let total = received.lock().unwrap()[0].len() + other.lock().unwrap().len();
+        if own.len() == 2 && total >= count {
+            return (0..4).filter(|p| !own.contains(p)).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no 2+2 split within {GROUP_WAIT:?}: survivor has {own:?}, {total} of {count} consumed (survivor {:?}, other {:?})",
+            by_partition(&received.lock().unwrap()[0]),
+            by_partition(&other.lock().unwrap()),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the group's committed offsets (read by `probe`) cover everything the
+/// other member consumed of its partitions `theirs`; returns those offsets and what it
+/// consumed.
+pub async fn wait_for_commits_covering(
+    probe: &StreamConsumer,
+    topic: &str,
+    theirs: &BTreeSet<i32>,
+    other: &Lines,
+) -> (BTreeMap<i32, Offset>, Vec<(i32, i64, String)>) {
+    let deadline = Instant::now() + GROUP_WAIT;
+    loop {
+        let consumed = other.lock().unwrap().clone();
+        let now = committed(probe, topic, 4);
+        let covered = theirs.iter().all(|p| {
+            let last = consumed.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).max();
+            now[p] == Offset::Offset(last.map_or(0, |o| o + 1))
+        });
+        if covered {
+            return (now, consumed);
+        }
+        assert!(Instant::now() < deadline, "the other member never committed what it consumed: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A group member killed without leaving: its partitions, the offsets committed for
+/// them, what it had consumed, and when it died.
+pub struct KilledMember {
+    pub partitions: BTreeSet<i32>,
+    pub committed: BTreeMap<i32, Offset>,
+    pub consumed: Vec<(i32, i64, String)>,
+    pub killed: Instant,
+}
+
+/// After `dead` was killed (its 6 s session running), with 40 "first-N" records already
+/// consumed by the group: 40 "second-N" records go in; `survivor` takes the dead
+/// member's partitions only after about the session timeout, nothing is skipped, and
+/// each of those partitions resumes at its committed offset.
+pub async fn check_takeover(addr: &str, topic: &str, survivor: &[Arc<StreamConsumer>], received: &Received, dead: &KilledMember) {
+    // The survivor may have read the dead member's partitions before it joined.
+    let seen_before_kill = received.lock().unwrap()[0].len();
+    produce(addr, topic, 4, "second", 40).await;
+    let deadline = Instant::now() + GROUP_WAIT;
+    while assignments(survivor, topic)[0].len() < 4 {
+        assert!(Instant::now() < deadline, "the dead member's partitions never moved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved_after = dead.killed.elapsed();
+    assert!(moved_after >= Duration::from_secs(4), "moved after {moved_after:?}, before the 6 s session could end");
+    wait_for_total(received, 60).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let got = received.lock().unwrap()[0].clone();
+    // Nothing skipped: every record of both batches reached a member.
+    let everything: BTreeSet<String> = got.iter().chain(&dead.consumed).map(|(_, _, v)| v.clone()).collect();
+    let expected: BTreeSet<String> =
+        (0..40).map(|i| format!("first-{i}")).chain((0..40).map(|i| format!("second-{i}"))).collect();
+    assert_eq!(everything, expected, "nothing skipped");
+    for p in &dead.partitions {
+        let first_taken = got[seen_before_kill..].iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).min();
+        assert_eq!(first_taken.map(Offset::Offset), Some(dead.committed[p]), "partition {p} resumed at the committed offset");
+    }
+}
