@@ -4,8 +4,10 @@ tests/java/SpoolClientCheck.java does the work: Admin (createTopics,
 describeTopics, describeConfigs, listOffsets incl. MAX_TIMESTAMP, createPartitions,
 deleteTopics),
 a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
-compression type, and a KafkaConsumer with assign/seekToBeginning that reads
-everything back and compares it. It is compiled here, at test time, against the
+compression type, a KafkaConsumer with assign/seekToBeginning that reads
+everything back and compares it, and KafkaConsumers with group.protocol=consumer
+(KIP-848: the broker assigns partitions through ConsumerGroupHeartbeat) that
+split a topic, commit and resume. It is compiled here, at test time, against the
 jars scripts/install-test-deps put in .test-deps/java/.
 """
 
@@ -81,3 +83,20 @@ def test_list_offsets_max_timestamp(compiled, bootstrap):
     lines = run_check(compiled, bootstrap, "max-timestamp", unique_topic("java-maxts"))
     assert lines[-1] == "PASS max-timestamp", lines
     assert "OK listOffsets maxTimestamp offset=4" in lines
+
+
+def test_consumer_group_protocol(compiled, bootstrap):
+    """Java's KIP-848 consumer: two members split 4 partitions, read each record once,
+    commit; the survivor of a leave and a consumer started later resume from the commits."""
+    lines = run_check(compiled, bootstrap, "consumer-group", unique_topic("java-kip848"))
+    assert lines[-1] == "PASS consumer-group", lines
+    for want in (
+        "OK assignments disjoint and cover all partitions: a=2 b=2",
+        "OK describeConsumerGroups type=consumer members=2",
+        "OK commitSync committed=50 on every partition",
+        "OK after a left, b owns all partitions from a's committed offsets",
+        "OK restarted consumer resumed from committed offsets, records=200",
+    ):
+        assert want in lines, f"{want!r} missing: {lines}"
+    consumed = [line for line in lines if line.startswith("OK group consumed records=200 exactly once")]
+    assert consumed, lines

@@ -3,6 +3,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
@@ -14,7 +15,9 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -22,11 +25,13 @@ import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
@@ -44,6 +49,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * java SpoolClientCheck BOOTSTRAP admin TOPIC
  * java SpoolClientCheck BOOTSTRAP produce-consume TOPIC CODEC   (none|gzip|snappy|lz4|zstd)
  * java SpoolClientCheck BOOTSTRAP max-timestamp TOPIC
+ * java SpoolClientCheck BOOTSTRAP consumer-group TOPIC         (group.protocol=consumer, KIP-848)
  * </pre>
  *
  * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
@@ -54,7 +60,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp TOPIC [CODEC]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group TOPIC [CODEC]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -70,6 +76,9 @@ public final class SpoolClientCheck {
                     break;
                 case "max-timestamp":
                     maxTimestamp(bootstrap, topic);
+                    break;
+                case "consumer-group":
+                    consumerGroup(bootstrap, topic);
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -312,6 +321,189 @@ public final class SpoolClientCheck {
             ok("listOffsets maxTimestamp offset=4");
         }
         System.out.println("PASS max-timestamp");
+    }
+
+    /**
+     * KIP-848: two consumers with group.protocol=consumer (the broker assigns the
+     * partitions through ConsumerGroupHeartbeat) split a multi-partition topic,
+     * read every record exactly once between them and commit; a consumer started
+     * later in the same group resumes from the committed offsets.
+     */
+    private static void consumerGroup(String bootstrap, String topic) throws Exception {
+        final int partitions = 4;
+        final int perPartition = 50;
+        final String group = topic + "-group";
+        Set<TopicPartition> all = new HashSet<>();
+        for (int p = 0; p < partitions; p++) {
+            all.add(new TopicPartition(topic, p));
+        }
+        try (Admin admin = newAdmin(bootstrap);
+             KafkaProducer<byte[], byte[]> producer = newProducer(bootstrap)) {
+            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all()
+                .get(TIMEOUT_S, TimeUnit.SECONDS);
+            ok("createTopics " + topic + " partitions=" + partitions);
+
+            Map<TopicPartition, Long> committed = new HashMap<>();
+            try (KafkaConsumer<byte[], byte[]> a = newGroupConsumer(bootstrap, group, "a");
+                 KafkaConsumer<byte[], byte[]> b = newGroupConsumer(bootstrap, group, "b")) {
+                a.subscribe(List.of(topic));
+                b.subscribe(List.of(topic));
+                // Nothing is produced until the group is stable, so no record can be
+                // read by a member that later loses its partition.
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+                while (!splitsAll(a.assignment(), b.assignment(), all)) {
+                    check(System.nanoTime() < deadline, "assignments never split the topic: a="
+                        + a.assignment() + " b=" + b.assignment());
+                    check(a.poll(Duration.ofMillis(100)).isEmpty() && b.poll(Duration.ofMillis(100)).isEmpty(),
+                        "records from an empty topic");
+                }
+                check(a.groupMetadata().generationId() > 0 && b.groupMetadata().generationId() > 0,
+                    "member epochs: a=" + a.groupMetadata().generationId() + " b=" + b.groupMetadata().generationId());
+                check(!a.groupMetadata().memberId().equals(b.groupMetadata().memberId()), "members share an id");
+                ok("assignments disjoint and cover all partitions: a=" + a.assignment().size()
+                    + " b=" + b.assignment().size());
+
+                ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).describedGroups()
+                    .get(group).get(TIMEOUT_S, TimeUnit.SECONDS);
+                checkEq(GroupType.CONSUMER, d.type(), "describeConsumerGroups type");
+                checkEq(2, d.members().size(), "describeConsumerGroups members");
+                Set<TopicPartition> described = new HashSet<>();
+                for (MemberDescription m : d.members()) {
+                    described.addAll(m.assignment().topicPartitions());
+                }
+                checkEq(all, described, "describeConsumerGroups assignments");
+                ok("describeConsumerGroups type=consumer members=2");
+
+                produceSpread(producer, topic, partitions, perPartition, "first");
+                int n = partitions * perPartition;
+                Map<String, TopicPartition> seen = new HashMap<>();
+                int fromA = consumeInto(a, b, seen, n);
+                checkEq(n, seen.size(), "distinct records read by the group");
+                check(fromA > 0 && fromA < n, "one member read everything: a read " + fromA + " of " + n);
+                ok("group consumed records=" + n + " exactly once (a=" + fromA + " b=" + (n - fromA) + ")");
+
+                a.commitSync(Duration.ofSeconds(TIMEOUT_S));
+                b.commitSync(Duration.ofSeconds(TIMEOUT_S));
+                for (KafkaConsumer<byte[], byte[]> c : List.of(a, b)) {
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e
+                             : c.committed(c.assignment(), Duration.ofSeconds(TIMEOUT_S)).entrySet()) {
+                        check(e.getValue() != null, "no committed offset for " + e.getKey());
+                        committed.put(e.getKey(), e.getValue().offset());
+                    }
+                }
+                Map<TopicPartition, Long> want = new HashMap<>();
+                for (TopicPartition tp : all) {
+                    want.put(tp, (long) perPartition);
+                }
+                checkEq(want, committed, "committed offsets");
+                ok("commitSync committed=" + perPartition + " on every partition");
+
+                // a leaves: b takes over its partitions at the offsets a committed, so
+                // there is nothing left to read.
+                Set<TopicPartition> fromLeaver = new HashSet<>(a.assignment());
+                a.close(Duration.ofSeconds(TIMEOUT_S));
+                deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+                while (!b.assignment().equals(all)) {
+                    check(System.nanoTime() < deadline, "b never took over a's partitions: b=" + b.assignment());
+                    for (ConsumerRecord<byte[], byte[]> r : b.poll(Duration.ofMillis(100))) {
+                        throw new Check("b re-read " + r.topic() + "-" + r.partition() + "@" + r.offset()
+                            + " after taking over");
+                    }
+                }
+                for (TopicPartition tp : fromLeaver) {
+                    checkEq((long) perPartition, b.position(tp, Duration.ofSeconds(TIMEOUT_S)),
+                        "b's position on " + tp + " taken over from a");
+                }
+                ok("after a left, b owns all partitions from a's committed offsets");
+            }
+
+            produceSpread(producer, topic, partitions, perPartition, "second");
+            try (KafkaConsumer<byte[], byte[]> c = newGroupConsumer(bootstrap, group, "c")) {
+                c.subscribe(List.of(topic));
+                Map<String, TopicPartition> seen = new HashMap<>();
+                int n = partitions * perPartition;
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+                while (seen.size() < n) {
+                    check(System.nanoTime() < deadline, "restarted consumer read " + seen.size() + " of " + n);
+                    for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                        String v = new String(r.value(), StandardCharsets.UTF_8);
+                        check(v.startsWith("second-"), "restarted consumer re-read a committed record " + v
+                            + " at " + r.topic() + "-" + r.partition() + "@" + r.offset());
+                        check(r.offset() >= perPartition, "record " + v + " below the committed offset");
+                        check(seen.put(v, new TopicPartition(r.topic(), r.partition())) == null, "read twice: " + v);
+                    }
+                }
+                checkEq(all, c.assignment(), "the only member's assignment");
+                ok("restarted consumer resumed from committed offsets, records=" + n);
+            }
+        }
+        System.out.println("PASS consumer-group");
+    }
+
+    private static KafkaProducer<byte[], byte[]> newProducer(String bootstrap) {
+        Properties pp = new Properties();
+        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        return new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer());
+    }
+
+    private static KafkaConsumer<byte[], byte[]> newGroupConsumer(String bootstrap, String group, String name) {
+        Properties cp = new Properties();
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        cp.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        cp.put(ConsumerConfig.CLIENT_ID_CONFIG, group + "-" + name);
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        return new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    private static boolean splitsAll(Set<TopicPartition> a, Set<TopicPartition> b, Set<TopicPartition> all) {
+        Set<TopicPartition> union = new HashSet<>(a);
+        union.addAll(b);
+        return !a.isEmpty() && !b.isEmpty() && a.size() + b.size() == all.size() && union.equals(all);
+    }
+
+    /** Sends perPartition records "TAG-P-I" to each partition P and waits for every acknowledgement. */
+    private static void produceSpread(KafkaProducer<byte[], byte[]> producer, String topic, int partitions,
+                                      int perPartition, String tag) throws Exception {
+        List<Future<RecordMetadata>> futures = new ArrayList<>();
+        for (int p = 0; p < partitions; p++) {
+            for (int i = 0; i < perPartition; i++) {
+                futures.add(producer.send(new ProducerRecord<>(topic, p, null, bytes(tag + "-" + p + "-" + i))));
+            }
+        }
+        producer.flush();
+        for (Future<RecordMetadata> f : futures) {
+            f.get(TIMEOUT_S, TimeUnit.SECONDS);
+        }
+        ok("produced " + tag + " records=" + partitions * perPartition);
+    }
+
+    /**
+     * Polls both members until the group has read n records; each record must come
+     * from a partition its reader is assigned and be read only once. Returns how
+     * many a read.
+     */
+    private static int consumeInto(KafkaConsumer<byte[], byte[]> a, KafkaConsumer<byte[], byte[]> b,
+                                   Map<String, TopicPartition> seen, int n) {
+        int fromA = 0;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+        while (seen.size() < n) {
+            check(System.nanoTime() < deadline, "the group read " + seen.size() + " of " + n);
+            for (KafkaConsumer<byte[], byte[]> c : List.of(a, b)) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(100))) {
+                    TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                    String v = new String(r.value(), StandardCharsets.UTF_8);
+                    check(v.startsWith("first-" + r.partition() + "-"), "record " + v + " in partition " + tp);
+                    check(c.assignment().contains(tp), "read " + v + " from unassigned " + tp);
+                    check(seen.put(v, tp) == null, "read twice: " + v);
+                    if (c == a) {
+                        fromA++;
+                    }
+                }
+            }
+        }
+        return fromA;
     }
 
     private static List<ConsumerRecord<byte[], byte[]>> readToEnd(
