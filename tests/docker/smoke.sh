@@ -10,7 +10,8 @@
 # `spool topics`, three records go in with kcat and come back out; the container stops
 # cleanly on SIGTERM.
 #
-# Cluster: `docker-compose up -d` (or `docker compose`) on free loopback ports, under
+# Cluster: `docker-compose up -d` (or `docker compose`; the nodes on a private network, their
+# EXTERNAL listeners published on free loopback ports), under
 # its own project name; waits for kcat -L to list 3 brokers; creates a topic with
 # replication factor 3, produces with acks=all; stops spool1; checks that every
 # record can still be consumed from the two others and that acks=all writes still
@@ -186,12 +187,11 @@ fi
 
 # --- Three nodes, docker-compose.yml.
 if ((cluster)); then
-    read -r p1 p2 p3 c1 c2 c3 <<<"$(free_ports 6)"
+    read -r p1 p2 p3 <<<"$(free_ports 3)"
     export SPOOL1_PORT=$p1 SPOOL2_PORT=$p2 SPOOL3_PORT=$p3
-    export SPOOL1_CONTROLLER_PORT=$c1 SPOOL2_CONTROLLER_PORT=$c2 SPOOL3_CONTROLLER_PORT=$c3
     all="127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3"
     survivors="127.0.0.1:$p2,127.0.0.1:$p3"
-    say "cluster: ${COMPOSE[*]} up -d (project $PROJECT; Kafka ports $p1 $p2 $p3, controller ports $c1 $c2 $c3)"
+    say "cluster: ${COMPOSE[*]} up -d (project $PROJECT; EXTERNAL listeners published on $p1 $p2 $p3)"
     cluster_started=1
     compose up --detach >/dev/null 2>&1 || { compose up --detach; fail "compose up failed"; }
 
