@@ -12,7 +12,6 @@ mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -508,53 +507,25 @@ fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
     producer.flush(Duration::from_secs(10)).expect("flush");
 }
 
-/// Runs `spool server` with `args` and waits (bounded) for it to exit; its exit code and
-/// stderr. A server that keeps running fails the test.
-fn server_refusal(args: &[&str]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let mut child = Command::new(harness::spool_bin())
-        .arg("server")
-        .args(args)
-        .arg("--data-dir")
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn spool server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("spool server {args:?} was still running after 10 s; it must refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    };
-    let mut stderr = String::new();
-    use std::io::Read as _;
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    (status.code(), stderr)
+/// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2
+/// and one clear error line.
+fn config_error(args: &[&str]) -> String {
+    let (code, stderr) = harness::server_refusal(args);
+    assert_eq!(code, Some(2), "a config error exits with 2; stderr: {stderr}");
+    assert!(stderr.starts_with("error:"), "one clear error line: {stderr}");
+    stderr
 }
 
 fn ports() -> [String; 4] {
-    std::array::from_fn(|_| format!("127.0.0.1:{}", harness::free_port()))
+    let ports = harness::free_ports(4);
+    std::array::from_fn(|i| format!("127.0.0.1:{}", ports[i]))
 }
 
 #[test]
 fn duplicate_voter_ids_fail_at_start_up() {
     let [listen, controller, other, _] = ports();
     let voters = format!("1@{controller},1@{other}");
-    let (code, stderr) = server_refusal(&[
+    let stderr = config_error(&[
         "--node-id",
         "1",
         "--listen",
@@ -566,15 +537,6 @@ fn duplicate_voter_ids_fail_at_start_up() {
         "--process-roles",
         "broker,controller",
     ]);
-    assert_eq!(
-        code,
-        Some(2),
-        "a config error exits with 2; stderr: {stderr}"
-    );
-    assert!(
-        stderr.starts_with("error:"),
-        "one clear error line: {stderr}"
-    );
     assert!(
         stderr.contains("voter id 1"),
         "the message names the duplicated voter: {stderr}"
@@ -585,7 +547,7 @@ fn duplicate_voter_ids_fail_at_start_up() {
 fn a_controller_missing_from_the_voters_fails_at_start_up() {
     let [listen, controller, a, b] = ports();
     let voters = format!("1@{a},2@{b},3@{controller}");
-    let (code, stderr) = server_refusal(&[
+    let stderr = config_error(&[
         "--node-id",
         "4",
         "--listen",
@@ -597,15 +559,6 @@ fn a_controller_missing_from_the_voters_fails_at_start_up() {
         "--process-roles",
         "broker,controller",
     ]);
-    assert_eq!(
-        code,
-        Some(2),
-        "a config error exits with 2; stderr: {stderr}"
-    );
-    assert!(
-        stderr.starts_with("error:"),
-        "one clear error line: {stderr}"
-    );
     assert!(
         stderr.contains("node.id 4") && stderr.contains("controller.quorum.voters"),
         "the message names the node id and the voters: {stderr}"

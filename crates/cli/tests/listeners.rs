@@ -11,7 +11,7 @@
 mod harness;
 mod wire;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,15 +26,9 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use harness::rdkafka_client::recv_n;
-use harness::{spool_bin, unique_topic};
+use harness::{free_ports, server_refusal, spool_bin, unique_topic};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// `n` distinct loopback ports that were free a moment ago.
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
-    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
-}
 
 /// A `spool server --config FILE` process, killed on drop.
 struct Node {
@@ -294,21 +288,14 @@ async fn a_cluster_replicates_over_the_inter_broker_listener() {
     drop(nodes);
 }
 
-/// Runs `spool server` with `args` and the config `properties`; its exit code and stderr.
+/// Runs `spool server --config FILE ARGS`, with `properties` in FILE, which must refuse
+/// to start; its exit code and stderr.
 fn refused(properties: &str, args: &[&str]) -> (Option<i32>, String) {
     let temp = tempfile::tempdir().expect("temp dir");
     let config = temp.path().join("server.properties");
-    std::fs::write(&config, format!("{properties}\nlog.dirs={}\n", temp.path().join("data").display()))
-        .expect("write");
-    let output = Command::new(spool_bin())
-        .arg("server")
-        .arg("--config")
-        .arg(&config)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run spool server");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    std::fs::write(&config, properties).expect("write");
+    let config = config.to_str().expect("utf-8 path");
+    server_refusal(&[&["--config", config], args].concat())
 }
 
 #[test]

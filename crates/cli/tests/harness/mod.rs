@@ -24,6 +24,46 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// `n` distinct loopback ports that were free a moment ago (held together while they
+/// are picked, so no two are the same).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
+    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+}
+
+/// Runs `spool server ARGS --data-dir TEMP`, which must refuse to start, and waits
+/// (at most 10 s) for it to exit; its exit code and stderr. A server that keeps
+/// running fails the test.
+pub fn server_refusal(args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(spool_bin())
+        .arg("server")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn spool server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("spool server {args:?} was still running after 10 s; it must refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    (status.code(), stderr)
+}
+
 /// A topic name no other test in this run uses.
 pub fn unique_topic(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
