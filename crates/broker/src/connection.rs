@@ -1,19 +1,28 @@
 //! One client connection: frames in, responses out, in request order.
 //!
-//! Requests on a connection are handled one at a time, as Kafka does, so responses
-//! keep the order of their requests. Anything malformed closes this connection only.
+//! Requests on a connection are handled one after another, so they take effect in the
+//! order they were sent. A request whose response waits on something else (an
+//! `acks=all` produce waiting on replication) does not hold up the ones behind it: up
+//! to [`MAX_IN_FLIGHT`] responses may be outstanding, and they are sent in request
+//! order as they complete. Anything malformed closes this connection only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use futures::stream::{FuturesOrdered, StreamExt};
 use spool_protocol::frame::{take_frame, FrameError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
-use crate::dispatch::{self, Outcome};
+use crate::dispatch::{self, LaterResponse, Outcome};
+
+/// How many responses one connection may owe before it stops reading requests: a
+/// producer's pipeline depth for `acks=all` (librdkafka's default
+/// `max.in.flight.requests.per.connection` is far larger; Java's is 5).
+const MAX_IN_FLIGHT: usize = 32;
 
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -29,44 +38,66 @@ pub(crate) async fn serve(
     let max_frame_bytes = broker.config.socket_request_max_bytes().max(0) as usize;
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    // Responses owed, oldest first. Empty unless an earlier response is still waiting.
+    let mut in_flight: FuturesOrdered<LaterResponse> = FuturesOrdered::new();
     loop {
-        let frame = match take_frame(&mut input, max_frame_bytes) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => {
-                if input.capacity() - input.len() < 4096 {
-                    input.reserve(READ_CHUNK_BYTES);
+        let frame = if in_flight.len() >= MAX_IN_FLIGHT {
+            None
+        } else {
+            match take_frame(&mut input, max_frame_bytes) {
+                Ok(frame) => frame,
+                Err(e @ FrameError::TooLarge { .. }) | Err(e @ FrameError::NegativeLength(_)) => {
+                    tracing::warn!(%peer, "closing connection: {e}");
+                    return;
                 }
-                let read = tokio::select! {
-                    _ = shutdown.changed() => return,
-                    read = stream.read_buf(&mut input) => read,
-                };
-                match read {
+            }
+        };
+        let Some(frame) = frame else {
+            if input.capacity() - input.len() < 4096 {
+                input.reserve(READ_CHUNK_BYTES);
+            }
+            let may_read = in_flight.len() < MAX_IN_FLIGHT;
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
+                    Ok(response) => {
+                        if let Err(e) = stream.write_all(&response).await {
+                            tracing::debug!(%peer, "write failed: {e}");
+                            return;
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::warn!(%peer, "closing connection: {reason}");
+                        return;
+                    }
+                },
+                read = stream.read_buf(&mut input), if may_read => match read {
                     Ok(0) => {
                         if !input.is_empty() {
                             tracing::debug!(%peer, "connection closed mid-frame ({} bytes pending)", input.len());
                         }
                         return;
                     }
-                    Ok(_) => continue,
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::debug!(%peer, "read failed: {e}");
                         return;
                     }
-                }
+                },
             }
-            Err(e @ FrameError::TooLarge { .. }) | Err(e @ FrameError::NegativeLength(_)) => {
-                tracing::warn!(%peer, "closing connection: {e}");
-                return;
-            }
+            continue;
         };
         match dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output).await {
-            Outcome::Respond => {
+            Outcome::Respond if in_flight.is_empty() => {
                 if let Err(e) = stream.write_all(&output).await {
                     tracing::debug!(%peer, "write failed: {e}");
                     return;
                 }
                 output.clear();
             }
+            // Behind a response still owed: queued, to keep request order.
+            Outcome::Respond => in_flight.push_back(Box::pin(std::future::ready(Ok(output.split())))),
+            Outcome::Later(response) => in_flight.push_back(response),
             Outcome::NoResponse => {}
             Outcome::Close(reason) => {
                 tracing::warn!(%peer, "closing connection: {reason}");

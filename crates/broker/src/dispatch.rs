@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Decodable;
 use spool_protocol::header::{decode_request_header, encode_response, peek_prefix};
@@ -12,10 +13,18 @@ use spool_protocol::versions;
 use crate::broker::Broker;
 use crate::handlers;
 
+/// A response still being worked out, resolving to its encoded frame (or to why the
+/// connection must close).
+pub(crate) type LaterResponse = BoxFuture<'static, Result<BytesMut, String>>;
+
 /// What the connection does after a request was handled.
 pub(crate) enum Outcome {
     /// The response is in the output buffer.
     Respond,
+    /// The request took effect, and its response waits on something else (an
+    /// `acks=all` produce on replication); the connection may handle the requests
+    /// behind it meanwhile, and sends the responses in request order.
+    Later(LaterResponse),
     /// The request takes no response (`acks=0` produce).
     NoResponse,
     /// The request was unusable; close the connection.
@@ -86,11 +95,22 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed Produce v{version} request: {e}")),
             };
             let acks = request.acks;
-            let response = handlers::produce::handle(broker, &header, request).await;
+            let produced = handlers::produce::append_all(broker, &header, request);
             if acks == 0 {
                 return Outcome::NoResponse;
             }
-            respond(out, api_key, version, header.correlation_id, &response)
+            if produced.is_complete() {
+                return respond(out, api_key, version, header.correlation_id, &produced.complete().await);
+            }
+            let correlation_id = header.correlation_id;
+            Outcome::Later(Box::pin(async move {
+                let response = produced.complete().await;
+                let mut out = BytesMut::new();
+                match respond(&mut out, api_key, version, correlation_id, &response) {
+                    Outcome::Close(reason) => Err(reason),
+                    _ => Ok(out),
+                }
+            }))
         }
         ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle),
         ApiKey::ListOffsets => route!(ListOffsetsRequest, handlers::list_offsets::handle),

@@ -347,6 +347,65 @@ fn acks_all_produce_is_on_every_in_sync_replica_and_consumable_from_the_leader()
     );
 }
 
+/// An `acks=all` produce waiting on a stalled follower does not hold up the requests
+/// behind it on the same connection: they take effect meanwhile, and every response
+/// still comes back in request order.
+#[test]
+fn requests_behind_an_acks_all_produce_waiting_on_replication_are_handled_meanwhile() {
+    use kafka_protocol::messages::{ApiKey, MetadataResponse, ProduceResponse};
+    let _exclusive = harness::cluster::exclusive();
+    // Nothing may shrink the ISR while the follower is stopped: the first produce can
+    // only complete once the follower runs again.
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", "120000")
+        .set("replica.lag.time.max.ms", "120000")
+        .start();
+    let topic = harness::unique_topic("pipelined");
+    create_topic(&cluster.bootstrap(), &topic, 1, 3, &[]).expect("create topic");
+    cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(&topic, 1));
+    let view = cluster.view();
+    let leader = view.leader_of(&topic, 0).expect("leader");
+    let follower = *view.partition(&topic, 0).expect("partition").isr.iter().find(|&&n| n != leader).expect("a follower");
+    cluster.pause(follower);
+
+    let mut conn = wire::Conn::connect(&cluster.addr(leader)).expect("connect to the leader");
+    let mut ids = Vec::new();
+    for tag in ["first", "second"] {
+        let mut request = wire::produce_request(&topic, 0, wire::batch(&wire::sample_values(tag, 1), wire::now_ms()), -1);
+        request.timeout_ms = 120_000;
+        ids.push(conn.send(&request, wire::PRODUCE_V).expect("send produce"));
+    }
+    let metadata_id = conn.send(&wire::metadata_request(Some(&[topic.as_str()]), false), wire::METADATA_V).expect("send metadata");
+
+    // The second batch reaches the leader's log while the first still waits for the
+    // stopped follower: a connection handling one request at a time would not read it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let held = on_disk(&cluster, leader, &topic, 0);
+        if held.len() >= 2 || Instant::now() > deadline {
+            break held;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let values: Vec<&str> = held.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(values, ["first-value-0", "second-value-0"], "both batches are in the leader's log, in request order");
+    match conn.next_event(Duration::from_secs(1)) {
+        wire::PeerEvent::Silent => {}
+        other => panic!("nothing is answered while the first produce waits on replication: {other:?}"),
+    }
+
+    cluster.resume(follower);
+    for (i, id) in ids.iter().enumerate() {
+        let response: ProduceResponse = conn.recv(ApiKey::Produce, wire::PRODUCE_V, *id).expect("produce response, in order");
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, 0, "produce {i} succeeds once the follower caught up: {partition:?}");
+        assert_eq!(partition.base_offset, i as i64, "produce {i} got the offset of its place in the log");
+    }
+    let metadata: MetadataResponse =
+        conn.recv(ApiKey::Metadata, wire::METADATA_V, metadata_id).expect("metadata response, after both produces");
+    assert_eq!(metadata.topics.len(), 1, "the metadata answers for the topic: {metadata:?}");
+}
+
 /// The committed offsets of `group` by topic, asked of its coordinator at `addr` (every
 /// topic: OffsetFetch with no topic list).
 fn committed_topics(addr: &str, group: &str) -> Option<BTreeSet<String>> {

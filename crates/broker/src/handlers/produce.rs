@@ -35,11 +35,54 @@ const INTERNAL_TOPICS: [&str; 2] = ["__consumer_offsets", "__transaction_state"]
 /// (`AdminUtils.ADMIN_CLIENT_ID`; `KafkaApis` passes `internalTopicsAllowed` for it).
 const ADMIN_CLIENT_ID: &str = "__admin_client";
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> ProduceResponse {
+/// A Produce request whose batches are in the log. For `acks=all` its response waits
+/// on the high watermark ([`Produced::complete`]); the connection meanwhile goes on with
+/// the requests behind it, so one producer keeps several batches in replication.
+pub(crate) struct Produced {
+    response: ProduceResponse,
+    waiting: Vec<Pending>,
+    timeout: Duration,
+}
+
+impl Produced {
+    /// True when the response is final: nothing waits on replication.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Waits, bounded by the request's `timeout_ms`, until every appended partition's
+    /// high watermark covers its batches, and returns the response.
+    pub(crate) async fn complete(self) -> ProduceResponse {
+        let Produced { mut response, waiting, timeout } = self;
+        for waiting in waiting {
+            let result = &mut response.responses[waiting.topic].partition_responses[waiting.partition];
+            if !wait_for_high_watermark(&waiting.target, waiting.next_offset, timeout).await {
+                result.error_code = ResponseError::RequestTimedOut.code();
+                result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
+                continue;
+            }
+            // The ISR may have shrunk below min.insync.replicas while the batch waited:
+            // it is then committed by fewer replicas than the producer asked for.
+            let isr = waiting.target.state().isr.len() as i32;
+            let min_isr = waiting.target.config().min_insync_replicas;
+            if isr < min_isr {
+                result.error_code = ResponseError::NotEnoughReplicasAfterAppend.code();
+                result.error_message = message(Some(format!(
+                    "written, but the ISR shrank to {isr}, below min.insync.replicas={min_isr}"
+                )));
+            }
+        }
+        response
+    }
+}
+
+/// Appends every partition's batches, in request order, before anything waits.
+pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> Produced {
     let acks = request.acks;
+    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     let internal_topics_allowed = header.client_id.as_deref() == Some(ADMIN_CLIENT_ID);
     let mut responses = Vec::with_capacity(request.topic_data.len());
-    let mut pending = Vec::new();
+    let mut waiting = Vec::new();
     for (t, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -61,7 +104,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
                     result.log_append_time_ms = log_append_time_ms;
                     result.log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
                     if acks == -1 {
-                        pending.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
+                        waiting.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
                     }
                 }
                 Err(e) => {
@@ -77,30 +120,9 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         entry.partition_responses = partitions;
         responses.push(entry);
     }
-    if !pending.is_empty() {
-        let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
-        for waiting in pending {
-            let result = &mut responses[waiting.topic].partition_responses[waiting.partition];
-            if !wait_for_high_watermark(&waiting.target, waiting.next_offset, timeout).await {
-                result.error_code = ResponseError::RequestTimedOut.code();
-                result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
-                continue;
-            }
-            // The ISR may have shrunk below min.insync.replicas while the batch waited:
-            // it is then committed by fewer replicas than the producer asked for.
-            let isr = waiting.target.state().isr.len() as i32;
-            let min_isr = waiting.target.config().min_insync_replicas;
-            if isr < min_isr {
-                result.error_code = ResponseError::NotEnoughReplicasAfterAppend.code();
-                result.error_message = message(Some(format!(
-                    "written, but the ISR shrank to {isr}, below min.insync.replicas={min_isr}"
-                )));
-            }
-        }
-    }
     let mut response = ProduceResponse::default();
     response.responses = responses;
-    response
+    Produced { response, waiting, timeout }
 }
 
 /// Where one partition's records landed.
