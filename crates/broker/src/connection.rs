@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::dispatch::{self, LaterResponse, Outcome};
+use crate::response::Response;
 
 /// How many responses one connection may owe before it stops reading requests: a
 /// producer's pipeline depth for `acks=all` (librdkafka's default
@@ -61,7 +62,7 @@ pub(crate) async fn serve(
                 _ = shutdown.changed() => return,
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                     Ok(response) => {
-                        if let Err(e) = stream.write_all(&response).await {
+                        if let Err(e) = response.write_to(&mut stream).await {
                             tracing::debug!(%peer, "write failed: {e}");
                             return;
                         }
@@ -95,8 +96,15 @@ pub(crate) async fn serve(
                 }
                 output.clear();
             }
+            Outcome::RespondParts(parts) if in_flight.is_empty() => {
+                if let Err(e) = Response::Parts(parts).write_to(&mut stream).await {
+                    tracing::debug!(%peer, "write failed: {e}");
+                    return;
+                }
+            }
             // Behind a response still owed: queued, to keep request order.
-            Outcome::Respond => in_flight.push_back(Box::pin(std::future::ready(Ok(output.split())))),
+            Outcome::Respond => in_flight.push_back(Box::pin(std::future::ready(Ok(Response::Frame(output.split()))))),
+            Outcome::RespondParts(parts) => in_flight.push_back(Box::pin(std::future::ready(Ok(Response::Parts(parts))))),
             Outcome::Later(response) => in_flight.push_back(response),
             Outcome::NoResponse => {}
             Outcome::Close(reason) => {

@@ -12,15 +12,19 @@ use spool_protocol::versions;
 
 use crate::broker::Broker;
 use crate::handlers;
+use crate::response::{self, Part, Response};
 
 /// A response still being worked out, resolving to its encoded frame (or to why the
 /// connection must close).
-pub(crate) type LaterResponse = BoxFuture<'static, Result<BytesMut, String>>;
+pub(crate) type LaterResponse = BoxFuture<'static, Result<Response, String>>;
 
 /// What the connection does after a request was handled.
 pub(crate) enum Outcome {
     /// The response is in the output buffer.
     Respond,
+    /// The response is these parts: encoded bytes with record sets sent from segment
+    /// files between them (a large fetch).
+    RespondParts(Vec<Part>),
     /// The request took effect, and its response waits on something else (an
     /// `acks=all` produce on replication); the connection may handle the requests
     /// behind it meanwhile, and sends the responses in request order.
@@ -108,11 +112,25 @@ pub(crate) async fn handle(
                 let mut out = BytesMut::new();
                 match respond(&mut out, api_key, version, correlation_id, &response) {
                     Outcome::Close(reason) => Err(reason),
-                    _ => Ok(out),
+                    _ => Ok(Response::Frame(out)),
                 }
             }))
         }
-        ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle),
+        ApiKey::Fetch => {
+            let request = match FetchRequest::decode(&mut frame, version) {
+                Ok(request) => request,
+                Err(e) => return Outcome::Close(format!("malformed Fetch v{version} request: {e}")),
+            };
+            let fetched = handlers::fetch::handle(broker, &header, request).await;
+            let outcome = respond(out, api_key, version, header.correlation_id, &fetched.response);
+            if fetched.spliced.is_empty() || !matches!(outcome, Outcome::Respond) {
+                return outcome;
+            }
+            match response::splice(out.split(), &fetched.spliced, version >= 12) {
+                Ok(parts) => Outcome::RespondParts(parts),
+                Err(reason) => Outcome::Close(format!("internal error: {reason}")),
+            }
+        }
         ApiKey::ListOffsets => route!(ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::Metadata => route!(MetadataRequest, handlers::metadata::handle, listener),
         ApiKey::ApiVersions => route!(ApiVersionsRequest, handlers::api_versions::handle),

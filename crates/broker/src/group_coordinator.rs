@@ -434,7 +434,8 @@ fn replay_partition(source: &Partition, config: GroupConfig, seed: u64) -> Resul
         if offset >= read.high_watermark || read.records.is_empty() {
             break;
         }
-        let mut buf = read.records.clone();
+        let records = read.records.to_bytes().map_err(|e| format!("reading batches at {offset}: {e}"))?;
+        let mut buf = records.clone();
         let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| format!("decoding batches at {offset}: {e}"))?;
         let before = offset;
         for record in sets.into_iter().flat_map(|s| s.records) {
@@ -456,7 +457,7 @@ fn replay_partition(source: &Partition, config: GroupConfig, seed: u64) -> Resul
             }
         }
         // A compacted batch may end past its last surviving record: resume after the batch.
-        let batches_end = Batches::new(&read.records).last().map_or(offset, |(header, _)| header.last_offset() + 1);
+        let batches_end = Batches::new(&records).last().map_or(offset, |(header, _)| header.last_offset() + 1);
         offset = offset.max(batches_end);
         if offset == before {
             break;

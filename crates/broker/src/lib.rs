@@ -34,6 +34,7 @@ mod metadata_quorum;
 mod partition;
 mod replica_fetcher;
 mod replica_manager;
+mod response;
 mod server;
 
 pub use broker::{now_ms, Broker};

@@ -1,13 +1,12 @@
 //! One partition replica hosted by this broker: its log and its high watermark.
 
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
 use spool_metadata::config::TopicConfig;
-use spool_storage::{AppendError, AppendInfo, Log, LogConfig, LogError, ReadError};
+use spool_storage::{AppendError, AppendInfo, Log, LogConfig, LogError, LogSlices, ReadError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -22,10 +21,11 @@ pub struct PartitionState {
     pub partition_epoch: i32,
 }
 
-/// What a read returns besides the batches.
+/// What a read returns: the batches, as slices of their segment files, and the
+/// partition's bounds at the time.
 #[derive(Debug, Clone)]
 pub struct ReadResult {
-    pub records: Bytes,
+    pub records: LogSlices,
     pub high_watermark: i64,
     pub log_start_offset: i64,
 }
@@ -355,7 +355,7 @@ impl Partition {
             ReadLimit::HighWatermark => high_watermark,
             ReadLimit::LogEnd => log.log_end_offset(),
         };
-        let records = log.read(offset, max_bytes, max_offset, min_one_batch)?;
+        let records = log.read_slices(offset, max_bytes, max_offset, min_one_batch)?;
         Ok(ReadResult { records, high_watermark, log_start_offset: log.log_start_offset() })
     }
 

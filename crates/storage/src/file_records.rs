@@ -4,11 +4,13 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use spool_protocol::batch::{validate_batch, BatchError, BatchHeader, BATCH_HEADER_LEN};
 
 use crate::error::{IoContext, LogError};
+use crate::file_slice::FileSlice;
 
 /// Read size of [`FileRecords::for_each_batch_bytes`]; larger batches are checked by streaming.
 const WHOLE_SCAN_CHUNK_BYTES: usize = 1024 * 1024;
@@ -34,7 +36,8 @@ const CRC_START: u64 = 21;
 /// at the first invalid one.
 pub(crate) struct FileRecords {
     path: PathBuf,
-    file: File,
+    /// Shared with the [`FileSlice`]s that fetches send from.
+    file: Arc<File>,
     size_bytes: u64,
     unsynced: bool,
 }
@@ -48,7 +51,7 @@ impl FileRecords {
     pub(crate) fn open(path: PathBuf) -> Result<Self, LogError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
         let size_bytes = file.metadata().at(&path)?.len();
-        Ok(FileRecords { path, file, size_bytes, unsynced: true })
+        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -78,6 +81,11 @@ impl FileRecords {
     /// [`LogError::Io`], including a read past the end of the file.
     pub(crate) fn read_exact_at(&self, buf: &mut [u8], position: u64) -> Result<(), LogError> {
         self.file.read_exact_at(buf, position).at(&self.path)
+    }
+
+    /// `len` bytes from `position`, to be sent without reading them here.
+    pub(crate) fn slice(&self, position: u64, len: usize) -> FileSlice {
+        FileSlice::new(Arc::clone(&self.file), position, len)
     }
 
     /// Cuts the file to `size_bytes` (also dropping any bytes past the in-memory size).
@@ -133,7 +141,7 @@ impl FileRecords {
     /// [`LogError::Io`].
     pub(crate) fn try_clone_for_reading(&self) -> Result<FileRecords, LogError> {
         let file = self.file.try_clone().at(&self.path)?;
-        Ok(FileRecords { path: self.path.clone(), file, size_bytes: self.size_bytes, unsynced: false })
+        Ok(FileRecords { path: self.path.clone(), file: Arc::new(file), size_bytes: self.size_bytes, unsynced: false })
     }
 
     /// Whether `other` is a handle on the same file (device and inode), whatever its name.
@@ -179,10 +187,16 @@ impl FileRecords {
 
     /// A scanner over the batches from `position` to the end, reading `chunk_bytes` at a time.
     pub(crate) fn scanner(&self, position: u64, chunk_bytes: usize) -> BatchScanner<'_> {
+        self.scanner_until(position, self.size_bytes, chunk_bytes)
+    }
+
+    /// A scanner over the batches in `[position, end)`: a batch crossing `end` is
+    /// reported as [`Scanned::Invalid`] (truncated), and nothing past `end` is read.
+    pub(crate) fn scanner_until(&self, position: u64, end: u64, chunk_bytes: usize) -> BatchScanner<'_> {
         BatchScanner {
             records: self,
             position,
-            end: self.size_bytes,
+            end: end.min(self.size_bytes),
             chunk_bytes: chunk_bytes.max(BATCH_HEADER_LEN),
             buf: Vec::new(),
             buf_start: 0,

@@ -59,6 +59,7 @@ mod config;
 mod error;
 mod file_names;
 mod file_records;
+mod file_slice;
 mod index_file;
 mod leader_epoch_cache;
 mod leader_epoch_checkpoint;
@@ -75,5 +76,6 @@ mod time_index;
 
 pub use config::LogConfig;
 pub use error::{AppendError, LogError, ReadError};
+pub use file_slice::{FileSlice, LogSlices};
 pub use log::{AppendInfo, CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan, Log};
 pub use offset_map::OFFSET_MAP_ENTRY_BYTES;

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use spool_protocol::batch::{set_base_offset, set_partition_leader_epoch, BatchError, BatchHeader, Batches};
 use tracing::warn;
 
@@ -35,6 +35,7 @@ use crate::atomic_write::sync_dir;
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
 use crate::error::{AppendError, IoContext, LogError, ReadError};
+use crate::file_slice::LogSlices;
 use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::log_loader;
 use crate::producer_snapshot::{delete_snapshot, list_snapshots, read_snapshot, write_snapshot};
@@ -393,20 +394,33 @@ impl Log {
     /// [`ReadError::OffsetOutOfRange`] when `offset` is below the log start or above the
     /// log end; [`ReadError::Log`] on I/O or corrupt data.
     pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<Bytes, ReadError> {
+        let slices = self.read_slices(offset, max_bytes, max_offset, min_one_batch)?;
+        slices.to_bytes().map_err(|source| ReadError::Log(LogError::Io { path: self.dir.clone(), source }))
+    }
+
+    /// [`Log::read`] without reading: the batches as slices of their segment files, for
+    /// a fetch to send from the page cache (see [`LogSlices`]).
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub fn read_slices(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<LogSlices, ReadError> {
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start_offset || offset > log_end_offset {
             return Err(ReadError::OffsetOutOfRange { offset, log_start_offset, log_end_offset });
         }
-        let mut out = BytesMut::new();
+        let mut out = LogSlices::default();
         for segment in self.segments.range(self.floor_base(offset)..).map(|(_, s)| s) {
             let budget = max_bytes.saturating_sub(out.len());
             let min_one = min_one_batch && out.is_empty();
-            match segment.read_into(&mut out, offset, budget, max_offset, min_one)? {
-                SegmentRead::Exhausted { .. } => {}
-                SegmentRead::Stopped => break,
+            let (slice, read) = segment.slice(offset, budget, max_offset, min_one)?;
+            if let Some(slice) = slice.filter(|s| !s.is_empty()) {
+                out.push(slice);
+            }
+            if read == SegmentRead::Stopped {
+                break;
             }
         }
-        Ok(out.freeze())
+        Ok(out)
     }
 
     /// fsyncs every segment from the one containing the recovery point (each file only if

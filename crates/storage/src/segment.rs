@@ -15,7 +15,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use spool_protocol::batch::{BatchHeader, BATCH_HEADER_LEN};
 use tracing::warn;
@@ -24,11 +24,15 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, LogError};
 use crate::file_names::{offset_file_path, with_added_suffix, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::file_records::{FileRecords, Scanned};
+use crate::file_slice::FileSlice;
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
 
 /// Read size when scanning headers from an index entry to a target batch.
 const LOOKUP_CHUNK_BYTES: usize = 16 * 1024;
+/// Read size when walking the headers of the batches a fetch returns: one read covers
+/// many small batches, and costs little next to one large batch.
+const SLICE_SCAN_CHUNK_BYTES: usize = 4 * 1024;
 /// Read size when validating whole segments; larger batches are checked by streaming.
 const RECOVERY_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -437,59 +441,52 @@ impl LogSegment {
         }
     }
 
-    /// Appends to `out` whole batches starting with the one containing `target`, stopping
-    /// before a batch whose base offset is `>= max_offset` and before `out` would grow
-    /// by more than `max_bytes`, except that with `min_one_batch` the first batch is
-    /// taken whole regardless of `max_bytes`.
+    /// Whole batches starting with the one containing `target`, as a slice of the file:
+    /// stopping before a batch whose base offset is `>= max_offset` and before the slice
+    /// would be longer than `max_bytes`, except that with `min_one_batch` the first
+    /// batch is taken whole regardless of `max_bytes`. Only batch headers are read.
     ///
     /// # Errors
-    /// [`LogError::CorruptSegment`]; [`LogError::Io`]. `out` is unchanged on error.
-    pub(crate) fn read_into(
+    /// [`LogError::CorruptSegment`]; [`LogError::Io`].
+    pub(crate) fn slice(
         &self,
-        out: &mut BytesMut,
         target: i64,
         max_bytes: usize,
         max_offset: i64,
         min_one_batch: bool,
-    ) -> Result<SegmentRead, LogError> {
-        let Some((start, first)) = self.find_batch(target)? else { return Ok(SegmentRead::Exhausted { bytes: 0 }) };
+    ) -> Result<(Option<FileSlice>, SegmentRead), LogError> {
+        let Some((start, first)) = self.find_batch(target)? else {
+            return Ok((None, SegmentRead::Exhausted { bytes: 0 }));
+        };
         if first.base_offset >= max_offset {
-            return Ok(SegmentRead::Stopped);
+            return Ok((None, SegmentRead::Stopped));
         }
         let available = self.log.size_bytes() - start;
         let first_bytes = first.size() as u64;
         let limit = if min_one_batch { (max_bytes as u64).max(first_bytes) } else { max_bytes as u64 };
         let window = available.min(limit);
         if window < first_bytes {
-            return Ok(SegmentRead::Stopped);
+            return Ok((None, SegmentRead::Stopped));
         }
-        let old_len = out.len();
-        out.resize(old_len + window as usize, 0);
-        if let Err(e) = self.log.read_exact_at(&mut out[old_len..], start) {
-            out.truncate(old_len);
-            return Err(e);
-        }
-        let region = &out[old_len..];
-        let mut taken = first_bytes as usize;
+        let mut taken = first_bytes;
         let mut stopped = false;
-        while taken < region.len() {
-            match BatchHeader::parse(&region[taken..]) {
-                Ok(header) if header.base_offset < max_offset && taken + header.size() <= region.len() => {
-                    taken += header.size();
-                }
-                // A limit, a header cut by the window, or bad bytes (reported by the
-                // read that starts there): the read ends here.
+        let mut scanner = self.log.scanner_until(start + first_bytes, start + window, SLICE_SCAN_CHUNK_BYTES);
+        while taken < window {
+            match scanner.next(false)? {
+                Scanned::Batch { header, .. } if header.base_offset < max_offset => taken += header.size() as u64,
+                // A limit, a batch cut by the window, or bad bytes (reported by the read
+                // that starts there): the slice ends here.
                 _ => {
                     stopped = true;
                     break;
                 }
             }
         }
-        out.truncate(old_len + taken);
-        if stopped || (taken as u64) < available {
-            Ok(SegmentRead::Stopped)
+        let slice = self.log.slice(start, taken as usize);
+        if stopped || taken < available {
+            Ok((Some(slice), SegmentRead::Stopped))
         } else {
-            Ok(SegmentRead::Exhausted { bytes: taken })
+            Ok((Some(slice), SegmentRead::Exhausted { bytes: taken as usize }))
         }
     }
 

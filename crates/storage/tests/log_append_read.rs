@@ -201,3 +201,37 @@ fn lookups_through_a_large_index_find_every_batch() {
     let index_len = std::fs::metadata(dir.path().join("00000000000000000000.index")).unwrap().len();
     assert_eq!(index_len, 4999 * 8, "one entry per batch after the first");
 }
+
+#[test]
+fn slices_name_what_a_read_returns_and_outlive_a_deleted_log_but_not_a_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path().join("p-0"), small_segments(300), NOW_MS).unwrap();
+    for _ in 0..4 {
+        log.append_as_leader(&mut encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() }), 0, NOW_MS).unwrap();
+    }
+    assert_eq!(log.segment_count(), 4, "one batch per segment");
+    for (offset, max_bytes, max_offset) in [(0, usize::MAX, i64::MAX), (3, usize::MAX, 6), (2, 400, i64::MAX), (8, usize::MAX, i64::MAX)] {
+        let slices = log.read_slices(offset, max_bytes, max_offset, true).unwrap();
+        let read = log.read(offset, max_bytes, max_offset, true).unwrap();
+        assert_eq!(slices.to_bytes().unwrap(), read, "read_slices({offset}, {max_bytes}, {max_offset}) names the bytes read returns");
+        assert_eq!(slices.len(), read.len());
+        assert!(slices.slices().iter().all(|s| !s.is_empty()), "no empty slices");
+    }
+    let everything = log.read_slices(0, usize::MAX, i64::MAX, false).unwrap();
+    assert_eq!(everything.slices().len(), 4, "one slice per segment");
+    let expected = everything.to_bytes().unwrap();
+    // A segment deleted meanwhile (retention, topic deletion) is still sent whole.
+    log.delete().unwrap();
+    assert_eq!(everything.to_bytes().unwrap(), expected);
+
+    // A truncation cuts the file under a slice: reading it fails instead of returning
+    // fewer or other bytes.
+    let mut log = Log::open(dir.path().join("q-0"), LogConfig::default(), NOW_MS).unwrap();
+    for _ in 0..3 {
+        log.append_as_leader(&mut batch(2, NOW_MS), 0, NOW_MS).unwrap();
+    }
+    let tail = log.read_slices(2, usize::MAX, i64::MAX, false).unwrap();
+    log.truncate_to(2).unwrap();
+    let error = tail.to_bytes().unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
+}

@@ -10,17 +10,26 @@ use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, RequestHeader};
+use spool_storage::LogSlices;
 use tokio::sync::watch;
 
 use super::topic_name;
 use crate::broker::{now_ms, Broker};
 use crate::error::KafkaError;
 use crate::partition::{PartitionError, ReadLimit};
+use crate::response::{marker, SPLICE_MIN_BYTES};
 
 /// Upper bound on how long one fetch may wait, whatever the client asks.
 const MAX_WAIT_MS_LIMIT: i32 = 60_000;
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> FetchResponse {
+/// A fetch's answer: the response, whose large record sets are markers standing for
+/// `spliced` (see [`crate::response`]).
+pub(crate) struct Fetched {
+    pub(crate) response: FetchResponse,
+    pub(crate) spliced: Vec<LogSlices>,
+}
+
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> Fetched {
     let version = header.request_api_version;
     // A follower replicating this broker's partitions names itself (KIP-903 moved the
     // field into `replica_state` in v15).
@@ -29,19 +38,19 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let mut watchers = Vec::new();
-        let (response, bytes, has_error) = read_once(broker, &request, version, replica_id, &mut watchers);
+        let (fetched, bytes, has_error) = read_once(broker, &request, version, replica_id, &mut watchers);
         let done = bytes >= request.min_bytes.max(0) as usize
             || has_error
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
         if done {
-            return response;
+            return fetched;
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             // Deadline reached: answer with whatever is there now.
-            let (response, _, _) = read_once(broker, &request, version, replica_id, &mut Vec::new());
-            return response;
+            let (fetched, _, _) = read_once(broker, &request, version, replica_id, &mut Vec::new());
+            return fetched;
         }
     }
 }
@@ -54,8 +63,9 @@ fn read_once(
     version: i16,
     replica_id: i32,
     watchers: &mut Vec<watch::Receiver<i64>>,
-) -> (FetchResponse, usize, bool) {
+) -> (Fetched, usize, bool) {
     let image = broker.image();
+    let mut spliced = Vec::new();
     let mut total_bytes = 0usize;
     let mut has_error = false;
     let response_max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
@@ -101,11 +111,26 @@ fn read_once(
                     has_error = true;
                 }
                 Ok(PartitionRead::Records { records, high_watermark, log_start_offset }) => {
-                    total_bytes += records.len();
                     data.high_watermark = high_watermark;
                     data.last_stable_offset = high_watermark;
                     data.log_start_offset = log_start_offset;
-                    data.records = Some(records);
+                    if records.len() >= SPLICE_MIN_BYTES {
+                        total_bytes += records.len();
+                        data.records = Some(marker(spliced.len()));
+                        spliced.push(records);
+                    } else {
+                        match records.to_bytes() {
+                            Ok(bytes) => {
+                                total_bytes += bytes.len();
+                                data.records = Some(bytes);
+                            }
+                            Err(e) => {
+                                has_error = true;
+                                data.error_code = ResponseError::KafkaStorageError.code();
+                                tracing::warn!("fetch of {}-{} failed reading its segment: {e}", topic.topic.0, fetch.partition);
+                            }
+                        }
+                    }
                 }
                 Err((e, high_watermark, log_start_offset)) => {
                     has_error = true;
@@ -128,12 +153,12 @@ fn read_once(
     }
     let mut response = FetchResponse::default();
     response.responses = topics;
-    (response, total_bytes, has_error)
+    (Fetched { response, spliced }, total_bytes, has_error)
 }
 
 /// What a fetch found in one partition.
 enum PartitionRead {
-    Records { records: Bytes, high_watermark: i64, log_start_offset: i64 },
+    Records { records: LogSlices, high_watermark: i64, log_start_offset: i64 },
     /// A follower's log diverges from the leader's after `end_offset` of `epoch` (KIP-320).
     Diverging { epoch: i32, end_offset: i64, high_watermark: i64, log_start_offset: i64 },
 }
