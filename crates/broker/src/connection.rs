@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures::stream::{FuturesOrdered, StreamExt};
 use spool_protocol::frame::{take_frame, FrameError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -88,29 +88,25 @@ pub(crate) async fn serve(
             }
             continue;
         };
-        match dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output).await {
-            Outcome::Respond if in_flight.is_empty() => {
-                if let Err(e) = stream.write_all(&output).await {
-                    tracing::debug!(%peer, "write failed: {e}");
-                    return;
-                }
-                output.clear();
+        let response = match dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output).await {
+            Outcome::Respond => Response::Frame(output.split()),
+            Outcome::RespondParts(parts) => Response::Parts(parts),
+            Outcome::Later(response) => {
+                in_flight.push_back(response);
+                continue;
             }
-            Outcome::RespondParts(parts) if in_flight.is_empty() => {
-                if let Err(e) = Response::Parts(parts).write_to(&mut stream).await {
-                    tracing::debug!(%peer, "write failed: {e}");
-                    return;
-                }
-            }
-            // Behind a response still owed: queued, to keep request order.
-            Outcome::Respond => in_flight.push_back(Box::pin(std::future::ready(Ok(Response::Frame(output.split()))))),
-            Outcome::RespondParts(parts) => in_flight.push_back(Box::pin(std::future::ready(Ok(Response::Parts(parts))))),
-            Outcome::Later(response) => in_flight.push_back(response),
-            Outcome::NoResponse => {}
+            Outcome::NoResponse => continue,
             Outcome::Close(reason) => {
                 tracing::warn!(%peer, "closing connection: {reason}");
                 return;
             }
+        };
+        if !in_flight.is_empty() {
+            // Behind a response still owed: queued, to keep request order.
+            in_flight.push_back(Box::pin(std::future::ready(Ok(response))));
+        } else if let Err(e) = response.write_to(&mut stream).await {
+            tracing::debug!(%peer, "write failed: {e}");
+            return;
         }
     }
 }
