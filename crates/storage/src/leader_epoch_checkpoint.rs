@@ -15,11 +15,13 @@
 //! ```
 //!
 //! Crash behaviour: written to a temporary file, fsynced and renamed, and the directory
-//! is fsynced, every time the cache changes; a new entry is made durable before the
-//! batch that introduces it is written, so the file never lacks an entry for a batch on
-//! disk. It may hold entries for batches lost in a crash: on open, entries at or past
-//! the recovered log end are dropped, and after an unclean shutdown the entries of the
-//! batches past the recovery point are derived again from their headers. A missing or
+//! is fsynced. Entries of appended batches (and corrections made on open) are written
+//! before the recovery point passes those batches (at the next flush), and truncations
+//! at once, so the file never lacks an entry for a batch below the recovery point. It
+//! may lack entries past it, or hold entries for batches lost in a crash: on open,
+//! entries at or past the recovered log end are dropped, and after an unclean shutdown
+//! the entries of the batches past the recovery point are derived again from their
+//! headers. A missing or
 //! unparsable file (or one whose entries are not increasing) is rebuilt from the headers
 //! of every batch in the log, which holds the same information: each batch carries the
 //! epoch of the leader that wrote it.

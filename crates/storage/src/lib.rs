@@ -37,10 +37,11 @@
 //!   memory, scans use fixed-size buffers.
 //! - Idempotent producers: an acknowledged batch is never written twice, and the state
 //!   that guarantees it survives restarts and crashes (snapshots + log replay).
-//! - Leader epochs: the epoch cache never lacks the entry of a batch on disk (a new
-//!   epoch is made durable before its first batch is written) and never keeps one past
-//!   the log end (cut on truncation and on open), so OffsetsForLeaderEpoch answers from
-//!   the log as it is.
+//! - Leader epochs: the epoch cache never lacks the entry of a batch in the log (its
+//!   checkpoint is written before the recovery point passes a new epoch's batches, and
+//!   the entries past the recovery point are rebuilt from batch headers after a crash)
+//!   and never keeps one past the log end (cut on truncation and on open), so
+//!   OffsetsForLeaderEpoch answers from the log as it is.
 //! - The log start offset only moves up, except by truncation; reads below it are out of
 //!   range, and a start moved by DeleteRecords survives restarts and crashes.
 //! - Compaction (`cleanup.policy=compact`) removes records but never moves one: offsets

@@ -122,7 +122,10 @@ impl Log {
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
         log.load_leader_epochs(loaded.had_clean_shutdown)?;
-        if log.checkpointed_recovery_point != log.recovery_point {
+        // A checkpoint past the recovered log end must not outlive this open: appends
+        // below it would count as flushed. A missing (or unreadable) one already means
+        // "recover everything"; the next flush writes it.
+        if loaded.checkpointed_recovery_point.is_some_and(|c| c != log.recovery_point) {
             log.write_checkpoint()?;
         }
         // From here on the log may be written: a crash must not look clean.

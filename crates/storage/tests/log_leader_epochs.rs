@@ -64,10 +64,11 @@ fn leader_appends_record_each_new_epoch_in_kafkas_file_format() {
 #[test]
 fn an_empty_log_has_no_epochs() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), config(), NOW_MS).unwrap();
+    let mut log = Log::open(dir.path(), config(), NOW_MS).unwrap();
     assert_eq!(log.latest_epoch(), None);
     assert_eq!(log.epoch_entries(), vec![]);
     assert_eq!(log.end_offset_for_epoch(0), None);
+    log.flush().unwrap();
     assert_eq!(checkpoint_text(dir.path()), "0\n0\n");
 }
 
@@ -216,8 +217,10 @@ fn a_deleted_checkpoint_is_rebuilt_identically_from_the_batches() {
             drop(log);
         }
         fs::remove_file(dir.path().join(CHECKPOINT)).unwrap();
-        let log = Log::open(dir.path(), config(), NOW_MS).unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW_MS).unwrap();
         assert_eq!(log.epoch_entries(), expected, "clean shutdown: {clean}");
+        // The rebuilt cache is saved by the next flush, as appended epochs are.
+        log.flush().unwrap();
         assert_eq!(checkpoint_text(dir.path()), text, "clean shutdown: {clean}");
     }
 }
@@ -229,8 +232,9 @@ fn a_corrupt_checkpoint_is_rebuilt_from_the_batches() {
         let log = leader_log(dir.path(), &[0, 2, 5]);
         log.close().unwrap();
         fs::write(dir.path().join(CHECKPOINT), garbage).unwrap();
-        let log = Log::open(dir.path(), config(), NOW_MS).unwrap();
+        let mut log = Log::open(dir.path(), config(), NOW_MS).unwrap();
         assert_eq!(log.epoch_entries(), vec![(0, 0), (2, 3), (5, 6)], "{garbage:?}");
+        log.flush().unwrap();
         assert_eq!(checkpoint_text(dir.path()), "0\n3\n0 0\n2 3\n5 6\n");
     }
 }
@@ -252,6 +256,7 @@ fn entries_of_batches_lost_in_a_crash_are_dropped() {
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     assert_eq!(log.log_end_offset(), 6);
     assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+    log.flush().unwrap();
     assert_eq!(checkpoint_text(dir.path()), "0\n1\n0 0\n");
     assert_eq!(log.end_offset_for_epoch(4), None);
     // Appends at the next epoch start where the log now ends.
@@ -272,8 +277,9 @@ fn after_a_crash_the_entries_past_the_recovery_point_come_from_the_batches() {
     // A checkpoint that disagrees with the unflushed batches (here: written by hand)
     // loses to them after a crash.
     fs::write(dir.path().join(CHECKPOINT), "0\n2\n0 0\n2 3\n").unwrap();
-    let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), vec![(0, 0), (4, 6)]);
+    log.flush().unwrap();
     assert_eq!(checkpoint_text(dir.path()), "0\n2\n0 0\n4 6\n");
 }
 
@@ -298,4 +304,26 @@ fn time_retention_trims_epochs_from_the_start() {
     log.close().unwrap();
     let log = Log::open(dir.path(), config, NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), vec![(2, 12), (3, 15)]);
+}
+
+#[test]
+fn opening_after_a_crash_writes_no_checkpoint_and_a_second_crash_recovers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    for epoch in [0, 0, 4, 4] {
+        log.append_as_leader(&mut three_records(), epoch, NOW_MS).unwrap();
+    }
+    drop(log);
+    let stale = "0\n2\n0 0\n2 3\n";
+    fs::write(dir.path().join(CHECKPOINT), stale).unwrap();
+    // Opening corrects the cache in memory only: the recovery point did not move, so
+    // nothing it says about flushed batches changed.
+    let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (4, 6)]);
+    assert_eq!(checkpoint_text(dir.path()), stale, "opening rewrote the epoch checkpoint");
+    assert!(!dir.path().join("recovery-point-offset-checkpoint").exists(), "opening wrote a recovery checkpoint");
+    // A second crash before any flush finds the same files and corrects them the same way.
+    drop(log);
+    let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (4, 6)]);
 }

@@ -148,7 +148,10 @@ impl Log {
                 let before = on_disk.as_ref().map(LeaderEpochCache::entries);
                 info!(dir = %self.dir.display(), ?before, after = ?cache.entries(), "corrected the leader epoch cache to the recovered log");
             }
-            save(self, &cache)?;
+            // Saved as appended epochs are: before the recovery point passes the batches
+            // (the next flush). Until then a crash finds the same file and corrects it
+            // the same way, since opening does not move the recovery point.
+            self.leader_epochs_unsaved = true;
         }
         self.leader_epochs = cache;
         Ok(())
