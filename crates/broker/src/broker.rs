@@ -125,12 +125,18 @@ impl Broker {
     }
 
     /// Brings local partitions in line with the latest applied metadata.
+    ///
+    /// Creating and opening logs is file I/O with fsyncs, slow on a busy disk: the
+    /// worker's other tasks (requests of every connection it serves) move to another
+    /// thread meanwhile instead of waiting behind it.
     pub(crate) fn apply_latest_image(&self) {
-        let _applying = self.apply_lock.lock();
-        let image = self.metadata.image();
-        if let Err(e) = self.replicas.apply_image(&image, now_ms()) {
-            tracing::error!("applying metadata to local partitions failed: {e:#}");
-        }
+        tokio::task::block_in_place(|| {
+            let _applying = self.apply_lock.lock();
+            let image = self.metadata.image();
+            if let Err(e) = self.replicas.apply_image(&image, now_ms()) {
+                tracing::error!("applying metadata to local partitions failed: {e:#}");
+            }
+        })
     }
 
     /// The registration record this broker keeps in the metadata.

@@ -3,7 +3,7 @@
 //! `LeaderEpochFileCache` in `UnifiedLog`). The cache itself is
 //! [`LeaderEpochCache`]; its file is [`crate::leader_epoch_checkpoint`].
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::Log;
 use crate::atomic_write::sync_dir;
@@ -135,7 +135,7 @@ impl Log {
             }
             None => {
                 if self.log_end_offset() > self.first_segment_base() {
-                    info!(dir = %self.dir.display(), "no leader epoch checkpoint; rebuilding it from the batches");
+                    debug!(dir = %self.dir.display(), "no leader epoch checkpoint (none written yet, or deleted); rebuilding it from the batches");
                 }
                 let mut cache = LeaderEpochCache::default();
                 self.assign_epochs_of_batches_from(&mut cache, self.first_segment_base())?;
