@@ -127,7 +127,7 @@ fn read_once(
                             Err(e) => {
                                 has_error = true;
                                 data.error_code = ResponseError::KafkaStorageError.code();
-                                tracing::warn!("fetch of {}-{} failed reading its segment: {e}", topic.topic.0, fetch.partition);
+                                tracing::warn!("fetch of {}-{} failed reading its segment: {e}", name.as_deref().unwrap_or("?"), fetch.partition);
                             }
                         }
                     }
