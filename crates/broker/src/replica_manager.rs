@@ -272,7 +272,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use kafka_protocol::records::RecordBatchDecoder;
     use spool_metadata::config::{resolve_topic_config, BrokerConfig};
     use spool_storage::{Log, LogConfig};
     use uuid::Uuid;
@@ -284,25 +284,8 @@ mod tests {
 
     /// One batch of one keyed record.
     fn keyed(key: &str, value: &str) -> BytesMut {
-        let record = Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: 0,
-            sequence: -1,
-            timestamp: NOW_MS - 1000,
-            key: Some(Bytes::copy_from_slice(key.as_bytes())),
-            value: Some(Bytes::copy_from_slice(value.as_bytes())),
-            headers: Default::default(),
-            delete_horizon: false,
-        };
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, [record].iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-            .unwrap();
-        buf
+        let (key, value) = (Bytes::copy_from_slice(key.as_bytes()), Bytes::copy_from_slice(value.as_bytes()));
+        crate::test_batches::batch([(Some(key), Some(value))], NOW_MS - 1000)
     }
 
     /// (offset, key, value) of every record of the partition's log.

@@ -164,7 +164,6 @@ mod tests {
     use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
     use kafka_protocol::messages::{ApiKey, FetchResponse, TopicName};
     use kafka_protocol::protocol::{Decodable, StrBytes};
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
     use spool_protocol::header::encode_response;
     use spool_storage::{Log, LogConfig};
 
@@ -173,26 +172,8 @@ mod tests {
     fn log(dir: &std::path::Path, batches: usize, value_len: usize, segment_bytes: u64) -> Log {
         let mut log = Log::open(dir, LogConfig { segment_bytes, ..LogConfig::default() }, 0).unwrap();
         for b in 0..batches {
-            let records: Vec<Record> = (0..100)
-                .map(|i| Record {
-                    transactional: false,
-                    control: false,
-                    partition_leader_epoch: 0,
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    timestamp_type: TimestampType::Creation,
-                    offset: i,
-                    sequence: -1,
-                    timestamp: 0,
-                    key: None,
-                    value: Some(Bytes::from(vec![(b * 100 + i as usize) as u8; value_len])),
-                    headers: Default::default(),
-                    delete_horizon: false,
-                })
-                .collect();
-            let mut buf = BytesMut::new();
-            RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-                .unwrap();
+            let values = (0..100).map(|i| (None, Some(Bytes::from(vec![(b * 100 + i) as u8; value_len]))));
+            let mut buf = crate::test_batches::batch(values, 0);
             log.append_as_leader(&mut buf, 0, 0).unwrap();
         }
         log
