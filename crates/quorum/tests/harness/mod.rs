@@ -28,9 +28,11 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+/// `n` distinct ports on 127.0.0.1 that were free a moment ago (held together while
+/// they are picked: one at a time, the kernel may hand out a just-released port again).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
+    held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
 }
 
 /// Fast timeouts so elections and failovers finish quickly in tests.
@@ -57,10 +59,8 @@ pub struct ClusterSpec {
 impl ClusterSpec {
     /// `voter_ids` vote; `learner_ids` get ports and directories too.
     pub fn new(voter_ids: &[i32], learner_ids: &[i32]) -> ClusterSpec {
-        let mut ports = BTreeMap::new();
-        for id in voter_ids.iter().chain(learner_ids) {
-            ports.insert(*id, free_port());
-        }
+        let ids: Vec<i32> = voter_ids.iter().chain(learner_ids).copied().collect();
+        let ports: BTreeMap<i32, u16> = ids.iter().copied().zip(free_ports(ids.len())).collect();
         let voters = voter_ids.iter().map(|id| (*id, format!("127.0.0.1:{}", ports[id]))).collect();
         ClusterSpec {
             cluster_id: format!("test-{}", Uuid::new_v4().simple()),
