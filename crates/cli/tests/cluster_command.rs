@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
-use harness::{free_port, spool_bin, unique_topic, Broker};
+use harness::{spool_bin, unique_topic, Broker};
 
 /// Upper bound for any one tool invocation.
 const TOOL_LIMIT: Duration = Duration::from_secs(60);
@@ -231,11 +231,7 @@ struct ThreeNodes {
 
 impl ThreeNodes {
     fn start() -> ThreeNodes {
-        let mut ports = BTreeSet::new();
-        while ports.len() < 6 {
-            ports.insert(free_port());
-        }
-        let ports: Vec<u16> = ports.into_iter().collect();
+        let ports = harness::free_ports(6);
         let voters: Vec<String> = (0..3).map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[3 + i])).collect();
         let voters = voters.join(",");
         let dir = tempfile::tempdir().expect("temp dir");

@@ -55,8 +55,8 @@ fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_controller_only_node_and_a_broker_only_node_form_a_cluster() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (controller_port, broker_controller_port, kafka_port) =
-        (harness::free_port(), harness::free_port(), harness::free_port());
+    let ports = harness::free_ports(3);
+    let (controller_port, broker_controller_port, kafka_port) = (ports[0], ports[1], ports[2]);
     let voters = format!("1@127.0.0.1:{controller_port}");
     let timing = ["--set", "broker.session.timeout.ms=2000", "--set", "broker.heartbeat.interval.ms=300"];
     let owned = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
