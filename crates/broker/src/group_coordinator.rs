@@ -467,10 +467,19 @@ fn replay_partition(source: &Partition, config: GroupConfig, seed: u64) -> Resul
 }
 
 fn encode_batch(records: &[GroupRecord], now_ms: i64) -> Result<BytesMut, String> {
+    encode_plain_batch(records.iter().map(|r| (Some(Bytes::from(r.encode_key())), r.encode_value().map(Bytes::from))), now_ms)
+}
+
+/// One uncompressed v2 batch holding a record per `(key, value)`, at offsets from 0,
+/// all stamped `timestamp` (the broker's own writes; unit tests build batches with it too).
+pub(crate) fn encode_plain_batch(
+    records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
+    timestamp: i64,
+) -> Result<BytesMut, String> {
     let records: Vec<Record> = records
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, r)| Record {
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -480,9 +489,9 @@ fn encode_batch(records: &[GroupRecord], now_ms: i64) -> Result<BytesMut, String
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: -1,
-            timestamp: now_ms,
-            key: Some(Bytes::from(r.encode_key())),
-            value: r.encode_value().map(Bytes::from),
+            timestamp,
+            key,
+            value,
             headers: Default::default(),
         })
         .collect();

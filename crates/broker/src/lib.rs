@@ -36,8 +36,6 @@ mod replica_fetcher;
 mod replica_manager;
 mod response;
 mod server;
-#[cfg(test)]
-mod test_batches;
 
 pub use broker::{now_ms, Broker};
 pub use server::{run, Server};

@@ -285,7 +285,7 @@ mod tests {
     /// One batch of one keyed record.
     fn keyed(key: &str, value: &str) -> BytesMut {
         let (key, value) = (Bytes::copy_from_slice(key.as_bytes()), Bytes::copy_from_slice(value.as_bytes()));
-        crate::test_batches::batch([(Some(key), Some(value))], NOW_MS - 1000)
+        crate::group_coordinator::encode_plain_batch([(Some(key), Some(value))], NOW_MS - 1000).unwrap()
     }
 
     /// (offset, key, value) of every record of the partition's log.
