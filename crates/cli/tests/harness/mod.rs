@@ -211,5 +211,14 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         self.kill9();
+        // A failing test shows what the broker said (its log goes with the temp dir).
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(400).collect();
+            eprintln!("--- last {} lines of the log of broker {} ---", tail.len(), self.addr);
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
