@@ -78,7 +78,9 @@ pub(crate) async fn handle(
                 Ok(request) => request,
                 Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
             };
+            trace_request(peer, &header, &request);
             let response = $handler(broker, &header, request).await;
+            trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
         }};
         // A handler that answers with broker addresses: those of the client's listener.
@@ -87,7 +89,9 @@ pub(crate) async fn handle(
                 Ok(request) => request,
                 Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
             };
+            trace_request(peer, &header, &request);
             let response = $handler(broker, &header, request, listener).await;
+            trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
         }};
     }
@@ -153,7 +157,9 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed JoinGroup v{version} request: {e}")),
             };
             // The member's host is recorded for DescribeGroups, so this one handler sees the peer.
+            trace_request(peer, &header, &request);
             let response = handlers::join_group::handle(broker, &header, request, peer).await;
+            trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
         }
         ApiKey::SyncGroup => route!(SyncGroupRequest, handlers::sync_group::handle),
@@ -171,12 +177,28 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed ConsumerGroupHeartbeat v{version} request: {e}")),
             };
             // The member's host is recorded for ConsumerGroupDescribe.
+            trace_request(peer, &header, &request);
             let response = handlers::consumer_group_heartbeat::handle(broker, &header, request, peer).await;
+            trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
         }
         ApiKey::ConsumerGroupDescribe => route!(ConsumerGroupDescribeRequest, handlers::consumer_group_describe::handle),
         other => Outcome::Close(format!("{other:?} is listed as supported but has no handler")),
     }
+}
+
+/// Target of the per-request trace: `RUST_LOG=spool::requests=trace` logs every request
+/// but Produce and Fetch (whose records would flood it) and its response, decoded.
+const REQUESTS: &str = "spool::requests";
+
+fn trace_request(peer: SocketAddr, header: &RequestHeader, request: &impl std::fmt::Debug) {
+    let api = ApiKey::try_from(header.request_api_key).map_or_else(|()| "?".to_string(), |k| format!("{k:?}"));
+    let version = header.request_api_version;
+    tracing::trace!(target: REQUESTS, %peer, correlation_id = header.correlation_id, "{api} v{version} {request:?}");
+}
+
+fn trace_response(peer: SocketAddr, header: &RequestHeader, response: &impl std::fmt::Debug) {
+    tracing::trace!(target: REQUESTS, %peer, correlation_id = header.correlation_id, "answered {response:?}");
 }
 
 fn respond<B: kafka_protocol::protocol::Encodable>(

@@ -2,10 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use spool_metadata::config::{resolve_topic_config, BrokerConfig};
+use spool_metadata::config::{resolve_topic_config, BrokerConfig, TopicConfig};
 use spool_metadata::records::ConfigResource;
 use spool_metadata::MetadataImage;
 use spool_storage::{CleaningCommit, Log};
@@ -59,6 +60,7 @@ impl ReplicaManager {
     /// When a log cannot be opened; partitions handled before the failure stay applied.
     pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) -> anyhow::Result<()> {
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
+        let mut new: Vec<NewPartition> = Vec::new();
         for topic in image.topics() {
             let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
             let config = resolve_topic_config(&self.broker_config, &overrides);
@@ -85,25 +87,17 @@ impl ReplicaManager {
                             partition.set_config(config.clone());
                         }
                     }
-                    _ => {
-                        let dir = self.partition_dir(&topic.name, record.partition);
-                        let log = Log::open(&dir, log_config(&config), now_ms)
-                            .map_err(|e| anyhow::anyhow!("opening log {}: {e}", dir.display()))?;
-                        let partition = Arc::new(Partition::new(
-                            topic.name.clone(),
-                            record.partition,
-                            topic.topic_id,
-                            self.node_id,
-                            log,
-                            state,
-                            config.clone(),
-                            now_ms,
-                        ));
-                        self.partitions.write().insert(key, partition);
-                    }
+                    _ => new.push(NewPartition {
+                        dir: self.partition_dir(&topic.name, record.partition),
+                        key,
+                        topic_id: topic.topic_id,
+                        state,
+                        config: config.clone(),
+                    }),
                 }
             }
         }
+        self.open_partitions(new, now_ms)?;
         let removed: Vec<Arc<Partition>> = {
             let mut partitions = self.partitions.write();
             let gone: Vec<TopicPartition> = partitions.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
@@ -120,6 +114,45 @@ impl ReplicaManager {
             }
         }
         Ok(())
+    }
+
+    /// Opens the logs of `new` partitions (recovering them after an unclean shutdown) on
+    /// `num.recovery.threads.per.data.dir` threads, as Kafka loads its logs, and adds them.
+    ///
+    /// # Errors
+    /// The first log that could not be opened; every other one is added.
+    fn open_partitions(&self, new: Vec<NewPartition>, now_ms: i64) -> anyhow::Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let count = new.len();
+        let threads = self.recovery_threads();
+        let opened = on_threads(new, threads, |p| Log::open(&p.dir, log_config(&p.config), now_ms));
+        let mut first_error = None;
+        let mut partitions = self.partitions.write();
+        for (p, log) in opened {
+            match log {
+                Ok(log) => {
+                    let (topic, index) = p.key.clone();
+                    let partition = Partition::new(topic, index, p.topic_id, self.node_id, log, p.state, p.config, now_ms);
+                    partitions.insert(p.key, Arc::new(partition));
+                }
+                Err(e) => {
+                    tracing::error!(dir = %p.dir.display(), "could not open the partition's log: {e}");
+                    first_error.get_or_insert_with(|| anyhow::anyhow!("opening log {}: {e}", p.dir.display()));
+                }
+            }
+        }
+        if count > 1 {
+            tracing::info!(count, threads, elapsed_ms = started.elapsed().as_millis() as u64, "opened partition logs");
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `num.recovery.threads.per.data.dir` (one data directory here), at least 1.
+    fn recovery_threads(&self) -> usize {
+        usize::try_from(self.broker_config.num_recovery_threads_per_data_dir()).unwrap_or(1).max(1)
     }
 
     /// Points the replica fetchers at the current leaders of the partitions this broker follows.
@@ -254,14 +287,45 @@ impl ReplicaManager {
     pub fn shutdown(&self) {
         self.fetchers.shutdown();
         let partitions: Vec<Arc<Partition>> = self.partitions.write().drain().map(|(_, p)| p).collect();
-        for partition in partitions {
+        on_threads(partitions, self.recovery_threads(), |partition| {
             if let Some(log) = partition.take_log() {
                 if let Err(e) = log.close() {
                     tracing::error!(topic = %partition.topic, partition = partition.index, "closing log failed: {e}");
                 }
             }
-        }
+        });
     }
+}
+
+/// A partition of the image that this broker hosts but has not opened yet.
+struct NewPartition {
+    key: TopicPartition,
+    dir: PathBuf,
+    topic_id: uuid::Uuid,
+    state: PartitionState,
+    config: TopicConfig,
+}
+
+/// `f` applied to every item on up to `threads` threads, each taking the next item when
+/// it is done with one (logs differ widely in how much there is to recover); the items
+/// with their results, in the order given.
+fn on_threads<T: Sync, R: Send>(items: Vec<T>, threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<(T, R)> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(|item| { let r = f(&item); (item, r) }).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<parking_lot::Mutex<Option<R>>> = items.iter().map(|_| parking_lot::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                *results[i].lock() = Some(f(item));
+            });
+        }
+    });
+    items.into_iter().zip(results).map(|(item, r)| (item, r.into_inner().expect("every item was taken by a thread"))).collect()
 }
 
 #[cfg(test)]
@@ -297,6 +361,63 @@ mod tests {
             .iter()
             .flat_map(|set| set.records.iter().map(|r| (r.offset, text(&r.key), text(&r.value))))
             .collect()
+    }
+
+    /// An image with topic `name` of `partitions` partitions, all led by broker 1.
+    fn image_with_topic(name: &str, partitions: i32) -> MetadataImage {
+        use spool_metadata::records::{MetadataRecord, PartitionRecord, TopicRecord};
+        let mut image = MetadataImage::default();
+        let topic_id = Uuid::new_v4();
+        image.replay(&MetadataRecord::Topic(TopicRecord { name: name.into(), topic_id }));
+        for partition in 0..partitions {
+            let (replicas, isr) = (vec![1], vec![1]);
+            let record = PartitionRecord { topic_id, partition, replicas, isr, leader: 1, leader_epoch: 0, partition_epoch: 0 };
+            image.replay(&MetadataRecord::Partition(record));
+        }
+        image
+    }
+
+    #[test]
+    fn logs_open_on_the_recovery_threads_and_each_recovers_its_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BrokerConfig::new();
+        config.set("num.recovery.threads.per.data.dir", "3").unwrap();
+        let image = image_with_topic("spread", 10);
+        let replicas = ReplicaManager::new(1, dir.path().to_path_buf(), config.clone());
+        replicas.apply_image(&image, NOW_MS).unwrap();
+        for p in 0..10 {
+            let partition = replicas.get("spread", p).unwrap();
+            for i in 0..=p {
+                partition.append_as_leader(&mut keyed(&format!("p{p}"), &format!("v{i}")), NOW_MS).unwrap();
+            }
+        }
+        // No clean shutdown (the logs are dropped, not closed): every log is recovered.
+        drop(replicas);
+
+        let replicas = ReplicaManager::new(1, dir.path().to_path_buf(), config);
+        replicas.apply_image(&image, NOW_MS).unwrap();
+        assert_eq!(replicas.all().len(), 10);
+        for p in 0..10 {
+            let expected: Vec<_> = (0..=p).map(|i| (i64::from(i), format!("p{p}"), format!("v{i}"))).collect();
+            assert_eq!(records(&replicas.get("spread", p).unwrap()), expected, "partition {p}");
+        }
+        replicas.shutdown();
+        assert!(replicas.all().is_empty());
+    }
+
+    #[test]
+    fn on_threads_applies_to_every_item_once_and_keeps_their_order() {
+        let calls = AtomicUsize::new(0);
+        for threads in [1, 2, 5, 64] {
+            let items: Vec<u64> = (0..50).collect();
+            let out = on_threads(items, threads, |i| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                i * i
+            });
+            assert_eq!(out, (0..50).map(|i| (i, i * i)).collect::<Vec<_>>(), "{threads} threads");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 200);
+        assert!(on_threads(Vec::<u8>::new(), 4, |_| ()).is_empty());
     }
 
     #[test]
