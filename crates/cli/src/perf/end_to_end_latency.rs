@@ -45,7 +45,7 @@ use crate::connection_args::{apply_java_properties, load_properties, parse_key_v
 
 use super::latency_stats::LatencyHistogram;
 use super::payload::{time_seed, Payloads, RECORD_SIZE_MAX};
-use super::throughput_throttler::ThroughputThrottler;
+use super::throughput_throttler::{wait_until, ThroughputThrottler};
 
 /// Bytes of a record that carry its number and send time.
 const STAMP_BYTES: usize = 16;
@@ -344,13 +344,7 @@ fn paced(
             let start = Instant::now();
             for number in 0..count {
                 if let Some(due) = throttler.due(number) {
-                    loop {
-                        let now = Instant::now();
-                        if now >= due {
-                            break;
-                        }
-                        producer.poll(due - now);
-                    }
+                    wait_until(&producer, due);
                 }
                 stamp(&mut payload, number, epoch);
                 send(&producer, topic, &payload)?;

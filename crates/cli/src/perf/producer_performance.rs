@@ -36,7 +36,7 @@ use crate::connection_args::{
 
 use super::payload::{time_seed, Payloads};
 use super::perf_context::PerfProducerContext;
-use super::throughput_throttler::ThroughputThrottler;
+use super::throughput_throttler::{wait_until, ThroughputThrottler};
 
 /// How long metadata of the topic may take at start-up.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -178,17 +178,6 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
-}
-
-/// Serves delivery reports until `due`.
-fn wait_until(producer: &BaseProducer<PerfProducerContext>, due: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= due {
-            return;
-        }
-        producer.poll(due - now);
-    }
 }
 
 fn send(producer: &BaseProducer<PerfProducerContext>, topic: &str, payload: &[u8]) -> Result<()> {

@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::producer::{BaseProducer, ProducerContext};
+
 /// When each record of a paced run may be sent.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ThroughputThrottler {
@@ -35,6 +37,24 @@ impl ThroughputThrottler {
         let interval_ns = self.interval_ns?;
         let offset_ns = (sent as f64 * interval_ns).min(u64::MAX as f64) as u64;
         Some(self.start + Duration::from_nanos(offset_ns))
+    }
+}
+
+/// Serves `producer`'s delivery reports until `due`. librdkafka's poll counts its
+/// timeout in whole milliseconds, so a wait shorter than one (every wait at 10,000
+/// records/s) would return at once and spin a core; the last fraction is slept instead.
+pub(crate) fn wait_until<C: ProducerContext>(producer: &BaseProducer<C>, due: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return;
+        }
+        let wait = due - now;
+        if wait >= Duration::from_millis(1) {
+            producer.poll(wait);
+        } else {
+            std::thread::sleep(wait);
+        }
     }
 }
 
