@@ -9,6 +9,7 @@ use std::time::UNIX_EPOCH;
 
 use spool_protocol::batch::{validate_batch, BatchError, BatchHeader, BATCH_HEADER_LEN};
 
+use crate::background_flush::UnsyncedFile;
 use crate::error::{IoContext, LogError};
 use crate::file_slice::FileSlice;
 
@@ -120,6 +121,15 @@ impl FileRecords {
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// Another descriptor for the file if it was written since the last sync, for an
+    /// fsync without the segment (the flag stays until [`FileRecords::sync`] runs).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn unsynced_file(&self) -> Result<Option<UnsyncedFile>, LogError> {
+        self.unsynced.then(|| UnsyncedFile::dup(&self.path, &self.file)).transpose()
     }
 
     /// The file's modification time in ms since the epoch (a fact of the disk, used by
@@ -310,32 +320,7 @@ fn allow_compacted_count(error: BatchError) -> Result<(), BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-
-    fn batch(n: usize, value_bytes: usize) -> BytesMut {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32,
-                timestamp: 1_000,
-                key: None,
-                value: Some(bytes::Bytes::from(vec![b'x'; value_bytes])),
-                headers: Default::default(),
-                delete_horizon: false,
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &options).unwrap();
-        buf
-    }
+    use crate::test_batches::batch;
 
     fn scan_all(records: &FileRecords, chunk_bytes: usize, verify: bool) -> (Vec<u64>, Scanned) {
         let mut scanner = records.scanner(0, chunk_bytes);

@@ -17,6 +17,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+use crate::background_flush::UnsyncedFile;
 use crate::error::{IoContext, LogError};
 
 /// Entries kept in memory at the end of an index after it is trimmed.
@@ -225,6 +226,17 @@ impl<const N: usize> IndexFile<N> {
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// Writes buffered entries; another descriptor for the file if it was written since
+    /// the last sync, for an fsync without the segment (the flag stays until
+    /// [`IndexFile::sync`] runs).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn unsynced_file(&mut self) -> Result<Option<UnsyncedFile>, LogError> {
+        self.write_pending()?;
+        self.unsynced.then(|| UnsyncedFile::dup(&self.path, &self.file)).transpose()
     }
 
     /// Writes buffered entries and keeps only the last entry in memory: for indexes of

@@ -2,8 +2,8 @@
 //!
 //! What this crate owns: [`Log`], a directory of segments that the broker appends to,
 //! reads from by offset or timestamp, flushes, truncates and prunes by retention. It does
-//! file I/O but nothing else: no network, no threads, no clock (time comes in as
-//! `now_ms`).
+//! file I/O but nothing else: no network, no clock (time comes in as `now_ms`), and one
+//! short-lived thread per roll, which fsyncs the rolled segments (`background_flush`).
 //!
 //! A partition directory (`DATA/<topic>-<partition>/`) holds:
 //!
@@ -53,6 +53,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod atomic_write;
+mod background_flush;
 mod batch_filter;
 mod clean_shutdown;
 mod cleaner_checkpoint;
@@ -73,6 +74,8 @@ mod producer_snapshot;
 mod producer_state;
 mod recovery_checkpoint;
 mod segment;
+#[cfg(test)]
+mod test_batches;
 mod time_index;
 
 pub use config::LogConfig;

@@ -32,6 +32,7 @@ use spool_protocol::batch::{set_base_offset, set_partition_leader_epoch, BatchEr
 use tracing::warn;
 
 use crate::atomic_write::sync_dir;
+use crate::background_flush::BackgroundFlush;
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
 use crate::error::{AppendError, IoContext, LogError, ReadError};
@@ -85,8 +86,11 @@ pub struct Log {
     last_flush_ms: i64,
     /// The latest `now_ms` the log was given, for calls that take none.
     clock_ms: i64,
-    /// Truncations so far: a cleaning planned before one gives up (see `cleaner`).
+    /// Truncations so far: a cleaning planned before one gives up (see `cleaner`), and
+    /// so does the result of a background flush.
     truncations: u64,
+    /// The fsync of the segments below the active one, started at the last roll.
+    background_flush: Option<BackgroundFlush>,
 }
 
 impl Log {
@@ -118,6 +122,7 @@ impl Log {
             last_flush_ms: now_ms,
             clock_ms: now_ms,
             truncations: 0,
+            background_flush: None,
         };
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
@@ -298,6 +303,7 @@ impl Log {
     /// Writes `records` (whose headers, with final offsets, are `batches`) to the active
     /// segment, rolling first if it is due.
     fn append_batches(&mut self, records: &[u8], batches: &[BatchHeader], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.finish_background_flush(false)?;
         let first_offset = batches.first().map_or(self.log_end_offset(), |b| b.base_offset);
         let last_offset = batches.last().map_or(first_offset - 1, BatchHeader::last_offset);
         let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
@@ -343,26 +349,57 @@ impl Log {
     }
 
     /// Starts a new active segment at `new_base` (>= the log end). The old one gets its
-    /// final time index entry and, with everything before it, is fsynced; the recovery
-    /// point moves to the log end and is checkpointed; a producer snapshot is written.
-    ///
-    /// This fsync is synchronous (Kafka schedules it in the background): it bounds the
-    /// work of recovery after a crash to the active segment.
+    /// final time index entry; a producer snapshot is written; the old segment and
+    /// everything before it are fsynced on a thread of their own, as Kafka schedules
+    /// that flush at every roll (see `background_flush`), and the recovery point moves
+    /// to the old log end once they are durable. The recovery point checkpointed here
+    /// is the one the previous roll's flush reached: recovery after a crash re-checks at
+    /// most the last rolled segment and the active one.
     fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<(), LogError> {
         let log_end = self.log_end_offset();
         debug_assert!(new_base >= log_end);
         self.active_mut().on_become_inactive()?;
-        self.sync_segments()?;
-        self.recovery_point = log_end;
+        // One flush at a time: a log rolling faster than the disk writes waits here.
+        self.finish_background_flush(true)?;
         self.last_flush_ms = self.last_flush_ms.max(now_ms);
         write_snapshot(&self.dir, log_end, &self.producers)?;
-        write_recovery_point(&self.dir, log_end)?;
+        if self.checkpointed_recovery_point != self.recovery_point {
+            write_recovery_point(&self.dir, self.recovery_point)?;
+            self.checkpointed_recovery_point = self.recovery_point;
+        }
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         sync_dir(&self.dir)?;
-        self.checkpointed_recovery_point = log_end;
         self.active_mut().release_memory()?;
+        let from = self.floor_base(self.recovery_point);
+        let mut files = Vec::new();
+        for segment in self.segments.range_mut(from..).map(|(_, s)| s) {
+            files.extend(segment.unsynced_files()?);
+        }
         self.segments.insert(new_base, segment);
+        self.background_flush = Some(BackgroundFlush::start(files, log_end, self.truncations));
         tracing::debug!(dir = %self.dir.display(), new_base, "rolled a new segment");
+        Ok(())
+    }
+
+    /// Applies the result of the background flush of rolled segments if it is done (or,
+    /// with `wait`, once it is): the recovery point moves up to the segments it made
+    /// durable, unless a truncation came in between. A failed flush leaves the recovery
+    /// point where it was (the files are synced again by the next flush) and is returned.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] from the flush or from saving the leader epoch cache.
+    pub fn finish_background_flush(&mut self, wait: bool) -> Result<(), LogError> {
+        let Some(flush) = self.background_flush.take_if(|f| wait || f.is_finished()) else {
+            return Ok(());
+        };
+        let (up_to, truncations) = (flush.up_to, flush.truncations);
+        flush.join()?;
+        if truncations == self.truncations && up_to > self.recovery_point {
+            // Epoch entries below the new recovery point are no longer derived again
+            // from batch headers after a crash.
+            self.save_leader_epochs_if_unsaved()?;
+            self.recovery_point = up_to.min(self.log_end_offset());
+        }
         Ok(())
     }
 
@@ -440,6 +477,7 @@ impl Log {
     /// checkpoint file is not rewritten: a stale checkpoint only makes recovery re-check
     /// more batches.
     fn flush_data(&mut self) -> Result<(), LogError> {
+        self.finish_background_flush(true)?;
         self.save_leader_epochs_if_unsaved()?;
         self.sync_segments()?;
         self.recovery_point = self.log_end_offset();
@@ -482,6 +520,7 @@ impl Log {
     /// [`LogError::Io`].
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.observe(now_ms);
+        self.finish_background_flush(false)?;
         let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_interval_ms;
         if due && self.log_end_offset() > self.recovery_point {
             self.flush()?;
@@ -585,6 +624,34 @@ mod tests {
         // `read(&self)` is meant to run behind a shared lock from many tasks.
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Log>();
+    }
+
+    #[test]
+    fn a_slow_background_flush_overtaken_by_a_truncation_does_not_move_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+        for _ in 0..3 {
+            log.append_as_leader(&mut crate::test_batches::batch(2, 10), 0, 0).unwrap();
+        }
+        // A roll's flush of offsets below 6 is still running when the log truncates to 2
+        // and takes new batches at 2..6 that nothing has fsynced.
+        let (release, gate) = std::sync::mpsc::channel();
+        log.background_flush = Some(BackgroundFlush::gated(6, log.truncations, gate));
+        log.truncate_to(2).unwrap();
+        for _ in 0..2 {
+            log.append_as_leader(&mut crate::test_batches::batch(2, 10), 1, 0).unwrap();
+        }
+        assert!(log.background_flush.is_some(), "still running, so not applied before the appends");
+        release.send(()).unwrap();
+        log.finish_background_flush(true).unwrap();
+        assert_eq!((log.log_end_offset(), log.recovery_point()), (6, 0));
+
+        // Without a truncation in between, the same flush moves it.
+        let (release, gate) = std::sync::mpsc::channel();
+        log.background_flush = Some(BackgroundFlush::gated(4, log.truncations, gate));
+        drop(release);
+        log.finish_background_flush(true).unwrap();
+        assert_eq!(log.recovery_point(), 4);
     }
 
     #[test]

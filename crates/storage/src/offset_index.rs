@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::background_flush::UnsyncedFile;
 use crate::error::LogError;
 use crate::index_file::IndexFile;
 
@@ -164,6 +165,10 @@ impl OffsetIndex {
 
     pub(crate) fn sync(&mut self) -> Result<(), LogError> {
         self.file.sync()
+    }
+
+    pub(crate) fn unsynced_file(&mut self) -> Result<Option<UnsyncedFile>, LogError> {
+        self.file.unsynced_file()
     }
 
     pub(crate) fn release_memory(&mut self) -> Result<(), LogError> {

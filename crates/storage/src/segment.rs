@@ -20,6 +20,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use spool_protocol::batch::{BatchHeader, BATCH_HEADER_LEN};
 use tracing::warn;
 
+use crate::background_flush::UnsyncedFile;
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError};
 use crate::file_names::{offset_file_path, with_added_suffix, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
@@ -678,6 +679,16 @@ impl LogSegment {
         self.log.sync()?;
         self.indexes.offset_index.sync()?;
         self.indexes.time_index.sync()
+    }
+
+    /// The files [`LogSegment::sync`] would fsync, through descriptors of their own, for
+    /// an fsync that runs without the log (see `background_flush`).
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn unsynced_files(&mut self) -> Result<Vec<UnsyncedFile>, LogError> {
+        let files = [self.log.unsynced_file()?, self.indexes.offset_index.unsynced_file()?, self.indexes.time_index.unsynced_file()?];
+        Ok(files.into_iter().flatten().collect())
     }
 
     /// Drops bytes past the in-memory size left by a failed append.

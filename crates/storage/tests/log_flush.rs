@@ -69,17 +69,44 @@ fn flush_ms_flushes_when_the_last_flush_is_old_enough() {
 }
 
 #[test]
-fn a_roll_flushes_the_old_segment_and_checkpoints() {
+fn a_roll_flushes_the_old_segments_in_the_background_and_the_next_roll_checkpoints_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
-    for _ in 0..4 {
+    for _ in 0..8 {
         log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
     }
-    let active_base = *log.segment_base_offsets().last().unwrap();
-    assert!(active_base > 0);
-    assert_eq!(log.recovery_point(), active_base);
-    assert_eq!(checkpointed_recovery_point(dir.path()), active_base);
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    // Each roll waited for the previous roll's flush and checkpointed what it reached.
+    assert_eq!(checkpointed_recovery_point(dir.path()), bases[bases.len() - 2]);
+    log.finish_background_flush(true).unwrap();
+    assert_eq!(log.recovery_point(), *bases.last().unwrap());
+    // A flush checkpoints the log end.
+    log.flush().unwrap();
+    assert_eq!((log.recovery_point(), checkpointed_recovery_point(dir.path())), (24, 24));
+}
+
+#[test]
+fn a_background_flush_that_a_truncation_overtook_does_not_move_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    for _ in 0..3 {
+        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+    }
+    let rolled_to = *log.segment_base_offsets().last().unwrap();
+    assert!(rolled_to > 3, "the appends rolled: {:?}", log.segment_base_offsets());
+    // The log truncates below the rolled segments while their flush may still run, then
+    // takes new, unflushed batches at the same offsets.
+    log.truncate_to(3).unwrap();
+    let bases = log.segment_base_offsets();
+    log.append_as_leader(&mut batch(3, 0), 1, NOW_MS).unwrap();
+    assert_eq!((log.log_end_offset(), log.segment_base_offsets()), (6, bases), "no roll (whose flush would cover 3..6)");
+    log.finish_background_flush(true).unwrap();
+    // Without the check it would be 6: offsets 3..6 counted as flushed, but they are the
+    // new batch's, which nothing has fsynced.
+    assert!(log.recovery_point() <= 3, "recovery point {} covers unflushed offsets", log.recovery_point());
 }
 
 #[test]
