@@ -36,7 +36,10 @@ impl Server {
         if listener_configs.is_empty() {
             anyhow::bail!("no Kafka listener configured: set listeners=PLAINTEXT://HOST:PORT (or --listen)");
         }
-        let broker = Broker::open(config).await?;
+        // The listeners are bound before the broker opens, so the ports are ours before
+        // anything else binds (the metadata quorum's own listener may take an ephemeral
+        // port, which could otherwise be a configured Kafka port still free). Connections
+        // wait in the backlog until the broker accepts them.
         let mut bound = Vec::with_capacity(listener_configs.len());
         for listener_config in &listener_configs {
             // `PLAINTEXT://:9092` means every interface, as in Kafka.
@@ -50,6 +53,7 @@ impl Server {
             })?;
             bound.push((listener_config.name.clone(), listener));
         }
+        let broker = Broker::open(config).await?;
         let mut listener_addrs = Vec::with_capacity(bound.len());
         for (name, listener) in &bound {
             listener_addrs.push((name.clone(), listener.local_addr()?));

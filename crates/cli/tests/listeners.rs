@@ -26,7 +26,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use harness::rdkafka_client::recv_n;
-use harness::{free_ports, server_refusal, spool_bin, unique_topic};
+use harness::{free_ports, server_refusal, server_refusal_in, spool_bin, unique_topic};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -344,4 +344,18 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:
     let good = format!("{base}\ninter.broker.listener.name=INTERNAL\nlog.dirs={}", temp.path().join("data").display());
     let node = Node::start(temp.path(), &good, &[format!("127.0.0.1:{a}"), format!("127.0.0.1:{b}")]);
     drop(node);
+}
+
+#[test]
+fn a_taken_port_stops_start_up_before_anything_is_written() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data = temp.path().join("data");
+    let (code, stderr) = server_refusal_in(&data, &["--listen", &addr]);
+    assert_eq!(code, Some(1), "stderr:\n{stderr}");
+    assert!(stderr.contains(&format!("cannot bind listener PLAINTEXT on {addr}")), "{stderr}");
+    assert!(stderr.contains("is another broker running there?"), "says what to do: {stderr}");
+    // The listeners are bound first: no data directory, no metadata quorum on another port.
+    assert!(!data.exists(), "the data directory was created before the bind failed");
 }

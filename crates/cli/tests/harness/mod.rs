@@ -36,11 +36,16 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// running fails the test.
 pub fn server_refusal(args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
+    server_refusal_in(&dir.path().join("data"), args)
+}
+
+/// [`server_refusal`] with the data directory `data_dir`.
+pub fn server_refusal_in(data_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let mut child = Command::new(spool_bin())
         .arg("server")
         .args(args)
         .arg("--data-dir")
-        .arg(dir.path().join("data"))
+        .arg(data_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
