@@ -320,7 +320,12 @@ fn allow_compacted_count(error: BatchError) -> Result<(), BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_batches::batch;
+    use crate::record_batches::{encode, Spec};
+
+    /// One batch of `count` records of `value_bytes` each.
+    fn batch(count: usize, value_bytes: usize) -> bytes::BytesMut {
+        encode(&Spec { count, value_bytes, ..Spec::default() })
+    }
 
     fn scan_all(records: &FileRecords, chunk_bytes: usize, verify: bool) -> (Vec<u64>, Scanned) {
         let mut scanner = records.scanner(0, chunk_bytes);

@@ -74,8 +74,13 @@ mod producer_snapshot;
 mod producer_state;
 mod recovery_checkpoint;
 mod segment;
+// The unit tests build batches with the integration tests' builder, which names the
+// crate as its users do.
 #[cfg(test)]
-mod test_batches;
+extern crate self as spool_storage;
+#[cfg(test)]
+#[path = "../tests/record_batches/mod.rs"]
+mod record_batches;
 mod time_index;
 
 pub use config::LogConfig;

@@ -631,7 +631,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
         for _ in 0..3 {
-            log.append_as_leader(&mut crate::test_batches::batch(2, 10), 0, 0).unwrap();
+            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
         }
         // A roll's flush of offsets below 6 is still running when the log truncates to 2
         // and takes new batches at 2..6 that nothing has fsynced.
@@ -639,7 +639,7 @@ mod tests {
         log.background_flush = Some(BackgroundFlush::gated(6, log.truncations, gate));
         log.truncate_to(2).unwrap();
         for _ in 0..2 {
-            log.append_as_leader(&mut crate::test_batches::batch(2, 10), 1, 0).unwrap();
+            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 1, 0).unwrap();
         }
         assert!(log.background_flush.is_some(), "still running, so not applied before the appends");
         release.send(()).unwrap();
