@@ -78,7 +78,7 @@ pub(crate) async fn handle(
                 Ok(request) => request,
                 Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
             };
-            trace_request(peer, &header, &request);
+            trace_request(peer, api_key, &header, &request);
             let response = $handler(broker, &header, request).await;
             trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
@@ -89,7 +89,7 @@ pub(crate) async fn handle(
                 Ok(request) => request,
                 Err(e) => return Outcome::Close(format!("malformed {api_key:?} v{version} request: {e}")),
             };
-            trace_request(peer, &header, &request);
+            trace_request(peer, api_key, &header, &request);
             let response = $handler(broker, &header, request, listener).await;
             trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
@@ -157,7 +157,7 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed JoinGroup v{version} request: {e}")),
             };
             // The member's host is recorded for DescribeGroups, so this one handler sees the peer.
-            trace_request(peer, &header, &request);
+            trace_request(peer, api_key, &header, &request);
             let response = handlers::join_group::handle(broker, &header, request, peer).await;
             trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
@@ -177,7 +177,7 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed ConsumerGroupHeartbeat v{version} request: {e}")),
             };
             // The member's host is recorded for ConsumerGroupDescribe.
-            trace_request(peer, &header, &request);
+            trace_request(peer, api_key, &header, &request);
             let response = handlers::consumer_group_heartbeat::handle(broker, &header, request, peer).await;
             trace_response(peer, &header, &response);
             respond(out, api_key, version, header.correlation_id, &response)
@@ -191,10 +191,10 @@ pub(crate) async fn handle(
 /// but Produce and Fetch (whose records would flood it) and its response, decoded.
 const REQUESTS: &str = "spool::requests";
 
-fn trace_request(peer: SocketAddr, header: &RequestHeader, request: &impl std::fmt::Debug) {
-    let api = ApiKey::try_from(header.request_api_key).map_or_else(|()| "?".to_string(), |k| format!("{k:?}"));
+fn trace_request(peer: SocketAddr, api_key: ApiKey, header: &RequestHeader, request: &impl std::fmt::Debug) {
+    // The macro formats only when the target is enabled: nothing is spent otherwise.
     let version = header.request_api_version;
-    tracing::trace!(target: REQUESTS, %peer, correlation_id = header.correlation_id, "{api} v{version} {request:?}");
+    tracing::trace!(target: REQUESTS, %peer, correlation_id = header.correlation_id, "{api_key:?} v{version} {request:?}");
 }
 
 fn trace_response(peer: SocketAddr, header: &RequestHeader, response: &impl std::fmt::Debug) {
