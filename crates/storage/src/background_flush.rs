@@ -15,6 +15,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::{IoContext, LogError};
@@ -50,19 +51,21 @@ pub(crate) struct BackgroundFlush {
 
 enum State {
     Running(JoinHandle<Result<(), LogError>>),
-    /// No thread could be started: the files were synced inline.
+    /// No thread could be started: the files were synced inline, with this result.
     Done(Result<(), LogError>),
 }
 
 impl BackgroundFlush {
     /// Starts fsyncing `files` on a new thread (inline if no thread can be started).
     pub(crate) fn start(files: Vec<UnsyncedFile>, up_to: i64, truncations: u64) -> BackgroundFlush {
-        let spawned = std::thread::Builder::new().name("log-flush".into()).spawn(move || sync_all(&files));
+        let files = Arc::new(files);
+        let on_thread = files.clone();
+        let spawned = std::thread::Builder::new().name("log-flush".into()).spawn(move || sync_all(&on_thread));
         let state = match spawned {
             Ok(thread) => State::Running(thread),
             Err(e) => {
                 tracing::warn!("could not start a thread to flush rolled segments ({e}); flushing inline");
-                State::Done(Err(LogError::Io { path: PathBuf::from("log-flush thread"), source: e }))
+                State::Done(sync_all(&files))
             }
         };
         BackgroundFlush { up_to, truncations, state }
