@@ -57,6 +57,7 @@ impl Broker {
         let single_voter = plan.voters.len() == 1 && plan.is_voter;
         let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
+        replicas.remove_deleted_logs_left_behind();
         let groups = Arc::new(GroupCoordinator::new(&config));
         let broker = Arc::new(Broker {
             config,

@@ -61,6 +61,7 @@ impl ReplicaManager {
     pub fn apply_image(&self, image: &MetadataImage, now_ms: i64) -> anyhow::Result<()> {
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         let mut new: Vec<NewPartition> = Vec::new();
+        let mut replaced: Vec<TopicPartition> = Vec::new();
         for topic in image.topics() {
             let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
             let config = resolve_topic_config(&self.broker_config, &overrides);
@@ -87,7 +88,20 @@ impl ReplicaManager {
                             partition.set_config(config.clone());
                         }
                     }
-                    _ => new.push(NewPartition {
+                    // A topic deleted and created again under the same name, both
+                    // in this image: the old log must go before the new one opens in
+                    // the same directory.
+                    Some(_) => {
+                        replaced.push(key.clone());
+                        new.push(NewPartition {
+                            dir: self.partition_dir(&topic.name, record.partition),
+                            key,
+                            topic_id: topic.topic_id,
+                            state,
+                            config: config.clone(),
+                        })
+                    }
+                    None => new.push(NewPartition {
                         dir: self.partition_dir(&topic.name, record.partition),
                         key,
                         topic_id: topic.topic_id,
@@ -97,6 +111,11 @@ impl ReplicaManager {
                 }
             }
         }
+        let replaced: Vec<Arc<Partition>> = {
+            let mut partitions = self.partitions.write();
+            replaced.iter().filter_map(|k| partitions.remove(k)).collect()
+        };
+        self.delete_logs(replaced);
         self.open_partitions(new, now_ms)?;
         let removed: Vec<Arc<Partition>> = {
             let mut partitions = self.partitions.write();
@@ -104,16 +123,41 @@ impl ReplicaManager {
             gone.into_iter().filter_map(|k| partitions.remove(&k)).collect()
         };
         self.update_fetchers(image);
-        for partition in removed {
-            if let Some(log) = partition.take_log() {
-                let dir = log.dir().to_path_buf();
-                match log.delete() {
-                    Ok(()) => tracing::info!(topic = %partition.topic, partition = partition.index, "deleted partition log"),
-                    Err(e) => tracing::error!(dir = %dir.display(), "could not delete partition log: {e}"),
+        self.delete_logs(removed);
+        Ok(())
+    }
+
+    /// Deletes the logs of partitions no longer hosted here: each directory is renamed
+    /// at once and removed on a thread of its own (see `spool_storage::remove_deleted_logs`),
+    /// so a large topic does not hold up metadata.
+    fn delete_logs(&self, partitions: Vec<Arc<Partition>>) {
+        let mut renamed = Vec::new();
+        for partition in partitions {
+            let Some(log) = partition.take_log() else { continue };
+            let dir = log.dir().to_path_buf();
+            match log.delete() {
+                Ok(deleted) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index, "deleted partition log");
+                    renamed.push(deleted);
                 }
+                Err(e) => tracing::error!(dir = %dir.display(), "could not delete partition log: {e}"),
             }
         }
-        Ok(())
+        spool_storage::remove_deleted_logs(renamed);
+    }
+
+    /// Removes the partition directories that were deleted but not yet removed when the
+    /// broker last stopped (in the background, as [`ReplicaManager::apply_image`] does).
+    pub fn remove_deleted_logs_left_behind(&self) {
+        match spool_storage::deleted_logs_in(&self.data_dir) {
+            Ok(dirs) => {
+                if !dirs.is_empty() {
+                    tracing::info!(count = dirs.len(), "removing partition logs deleted before the last stop");
+                }
+                spool_storage::remove_deleted_logs(dirs);
+            }
+            Err(e) => tracing::warn!(data_dir = %self.data_dir.display(), "could not look for deleted partition logs: {e}"),
+        }
     }
 
     /// Opens the logs of `new` partitions (recovering them after an unclean shutdown) on
@@ -283,6 +327,16 @@ impl ReplicaManager {
         }
     }
 
+    /// Writes each log's recovery-point checkpoint if the recovery point moved (Kafka's
+    /// `log.flush.offset.checkpoint.interval.ms` task).
+    pub fn checkpoint_recovery_points(&self) {
+        for partition in self.all() {
+            if let Ok(Err(e)) = partition.with_log(|log| log.checkpoint_recovery_point()) {
+                tracing::error!(topic = %partition.topic, partition = partition.index, "writing the recovery checkpoint failed: {e}");
+            }
+        }
+    }
+
     /// Closes every log cleanly (flush, checkpoints, clean-shutdown marker).
     pub fn shutdown(&self) {
         self.fetchers.shutdown();
@@ -403,6 +457,58 @@ mod tests {
         }
         replicas.shutdown();
         assert!(replicas.all().is_empty());
+    }
+
+    /// The entries of `dir`, sorted.
+    fn entries(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// Waits up to 30 s for `dir` to hold exactly `expected`.
+    fn wait_for_entries(dir: &std::path::Path, expected: &[&str]) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while entries(dir) != expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(entries(dir), expected);
+    }
+
+    #[test]
+    fn a_topic_deleted_and_created_again_in_one_image_starts_empty_and_the_old_log_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let replicas = ReplicaManager::new(1, dir.path().to_path_buf(), BrokerConfig::new());
+        replicas.apply_image(&image_with_topic("again", 1), NOW_MS).unwrap();
+        let old = replicas.get("again", 0).unwrap();
+        old.append_as_leader(&mut keyed("k", "old"), NOW_MS).unwrap();
+
+        // Same name, new topic id: the image a deletion plus a creation leave behind.
+        replicas.apply_image(&image_with_topic("again", 1), NOW_MS).unwrap();
+        let new = replicas.get("again", 0).unwrap();
+        assert_ne!(new.topic_id, old.topic_id);
+        assert_eq!(records(&new), vec![]);
+        new.append_as_leader(&mut keyed("k", "new"), NOW_MS).unwrap();
+        assert_eq!(records(&new), vec![(0, "k".to_string(), "new".to_string())]);
+        assert!(old.with_log(|_| ()).is_err(), "the old partition gave up its log");
+        wait_for_entries(dir.path(), &["again-0"]);
+
+        // Deleted: the directory is gone from its place at once.
+        replicas.apply_image(&MetadataImage::default(), NOW_MS).unwrap();
+        assert!(!dir.path().join("again-0").exists());
+        wait_for_entries(dir.path(), &[]);
+    }
+
+    #[test]
+    fn logs_deleted_before_a_stop_are_removed_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let left = dir.path().join("gone-0.17f3a-delete");
+        std::fs::create_dir_all(left.join("nested")).unwrap();
+        std::fs::write(left.join("00000000000000000000.log"), b"old bytes").unwrap();
+        std::fs::create_dir(dir.path().join("kept-0")).unwrap();
+        std::fs::write(dir.path().join("not-a-dir-delete"), b"").unwrap();
+        ReplicaManager::new(1, dir.path().to_path_buf(), BrokerConfig::new()).remove_deleted_logs_left_behind();
+        wait_for_entries(dir.path(), &["kept-0", "not-a-dir-delete"]);
     }
 
     #[test]

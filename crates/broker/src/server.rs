@@ -66,6 +66,7 @@ impl Server {
         }
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(recovery_checkpoint_loop(broker.clone(), shutdown_rx.clone())));
         if broker.config.log_cleaner_enable() {
             tasks.push(tokio::spawn(cleaner_loop(broker.clone(), shutdown_rx.clone())));
         }
@@ -154,35 +155,49 @@ async fn accept_loop(listener: TcpListener, name: Arc<str>, broker: Arc<Broker>,
     }
 }
 
-async fn retention_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.log_retention_check_interval_ms().max(10) as u64);
+/// Runs `task` on a blocking thread every `period` (the log maintenance below reads and
+/// writes files under partition locks) until shutdown; a run that takes long delays the
+/// next one rather than overlapping it.
+async fn every(period: Duration, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>, task: fn(&Broker)) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(period) => {
                 let broker = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || broker.replicas.enforce_retention(now_ms())).await;
+                let _ = tokio::task::spawn_blocking(move || task(&broker)).await;
             }
         }
     }
 }
 
-/// The log cleaner: a pass over the compacted logs every `log.cleaner.backoff.ms`, on a
-/// blocking thread (cleaning reads and rewrites whole segments).
-async fn cleaner_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// Retention every `log.retention.check.interval.ms`.
+async fn retention_loop(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.log_retention_check_interval_ms().max(10) as u64);
+    every(period, broker, shutdown, |broker| broker.replicas.enforce_retention(now_ms())).await;
+}
+
+/// The log cleaner: a pass over the compacted logs every `log.cleaner.backoff.ms`
+/// (cleaning reads and rewrites whole segments).
+async fn cleaner_loop(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     let period = Duration::from_millis(broker.config.log_cleaner_backoff_ms().max(10) as u64);
-    let buffer_bytes = broker.config.log_cleaner_dedupe_buffer_size().max(0) as f64;
-    let load_factor = broker.config.log_cleaner_io_buffer_load_factor().clamp(0.0, 1.0);
-    let max_map_entries = (buffer_bytes * load_factor / spool_storage::OFFSET_MAP_ENTRY_BYTES as f64) as usize;
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(period) => {
-                let broker = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || broker.replicas.clean_logs(now_ms(), max_map_entries)).await;
-            }
-        }
-    }
+    every(period, broker, shutdown, |broker| {
+        let buffer_bytes = broker.config.log_cleaner_dedupe_buffer_size().max(0) as f64;
+        let load_factor = broker.config.log_cleaner_io_buffer_load_factor().clamp(0.0, 1.0);
+        let max_map_entries = (buffer_bytes * load_factor / spool_storage::OFFSET_MAP_ENTRY_BYTES as f64) as usize;
+        broker.replicas.clean_logs(now_ms(), max_map_entries);
+    })
+    .await;
+}
+
+/// Time-based rolls and flushes, every second.
+async fn tick_loop(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    every(Duration::from_millis(1000), broker, shutdown, |broker| broker.replicas.tick(now_ms())).await;
+}
+
+/// Recovery-point checkpoints every `log.flush.offset.checkpoint.interval.ms`.
+async fn recovery_checkpoint_loop(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms().max(10) as u64);
+    every(period, broker, shutdown, |broker| broker.replicas.checkpoint_recovery_points()).await;
 }
 
 async fn isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
@@ -195,14 +210,3 @@ async fn isr_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-async fn tick_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(1000)) => {
-                let broker = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || broker.replicas.tick(now_ms())).await;
-            }
-        }
-    }
-}

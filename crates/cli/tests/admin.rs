@@ -406,10 +406,15 @@ async fn deleted_topic_disappears_from_metadata_and_disk_and_can_be_recreated() 
     assert!(results[0].is_ok(), "deleting {topic}: {:?}", results[0]);
 
     let deadline = Instant::now() + WAIT;
-    let dirs = [0, 1].map(|p| broker.data_dir().join(format!("{topic}-{p}")));
+    // Partition directories, and what they were renamed to for their removal.
+    let prefix = format!("{topic}-");
     loop {
         let listed = listed_partitions(&broker.addr, &topic);
-        let remaining: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
+        let remaining: Vec<_> = std::fs::read_dir(broker.data_dir())
+            .expect("list the data directory")
+            .map(|entry| entry.expect("directory entry").file_name())
+            .filter(|name| name.to_string_lossy().starts_with(&prefix))
+            .collect();
         if listed.is_none() && remaining.is_empty() {
             break;
         }

@@ -24,7 +24,6 @@ mod timestamp_lookup;
 mod truncation;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -35,7 +34,8 @@ use crate::atomic_write::sync_dir;
 use crate::background_flush::BackgroundFlush;
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
-use crate::error::{AppendError, IoContext, LogError, ReadError};
+use crate::deleted_logs::rename_for_deletion;
+use crate::error::{AppendError, LogError, ReadError};
 use crate::file_slice::LogSlices;
 use crate::leader_epoch_cache::LeaderEpochCache;
 use crate::log_loader;
@@ -89,8 +89,13 @@ pub struct Log {
     /// Truncations so far: a cleaning planned before one gives up (see `cleaner`), and
     /// so does the result of a background flush.
     truncations: u64,
-    /// The fsync of the segments below the active one, started at the last roll.
+    /// The fsync of the segments below the active one, started at the last roll (or of
+    /// the recovered segments, started when the log was opened after a crash).
     background_flush: Option<BackgroundFlush>,
+    /// The log was opened after a crash and its recovered segments are being fsynced: the
+    /// next [`Log::flush_if_due`] after that flush checkpoints the recovery point, so a
+    /// second crash does not re-check the same batches.
+    checkpoint_after_recovery: bool,
 }
 
 impl Log {
@@ -123,6 +128,7 @@ impl Log {
             clock_ms: now_ms,
             truncations: 0,
             background_flush: None,
+            checkpoint_after_recovery: false,
         };
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
@@ -136,6 +142,9 @@ impl Log {
         // From here on the log may be written: a crash must not look clean.
         clear_clean_mark(&log.dir)?;
         sync_dir(&log.dir)?;
+        if log.recovery_point < log.log_end_offset() {
+            log.flush_recovered_segments()?;
+        }
         tracing::debug!(
             dir = %log.dir.display(),
             clean = loaded.had_clean_shutdown,
@@ -381,6 +390,22 @@ impl Log {
         Ok(())
     }
 
+    /// Starts fsyncing, in the background, the segments that recovery validated after a
+    /// crash. Recovery checked every batch past the recovery point, but nothing made them
+    /// durable: until they are, the recovery point cannot move, and each later crash would
+    /// re-check them (Kafka leaves it so until the next flush, which by default is the
+    /// next roll). The checkpoint follows at the next [`Log::flush_if_due`] once done.
+    fn flush_recovered_segments(&mut self) -> Result<(), LogError> {
+        let from = self.floor_base(self.recovery_point);
+        let mut files = Vec::new();
+        for segment in self.segments.range_mut(from..).map(|(_, s)| s) {
+            files.extend(segment.unsynced_files()?);
+        }
+        self.background_flush = Some(BackgroundFlush::start(files, self.log_end_offset(), self.truncations));
+        self.checkpoint_after_recovery = true;
+        Ok(())
+    }
+
     /// Applies the result of the background flush of rolled segments if it is done (or,
     /// with `wait`, once it is): the recovery point moves up to the segments it made
     /// durable, unless a truncation came in between. A failed flush leaves the recovery
@@ -514,16 +539,36 @@ impl Log {
     }
 
     /// The `flush.ms` policy, for a broker timer: flushes if records are unflushed and
-    /// the last flush is at least `flush.ms` old.
+    /// the last flush is at least `flush.ms` old. Also checkpoints the recovery point
+    /// once the fsync of segments recovered after a crash is done.
     ///
     /// # Errors
     /// [`LogError::Io`].
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.observe(now_ms);
         self.finish_background_flush(false)?;
+        if self.checkpoint_after_recovery && self.background_flush.is_none() {
+            self.checkpoint_after_recovery = false;
+            self.checkpoint_recovery_point()?;
+        }
         let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_interval_ms;
         if due && self.log_end_offset() > self.recovery_point {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the recovery point to its checkpoint file if it moved since the last write
+    /// (after applying a finished background flush): Kafka does this for every log each
+    /// `log.flush.offset.checkpoint.interval.ms`. The in-memory recovery point moves when
+    /// data is fsynced; the file bounds what recovery re-checks after a crash.
+    ///
+    /// # Errors
+    /// [`LogError::Io`] from the flush or the write.
+    pub fn checkpoint_recovery_point(&mut self) -> Result<(), LogError> {
+        self.finish_background_flush(false)?;
+        if self.checkpointed_recovery_point != self.recovery_point {
+            self.write_checkpoint()?;
         }
         Ok(())
     }
@@ -585,14 +630,17 @@ impl Log {
         mark_clean(&self.dir)
     }
 
-    /// Deletes the partition directory and everything in it (topic deletion).
+    /// Deletes the partition (topic deletion): renames its directory for deletion and
+    /// returns the new path, which [`crate::remove_deleted_logs`] removes off the
+    /// caller's path (see `deleted_logs`). A background flush still running keeps
+    /// syncing its descriptors; that is harmless.
     ///
     /// # Errors
-    /// [`LogError::Io`]; whatever was not removed stays on disk.
-    pub fn delete(self) -> Result<(), LogError> {
+    /// [`LogError::Io`] when the rename fails; the directory then stays where it was.
+    pub fn delete(self) -> Result<PathBuf, LogError> {
         let dir = self.dir.clone();
         drop(self);
-        fs::remove_dir_all(&dir).at(&dir)
+        rename_for_deletion(&dir)
     }
 }
 

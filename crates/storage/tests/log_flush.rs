@@ -119,3 +119,36 @@ fn close_checkpoints_the_log_end() {
     let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert_eq!(log.recovery_point(), 7);
 }
+
+#[test]
+fn checkpoint_recovery_point_writes_a_recovery_point_that_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { flush_interval_messages: 2, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    assert_eq!(log.recovery_point(), 2);
+    assert!(!dir.path().join("recovery-point-offset-checkpoint").exists(), "flush.messages fsyncs without a checkpoint");
+    log.checkpoint_recovery_point().unwrap();
+    assert_eq!(checkpointed_recovery_point(dir.path()), 2);
+}
+
+#[test]
+fn a_log_opened_after_a_crash_fsyncs_what_recovery_checked_and_then_checkpoints_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    for _ in 0..4 {
+        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+    }
+    drop(log); // a crash: no close
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    assert_eq!((log.log_end_offset(), log.recovery_point()), (12, 0), "recovery checked 0..12, nothing fsynced it");
+    log.finish_background_flush(true).unwrap();
+    assert_eq!(log.recovery_point(), 12, "the recovered batches were fsynced in the background");
+    log.flush_if_due(NOW_MS).unwrap();
+    assert_eq!(checkpointed_recovery_point(dir.path()), 12, "the periodic tick checkpoints it");
+    log.append_as_leader(&mut batch(1, 0), 0, NOW_MS).unwrap();
+    drop(log); // a second crash
+    // Only what came after the first recovery is checked again.
+    let log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    assert_eq!((log.log_end_offset(), log.recovery_point()), (13, 12));
+}

@@ -521,6 +521,11 @@ impl BrokerConfig {
         self.long("log.flush.scheduler.interval.ms")
     }
 
+    /// `log.flush.offset.checkpoint.interval.ms` (60000).
+    pub fn log_flush_offset_checkpoint_interval_ms(&self) -> i64 {
+        self.int("log.flush.offset.checkpoint.interval.ms") as i64
+    }
+
     /// `log.retention.check.interval.ms` (300000).
     pub fn log_retention_check_interval_ms(&self) -> i64 {
         self.long("log.retention.check.interval.ms")
