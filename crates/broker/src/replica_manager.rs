@@ -128,7 +128,7 @@ impl ReplicaManager {
     }
 
     /// Deletes the logs of partitions no longer hosted here: each directory is renamed
-    /// at once and removed on a thread of its own (see `spool_storage::remove_deleted_logs`),
+    /// at once and removed on a thread of its own (see `spool_storage::remove_in_background`),
     /// so a large topic does not hold up metadata.
     fn delete_logs(&self, partitions: Vec<Arc<Partition>>) {
         let mut renamed = Vec::new();
@@ -143,7 +143,7 @@ impl ReplicaManager {
                 Err(e) => tracing::error!(dir = %dir.display(), "could not delete partition log: {e}"),
             }
         }
-        spool_storage::remove_deleted_logs(renamed);
+        spool_storage::remove_in_background(renamed);
     }
 
     /// Removes the partition directories that were deleted but not yet removed when the
@@ -154,7 +154,7 @@ impl ReplicaManager {
                 if !dirs.is_empty() {
                     tracing::info!(count = dirs.len(), "removing partition logs deleted before the last stop");
                 }
-                spool_storage::remove_deleted_logs(dirs);
+                spool_storage::remove_in_background(dirs);
             }
             Err(e) => tracing::warn!(data_dir = %self.data_dir.display(), "could not look for deleted partition logs: {e}"),
         }

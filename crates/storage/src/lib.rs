@@ -4,7 +4,7 @@
 //! reads from by offset or timestamp, flushes, truncates and prunes by retention. It does
 //! file I/O but nothing else: no network, no clock (time comes in as `now_ms`), and
 //! short-lived threads only to fsync rolled segments (`background_flush`) and to remove
-//! deleted partitions (`deleted_logs`).
+//! deleted segments and partitions (`deletion`).
 //!
 //! A partition directory (`DATA/<topic>-<partition>/`) holds:
 //!
@@ -59,7 +59,7 @@ mod batch_filter;
 mod clean_shutdown;
 mod cleaner_checkpoint;
 mod config;
-mod deleted_logs;
+mod deletion;
 mod error;
 mod file_names;
 mod file_records;
@@ -86,7 +86,7 @@ mod record_batches;
 mod time_index;
 
 pub use config::LogConfig;
-pub use deleted_logs::{deleted_logs_in, remove_deleted_logs};
+pub use deletion::{deleted_logs_in, remove_in_background};
 pub use error::{AppendError, LogError, ReadError};
 pub use file_slice::{FileSlice, LogSlices};
 pub use log::{AppendInfo, CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan, Log};

@@ -34,7 +34,7 @@ use crate::atomic_write::sync_dir;
 use crate::background_flush::BackgroundFlush;
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
-use crate::deleted_logs::rename_for_deletion;
+use crate::deletion::{remove_in_background, rename_dir_for_deletion};
 use crate::error::{AppendError, LogError, ReadError};
 use crate::file_slice::LogSlices;
 use crate::leader_epoch_cache::LeaderEpochCache;
@@ -437,11 +437,29 @@ impl Log {
         }
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         self.segments.insert(new_base, segment);
-        if let Some(old) = self.segments.remove(&old_base) {
-            old.delete()?;
-        }
+        let old = self.segments.remove(&old_base).into_iter().collect();
+        self.delete_segments(old)?;
         self.log_start_offset = self.log_start_offset.max(self.first_segment_base());
         sync_dir(&self.dir)
+    }
+
+    /// Deletes `segments`, already out of the map: their files are renamed at once and
+    /// removed on a thread of their own (see `deletion`), so the log is not held while
+    /// the file system frees them.
+    ///
+    /// # Errors
+    /// The first [`LogError::Io`] from a rename; the other segments are still deleted.
+    fn delete_segments(&self, segments: Vec<LogSegment>) -> Result<(), LogError> {
+        let mut renamed = Vec::new();
+        let mut result = Ok(());
+        for segment in segments {
+            match segment.delete() {
+                Ok(files) => renamed.extend(files),
+                Err(e) => result = result.and(Err(e)),
+            }
+        }
+        remove_in_background(renamed);
+        result
     }
 
     /// Reads whole batches starting with the batch that contains `offset` (a read from
@@ -631,8 +649,8 @@ impl Log {
     }
 
     /// Deletes the partition (topic deletion): renames its directory for deletion and
-    /// returns the new path, which [`crate::remove_deleted_logs`] removes off the
-    /// caller's path (see `deleted_logs`). A background flush still running keeps
+    /// returns the new path, which [`crate::remove_in_background`] removes off
+    /// the caller's path (see `deletion`). A background flush still running keeps
     /// syncing its descriptors; that is harmless.
     ///
     /// # Errors
@@ -640,7 +658,7 @@ impl Log {
     pub fn delete(self) -> Result<PathBuf, LogError> {
         let dir = self.dir.clone();
         drop(self);
-        rename_for_deletion(&dir)
+        rename_dir_for_deletion(&dir)
     }
 }
 

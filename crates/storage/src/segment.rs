@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -708,33 +708,45 @@ impl LogSegment {
         self.indexes.time_index.release_memory()
     }
 
-    /// Deletes the segment's files (see [`LogSegment::delete_files`]).
+    /// Deletes the segment: its files are renamed with the suffix `.deleted` (the `.log`
+    /// first, so a crash part way leaves no segment behind, only files that the next
+    /// open removes), and the new names are returned for
+    /// [`crate::deletion::remove_in_background`] to remove: freeing a large file is slow,
+    /// and the caller holds the log.
     ///
     /// # Errors
-    /// [`LogError::Io`].
-    pub(crate) fn delete(self) -> Result<(), LogError> {
+    /// [`LogError::Io`]; the files renamed so far are removed by the next open.
+    pub(crate) fn delete(self) -> Result<Vec<PathBuf>, LogError> {
         let dir = self.log.path().parent().map(Path::to_path_buf).unwrap_or_default();
         let base_offset = self.base_offset;
         drop(self);
-        Self::delete_files(&dir, base_offset)
+        Self::rename_files_for_deletion(&dir, base_offset)
     }
 
-    /// Deletes the files of the segment at `base_offset` in `dir`: the `.log` is first
-    /// renamed to `.log.deleted`, so a crash part way leaves no segment behind, only
-    /// files that the next open removes.
+    /// Renames the files of the segment at `base_offset` in `dir` for deletion (see
+    /// [`LogSegment::delete`]) and returns their new names; files that are missing are
+    /// skipped.
+    fn rename_files_for_deletion(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>, LogError> {
+        let mut renamed = Vec::with_capacity(3);
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = offset_file_path(dir, base_offset, suffix);
+            let deleted = with_added_suffix(&path, DELETED_SUFFIX);
+            match fs::rename(&path, &deleted) {
+                Ok(()) => renamed.push(deleted),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e).at(&path),
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// Deletes the files of the segment at `base_offset` in `dir` now (opening a log:
+    /// nothing waits on it), renamed first as by [`LogSegment::delete`].
     ///
     /// # Errors
     /// [`LogError::Io`].
     pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
-        let log_path = offset_file_path(dir, base_offset, LOG_SUFFIX);
-        let deleted = with_added_suffix(&log_path, DELETED_SUFFIX);
-        match fs::rename(&log_path, &deleted) {
-            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e).at(&log_path),
-            _ => {}
-        }
-        let index = offset_file_path(dir, base_offset, INDEX_SUFFIX);
-        let time_index = offset_file_path(dir, base_offset, TIME_INDEX_SUFFIX);
-        for path in [index, time_index, deleted] {
+        for path in Self::rename_files_for_deletion(dir, base_offset)? {
             match fs::remove_file(&path) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e).at(&path),
                 _ => {}

@@ -3,7 +3,7 @@
 
 mod record_batches;
 
-use record_batches::{batch, encode, record_offsets, Spec};
+use record_batches::{batch, encode, files_with_suffix, record_offsets, Spec};
 use spool_storage::{Log, LogConfig, ReadError};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -44,6 +44,25 @@ fn time_retention_deletes_whole_oldest_segments_and_advances_the_log_start() {
     log.close().unwrap();
     let log = Log::open(dir.path(), config, NOW_MS).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 20));
+}
+
+#[test]
+fn deleted_segments_leave_their_names_at_once_and_their_files_are_removed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { retention_ms: 5 * HOUR_MS + HOUR_MS / 2, ..one_batch_per_segment() };
+    let mut log = aged_log(dir.path(), config);
+    assert_eq!(log.enforce_retention(NOW_MS).unwrap(), 5);
+    // The five segments' names are gone when retention returns: only the kept ones are
+    // segments (and, until the background removal, files ending in `.deleted`).
+    assert_eq!(files_with_suffix(dir.path(), ".log").len(), 5);
+    assert_eq!(files_with_suffix(dir.path(), ".index").len(), 5);
+    assert_eq!(files_with_suffix(dir.path(), ".timeindex").len(), 5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !files_with_suffix(dir.path(), ".deleted").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(files_with_suffix(dir.path(), ".deleted"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(record_offsets(&log.read(10, 10_000, i64::MAX, true).unwrap()), (10..20).collect::<Vec<_>>());
 }
 
 #[test]

@@ -620,11 +620,8 @@ impl Log {
         fs::rename(&cleaned_path, &swap_path).at(&swap_path)?;
         sync_dir(&self.dir)?;
         // Committed: from here on, a crash completes the swap when the log is opened.
-        for old in &group.segments {
-            if let Some(segment) = self.segments.remove(&old.base_offset) {
-                segment.delete()?;
-            }
-        }
+        let old = group.segments.iter().filter_map(|old| self.segments.remove(&old.base_offset)).collect();
+        self.delete_segments(old)?;
         drop(group);
         fs::rename(&swap_path, &log_path).at(&log_path)?;
         sync_dir(&self.dir)?;

@@ -100,12 +100,11 @@ impl Log {
             self.roll(self.log_end_offset(), now_ms)?;
         }
         let bases: Vec<i64> = self.segments.keys().take(count).copied().collect();
-        for base in bases {
-            if let Some(segment) = self.segments.remove(&base) {
-                info!(segment = %segment.log_path().display(), next_offset = segment.next_offset(), reason, "deleting segment beyond retention");
-                segment.delete()?;
-            }
+        let segments: Vec<LogSegment> = bases.into_iter().filter_map(|base| self.segments.remove(&base)).collect();
+        for segment in &segments {
+            info!(segment = %segment.log_path().display(), next_offset = segment.next_offset(), reason, "deleting segment beyond retention");
         }
+        self.delete_segments(segments)?;
         let first_base = self.first_segment_base();
         self.recovery_point = self.recovery_point.max(first_base);
         self.log_start_offset = self.log_start_offset.max(first_base);

@@ -39,11 +39,8 @@ impl Log {
         self.write_checkpoint()?;
         self.truncate_cleaner_checkpoint(offset)?;
         let later: Vec<i64> = self.segments.range(offset + 1..).map(|(base, _)| *base).collect();
-        for base in later.into_iter().rev() {
-            if let Some(segment) = self.segments.remove(&base) {
-                segment.delete()?;
-            }
-        }
+        let later = later.into_iter().rev().filter_map(|base| self.segments.remove(&base)).collect();
+        self.delete_segments(later)?;
         let active = self.active_mut();
         active.truncate_to(offset)?;
         active.sync()?;
@@ -74,11 +71,8 @@ impl Log {
         delete_first_dirty_offset(&self.dir)?;
         // Keep one segment in the map at every step (see the `Log` invariants).
         let older: Vec<i64> = self.segments.keys().rev().skip(1).copied().collect();
-        for base in older {
-            if let Some(segment) = self.segments.remove(&base) {
-                segment.delete()?;
-            }
-        }
+        let older = older.into_iter().filter_map(|base| self.segments.remove(&base)).collect();
+        self.delete_segments(older)?;
         let last_base = self.active().base_offset();
         if last_base == offset {
             self.active_mut().truncate_to(offset)?;
@@ -86,9 +80,8 @@ impl Log {
         } else {
             let segment = LogSegment::create(&self.dir, offset, &self.config, self.clock_ms)?;
             self.segments.insert(offset, segment);
-            if let Some(old) = self.segments.remove(&last_base) {
-                old.delete()?;
-            }
+            let old = self.segments.remove(&last_base).into_iter().collect();
+            self.delete_segments(old)?;
         }
         for snapshot in list_snapshots(&self.dir)? {
             delete_snapshot(&self.dir, snapshot)?;
