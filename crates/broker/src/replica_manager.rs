@@ -1,6 +1,7 @@
 //! The partitions this broker hosts, kept in step with the metadata image.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,6 +18,24 @@ use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
 /// Key of a partition: topic name and partition index.
 pub(crate) type TopicPartition = (String, i32);
 
+/// A [`TopicPartition`] made of a borrowed name, to look partitions up by (every
+/// produce and fetch does, per partition) without allocating.
+struct TopicPartitionRef<'a>(&'a str, i32);
+
+impl Hash for TopicPartitionRef<'_> {
+    /// As the tuple hashes: field by field, and a `str` as a `String`.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<TopicPartition> for TopicPartitionRef<'_> {
+    fn equivalent(&self, key: &TopicPartition) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
 /// Owns the [`Partition`]s whose replicas live on this broker.
 ///
 /// Invariant: after [`ReplicaManager::apply_image`], the map holds exactly the
@@ -25,7 +44,7 @@ pub struct ReplicaManager {
     node_id: i32,
     data_dir: PathBuf,
     broker_config: BrokerConfig,
-    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    partitions: RwLock<hashbrown::HashMap<TopicPartition, Arc<Partition>>>,
     fetchers: ReplicaFetcherManager,
 }
 
@@ -39,11 +58,11 @@ impl ReplicaManager {
             response_max_bytes: broker_config.replica_fetch_response_max_bytes(),
             backoff_ms: broker_config.replica_fetch_backoff_ms().max(0) as u64,
         });
-        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(HashMap::new()), fetchers }
+        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(hashbrown::HashMap::new()), fetchers }
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        self.partitions.read().get(&(topic.to_string(), partition)).cloned()
+        self.partitions.read().get(&TopicPartitionRef(topic, partition)).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<Partition>> {
