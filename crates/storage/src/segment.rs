@@ -108,10 +108,17 @@ impl LogSegment {
     /// Opens the three files without reading them; [`LogSegment::load`] or
     /// [`LogSegment::recover`] must follow before the segment is used.
     fn open_files(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Self, LogError> {
-        let log = FileRecords::open(offset_file_path(dir, base_offset, LOG_SUFFIX))?;
+        Self::open_files_named(dir, base_offset, config, now_ms, "")
+    }
+
+    /// [`LogSegment::open_files`] for files whose names end in `suffix` (see
+    /// [`LogSegment::file_paths`]).
+    fn open_files_named(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, suffix: &str) -> Result<Self, LogError> {
+        let [log_path, index_path, time_index_path] = Self::file_paths(dir, base_offset, suffix);
+        let log = FileRecords::open(log_path)?;
         let index_bytes_max = config.segment_index_bytes;
-        let offset_index = OffsetIndex::open(offset_file_path(dir, base_offset, INDEX_SUFFIX), base_offset, index_bytes_max)?;
-        let time_index = TimeIndex::open(offset_file_path(dir, base_offset, TIME_INDEX_SUFFIX), base_offset, index_bytes_max)?;
+        let offset_index = OffsetIndex::open(index_path, base_offset, index_bytes_max)?;
+        let time_index = TimeIndex::open(time_index_path, base_offset, index_bytes_max)?;
         Ok(LogSegment {
             base_offset,
             log,
@@ -142,6 +149,27 @@ impl LogSegment {
             Err(e) => return Err(e).at(&path),
         }
         let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
+        segment.indexes.offset_index.reset()?;
+        segment.indexes.time_index.reset()?;
+        Ok(segment)
+    }
+
+    /// The `.log`, `.index` and `.timeindex` paths of the segment at `base_offset`, each
+    /// with `suffix` added (`""` for a segment of the log).
+    pub(crate) fn file_paths(dir: &Path, base_offset: i64, suffix: &str) -> [PathBuf; 3] {
+        [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX].map(|kind| with_added_suffix(&offset_file_path(dir, base_offset, kind), suffix))
+    }
+
+    /// Creates an empty segment outside the log, its files named as the log's with
+    /// `suffix` added (the cleaner writes a segment as `<base>.log.cleaned`,
+    /// `<base>.index.cleaned` and `<base>.timeindex.cleaned`); files of those names are
+    /// emptied. Appends build its indexes as they do for a segment of the log.
+    ///
+    /// # Errors
+    /// [`LogError::Io`].
+    pub(crate) fn create_staged(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64, suffix: &str) -> Result<Self, LogError> {
+        let mut segment = Self::open_files_named(dir, base_offset, config, now_ms, suffix)?;
+        segment.log.truncate_to(0)?;
         segment.indexes.offset_index.reset()?;
         segment.indexes.time_index.reset()?;
         Ok(segment)
@@ -728,8 +756,7 @@ impl LogSegment {
     /// skipped.
     fn rename_files_for_deletion(dir: &Path, base_offset: i64) -> Result<Vec<PathBuf>, LogError> {
         let mut renamed = Vec::with_capacity(3);
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = offset_file_path(dir, base_offset, suffix);
+        for path in Self::file_paths(dir, base_offset, "") {
             let deleted = with_added_suffix(&path, DELETED_SUFFIX);
             match fs::rename(&path, &deleted) {
                 Ok(()) => renamed.push(deleted),

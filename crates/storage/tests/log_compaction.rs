@@ -341,6 +341,60 @@ fn a_crash_after_the_swap_file_is_complete_finishes_the_swap() {
 }
 
 #[test]
+fn a_crash_after_the_cleaned_indexes_took_their_names_finishes_the_swap() {
+    // The swap file is in place, the old segments are gone and the cleaned segment's
+    // indexes already carry the segment's names: the open that completes the swap
+    // replaces them with rebuilt ones.
+    let (original, cleaned, after) = original_and_cleaned();
+    fs::copy(cleaned.path().join(FIRST), original.path().join(format!("{FIRST}.swap"))).unwrap();
+    for base in 0..10 {
+        for suffix in ["log", "index", "timeindex"] {
+            let name = format!("{base:020}.{suffix}");
+            fs::rename(original.path().join(&name), original.path().join(format!("{name}.deleted"))).unwrap();
+        }
+    }
+    for suffix in ["index", "timeindex"] {
+        let name = format!("{:020}.{suffix}", 0);
+        fs::copy(cleaned.path().join(&name), original.path().join(&name)).unwrap();
+    }
+    let log = Log::open(original.path(), compacted(100), NOW_MS).unwrap();
+    assert_eq!(summary(&log), after);
+    assert!(files_with_suffix(original.path(), ".swap").is_empty());
+}
+
+#[test]
+fn a_cleaned_segment_comes_with_the_indexes_a_rebuild_would_make() {
+    // Many batches per segment and an index entry after every batch, so the cleaned
+    // segment's indexes have entries to get wrong.
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { index_interval_bytes: 1, ..compacted(2_000) };
+    let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
+    for i in 0..120 {
+        let (key, value) = (format!("k{}", i % 7), format!("v{i}"));
+        put(&mut log, &[(key.as_str(), Some(value.as_str()))]);
+    }
+    assert!(log.segment_count() > 3, "{:?}", log.segment_base_offsets());
+    log.set_config(LogConfig { segment_bytes: 1 << 20, ..config.clone() });
+    let stats = log.clean(log.log_end_offset(), NOW_MS, MAP_ENTRIES).unwrap();
+    assert_eq!(stats.segments_after, 1, "{stats:?}");
+    let cleaned = summary(&log);
+    let index_files = || ["00000000000000000000.index", "00000000000000000000.timeindex"].map(|name| fs::read(dir.path().join(name)).unwrap());
+    let built = index_files();
+    assert!(built[0].len() >= 8 * 3, "the cleaned segment has offset index entries: {} bytes", built[0].len());
+    // Every surviving record can be looked up by its offset through those indexes.
+    for (offset, key, value) in &cleaned {
+        assert_eq!(records_from(&log, *offset).first().map(|r| (r.0, r.1.clone(), r.2.clone())), Some((*offset, key.clone(), value.clone())));
+    }
+    // A crash with nothing checkpointed: the open validates every segment and rebuilds
+    // its indexes from the batches, and arrives at the same files.
+    drop(log);
+    fs::remove_file(dir.path().join("recovery-point-offset-checkpoint")).ok();
+    let log = Log::open(dir.path(), config, NOW_MS).unwrap();
+    assert_eq!(summary(&log), cleaned);
+    assert_eq!(index_files(), built);
+}
+
+#[test]
 fn truncation_below_the_checkpoint_makes_rewritten_offsets_dirty() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = churned_log(dir.path());
@@ -374,7 +428,9 @@ fn appends_between_the_build_and_the_commit_are_kept() {
     let plan = log.plan_cleaning(11, NOW_MS, MAP_ENTRIES).unwrap();
     assert_eq!((plan.range().first_dirty_offset, plan.range().first_uncleanable_offset), (0, 10));
     let built = plan.build().unwrap();
-    assert_eq!(files_with_suffix(dir.path(), ".cleaned").len(), 10, "one cleaned file per one-segment group");
+    for suffix in [".log.cleaned", ".index.cleaned", ".timeindex.cleaned"] {
+        assert_eq!(files_with_suffix(dir.path(), suffix).len(), 10, "one cleaned segment per one-segment group");
+    }
     // Each of these appends rolls a segment: the active one of the plan becomes inactive.
     put(&mut log, &[("a", Some("later"))]);
     put(&mut log, &[("d", Some("new"))]);
@@ -403,7 +459,7 @@ fn groups_are_committed_one_at_a_time_and_reads_see_no_gap() {
         let now = summary(&log);
         assert!(latest.iter().all(|record| now.contains(record)), "after step {steps}: {now:?}");
         match step {
-            CleaningCommit::Pending => assert_eq!(files_with_suffix(dir.path(), ".cleaned").len(), 10 - steps),
+            CleaningCommit::Pending => assert_eq!(files_with_suffix(dir.path(), ".log.cleaned").len(), 10 - steps),
             CleaningCommit::Done(stats) => {
                 assert_eq!(stats.end_offset, 10);
                 break;

@@ -13,20 +13,22 @@
 //! end is the map end); (2) group the segments from the log start up to the map end into
 //! runs that fit one segment (`segment.bytes`, `segment.index.bytes`, 32-bit relative
 //! offsets); (3) for each group write the batches that survive ([`crate::batch_filter`])
-//! into `<first base>.log.cleaned` and fsync it; (4) for each group rename the cleaned
-//! file to `.log.swap` (the commit point), delete the group's old segments, rename the
-//! swap to `<first base>.log` and rebuild its indexes; (5) checkpoint the map end as the
-//! next first dirty offset.
+//! as a segment of its own, `<first base>.log.cleaned` with its indexes
+//! `<first base>.index.cleaned` and `.timeindex.cleaned`, and fsync them; (4) for each
+//! group rename the cleaned `.log` to `.log.swap` (the commit point), delete the group's
+//! old segments, rename the cleaned indexes and then the swap to their segment names,
+//! and load the segment (its indexes are checked, not rebuilt); (5) checkpoint the map
+//! end as the next first dirty offset.
 //!
 //! Offsets never change: batches keep their offsets, records their offset deltas, so the
 //! log has gaps and a read at a vanished offset returns the next surviving batch. The
 //! log start and end, the active segment, every batch reaching the high watermark and
 //! the idempotent-producer state are left as they are.
 //!
-//! Crash behaviour: a `.cleaned` file is deleted on open (the old segments are intact);
-//! a `.log.swap` file replaces the segments it covers (see `log_loader`). Either way the
-//! log is whole, and at worst less compacted. The checkpoint is written last, so a crash
-//! only repeats work.
+//! Crash behaviour: `.cleaned` files are deleted on open (the old segments are intact);
+//! a `.log.swap` file replaces the segments it covers (see `log_loader`), and indexes
+//! that do not belong to it are rebuilt. Either way the log is whole, and at worst less
+//! compacted. The checkpoint is written last, so a crash only repeats work.
 //!
 //! Locking (Kafka's cleaner reads and writes segments without the log lock and takes it
 //! only in `replaceSegments`): a cleaning runs in three phases so that the partition's
@@ -36,8 +38,9 @@
 //!  Log::plan_cleaning        &mut Log   range, segments below the first uncleanable
 //!                                       offset (inactive: immutable) with their own
 //!                                       read handles, producer state, config
-//!  CleaningPlan::build       no Log     steps (1)-(3)
-//!  Log::commit_cleaned_group &mut Log   step (4) for one group (step (5) after the last),
+//!  CleaningPlan::build       no Log     steps (1)-(3): every byte read, CRC'd, written
+//!  Log::commit_cleaned_group &mut Log   step (4) for one group (step (5) after the last):
+//!                                       renames, directory syncs, an index check;
 //!                                       if the group's segments are still in the log as
 //!                                       planned and the log was not truncated; else the
 //!                                       cleaning gives up and its `.cleaned` files go
@@ -53,6 +56,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use spool_protocol::batch::BatchHeader;
 use spool_protocol::record::{decompress_records, Records};
 use tracing::{debug, warn};
 
@@ -61,7 +65,8 @@ use crate::atomic_write::sync_dir;
 use crate::batch_filter::{filter_batch, FilterContext, Filtered};
 use crate::cleaner_checkpoint::{read_first_dirty_offset, write_first_dirty_offset};
 use crate::error::{IoContext, LogError};
-use crate::file_names::{offset_file_path, with_added_suffix, CLEANED_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX};
+use crate::config::LogConfig;
+use crate::file_names::{with_added_suffix, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::file_records::FileRecords;
 use crate::log_loader::remove_if_present;
 use crate::offset_map::OffsetMap;
@@ -156,9 +161,8 @@ pub struct CleaningPlan {
     segments: Vec<PlannedSegment>,
     /// Producer id -> last offset of its last batch, for the producers the log knows.
     last_data_offsets: HashMap<i64, i64>,
-    max_segment_bytes: u64,
-    max_index_bytes: u64,
-    delete_retention_ms: i64,
+    /// The log's configuration at planning time.
+    config: LogConfig,
     /// The log's truncation count at planning time.
     truncations: u64,
 }
@@ -192,12 +196,14 @@ impl CleaningPlan {
             }
             return Ok(cleaned);
         }
-        let context = FilterContext { map: &map, map_end, now_ms: self.now_ms, delete_retention_ms: self.delete_retention_ms };
-        let sizes = group_sizes(&self.segments, map_end, range.first_uncleanable_offset, self.max_segment_bytes, self.max_index_bytes);
+        let delete_retention_ms = self.config.delete_retention_ms.max(0);
+        let context = FilterContext { map: &map, map_end, now_ms: self.now_ms, delete_retention_ms };
+        let (max_bytes, max_index_bytes) = (self.config.segment_bytes_max(), self.config.segment_index_bytes);
+        let sizes = group_sizes(&self.segments, map_end, range.first_uncleanable_offset, max_bytes, max_index_bytes);
         let mut segments = self.segments.into_iter();
         for size in sizes {
             let group: Vec<PlannedSegment> = segments.by_ref().take(size).collect();
-            let group = clean_group(&self.dir, group, &context, &self.last_data_offsets)?;
+            let group = clean_group(&self.dir, &self.config, self.now_ms, group, &context, &self.last_data_offsets)?;
             cleaned.stats.bytes_before += group.bytes_before;
             cleaned.stats.bytes_after += group.bytes_after;
             cleaned.stats.segments_before += group.segments.len();
@@ -285,76 +291,96 @@ fn group_sizes(segments: &[PlannedSegment], map_end: i64, first_uncleanable: i64
     sizes
 }
 
-/// Writes the surviving batches of `segments` into `<first base>.log.cleaned`, fsynced
-/// (see the module docs). `last_data_offsets`: producer id -> last offset of its last
-/// batch. A cleaned file too large for 32-bit positions is deleted and the group kept as
-/// it is; so is a file left by an error.
+/// Writes the surviving batches of `segments` as the segment `<first base>.log.cleaned`
+/// with its indexes, fsynced (see the module docs). `last_data_offsets`: producer id ->
+/// last offset of its last batch. A cleaned segment too large for 32-bit positions is
+/// deleted and the group kept as it is; so are files left by an error.
 fn clean_group(
     dir: &Path,
+    config: &LogConfig,
+    now_ms: i64,
     segments: Vec<PlannedSegment>,
     context: &FilterContext<'_>,
     last_data_offsets: &HashMap<i64, i64>,
 ) -> Result<CleanedGroup, LogError> {
-    let mut group = CleanedGroup { segments, bytes_before: 0, bytes_after: 0, cleaned_path: None };
+    let mut group = CleanedGroup { segments, bytes_before: 0, bytes_after: 0, cleaned_files: None };
     let Some(base) = group.segments.first().map(|s| s.base_offset) else { return Ok(group) };
-    let cleaned_path = with_added_suffix(&offset_file_path(dir, base, LOG_SUFFIX), CLEANED_SUFFIX);
-    // From here on dropping `group` deletes the file.
-    group.cleaned_path = Some(cleaned_path.clone());
-    let mut cleaned = FileRecords::open(cleaned_path.clone())?;
-    cleaned.truncate_to(0)?;
+    // From here on dropping `group` deletes the files.
+    group.cleaned_files = Some(LogSegment::file_paths(dir, base, CLEANED_SUFFIX));
+    let mut cleaned = LogSegment::create_staged(dir, base, config, now_ms, CLEANED_SUFFIX)?;
     let mut buffer = Vec::with_capacity(WRITE_BUFFER_BYTES);
+    let mut headers = Vec::new();
     for segment in &group.segments {
         group.bytes_before += segment.size_bytes;
         segment.records.for_each_batch_bytes(|header, batch| {
             let retain_empty =
                 header.has_producer_id() && last_data_offsets.get(&header.producer_id) == Some(&header.last_offset());
-            match filter_batch(batch, header, context, retain_empty) {
-                Ok(Filtered::Unchanged) => buffer.extend_from_slice(batch),
-                Ok(Filtered::Rewritten(bytes)) => buffer.extend_from_slice(&bytes),
-                Ok(Filtered::Removed) => {}
+            let kept = match filter_batch(batch, header, context, retain_empty) {
+                Ok(Filtered::Unchanged) => Some((*header, batch)),
+                Ok(Filtered::Rewritten(bytes)) => {
+                    let rewritten = BatchHeader::parse(&bytes).map_err(|e| LogError::CorruptSegment {
+                        path: segment.records.path().to_path_buf(),
+                        position: 0,
+                        reason: format!("batch at offset {} rewritten by the cleaner: {e}", header.base_offset),
+                    })?;
+                    buffer.extend_from_slice(&bytes);
+                    headers.push(rewritten);
+                    None
+                }
+                Ok(Filtered::Removed) => None,
                 Err(error) => {
                     let path = segment.records.path();
                     warn!(segment = %path.display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
-                    buffer.extend_from_slice(batch);
+                    Some((*header, batch))
                 }
+            };
+            if let Some((header, batch)) = kept {
+                buffer.extend_from_slice(batch);
+                headers.push(header);
             }
             if buffer.len() >= WRITE_BUFFER_BYTES {
-                cleaned.append(&buffer)?;
+                cleaned.append(&buffer, &headers)?;
                 buffer.clear();
+                headers.clear();
             }
             Ok(true)
         })?;
     }
-    cleaned.append(&buffer)?;
+    if !buffer.is_empty() {
+        cleaned.append(&buffer, &headers)?;
+    }
     group.bytes_after = cleaned.size_bytes();
     if group.bytes_after > i32::MAX as u64 {
         // Re-compressed batches grew past what 32-bit positions address: keep the group.
         drop(cleaned);
-        group.cleaned_path = None;
-        fs::remove_file(&cleaned_path).at(&cleaned_path)?;
+        if let Some(files) = group.cleaned_files.take() {
+            files.iter().try_for_each(|path| remove_if_present(path))?;
+        }
         warn!(dir = %dir.display(), base, bytes_after = group.bytes_after, "cleaned segment too large; left the segments as they were");
         group.bytes_after = group.bytes_before;
         return Ok(group);
     }
+    cleaned.seal()?;
     cleaned.sync()?;
     Ok(group)
 }
 
-/// One group of segments and the cleaned file that will replace it.
+/// One group of segments and the cleaned segment that will replace it.
 struct CleanedGroup {
     /// The segments it replaces, oldest first (never empty once cleaned).
     segments: Vec<PlannedSegment>,
     bytes_before: u64,
     bytes_after: u64,
-    /// `<first base>.log.cleaned`, fsynced; `None` once swapped in or when the group is
-    /// left as it is.
-    cleaned_path: Option<PathBuf>,
+    /// The cleaned segment's `.log`, `.index` and `.timeindex` files, named with the
+    /// suffix `.cleaned` and fsynced; `None` once swapped in or when the group is left as
+    /// it is.
+    cleaned_files: Option<[PathBuf; 3]>,
 }
 
 impl Drop for CleanedGroup {
     /// A group that is not swapped in leaves no `.cleaned` file behind.
     fn drop(&mut self) {
-        if let Some(path) = self.cleaned_path.take() {
+        for path in self.cleaned_files.take().into_iter().flatten() {
             if let Err(error) = remove_if_present(&path) {
                 warn!(path = %path.display(), %error, "could not remove a cleaned segment that was not used");
             }
@@ -533,9 +559,7 @@ impl Log {
             max_map_entries,
             segments,
             last_data_offsets,
-            max_segment_bytes: self.config.segment_bytes_max(),
-            max_index_bytes: self.config.segment_index_bytes,
-            delete_retention_ms: self.config.delete_retention_ms.max(0),
+            config: self.config.clone(),
             truncations: self.truncations,
         })
     }
@@ -611,23 +635,27 @@ impl Log {
         Ok(None)
     }
 
-    /// Puts `group`'s cleaned file in place of its segments; see the module docs.
+    /// Puts `group`'s cleaned segment in place of its segments; see the module docs.
     fn swap_in(&mut self, mut group: CleanedGroup) -> Result<(), LogError> {
-        let Some(cleaned_path) = group.cleaned_path.take() else { return Ok(()) };
         let Some(base) = group.segments.first().map(|s| s.base_offset) else { return Ok(()) };
-        let log_path = offset_file_path(&self.dir, base, LOG_SUFFIX);
+        let Some([cleaned_log, cleaned_index, cleaned_time_index]) = group.cleaned_files.take() else { return Ok(()) };
+        let [log_path, index_path, time_index_path] = LogSegment::file_paths(&self.dir, base, "");
         let swap_path = with_added_suffix(&log_path, SWAP_SUFFIX);
-        fs::rename(&cleaned_path, &swap_path).at(&swap_path)?;
+        fs::rename(&cleaned_log, &swap_path).at(&swap_path)?;
         sync_dir(&self.dir)?;
         // Committed: from here on, a crash completes the swap when the log is opened.
         let old = group.segments.iter().filter_map(|old| self.segments.remove(&old.base_offset)).collect();
         self.delete_segments(old)?;
         drop(group);
+        // The old segment at `base` gave up its index names above; a crash before the
+        // swap below gets its indexes rebuilt by the open that completes it.
+        fs::rename(&cleaned_index, &index_path).at(&index_path)?;
+        fs::rename(&cleaned_time_index, &time_index_path).at(&time_index_path)?;
         fs::rename(&swap_path, &log_path).at(&log_path)?;
         sync_dir(&self.dir)?;
-        let (mut segment, truncation) = LogSegment::open_and_recover(&self.dir, base, &self.config, self.clock_ms)?;
+        let (mut segment, truncation) = LogSegment::load(&self.dir, base, &self.config, self.clock_ms)?;
         if let Some(truncation) = truncation {
-            warn!(segment = %log_path.display(), ?truncation, "a cleaned segment did not validate");
+            warn!(segment = %log_path.display(), ?truncation, "a cleaned segment did not load whole");
         }
         segment.seal()?;
         self.segments.insert(base, segment);
