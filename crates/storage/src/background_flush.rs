@@ -82,6 +82,13 @@ impl BackgroundFlush {
         BackgroundFlush { up_to, truncations, state: State::Running(thread) }
     }
 
+    /// A flush that failed: a test's stand-in for an fsync error.
+    #[cfg(test)]
+    pub(crate) fn failed(up_to: i64, truncations: u64) -> BackgroundFlush {
+        let error = LogError::Io { path: PathBuf::from("test"), source: std::io::Error::other("injected fsync failure") };
+        BackgroundFlush { up_to, truncations, state: State::Done(Err(error)) }
+    }
+
     /// The thread has finished (or never ran).
     pub(crate) fn is_finished(&self) -> bool {
         match &self.state {

@@ -96,6 +96,9 @@ pub struct Log {
     /// next [`Log::flush_if_due`] after that flush checkpoints the recovery point, so a
     /// second crash does not re-check the same batches.
     checkpoint_after_recovery: bool,
+    /// Why the log is offline (a data fsync failed; see [`LogError::Offline`]): appends
+    /// and flushes are refused, and the recovery point never moves again.
+    offline: Option<String>,
 }
 
 impl Log {
@@ -129,6 +132,7 @@ impl Log {
             truncations: 0,
             background_flush: None,
             checkpoint_after_recovery: false,
+            offline: None,
         };
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
@@ -313,6 +317,7 @@ impl Log {
     /// segment, rolling first if it is due.
     fn append_batches(&mut self, records: &[u8], batches: &[BatchHeader], now_ms: i64) -> Result<AppendInfo, LogError> {
         self.finish_background_flush(false)?;
+        self.check_online()?;
         let first_offset = batches.first().map_or(self.log_end_offset(), |b| b.base_offset);
         let last_offset = batches.last().map_or(first_offset - 1, BatchHeader::last_offset);
         let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
@@ -350,6 +355,9 @@ impl Log {
     /// [`LogError::Io`].
     pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.observe(now_ms);
+        if self.offline.is_some() {
+            return Ok(());
+        }
         let active = self.active();
         if !active.is_empty() && active.time_waited_for_roll_ms(now_ms, now_ms) > self.config.segment_ms {
             self.roll(self.log_end_offset(), now_ms)?;
@@ -365,6 +373,7 @@ impl Log {
     /// is the one the previous roll's flush reached: recovery after a crash re-checks at
     /// most the last rolled segment and the active one.
     fn roll(&mut self, new_base: i64, now_ms: i64) -> Result<(), LogError> {
+        self.check_online()?;
         let log_end = self.log_end_offset();
         debug_assert!(new_base >= log_end);
         self.active_mut().on_become_inactive()?;
@@ -418,7 +427,7 @@ impl Log {
             return Ok(());
         };
         let (up_to, truncations) = (flush.up_to, flush.truncations);
-        flush.join()?;
+        flush.join().map_err(|e| self.go_offline(e))?;
         if truncations == self.truncations && up_to > self.recovery_point {
             // Epoch entries below the new recovery point are no longer derived again
             // from batch headers after a crash.
@@ -521,11 +530,28 @@ impl Log {
     /// more batches.
     fn flush_data(&mut self) -> Result<(), LogError> {
         self.finish_background_flush(true)?;
+        self.check_online()?;
         self.save_leader_epochs_if_unsaved()?;
-        self.sync_segments()?;
+        self.sync_segments().map_err(|e| self.go_offline(e))?;
         self.recovery_point = self.log_end_offset();
         self.last_flush_ms = self.clock_ms;
         Ok(())
+    }
+
+    /// Takes the log offline after the fsync of its data failed with `error`, which is
+    /// returned (see [`LogError::Offline`]).
+    fn go_offline(&mut self, error: LogError) -> LogError {
+        tracing::error!(dir = %self.dir.display(), %error, "fsync failed: the log is offline until the broker restarts");
+        self.offline = Some(error.to_string());
+        error
+    }
+
+    /// [`LogError::Offline`] if the log is offline.
+    fn check_online(&self) -> Result<(), LogError> {
+        match &self.offline {
+            Some(reason) => Err(LogError::Offline { dir: self.dir.clone(), reason: reason.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// The `flush.messages` policy, after each append.
@@ -564,6 +590,10 @@ impl Log {
     /// [`LogError::Io`].
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.observe(now_ms);
+        if self.offline.is_some() {
+            // Reported when it went offline; nothing here can bring it back.
+            return Ok(());
+        }
         self.finish_background_flush(false)?;
         if self.checkpoint_after_recovery && self.background_flush.is_none() {
             self.checkpoint_after_recovery = false;
@@ -718,6 +748,35 @@ mod tests {
         drop(release);
         log.finish_background_flush(true).unwrap();
         assert_eq!(log.recovery_point(), 4);
+    }
+
+    #[test]
+    fn a_failed_fsync_takes_the_log_offline_until_it_is_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+        for _ in 0..3 {
+            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
+        }
+        log.background_flush = Some(BackgroundFlush::failed(6, log.truncations));
+        assert!(matches!(log.finish_background_flush(true), Err(LogError::Io { .. })));
+        assert_eq!(log.recovery_point(), 0, "nothing below 6 is known to be durable");
+        // Every later write is refused, and so is a flush: a second fsync could succeed
+        // although the data the first could not write is gone.
+        let offline = |e: &AppendError| matches!(e, AppendError::Log(LogError::Offline { reason, .. }) if reason.contains("injected"));
+        let refused = log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap_err();
+        assert!(offline(&refused), "{refused}");
+        assert!(refused.to_string().contains("restart the broker"), "{refused}");
+        assert!(matches!(log.flush(), Err(LogError::Offline { .. })));
+        log.flush_if_due(i64::MAX).unwrap();
+        log.maybe_roll(i64::MAX).unwrap();
+        assert_eq!((log.log_end_offset(), log.recovery_point(), log.segment_count()), (6, 0, 1));
+        // Not a clean shutdown: the next open checks every batch since the checkpoint.
+        assert!(log.close().is_err());
+        let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert_eq!(log.log_end_offset(), 6);
+        log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
+        log.flush().unwrap();
+        assert_eq!(log.recovery_point(), 8);
     }
 
     #[test]
