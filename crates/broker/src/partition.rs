@@ -206,7 +206,7 @@ impl Partition {
     ///
     /// # Errors
     /// [`PartitionError`] from the log; nothing is written then.
-    pub fn append_as_leader(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
+    pub fn append_as_leader(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
         let leader_epoch = self.state.read().leader_epoch;
         let (info, end) = {
             let mut guard = self.log.lock();

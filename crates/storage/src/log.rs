@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use spool_protocol::batch::{set_base_offset, set_partition_leader_epoch, BatchError, BatchHeader, Batches};
+use spool_protocol::batch::{BatchError, BatchHeader, Batches};
 use tracing::warn;
 
 use crate::atomic_write::sync_dir;
@@ -45,6 +45,15 @@ use crate::recovery_checkpoint::write_recovery_point;
 use crate::segment::{LogSegment, SegmentRead};
 
 pub use cleaner::{CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan};
+
+/// Where an append's final base offsets and partition leader epochs are.
+#[derive(Clone, Copy)]
+enum Assigned {
+    /// In the batches' bytes (a follower copies its leader's).
+    InRecords,
+    /// In the parsed headers only (the leader assigned them).
+    ByLeader,
+}
 
 /// The result of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,10 +236,10 @@ impl Log {
     }
 
     /// Appends a produce request's record set as the partition leader: assigns offsets
-    /// from the log end by rewriting each batch's base offset in `records` and stamps
-    /// `leader_epoch` as the partition leader epoch, checks idempotent producers'
-    /// sequences, records a new epoch in the leader epoch cache, writes the bytes as they
-    /// are, rolls the segment first if needed, and fsyncs when `flush.messages` records
+    /// from the log end and `leader_epoch` as each batch's partition leader epoch (written
+    /// in place of the ones in `records`, which is not changed), checks idempotent
+    /// producers' sequences, records a new epoch in the leader epoch cache, writes the
+    /// bytes, rolls the segment first if needed, and fsyncs when `flush.messages` records
     /// are unflushed. `records` must have been validated
     /// (`spool_protocol::batch::validate_record_set`); CRCs are not rechecked.
     ///
@@ -240,7 +249,7 @@ impl Log {
     /// ([`AppendError::OutOfOrderSequence`], [`AppendError::InvalidProducerEpoch`],
     /// [`AppendError::InvalidSequence`]), which write nothing; [`AppendError::Log`] on I/O.
     /// A duplicate is not an error: see [`AppendInfo::duplicate`].
-    pub fn append_as_leader(&mut self, records: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, AppendError> {
+    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, AppendError> {
         self.observe(now_ms);
         let mut batches = parse_record_set(records)?;
         self.check_record_set_size(records.len())?;
@@ -262,14 +271,8 @@ impl Log {
             }
             LeaderAppendCheck::Accept(updates) => updates,
         };
-        let mut position = 0;
-        for batch in &batches {
-            set_base_offset(&mut records[position..], batch.base_offset);
-            set_partition_leader_epoch(&mut records[position..], leader_epoch);
-            position += batch.size();
-        }
         self.assign_leader_epochs(batches.first().map(|b| (leader_epoch, b.base_offset)))?;
-        let info = self.append_batches(records, &batches, now_ms)?;
+        let info = self.append_batches(records, &batches, Assigned::ByLeader, now_ms)?;
         self.producers.apply(updates);
         self.flush_if_too_many_unflushed()?;
         Ok(info)
@@ -299,7 +302,7 @@ impl Log {
             return Err(AppendError::OffsetRangeTooLarge { first_offset, last_offset });
         }
         self.assign_leader_epochs(batches.iter().map(|b| (b.partition_leader_epoch, b.base_offset)))?;
-        let info = self.append_batches(records, &batches, self.clock_ms)?;
+        let info = self.append_batches(records, &batches, Assigned::InRecords, self.clock_ms)?;
         batches.iter().for_each(|batch| self.producers.apply_replicated(batch));
         self.flush_if_too_many_unflushed()?;
         Ok(info)
@@ -315,14 +318,17 @@ impl Log {
 
     /// Writes `records` (whose headers, with final offsets, are `batches`) to the active
     /// segment, rolling first if it is due.
-    fn append_batches(&mut self, records: &[u8], batches: &[BatchHeader], now_ms: i64) -> Result<AppendInfo, LogError> {
+    fn append_batches(&mut self, records: &[u8], batches: &[BatchHeader], assigned: Assigned, now_ms: i64) -> Result<AppendInfo, LogError> {
         self.finish_background_flush(false)?;
         self.check_online()?;
         let first_offset = batches.first().map_or(self.log_end_offset(), |b| b.base_offset);
         let last_offset = batches.last().map_or(first_offset - 1, BatchHeader::last_offset);
         let max_timestamp = batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1);
         self.maybe_roll_for_append(records.len() as u64, max_timestamp, first_offset, last_offset, now_ms)?;
-        self.active_mut().append(records, batches)?;
+        match assigned {
+            Assigned::InRecords => self.active_mut().append(records, batches)?,
+            Assigned::ByLeader => self.active_mut().append_assigned(records, batches)?,
+        }
         let record_count = batches.iter().map(|b| b.record_count as i64).sum();
         Ok(AppendInfo { first_offset, last_offset, max_timestamp, record_count, duplicate: false })
     }

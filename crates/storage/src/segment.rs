@@ -382,7 +382,25 @@ impl LogSegment {
     /// are written the append has happened: a failed index write is only logged (the
     /// entries stay buffered and the next write or sync retries them).
     pub(crate) fn append(&mut self, records: &[u8], batches: &[BatchHeader]) -> Result<(), LogError> {
-        let mut position = self.log.append(records)?;
+        let position = self.log.append(records)?;
+        self.index_appended(position, batches);
+        Ok(())
+    }
+
+    /// [`LogSegment::append`] of batches whose base offsets and partition leader epochs
+    /// are those in `batches`, not those in `records` (a leader's append; see
+    /// [`FileRecords::append_assigned`]).
+    ///
+    /// # Errors
+    /// As [`LogSegment::append`].
+    pub(crate) fn append_assigned(&mut self, records: &[u8], batches: &[BatchHeader]) -> Result<(), LogError> {
+        let position = self.log.append_assigned(records, batches)?;
+        self.index_appended(position, batches);
+        Ok(())
+    }
+
+    /// Index entries for `batches`, just written from `position` on.
+    fn index_appended(&mut self, mut position: u64, batches: &[BatchHeader]) {
         for header in batches {
             self.indexes.on_batch(position, header);
             position += header.size() as u64;
@@ -391,7 +409,6 @@ impl LogSegment {
         if let Err(error) = indexes.offset_index.write_if_buffered().and_then(|()| indexes.time_index.write_if_buffered()) {
             warn!(segment = %self.log.path().display(), %error, "index write failed; will retry");
         }
-        Ok(())
     }
 
     /// Calls `f` with the header of every batch from the one containing `offset` to the

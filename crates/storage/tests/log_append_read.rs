@@ -35,14 +35,43 @@ fn offsets_are_contiguous_and_log_end_is_the_next_offset() {
 }
 
 #[test]
-fn the_callers_buffer_is_rewritten_in_place() {
+fn the_callers_buffer_is_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
-    log.append_as_leader(&mut batch(7, 0), 0, NOW_MS).unwrap();
-    let mut records = batch(2, 0);
-    log.append_as_leader(&mut records, 3, NOW_MS).unwrap();
-    let header = BatchHeader::parse(&records).unwrap();
+    log.append_as_leader(&batch(7, 0), 0, NOW_MS).unwrap();
+    let records = batch(2, 0);
+    let sent = records.clone();
+    log.append_as_leader(&records, 3, NOW_MS).unwrap();
+    assert_eq!(records, sent, "the offsets and epoch are written to the log, not into the request");
+    let stored = log.read(7, usize::MAX, i64::MAX, false).unwrap();
+    let header = BatchHeader::parse(&stored).unwrap();
     assert_eq!((header.base_offset, header.partition_leader_epoch), (7, 3));
+    // Apart from those two fields, the stored batch is the one sent.
+    assert_eq!(stored[16..], sent[16..]);
+    assert_eq!(stored[8..12], sent[8..12]);
+}
+
+#[test]
+fn a_record_set_of_more_batches_than_one_write_takes_is_stored_whole() {
+    // 700 batches: more than one pwritev's 1,024 buffers (two per batch).
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
+    let mut set = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..700 {
+        let spec = Spec { count: 1 + i % 3, tag: format!("b{i}"), ..Spec::default() };
+        set.extend_from_slice(&encode(&spec));
+        values.extend((0..spec.count).map(|r| format!("b{i}-{r}-")));
+    }
+    let info = log.append_as_leader(&set, 9, NOW_MS).unwrap();
+    assert_eq!(info.last_offset + 1, values.len() as i64);
+    let bytes = log.read(0, usize::MAX, i64::MAX, false).unwrap();
+    assert_eq!(bytes.len(), set.len());
+    assert_eq!(record_offsets(&bytes), (0..values.len() as i64).collect::<Vec<_>>());
+    let stored: Vec<String> = record_values(&bytes).into_iter().map(|v| v[..v.rfind('-').unwrap() + 1].to_string()).collect();
+    assert_eq!(stored, values);
+    let headers = validate_record_set(&bytes, usize::MAX).unwrap();
+    assert!(headers.iter().all(|h| h.partition_leader_epoch == 9));
 }
 
 #[test]

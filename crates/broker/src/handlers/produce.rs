@@ -171,23 +171,27 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks
             Err(e) => return Err(KafkaError::with_message(ResponseError::CorruptMessage, e.to_string())),
         }
     }
-    // Offsets are assigned by rewriting the batch headers in place, so the request's
-    // bytes are copied once into a buffer this append owns.
-    let mut owned = BytesMut::from(&records[..]);
+    // The log writes the batches with the offsets it assigns from the request's bytes as
+    // they are. Only log-append time changes what the CRC covers: then the batches are
+    // copied and stamped first.
     let now = now_ms();
     let mut log_append_time_ms = -1;
+    let mut stamped = None;
     if config.message_timestamp_type == TimestampType::LogAppendTime {
         log_append_time_ms = now;
+        let mut owned = BytesMut::from(&records[..]);
         let mut position = 0;
         for header in &headers {
             set_log_append_time(&mut owned[position..position + header.size()], now);
             position += header.size();
         }
+        stamped = Some(owned);
     }
+    let records: &[u8] = stamped.as_deref().unwrap_or(&records);
     // An append is a write to the page cache: cheaper inline than a hand-off to another
     // thread. Only a topic that fsyncs every append moves the worker's other tasks
     // elsewhere while it waits for the disk.
-    let mut append = || partition.append_as_leader(&mut owned, now);
+    let append = || partition.append_as_leader(records, now);
     let appended = if config.flush_messages <= 1 { tokio::task::block_in_place(append) } else { append() };
     let info = appended.map_err(|e| match e {
         crate::partition::PartitionError::Append(e) => KafkaError::from(&e),
