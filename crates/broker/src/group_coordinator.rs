@@ -270,14 +270,14 @@ impl GroupCoordinator {
         if target.state().leader != broker.node_id {
             return Err(AppendFailure::NotLeader);
         }
-        let mut batch = encode_batch(records, now).map_err(|e| {
+        let batch = encode_batch(records, now).map_err(|e| {
             tracing::error!("encoding {GROUP_METADATA_TOPIC} records failed: {e}");
             AppendFailure::TooLarge
         })?;
         if batch.len() > target.config().max_message_bytes.max(0) as usize {
             return Err(AppendFailure::TooLarge);
         }
-        let info = tokio::task::block_in_place(|| target.append_as_leader(&mut batch, now)).map_err(|e| match e {
+        let info = tokio::task::block_in_place(|| target.append_as_leader(&batch, now)).map_err(|e| match e {
             PartitionError::Deleted => AppendFailure::Unavailable,
             other => {
                 tracing::error!(partition, "appending to {GROUP_METADATA_TOPIC} failed: {other}");

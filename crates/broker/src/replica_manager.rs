@@ -461,7 +461,7 @@ mod tests {
         for p in 0..10 {
             let partition = replicas.get("spread", p).unwrap();
             for i in 0..=p {
-                partition.append_as_leader(&mut keyed(&format!("p{p}"), &format!("v{i}")), NOW_MS).unwrap();
+                partition.append_as_leader(&keyed(&format!("p{p}"), &format!("v{i}")), NOW_MS).unwrap();
             }
         }
         // No clean shutdown (the logs are dropped, not closed): every log is recovered.
@@ -500,14 +500,14 @@ mod tests {
         let replicas = ReplicaManager::new(1, dir.path().to_path_buf(), BrokerConfig::new());
         replicas.apply_image(&image_with_topic("again", 1), NOW_MS).unwrap();
         let old = replicas.get("again", 0).unwrap();
-        old.append_as_leader(&mut keyed("k", "old"), NOW_MS).unwrap();
+        old.append_as_leader(&keyed("k", "old"), NOW_MS).unwrap();
 
         // Same name, new topic id: the image a deletion plus a creation leave behind.
         replicas.apply_image(&image_with_topic("again", 1), NOW_MS).unwrap();
         let new = replicas.get("again", 0).unwrap();
         assert_ne!(new.topic_id, old.topic_id);
         assert_eq!(records(&new), vec![]);
-        new.append_as_leader(&mut keyed("k", "new"), NOW_MS).unwrap();
+        new.append_as_leader(&keyed("k", "new"), NOW_MS).unwrap();
         assert_eq!(records(&new), vec![(0, "k".to_string(), "new".to_string())]);
         assert!(old.with_log(|_| ()).is_err(), "the old partition gave up its log");
         wait_for_entries(dir.path(), &["again-0"]);
@@ -558,7 +558,7 @@ mod tests {
         let state = PartitionState { leader: 1, leader_epoch: 0, replicas: vec![1], isr: vec![1], partition_epoch: 0 };
         let partition = Arc::new(Partition::new("compacted".into(), 0, Uuid::new_v4(), 1, log, state, config, NOW_MS));
         for i in 0..400 {
-            partition.append_as_leader(&mut keyed(&format!("k{}", i % 10), &format!("v{i}")), NOW_MS).unwrap();
+            partition.append_as_leader(&keyed(&format!("k{}", i % 10), &format!("v{i}")), NOW_MS).unwrap();
         }
         assert!(partition.with_log(|log| log.segment_count()).unwrap() > 20);
         assert_eq!(partition.high_watermark(), 400);
@@ -572,7 +572,7 @@ mod tests {
             let (done, result) = mpsc::channel();
             let producer = building.clone();
             std::thread::spawn(move || {
-                let _ = done.send(producer.append_as_leader(&mut keyed("k0", "during cleaning"), NOW_MS));
+                let _ = done.send(producer.append_as_leader(&keyed("k0", "during cleaning"), NOW_MS));
             });
             let info = result.recv_timeout(Duration::from_secs(30)).expect("produce completed during the build").unwrap();
             assert_eq!(info.first_offset, 400);

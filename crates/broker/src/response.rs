@@ -173,8 +173,8 @@ mod tests {
         let mut log = Log::open(dir, LogConfig { segment_bytes, ..LogConfig::default() }, 0).unwrap();
         for b in 0..batches {
             let values = (0..100).map(|i| (None, Some(Bytes::from(vec![(b * 100 + i) as u8; value_len]))));
-            let mut buf = crate::group_coordinator::encode_plain_batch(values, 0).unwrap();
-            log.append_as_leader(&mut buf, 0, 0).unwrap();
+            let buf = crate::group_coordinator::encode_plain_batch(values, 0).unwrap();
+            log.append_as_leader(&buf, 0, 0).unwrap();
         }
         log
     }

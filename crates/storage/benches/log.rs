@@ -63,7 +63,7 @@ fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append_as_leader");
     group.sample_size(10).measurement_time(Duration::from_secs(3));
     for batches in [1usize, 64] {
-        let mut one = batch(records_for(MIB / batches));
+        let one = batch(records_for(MIB / batches));
         group.throughput(Throughput::Bytes((one.len() * batches) as u64));
         group.bench_function(format!("1MiB_in_{batches}_batches"), |b| {
             b.iter_custom(|iters| {
@@ -72,7 +72,7 @@ fn append(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     for _ in 0..batches {
-                        black_box(log.append_as_leader(&mut one, 0, NOW_MS).unwrap());
+                        black_box(log.append_as_leader(&one, 0, NOW_MS).unwrap());
                     }
                 }
                 let elapsed = start.elapsed();
@@ -88,10 +88,10 @@ fn append(c: &mut Criterion) {
 fn filled_log(total: usize, batch_records: usize) -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path());
-    let mut one = batch(batch_records);
+    let one = batch(batch_records);
     let mut written = 0;
     while written < total {
-        log.append_as_leader(&mut one, 0, NOW_MS).unwrap();
+        log.append_as_leader(&one, 0, NOW_MS).unwrap();
         written += one.len();
     }
     (dir, log)

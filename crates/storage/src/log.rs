@@ -733,7 +733,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
         for _ in 0..3 {
-            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
+            log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap();
         }
         // A roll's flush of offsets below 6 is still running when the log truncates to 2
         // and takes new batches at 2..6 that nothing has fsynced.
@@ -741,7 +741,7 @@ mod tests {
         log.background_flush = Some(BackgroundFlush::gated(6, log.truncations, gate));
         log.truncate_to(2).unwrap();
         for _ in 0..2 {
-            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 1, 0).unwrap();
+            log.append_as_leader(&crate::record_batches::batch(2, 0), 1, 0).unwrap();
         }
         assert!(log.background_flush.is_some(), "still running, so not applied before the appends");
         release.send(()).unwrap();
@@ -761,7 +761,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
         for _ in 0..3 {
-            log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
+            log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap();
         }
         log.background_flush = Some(BackgroundFlush::failed(6, log.truncations));
         assert!(matches!(log.finish_background_flush(true), Err(LogError::Io { .. })));
@@ -769,7 +769,7 @@ mod tests {
         // Every later write is refused, and so is a flush: a second fsync could succeed
         // although the data the first could not write is gone.
         let offline = |e: &AppendError| matches!(e, AppendError::Log(LogError::Offline { reason, .. }) if reason.contains("injected"));
-        let refused = log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap_err();
+        let refused = log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap_err();
         assert!(offline(&refused), "{refused}");
         assert!(refused.to_string().contains("restart the broker"), "{refused}");
         assert!(matches!(log.flush(), Err(LogError::Offline { .. })));
@@ -780,7 +780,7 @@ mod tests {
         assert!(log.close().is_err());
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
         assert_eq!(log.log_end_offset(), 6);
-        log.append_as_leader(&mut crate::record_batches::batch(2, 0), 0, 0).unwrap();
+        log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap();
         log.flush().unwrap();
         assert_eq!(log.recovery_point(), 8);
     }

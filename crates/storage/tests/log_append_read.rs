@@ -14,7 +14,7 @@ fn offsets_are_contiguous_and_log_end_is_the_next_offset() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
-    let info = log.append_as_leader(&mut batch(3, 1_000), 5, NOW_MS).unwrap();
+    let info = log.append_as_leader(&batch(3, 1_000), 5, NOW_MS).unwrap();
     assert_eq!((info.first_offset, info.last_offset, info.record_count), (0, 2, 3));
     assert_eq!(info.max_timestamp, 1_002);
     assert!(!info.duplicate);
@@ -22,7 +22,7 @@ fn offsets_are_contiguous_and_log_end_is_the_next_offset() {
     // Two batches in one record set.
     let mut set = batch(2, 2_000);
     set.extend_from_slice(&batch(4, 3_000));
-    let info = log.append_as_leader(&mut set, 5, NOW_MS).unwrap();
+    let info = log.append_as_leader(&set, 5, NOW_MS).unwrap();
     assert_eq!((info.first_offset, info.last_offset, info.record_count), (3, 8, 6));
     assert_eq!(log.log_end_offset(), 9);
 
@@ -81,9 +81,9 @@ fn reads_span_segment_rolls_and_return_every_record_once() {
     let mut expected_values = Vec::new();
     for i in 0..60 {
         let spec = Spec { count: 1 + i % 4, tag: format!("b{i}"), value_bytes: 40, ..Spec::default() };
-        let mut records = encode(&spec);
+        let records = encode(&spec);
         expected_values.extend((0..spec.count).map(|r| format!("b{i}-{r}-")));
-        log.append_as_leader(&mut records, 0, NOW_MS).unwrap();
+        log.append_as_leader(&records, 0, NOW_MS).unwrap();
     }
     assert!(log.segment_count() > 5, "only {} segments", log.segment_count());
     for size in std::fs::read_dir(dir.path()).unwrap().filter_map(|e| {
@@ -110,8 +110,8 @@ fn reads_span_segment_rolls_and_return_every_record_once() {
 fn a_read_from_the_middle_of_a_batch_returns_the_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
-    log.append_as_leader(&mut batch(5, 0), 0, NOW_MS).unwrap();
-    log.append_as_leader(&mut batch(5, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(5, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(5, 0), 0, NOW_MS).unwrap();
     let bytes = log.read(7, usize::MAX, i64::MAX, false).unwrap();
     assert_eq!(batch_ranges(&bytes), vec![(5, 9)]);
     assert_eq!(record_offsets(&bytes), vec![5, 6, 7, 8, 9]);
@@ -124,7 +124,7 @@ fn the_high_watermark_stops_the_read_before_batches_at_or_above_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small_segments(400), NOW_MS).unwrap();
     for _ in 0..10 {
-        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+        log.append_as_leader(&batch(3, 0), 0, NOW_MS).unwrap();
     }
     assert!(log.segment_count() > 1);
     let bytes = log.read(0, usize::MAX, 9, false).unwrap();
@@ -143,9 +143,9 @@ fn max_bytes_returns_whole_batches_only_and_min_one_batch_overrides_it() {
     let mut log = Log::open(dir.path(), small_segments(4096), NOW_MS).unwrap();
     let mut sizes = Vec::new();
     for _ in 0..6 {
-        let mut records = encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() });
+        let records = encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() });
         sizes.push(records.len());
-        log.append_as_leader(&mut records, 0, NOW_MS).unwrap();
+        log.append_as_leader(&records, 0, NOW_MS).unwrap();
     }
     let one = sizes[0];
     assert_eq!(log.read(0, 2 * one, i64::MAX, false).unwrap().len(), 2 * one);
@@ -165,9 +165,9 @@ fn min_one_batch_and_max_bytes_apply_across_segments() {
     let mut log = Log::open(dir.path(), small_segments(300), NOW_MS).unwrap();
     let mut sizes = Vec::new();
     for _ in 0..8 {
-        let mut records = encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() });
+        let records = encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() });
         sizes.push(records.len());
-        log.append_as_leader(&mut records, 0, NOW_MS).unwrap();
+        log.append_as_leader(&records, 0, NOW_MS).unwrap();
     }
     assert_eq!(log.segment_count(), 8, "one batch per segment");
     let bytes = log.read(0, 3 * sizes[0] + 5, i64::MAX, false).unwrap();
@@ -181,7 +181,7 @@ fn reads_outside_the_log_are_out_of_range_and_at_the_end_are_empty() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert!(log.read(0, 100, i64::MAX, true).unwrap().is_empty());
-    log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(2, 0), 0, NOW_MS).unwrap();
     assert!(log.read(2, 100, i64::MAX, true).unwrap().is_empty());
     match log.read(3, 100, i64::MAX, true) {
         Err(ReadError::OffsetOutOfRange { offset: 3, log_start_offset: 0, log_end_offset: 2 }) => {}
@@ -194,13 +194,13 @@ fn reads_outside_the_log_are_out_of_range_and_at_the_end_are_empty() {
 fn malformed_or_oversized_record_sets_are_refused_without_writing() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small_segments(512), NOW_MS).unwrap();
-    assert!(matches!(log.append_as_leader(&mut [], 0, NOW_MS), Err(AppendError::InvalidRecords(_))));
+    assert!(matches!(log.append_as_leader(&[], 0, NOW_MS), Err(AppendError::InvalidRecords(_))));
     let mut partial = batch(2, 0);
     partial.extend_from_slice(&batch(1, 0)[..30]);
-    assert!(matches!(log.append_as_leader(&mut partial, 0, NOW_MS), Err(AppendError::InvalidRecords(_))));
-    let mut large = encode(&Spec { count: 4, value_bytes: 200, ..Spec::default() });
+    assert!(matches!(log.append_as_leader(&partial, 0, NOW_MS), Err(AppendError::InvalidRecords(_))));
+    let large = encode(&Spec { count: 4, value_bytes: 200, ..Spec::default() });
     assert!(matches!(
-        log.append_as_leader(&mut large, 0, NOW_MS),
+        log.append_as_leader(&large, 0, NOW_MS),
         Err(AppendError::RecordSetTooLarge { max_bytes: 512, .. })
     ));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (0, 0));
@@ -213,7 +213,7 @@ fn lookups_through_a_large_index_find_every_batch() {
     let config = LogConfig { index_interval_bytes: 1, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     for _ in 0..5000 {
-        log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+        log.append_as_leader(&batch(2, 0), 0, NOW_MS).unwrap();
     }
     let check = |log: &Log| {
         for offset in (0..10_000).step_by(7) {
@@ -236,7 +236,7 @@ fn slices_name_what_a_read_returns_and_outlive_a_deleted_log_but_not_a_truncatio
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path().join("p-0"), small_segments(300), NOW_MS).unwrap();
     for _ in 0..4 {
-        log.append_as_leader(&mut encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() }), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() }), 0, NOW_MS).unwrap();
     }
     assert_eq!(log.segment_count(), 4, "one batch per segment");
     for (offset, max_bytes, max_offset) in [(0, usize::MAX, i64::MAX), (3, usize::MAX, 6), (2, 400, i64::MAX), (8, usize::MAX, i64::MAX)] {
@@ -257,7 +257,7 @@ fn slices_name_what_a_read_returns_and_outlive_a_deleted_log_but_not_a_truncatio
     // fewer or other bytes.
     let mut log = Log::open(dir.path().join("q-0"), LogConfig::default(), NOW_MS).unwrap();
     for _ in 0..3 {
-        log.append_as_leader(&mut batch(2, NOW_MS), 0, NOW_MS).unwrap();
+        log.append_as_leader(&batch(2, NOW_MS), 0, NOW_MS).unwrap();
     }
     let tail = log.read_slices(2, usize::MAX, i64::MAX, false).unwrap();
     log.truncate_to(2).unwrap();

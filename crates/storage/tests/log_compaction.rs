@@ -50,7 +50,7 @@ fn keyed(entries: &[(&str, Option<&str>)], compression: Compression, producer: O
 }
 
 fn put(log: &mut Log, entries: &[(&str, Option<&str>)]) {
-    log.append_as_leader(&mut keyed(entries, Compression::None, None), 0, NOW_MS).unwrap();
+    log.append_as_leader(&keyed(entries, Compression::None, None), 0, NOW_MS).unwrap();
 }
 
 /// (offset, key, value, timestamp) of every record the log returns from `offset` on.
@@ -205,8 +205,8 @@ fn compressed_batches_keep_their_codec() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), compacted(1 << 20), NOW_MS).unwrap();
         let first = [("a", Some("1")), ("b", Some("2")), ("c", Some("3"))];
-        log.append_as_leader(&mut keyed(&first, compression, None), 0, NOW_MS).unwrap();
-        log.append_as_leader(&mut keyed(&[("b", Some("4")), ("x", None)], compression, None), 0, NOW_MS).unwrap();
+        log.append_as_leader(&keyed(&first, compression, None), 0, NOW_MS).unwrap();
+        log.append_as_leader(&keyed(&[("b", Some("4")), ("x", None)], compression, None), 0, NOW_MS).unwrap();
         log.set_config(compacted(100)); // the next append rolls
         put(&mut log, &[("z", Some("active"))]);
         log.clean(log.log_end_offset(), NOW_MS, MAP_ENTRIES).unwrap();
@@ -258,11 +258,11 @@ fn keyless_records_are_removed_and_producer_state_survives() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), compacted(120), NOW_MS).unwrap();
     // Producer 7's only batch is superseded, but it is its last batch: kept, empty.
-    log.append_as_leader(&mut keyed(&[("a", Some("p0")), ("b", Some("p1"))], Compression::None, Some((7, 0, 0))), 0, NOW_MS)
+    log.append_as_leader(&keyed(&[("a", Some("p0")), ("b", Some("p1"))], Compression::None, Some((7, 0, 0))), 0, NOW_MS)
         .unwrap();
     put(&mut log, &[("a", Some("x")), ("b", Some("y"))]);
-    let mut keyless = record_batches::batch(2, NOW_MS);
-    log.append_as_leader(&mut keyless, 0, NOW_MS).unwrap();
+    let keyless = record_batches::batch(2, NOW_MS);
+    log.append_as_leader(&keyless, 0, NOW_MS).unwrap();
     put(&mut log, &[("c", Some("active"))]);
     let end = log.log_end_offset();
     log.clean(end, NOW_MS, MAP_ENTRIES).unwrap();
@@ -277,13 +277,13 @@ fn keyless_records_are_removed_and_producer_state_survives() {
     }
     let mut log = Log::open(dir.path(), compacted(120), NOW_MS).unwrap();
     let duplicate = log
-        .append_as_leader(&mut keyed(&[("a", Some("p0")), ("b", Some("p1"))], Compression::None, Some((7, 0, 0))), 0, NOW_MS)
+        .append_as_leader(&keyed(&[("a", Some("p0")), ("b", Some("p1"))], Compression::None, Some((7, 0, 0))), 0, NOW_MS)
         .unwrap();
     assert!(duplicate.duplicate);
     let next = keyed(&[("a", Some("p2"))], Compression::None, Some((7, 0, 2)));
-    assert!(log.append_as_leader(&mut next.clone(), 0, NOW_MS).is_ok());
+    assert!(log.append_as_leader(&next.clone(), 0, NOW_MS).is_ok());
     let gap = keyed(&[("a", Some("p9"))], Compression::None, Some((7, 0, 9)));
-    assert!(matches!(log.append_as_leader(&mut gap.clone(), 0, NOW_MS), Err(AppendError::OutOfOrderSequence { .. })));
+    assert!(matches!(log.append_as_leader(&gap.clone(), 0, NOW_MS), Err(AppendError::OutOfOrderSequence { .. })));
 }
 
 /// A log of one-batch segments, and the directory of the same log cleaned into one segment.

@@ -11,7 +11,7 @@ const NOW_MS: i64 = 1_000_000;
 const PRODUCER: i64 = 4242;
 
 fn append(log: &mut Log, epoch: i16, base_sequence: i32, count: usize) -> Result<spool_storage::AppendInfo, AppendError> {
-    log.append_as_leader(&mut idempotent(PRODUCER, epoch, base_sequence, count), 0, NOW_MS)
+    log.append_as_leader(&idempotent(PRODUCER, epoch, base_sequence, count), 0, NOW_MS)
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn a_retried_batch_is_not_written_again_and_gets_its_original_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     append(&mut log, 0, 0, 3).unwrap();
-    log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(2, 0), 0, NOW_MS).unwrap();
     append(&mut log, 0, 3, 2).unwrap();
     let size = log.size_bytes();
     let retry = append(&mut log, 0, 0, 3).unwrap();

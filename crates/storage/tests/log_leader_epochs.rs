@@ -30,7 +30,7 @@ fn three_records() -> BytesMut {
 fn leader_log(dir: &Path, epochs: &[i32]) -> Log {
     let mut log = Log::open(dir, config(), NOW_MS).unwrap();
     for &epoch in epochs {
-        log.append_as_leader(&mut three_records(), epoch, NOW_MS).unwrap();
+        log.append_as_leader(&three_records(), epoch, NOW_MS).unwrap();
     }
     log
 }
@@ -166,7 +166,7 @@ fn a_new_leader_records_its_epoch_at_the_log_end_before_writing() {
     assert_eq!(log.end_offset_for_epoch(1), Some((1, 6)));
     assert_eq!(log.end_offset_for_epoch(2), Some((2, 6)));
     // Its first batch starts where the entry says: nothing changes.
-    log.append_as_leader(&mut three_records(), 2, NOW_MS).unwrap();
+    log.append_as_leader(&three_records(), 2, NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), vec![(1, 0), (2, 6)]);
     // An epoch entry without data is dropped by a truncation at the log end…
     log.assign_epoch_start_offset(3).unwrap();
@@ -193,7 +193,7 @@ fn epochs_survive_clean_and_crash_restarts() {
     drop(log);
     let mut log = Log::open(dir.path(), config(), NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), expected);
-    log.append_as_leader(&mut three_records(), 10, NOW_MS).unwrap();
+    log.append_as_leader(&three_records(), 10, NOW_MS).unwrap();
     drop(log);
     let log = Log::open(dir.path(), config(), NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), vec![(0, 0), (2, 3), (5, 9), (9, 18), (10, 21)]);
@@ -245,7 +245,7 @@ fn entries_of_batches_lost_in_a_crash_are_dropped() {
     let config = LogConfig::default();
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     for epoch in [0, 0, 4] {
-        log.append_as_leader(&mut three_records(), epoch, NOW_MS).unwrap();
+        log.append_as_leader(&three_records(), epoch, NOW_MS).unwrap();
     }
     assert_eq!(log.epoch_entries(), vec![(0, 0), (4, 6)]);
     drop(log);
@@ -260,7 +260,7 @@ fn entries_of_batches_lost_in_a_crash_are_dropped() {
     assert_eq!(checkpoint_text(dir.path()), "0\n1\n0 0\n");
     assert_eq!(log.end_offset_for_epoch(4), None);
     // Appends at the next epoch start where the log now ends.
-    log.append_as_leader(&mut three_records(), 5, NOW_MS).unwrap();
+    log.append_as_leader(&three_records(), 5, NOW_MS).unwrap();
     assert_eq!(log.epoch_entries(), vec![(0, 0), (5, 6)]);
 }
 
@@ -270,7 +270,7 @@ fn after_a_crash_the_entries_past_the_recovery_point_come_from_the_batches() {
     // One segment that never rolls: the recovery point stays 0, nothing is flushed.
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     for epoch in [0, 0, 4, 4] {
-        log.append_as_leader(&mut three_records(), epoch, NOW_MS).unwrap();
+        log.append_as_leader(&three_records(), epoch, NOW_MS).unwrap();
     }
     assert_eq!(log.recovery_point(), 0);
     drop(log);
@@ -293,7 +293,7 @@ fn time_retention_trims_epochs_from_the_start() {
     let now_ms = NOW_MS + 10 * hour_ms;
     for (i, epoch) in [1, 1, 2, 2, 2, 3].into_iter().enumerate() {
         let spec = Spec { count: 3, value_bytes: 30, first_timestamp: NOW_MS + i as i64 * hour_ms, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), epoch, now_ms).unwrap();
+        log.append_as_leader(&encode(&spec), epoch, now_ms).unwrap();
     }
     assert_eq!(log.epoch_entries(), vec![(1, 0), (2, 6), (3, 15)]);
     // At NOW_MS + 5 h + 2, segments 0..=3 are more than an hour old; segment 4 exactly.
@@ -311,7 +311,7 @@ fn opening_after_a_crash_writes_no_checkpoint_and_a_second_crash_recovers_the_sa
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     for epoch in [0, 0, 4, 4] {
-        log.append_as_leader(&mut three_records(), epoch, NOW_MS).unwrap();
+        log.append_as_leader(&three_records(), epoch, NOW_MS).unwrap();
     }
     drop(log);
     let stale = "0\n2\n0 0\n2 3\n";

@@ -36,7 +36,7 @@ fn configs() -> [LogConfig; 2] {
 fn fill(dir: &Path, config: &LogConfig, compression: Compression) -> Log {
     let mut log = Log::open(dir, config.clone(), NOW_MS).unwrap();
     for timestamps in BATCHES {
-        log.append_as_leader(&mut with_timestamps(timestamps, compression), 0, NOW_MS).unwrap();
+        log.append_as_leader(&with_timestamps(timestamps, compression), 0, NOW_MS).unwrap();
     }
     log
 }
@@ -89,10 +89,10 @@ fn appends_and_truncation_move_the_answer() {
     for config in configs() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = fill(dir.path(), &config, Compression::None);
-        log.append_as_leader(&mut with_timestamps(&[50, 9_500, 9_500], Compression::Zstd), 0, NOW_MS).unwrap();
+        log.append_as_leader(&with_timestamps(&[50, 9_500, 9_500], Compression::Zstd), 0, NOW_MS).unwrap();
         assert_eq!(log.max_timestamp_and_offset().unwrap(), Some((9_500, 13)));
         // A later tie does not move it.
-        log.append_as_leader(&mut with_timestamps(&[9_500], Compression::None), 0, NOW_MS).unwrap();
+        log.append_as_leader(&with_timestamps(&[9_500], Compression::None), 0, NOW_MS).unwrap();
         assert_eq!(log.max_timestamp_and_offset().unwrap(), Some((9_500, 13)));
         log.truncate_to(12).unwrap();
         assert_eq!(log.max_timestamp_and_offset().unwrap(), Some((9_000, 4)), "{config:?}");
@@ -107,7 +107,7 @@ fn log_append_time_batches_answer_with_their_first_record() {
     let mut log = fill(dir.path(), &small_segments(), Compression::None);
     let mut stamped = with_timestamps(&[1, 2, 3], Compression::Gzip);
     set_log_append_time(&mut stamped, 20_000);
-    log.append_as_leader(&mut stamped, 0, NOW_MS).unwrap();
+    log.append_as_leader(&stamped, 0, NOW_MS).unwrap();
     assert_eq!(log.max_timestamp_and_offset().unwrap(), Some((20_000, 12)));
 }
 
@@ -116,9 +116,9 @@ fn no_timestamps_no_answer() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
-    log.append_as_leader(&mut with_timestamps(&[-1, -1], Compression::None), 0, NOW_MS).unwrap();
+    log.append_as_leader(&with_timestamps(&[-1, -1], Compression::None), 0, NOW_MS).unwrap();
     assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
-    log.append_as_leader(&mut with_timestamps(&[0], Compression::None), 0, NOW_MS).unwrap();
+    log.append_as_leader(&with_timestamps(&[0], Compression::None), 0, NOW_MS).unwrap();
     assert_eq!(log.max_timestamp_and_offset().unwrap(), Some((0, 2)));
 }
 

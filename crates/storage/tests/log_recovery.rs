@@ -36,7 +36,7 @@ fn crashed_log(dir: &Path, config: &LogConfig, count: usize) {
     let mut log = Log::open(dir, config.clone(), NOW_MS).unwrap();
     for i in 0..count {
         let spec = Spec { count: 3, first_timestamp: 1_000 + i as i64, value_bytes: 30, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     drop(log);
 }
@@ -61,7 +61,7 @@ fn a_torn_tail_is_cut_and_appends_continue_at_contiguous_offsets() {
     assert_eq!(log.log_end_offset(), last_base);
     assert_eq!(fs::metadata(&path).unwrap().len(), last_position as u64);
     assert_contiguous_from_zero(&log);
-    let info = log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+    let info = log.append_as_leader(&batch(2, 0), 0, NOW_MS).unwrap();
     assert_eq!(info.first_offset, 27);
     assert_contiguous_from_zero(&log);
 }
@@ -94,7 +94,7 @@ fn a_flipped_byte_fails_the_crc_and_ends_the_log_before_that_batch() {
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     assert_eq!(log.log_end_offset(), base);
     assert_eq!(fs::metadata(&path).unwrap().len(), position as u64);
-    assert_eq!(log.append_as_leader(&mut batch(1, 0), 0, NOW_MS).unwrap().first_offset, base);
+    assert_eq!(log.append_as_leader(&batch(1, 0), 0, NOW_MS).unwrap().first_offset, base);
     assert_contiguous_from_zero(&log);
 }
 
@@ -160,7 +160,7 @@ fn a_clean_shutdown_is_trusted_but_a_torn_tail_is_still_cut() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     for _ in 0..5 {
-        log.append_as_leader(&mut batch(2, 0), 0, NOW_MS).unwrap();
+        log.append_as_leader(&batch(2, 0), 0, NOW_MS).unwrap();
     }
     log.close().unwrap();
     let marker = dir.path().join(".kafka_cleanshutdown");
@@ -186,7 +186,7 @@ fn every_complete_batch_survives_a_crash_across_many_segments() {
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     assert_eq!(log.log_end_offset(), 120);
     assert_contiguous_from_zero(&log);
-    log.append_as_leader(&mut batch(1, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(1, 0), 0, NOW_MS).unwrap();
     drop(log);
     let log = Log::open(dir.path(), config, NOW_MS).unwrap();
     assert_eq!(log.log_end_offset(), 121);
@@ -204,7 +204,7 @@ fn closed_indexed_log(dir: &Path, config: &LogConfig) -> Vec<(PathBuf, Vec<u8>)>
     let mut log = Log::open(dir, config.clone(), NOW_MS).unwrap();
     for i in 0..60 {
         let spec = Spec { count: 2, first_timestamp: 5_000 + 10 * i, value_bytes: 20, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     assert!(log.segment_count() >= 3);
     log.close().unwrap();
@@ -300,7 +300,7 @@ fn an_empty_or_missing_directory_is_an_empty_log_at_offset_zero() {
     let mut log = Log::open(&dir, LogConfig::default(), NOW_MS).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset(), log.segment_count()), (0, 0, 1));
     assert!(segment(&dir, 0, ".log").exists());
-    log.append_as_leader(&mut batch(1, 0), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(1, 0), 0, NOW_MS).unwrap();
     log.delete().unwrap();
     assert!(!dir.exists());
 }

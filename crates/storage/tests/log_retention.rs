@@ -14,7 +14,7 @@ fn aged_log(dir: &std::path::Path, config: LogConfig) -> Log {
     let mut log = Log::open(dir, config, NOW_MS).unwrap();
     for i in 0..10 {
         let spec = Spec { count: 2, first_timestamp: NOW_MS - (10 - i) * HOUR_MS, value_bytes: 100, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     assert_eq!(log.segment_count(), 10);
     log
@@ -75,7 +75,7 @@ fn an_expired_active_segment_is_replaced_by_an_empty_one() {
     assert!(log.read(20, 1000, i64::MAX, true).unwrap().is_empty());
     // The empty active segment is never deleted, and appends continue at the same offsets.
     assert_eq!(log.enforce_retention(NOW_MS + 100 * HOUR_MS).unwrap(), 0);
-    let info = log.append_as_leader(&mut batch(3, NOW_MS), 0, NOW_MS).unwrap();
+    let info = log.append_as_leader(&batch(3, NOW_MS), 0, NOW_MS).unwrap();
     assert_eq!(info.first_offset, 20);
     assert_eq!(record_offsets(&log.read(20, 1000, i64::MAX, true).unwrap()), vec![20, 21, 22]);
 }
@@ -124,11 +124,11 @@ fn segments_roll_after_segment_ms_on_append_and_on_timer() {
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig { segment_ms: HOUR_MS, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
-    log.append_as_leader(&mut batch(1, NOW_MS), 0, NOW_MS).unwrap();
-    log.append_as_leader(&mut batch(1, NOW_MS + HOUR_MS), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(1, NOW_MS), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(1, NOW_MS + HOUR_MS), 0, NOW_MS).unwrap();
     assert_eq!(log.segment_count(), 1, "exactly segment.ms is not past it");
     // Measured with the new batch's timestamp, as Kafka does.
-    log.append_as_leader(&mut batch(1, NOW_MS + HOUR_MS + 1), 0, NOW_MS).unwrap();
+    log.append_as_leader(&batch(1, NOW_MS + HOUR_MS + 1), 0, NOW_MS).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
     log.maybe_roll(NOW_MS + 2 * HOUR_MS).unwrap();
     assert_eq!(log.segment_count(), 2);

@@ -25,7 +25,7 @@ fn filled(dir: &Path, batches: i64) -> Log {
     let mut log = Log::open(dir, config(), NOW_MS).unwrap();
     for i in 0..batches {
         let spec = Spec { count: 3, value_bytes: 30, first_timestamp: 10_000 + 100 * i, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), (i / 2) as i32, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), (i / 2) as i32, NOW_MS).unwrap();
     }
     assert_eq!(log.segment_count() as i64, batches);
     log
@@ -82,7 +82,7 @@ fn the_log_start_survives_clean_and_crash_restarts() {
     assert_eq!(log.log_start_offset(), 10);
     assert_eq!(log.epoch_entries(), vec![(1, 10), (2, 12)]);
     assert_eq!(record_offsets(&log.read(10, 10_000, i64::MAX, true).unwrap()), (9..15).collect::<Vec<_>>());
-    log.append_as_leader(&mut encode(&Spec { count: 2, ..Spec::default() }), 2, NOW_MS).unwrap();
+    log.append_as_leader(&encode(&Spec { count: 2, ..Spec::default() }), 2, NOW_MS).unwrap();
     drop(log);
     let log = Log::open(dir.path(), config(), NOW_MS).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 17));
@@ -115,7 +115,7 @@ fn advancing_to_the_log_end_hides_everything_and_appends_continue() {
     assert!(log.read(9, 10_000, i64::MAX, true).unwrap().is_empty());
     assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(log.max_timestamp_and_offset().unwrap(), None);
-    let info = log.append_as_leader(&mut encode(&Spec { count: 2, ..Spec::default() }), 1, NOW_MS).unwrap();
+    let info = log.append_as_leader(&encode(&Spec { count: 2, ..Spec::default() }), 1, NOW_MS).unwrap();
     assert_eq!(info.first_offset, 9);
     log.close().unwrap();
     let log = Log::open(dir.path(), config(), NOW_MS).unwrap();

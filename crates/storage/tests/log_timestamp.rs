@@ -15,7 +15,7 @@ fn timed_log(dir: &std::path::Path, config: &LogConfig) -> Log {
     let mut log = Log::open(dir, config.clone(), NOW_MS).unwrap();
     for i in 0..40 {
         let spec = Spec { count: 4, first_timestamp: 10_000 + 100 * i, timestamp_step: 10, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     log
 }
@@ -53,7 +53,7 @@ fn out_of_order_timestamps_return_the_earliest_offset_reaching_the_target() {
     let mut log = Log::open(dir.path(), config(), NOW_MS).unwrap();
     for first_timestamp in [5_000, 9_000, 3_000, 9_500, 1_000] {
         let spec = Spec { count: 3, first_timestamp, timestamp_step: 100, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     assert_eq!(log.offset_for_timestamp(5_150).unwrap(), Some((2, 5_200)));
     assert_eq!(log.offset_for_timestamp(9_150).unwrap(), Some((5, 9_200)));
@@ -68,7 +68,7 @@ fn compressed_batches_are_decoded_to_find_the_record() {
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
     for (i, compression) in [Compression::Gzip, Compression::Lz4, Compression::Zstd].into_iter().enumerate() {
         let spec = Spec { count: 10, first_timestamp: 1_000 * (i as i64 + 1), compression, ..Spec::default() };
-        log.append_as_leader(&mut encode(&spec), 0, NOW_MS).unwrap();
+        log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     assert_eq!(log.offset_for_timestamp(2_007).unwrap(), Some((17, 2_007)));
     assert_eq!(log.offset_for_timestamp(3_009).unwrap(), Some((29, 3_009)));

@@ -43,7 +43,7 @@ fn truncation_drops_later_segments_and_appends_continue_at_the_new_end() {
     let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     for _ in 0..10 {
-        log.append_as_leader(&mut batch(3, 0), 0, NOW_MS).unwrap();
+        log.append_as_leader(&batch(3, 0), 0, NOW_MS).unwrap();
     }
     let segments = log.segment_count();
     assert!(segments >= 5);
@@ -52,7 +52,7 @@ fn truncation_drops_later_segments_and_appends_continue_at_the_new_end() {
     assert!(log.segment_count() < segments);
     assert!(log.recovery_point() <= 12);
     assert_eq!(record_offsets(&log.read(0, usize::MAX, i64::MAX, false).unwrap()), (0..12).collect::<Vec<_>>());
-    assert_eq!(log.append_as_leader(&mut batch(1, 0), 1, NOW_MS).unwrap().first_offset, 12);
+    assert_eq!(log.append_as_leader(&batch(1, 0), 1, NOW_MS).unwrap().first_offset, 12);
     // Truncating to the middle of a batch removes that whole batch.
     log.truncate_to(10).unwrap();
     assert_eq!(log.log_end_offset(), 9);
@@ -72,13 +72,13 @@ fn truncation_rewinds_producer_state() {
     let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config, NOW_MS).unwrap();
     for i in 0..8 {
-        log.append_as_leader(&mut idempotent(7, 0, i * 2, 2), 0, NOW_MS).unwrap();
+        log.append_as_leader(&idempotent(7, 0, i * 2, 2), 0, NOW_MS).unwrap();
     }
     log.truncate_to(6).unwrap();
     // Sequences 6.. are gone with their batches: 6 is the next one, not a duplicate.
-    let info = log.append_as_leader(&mut idempotent(7, 0, 6, 2), 0, NOW_MS).unwrap();
+    let info = log.append_as_leader(&idempotent(7, 0, 6, 2), 0, NOW_MS).unwrap();
     assert_eq!((info.first_offset, info.duplicate), (6, false));
-    assert!(log.append_as_leader(&mut idempotent(7, 0, 4, 2), 0, NOW_MS).unwrap().duplicate);
+    assert!(log.append_as_leader(&idempotent(7, 0, 4, 2), 0, NOW_MS).unwrap().duplicate);
 }
 
 #[test]
@@ -87,13 +87,13 @@ fn truncating_fully_starts_an_empty_log_at_the_offset() {
     let config = LogConfig { segment_bytes: 300, ..LogConfig::default() };
     let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     for _ in 0..6 {
-        log.append_as_leader(&mut idempotent(7, 0, 0, 3), 0, NOW_MS).ok();
+        log.append_as_leader(&idempotent(7, 0, 0, 3), 0, NOW_MS).ok();
     }
     log.truncate_fully_and_start_at(500).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset(), log.segment_count()), (500, 500, 1));
     assert!(log.read(500, 100, i64::MAX, true).unwrap().is_empty());
     // Producer state is gone too.
-    assert!(!log.append_as_leader(&mut idempotent(7, 0, 0, 3), 0, NOW_MS).unwrap().duplicate);
+    assert!(!log.append_as_leader(&idempotent(7, 0, 0, 3), 0, NOW_MS).unwrap().duplicate);
     log.append_as_follower(&at_offset(batch(2, 0), 503)).unwrap();
     log.close().unwrap();
     let log = Log::open(dir.path(), config, NOW_MS).unwrap();
