@@ -188,7 +188,7 @@ impl Broker {
         }
         let broker = self.clone();
         tokio::spawn(async move {
-            let mut isr = partition.state().isr;
+            let mut isr = partition.state().isr.clone();
             if !isr.contains(&replica) {
                 isr.push(replica);
             }
@@ -206,7 +206,7 @@ impl Broker {
             if lagging.is_empty() || !partition.begin_isr_change() {
                 continue;
             }
-            let isr: Vec<i32> = partition.state().isr.into_iter().filter(|r| !lagging.contains(r)).collect();
+            let isr: Vec<i32> = partition.state().isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
             tracing::info!(
                 topic = %partition.topic,
                 partition = partition.index,

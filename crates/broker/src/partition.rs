@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
@@ -77,8 +78,10 @@ pub struct Partition {
     high_watermark: watch::Sender<i64>,
     /// The local log end; wakes follower fetches waiting for new data.
     log_end: watch::Sender<i64>,
-    state: RwLock<PartitionState>,
-    config: RwLock<TopicConfig>,
+    /// Shared snapshots: every request reads them, and a read is a reference count, not
+    /// a copy of the replica lists and config strings.
+    state: RwLock<Arc<PartitionState>>,
+    config: RwLock<Arc<TopicConfig>>,
     followers: Mutex<HashMap<i32, FollowerState>>,
     /// Set while an ISR change for this partition is on its way to the controller.
     isr_change_in_flight: AtomicBool,
@@ -130,8 +133,8 @@ impl Partition {
             log: Mutex::new(Some(log)),
             high_watermark: watch::channel(start).0,
             log_end: watch::channel(end).0,
-            state: RwLock::new(state.clone()),
-            config: RwLock::new(config),
+            state: RwLock::new(Arc::new(state.clone())),
+            config: RwLock::new(Arc::new(config)),
             followers: Mutex::new(HashMap::new()),
             isr_change_in_flight: AtomicBool::new(false),
         };
@@ -139,7 +142,7 @@ impl Partition {
         partition
     }
 
-    pub fn state(&self) -> PartitionState {
+    pub fn state(&self) -> Arc<PartitionState> {
         self.state.read().clone()
     }
 
@@ -153,7 +156,7 @@ impl Partition {
     /// # Errors
     /// `NOT_LEADER_OR_FOLLOWER` when another broker leads; `FENCED_LEADER_EPOCH` for a
     /// stale client epoch, `UNKNOWN_LEADER_EPOCH` for one this broker has not seen yet.
-    pub fn leader_state(&self, current_leader_epoch: i32) -> Result<PartitionState, ResponseError> {
+    pub fn leader_state(&self, current_leader_epoch: i32) -> Result<Arc<PartitionState>, ResponseError> {
         let state = self.state();
         if state.leader != self.node_id {
             return Err(ResponseError::NotLeaderOrFollower);
@@ -172,7 +175,7 @@ impl Partition {
     /// followers as caught up now, so none is dropped from the ISR before it had a
     /// chance to fetch.
     pub fn set_state(&self, state: PartitionState, now_ms: i64) {
-        let previous = std::mem::replace(&mut *self.state.write(), state.clone());
+        let previous = std::mem::replace(&mut *self.state.write(), Arc::new(state.clone()));
         self.isr_change_in_flight.store(false, Ordering::SeqCst);
         if state.leader == self.node_id {
             let mut followers = self.followers.lock();
@@ -190,7 +193,7 @@ impl Partition {
         }
     }
 
-    pub fn config(&self) -> TopicConfig {
+    pub fn config(&self) -> Arc<TopicConfig> {
         self.config.read().clone()
     }
 
@@ -199,7 +202,7 @@ impl Partition {
         if let Some(log) = self.log.lock().as_mut() {
             log.set_config(log_config(&config));
         }
-        *self.config.write() = config;
+        *self.config.write() = Arc::new(config);
     }
 
     /// Appends a validated record set as leader and advances the high watermark.

@@ -100,10 +100,10 @@ impl ReplicaManager {
                 let existing = self.partitions.read().get(&key).cloned();
                 match existing {
                     Some(partition) if partition.topic_id == topic.topic_id => {
-                        if partition.state() != state {
+                        if *partition.state() != state {
                             partition.set_state(state, now_ms);
                         }
-                        if partition.config() != config {
+                        if *partition.config() != config {
                             partition.set_config(config.clone());
                         }
                     }
