@@ -107,26 +107,21 @@ impl ReplicaManager {
                             partition.set_config(config.clone());
                         }
                     }
-                    // A topic deleted and created again under the same name, both
-                    // in this image: the old log must go before the new one opens in
-                    // the same directory.
-                    Some(_) => {
-                        replaced.push(key.clone());
+                    existing => {
+                        // Another topic id: a topic deleted and created again under the
+                        // same name, both in this image. The old log must go before the
+                        // new one opens in the same directory.
+                        if existing.is_some() {
+                            replaced.push(key.clone());
+                        }
                         new.push(NewPartition {
                             dir: self.partition_dir(&topic.name, record.partition),
                             key,
                             topic_id: topic.topic_id,
                             state,
                             config: config.clone(),
-                        })
+                        });
                     }
-                    None => new.push(NewPartition {
-                        dir: self.partition_dir(&topic.name, record.partition),
-                        key,
-                        topic_id: topic.topic_id,
-                        state,
-                        config: config.clone(),
-                    }),
                 }
             }
         }

@@ -32,8 +32,8 @@ const DELETED_DIR_SUFFIX: &str = "-delete";
 /// the new path.
 ///
 /// # Errors
-/// [`LogError::Io`] when the rename or the sync of the parent directory fails; the
-/// directory then keeps its name.
+/// [`LogError::Io`] when the rename fails (the directory keeps its name) or the parent
+/// directory cannot be synced (the rename may not survive a crash).
 pub(crate) fn rename_dir_for_deletion(dir: &Path) -> Result<PathBuf, LogError> {
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

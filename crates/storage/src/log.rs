@@ -31,7 +31,7 @@ use spool_protocol::batch::{BatchError, BatchHeader, Batches};
 use tracing::warn;
 
 use crate::atomic_write::sync_dir;
-use crate::background_flush::BackgroundFlush;
+use crate::background_flush::{BackgroundFlush, UnsyncedFile};
 use crate::clean_shutdown::{clear_clean_mark, mark_clean};
 use crate::config::LogConfig;
 use crate::deletion::{remove_in_background, rename_dir_for_deletion};
@@ -394,11 +394,7 @@ impl Log {
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         sync_dir(&self.dir)?;
         self.active_mut().release_memory()?;
-        let from = self.floor_base(self.recovery_point);
-        let mut files = Vec::new();
-        for segment in self.segments.range_mut(from..).map(|(_, s)| s) {
-            files.extend(segment.unsynced_files()?);
-        }
+        let files = self.unsynced_files()?;
         self.segments.insert(new_base, segment);
         self.background_flush = Some(BackgroundFlush::start(files, log_end, self.truncations));
         tracing::debug!(dir = %self.dir.display(), new_base, "rolled a new segment");
@@ -411,14 +407,21 @@ impl Log {
     /// re-check them (Kafka leaves it so until the next flush, which by default is the
     /// next roll). The checkpoint follows at the next [`Log::flush_if_due`] once done.
     fn flush_recovered_segments(&mut self) -> Result<(), LogError> {
+        let files = self.unsynced_files()?;
+        self.background_flush = Some(BackgroundFlush::start(files, self.log_end_offset(), self.truncations));
+        self.checkpoint_after_recovery = true;
+        Ok(())
+    }
+
+    /// Descriptors of the files written since their last fsync, of the segments from the
+    /// one containing the recovery point on, for a [`BackgroundFlush`].
+    fn unsynced_files(&mut self) -> Result<Vec<UnsyncedFile>, LogError> {
         let from = self.floor_base(self.recovery_point);
         let mut files = Vec::new();
         for segment in self.segments.range_mut(from..).map(|(_, s)| s) {
             files.extend(segment.unsynced_files()?);
         }
-        self.background_flush = Some(BackgroundFlush::start(files, self.log_end_offset(), self.truncations));
-        self.checkpoint_after_recovery = true;
-        Ok(())
+        Ok(files)
     }
 
     /// Applies the result of the background flush of rolled segments if it is done (or,
@@ -453,7 +456,7 @@ impl Log {
         let segment = LogSegment::create(&self.dir, new_base, &self.config, now_ms)?;
         self.segments.insert(new_base, segment);
         let old = self.segments.remove(&old_base).into_iter().collect();
-        self.delete_segments(old)?;
+        Self::delete_segments(old)?;
         self.log_start_offset = self.log_start_offset.max(self.first_segment_base());
         sync_dir(&self.dir)
     }
@@ -464,7 +467,7 @@ impl Log {
     ///
     /// # Errors
     /// The first [`LogError::Io`] from a rename; the other segments are still deleted.
-    fn delete_segments(&self, segments: Vec<LogSegment>) -> Result<(), LogError> {
+    fn delete_segments(segments: Vec<LogSegment>) -> Result<(), LogError> {
         let mut renamed = Vec::new();
         let mut result = Ok(());
         for segment in segments {

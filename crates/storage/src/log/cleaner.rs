@@ -645,7 +645,7 @@ impl Log {
         sync_dir(&self.dir)?;
         // Committed: from here on, a crash completes the swap when the log is opened.
         let old = group.segments.iter().filter_map(|old| self.segments.remove(&old.base_offset)).collect();
-        self.delete_segments(old)?;
+        Self::delete_segments(old)?;
         drop(group);
         // The old segment at `base` gave up its index names above; a crash before the
         // swap below gets its indexes rebuilt by the open that completes it.

@@ -104,7 +104,7 @@ impl Log {
         for segment in &segments {
             info!(segment = %segment.log_path().display(), next_offset = segment.next_offset(), reason, "deleting segment beyond retention");
         }
-        self.delete_segments(segments)?;
+        Self::delete_segments(segments)?;
         let first_base = self.first_segment_base();
         self.recovery_point = self.recovery_point.max(first_base);
         self.log_start_offset = self.log_start_offset.max(first_base);

@@ -40,7 +40,7 @@ impl Log {
         self.truncate_cleaner_checkpoint(offset)?;
         let later: Vec<i64> = self.segments.range(offset + 1..).map(|(base, _)| *base).collect();
         let later = later.into_iter().rev().filter_map(|base| self.segments.remove(&base)).collect();
-        self.delete_segments(later)?;
+        Self::delete_segments(later)?;
         let active = self.active_mut();
         active.truncate_to(offset)?;
         active.sync()?;
@@ -72,7 +72,7 @@ impl Log {
         // Keep one segment in the map at every step (see the `Log` invariants).
         let older: Vec<i64> = self.segments.keys().rev().skip(1).copied().collect();
         let older = older.into_iter().filter_map(|base| self.segments.remove(&base)).collect();
-        self.delete_segments(older)?;
+        Self::delete_segments(older)?;
         let last_base = self.active().base_offset();
         if last_base == offset {
             self.active_mut().truncate_to(offset)?;
@@ -81,7 +81,7 @@ impl Log {
             let segment = LogSegment::create(&self.dir, offset, &self.config, self.clock_ms)?;
             self.segments.insert(offset, segment);
             let old = self.segments.remove(&last_base).into_iter().collect();
-            self.delete_segments(old)?;
+            Self::delete_segments(old)?;
         }
         for snapshot in list_snapshots(&self.dir)? {
             delete_snapshot(&self.dir, snapshot)?;
