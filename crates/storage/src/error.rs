@@ -38,10 +38,11 @@ pub enum LogError {
     /// Nothing changed.
     #[error("cannot move the log start offset to {offset}, past the log end {log_end_offset}")]
     LogStartBeyondLogEnd { offset: i64, log_end_offset: i64 },
-    /// An fsync of the log's data failed earlier, so the log takes no more writes and its
-    /// recovery point stays where it was: a second fsync may report success although the
-    /// kernel dropped the data the first one could not write (Kafka takes the log
-    /// directory offline). Restarting the broker recovers the log from its last
+    /// An fsync of the log's data failed earlier, so the log serves no more reads or
+    /// writes and its recovery point stays where it was: a second fsync may report
+    /// success although the kernel dropped the data the first one could not write, and
+    /// reads could return what the disk holds instead of what was written (Kafka takes
+    /// the log directory offline). Restarting the broker recovers the log from its last
     /// checkpoint, checking every batch written since.
     #[error("the log in {dir} is offline after a failed fsync ({reason}); restart the broker to recover it")]
     Offline { dir: PathBuf, reason: String },

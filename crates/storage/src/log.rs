@@ -105,8 +105,8 @@ pub struct Log {
     /// next [`Log::flush_if_due`] after that flush checkpoints the recovery point, so a
     /// second crash does not re-check the same batches.
     checkpoint_after_recovery: bool,
-    /// Why the log is offline (a data fsync failed; see [`LogError::Offline`]): appends
-    /// and flushes are refused, and the recovery point never moves again.
+    /// Why the log is offline (a data fsync failed; see [`LogError::Offline`]): reads,
+    /// appends and flushes are refused, and the recovery point never moves again.
     offline: Option<String>,
 }
 
@@ -505,6 +505,7 @@ impl Log {
     /// # Errors
     /// As [`Log::read`].
     pub fn read_slices(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool) -> Result<LogSlices, ReadError> {
+        self.check_online()?;
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start_offset || offset > log_end_offset {
             return Err(ReadError::OffsetOutOfRange { offset, log_start_offset, log_end_offset });
@@ -770,12 +771,14 @@ mod tests {
         assert!(matches!(log.finish_background_flush(true), Err(LogError::Io { .. })));
         assert_eq!(log.recovery_point(), 0, "nothing below 6 is known to be durable");
         // Every later write is refused, and so is a flush: a second fsync could succeed
-        // although the data the first could not write is gone.
+        // although the data the first could not write is gone. Reads too: what the disk
+        // holds may not be what was written.
         let offline = |e: &AppendError| matches!(e, AppendError::Log(LogError::Offline { reason, .. }) if reason.contains("injected"));
         let refused = log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap_err();
         assert!(offline(&refused), "{refused}");
         assert!(refused.to_string().contains("restart the broker"), "{refused}");
         assert!(matches!(log.flush(), Err(LogError::Offline { .. })));
+        assert!(matches!(log.read(0, 1000, i64::MAX, true), Err(ReadError::Log(LogError::Offline { .. }))));
         log.flush_if_due(i64::MAX).unwrap();
         log.maybe_roll(i64::MAX).unwrap();
         assert_eq!((log.log_end_offset(), log.recovery_point(), log.segment_count()), (6, 0, 1));
