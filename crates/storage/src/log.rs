@@ -69,6 +69,8 @@ pub struct AppendInfo {
     /// The append repeated a batch an idempotent producer had already written: nothing
     /// was written and the offsets are the original ones.
     pub duplicate: bool,
+    /// The log start offset after the append (a produce response reports it).
+    pub log_start_offset: i64,
 }
 
 /// One partition's log on disk (see the module docs).
@@ -267,6 +269,7 @@ impl Log {
                     max_timestamp: original.max_timestamp,
                     record_count: 0,
                     duplicate: true,
+                    log_start_offset: self.log_start_offset,
                 })
             }
             LeaderAppendCheck::Accept(updates) => updates,
@@ -330,7 +333,8 @@ impl Log {
             Assigned::ByLeader => self.active_mut().append_assigned(records, batches)?,
         }
         let record_count = batches.iter().map(|b| b.record_count as i64).sum();
-        Ok(AppendInfo { first_offset, last_offset, max_timestamp, record_count, duplicate: false })
+        let log_start_offset = self.log_start_offset;
+        Ok(AppendInfo { first_offset, last_offset, max_timestamp, record_count, duplicate: false, log_start_offset })
     }
 
     /// Kafka's roll rule: roll a non-empty active segment when the append would make it

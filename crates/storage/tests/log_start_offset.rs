@@ -66,6 +66,8 @@ fn advancing_hides_offsets_below_and_deletes_whole_segments() {
     // The leader epoch cache forgets what lies below: epoch 1 (batches 2, 3) now
     // starts at the log start.
     assert_eq!(log.epoch_entries(), vec![(1, 7), (2, 12)]);
+    // An append reports the log start, as a produce response does.
+    assert_eq!(log.append_as_leader(&batch(1, 0), 2, NOW_MS).unwrap().log_start_offset, 7);
 }
 
 #[test]

@@ -99,10 +99,10 @@ pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: 
                 append(broker, &name, data.index, data.records, acks)
             };
             match appended {
-                Ok(Appended { partition, first_offset, last_offset, log_append_time_ms }) => {
+                Ok(Appended { partition, first_offset, last_offset, log_start_offset, log_append_time_ms }) => {
                     result.base_offset = first_offset;
                     result.log_append_time_ms = log_append_time_ms;
-                    result.log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
+                    result.log_start_offset = log_start_offset;
                     if acks == -1 {
                         waiting.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
                     }
@@ -130,6 +130,7 @@ struct Appended {
     partition: Arc<Partition>,
     first_offset: i64,
     last_offset: i64,
+    log_start_offset: i64,
     /// The broker's append time for `LogAppendTime` topics, else -1.
     log_append_time_ms: i64,
 }
@@ -198,7 +199,13 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks
         crate::partition::PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
         other => KafkaError::with_message(ResponseError::KafkaStorageError, other.to_string()),
     })?;
-    Ok(Appended { partition, first_offset: info.first_offset, last_offset: info.last_offset, log_append_time_ms })
+    Ok(Appended {
+        partition,
+        first_offset: info.first_offset,
+        last_offset: info.last_offset,
+        log_start_offset: info.log_start_offset,
+        log_append_time_ms,
+    })
 }
 
 /// Waits until the partition's high watermark reaches `offset`; false on timeout.
