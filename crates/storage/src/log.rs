@@ -736,13 +736,19 @@ mod tests {
         assert_send_sync::<Log>();
     }
 
-    #[test]
-    fn a_slow_background_flush_overtaken_by_a_truncation_does_not_move_the_recovery_point() {
+    /// A new log of three 2-record batches (offsets 0..6), nothing flushed.
+    fn three_batches() -> (tempfile::TempDir, Log) {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
         for _ in 0..3 {
             log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap();
         }
+        (dir, log)
+    }
+
+    #[test]
+    fn a_slow_background_flush_overtaken_by_a_truncation_does_not_move_the_recovery_point() {
+        let (_dir, mut log) = three_batches();
         // A roll's flush of offsets below 6 is still running when the log truncates to 2
         // and takes new batches at 2..6 that nothing has fsynced.
         let (release, gate) = std::sync::mpsc::channel();
@@ -766,11 +772,7 @@ mod tests {
 
     #[test]
     fn a_failed_fsync_takes_the_log_offline_until_it_is_opened_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
-        for _ in 0..3 {
-            log.append_as_leader(&crate::record_batches::batch(2, 0), 0, 0).unwrap();
-        }
+        let (dir, mut log) = three_batches();
         log.background_flush = Some(BackgroundFlush::failed(6, log.truncations));
         assert!(matches!(log.finish_background_flush(true), Err(LogError::Io { .. })));
         assert_eq!(log.recovery_point(), 0, "nothing below 6 is known to be durable");

@@ -25,6 +25,7 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, LogError};
 use crate::file_names::{offset_file_path, with_added_suffix, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::file_records::{FileRecords, Scanned};
+use crate::log_loader::remove_if_present;
 use crate::file_slice::FileSlice;
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
@@ -790,12 +791,6 @@ impl LogSegment {
     /// # Errors
     /// [`LogError::Io`].
     pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<(), LogError> {
-        for path in Self::rename_files_for_deletion(dir, base_offset)? {
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e).at(&path),
-                _ => {}
-            }
-        }
-        Ok(())
+        Self::rename_files_for_deletion(dir, base_offset)?.iter().try_for_each(|path| remove_if_present(path))
     }
 }

@@ -315,8 +315,11 @@ fn clean_group(
         segment.records.for_each_batch_bytes(|header, batch| {
             let retain_empty =
                 header.has_producer_id() && last_data_offsets.get(&header.producer_id) == Some(&header.last_offset());
-            let kept = match filter_batch(batch, header, context, retain_empty) {
-                Ok(Filtered::Unchanged) => Some((*header, batch)),
+            match filter_batch(batch, header, context, retain_empty) {
+                Ok(Filtered::Unchanged) => {
+                    buffer.extend_from_slice(batch);
+                    headers.push(*header);
+                }
                 Ok(Filtered::Rewritten(bytes)) => {
                     let rewritten = BatchHeader::parse(&bytes).map_err(|e| LogError::CorruptSegment {
                         path: segment.records.path().to_path_buf(),
@@ -325,18 +328,14 @@ fn clean_group(
                     })?;
                     buffer.extend_from_slice(&bytes);
                     headers.push(rewritten);
-                    None
                 }
-                Ok(Filtered::Removed) => None,
+                Ok(Filtered::Removed) => {}
                 Err(error) => {
                     let path = segment.records.path();
                     warn!(segment = %path.display(), offset = header.base_offset, %error, "keeping a batch the cleaner cannot read");
-                    Some((*header, batch))
+                    buffer.extend_from_slice(batch);
+                    headers.push(*header);
                 }
-            };
-            if let Some((header, batch)) = kept {
-                buffer.extend_from_slice(batch);
-                headers.push(header);
             }
             if buffer.len() >= WRITE_BUFFER_BYTES {
                 cleaned.append(&buffer, &headers)?;
