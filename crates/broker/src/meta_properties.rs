@@ -68,9 +68,11 @@ pub(crate) fn load_or_create(dir: &Path, node_id: i32, cluster_id: Option<&str>)
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cluster_id = cluster_id.map(str::to_string).unwrap_or_else(new_cluster_id);
             let text = format!("#Written by Spool\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n");
-            let tmp = dir.join(format!("{FILE_NAME}.tmp"));
-            std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            // Durably, as Kafka does: after a crash right after the first start, the
+            // file must not be there empty (with the data still in the page cache),
+            // which would keep the broker from starting again.
+            spool_storage::replace_file(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            spool_storage::sync_dir(dir).with_context(|| format!("writing {}", path.display()))?;
             Ok(MetaProperties { cluster_id, node_id })
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),

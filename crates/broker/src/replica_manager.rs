@@ -11,6 +11,7 @@ use spool_metadata::config::{resolve_topic_config, BrokerConfig, TopicConfig};
 use spool_metadata::records::ConfigResource;
 use spool_metadata::MetadataImage;
 use spool_storage::{CleaningCommit, Log};
+use tokio::sync::watch;
 
 use crate::partition::{log_config, Partition, PartitionState};
 use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
@@ -46,6 +47,9 @@ pub struct ReplicaManager {
     broker_config: BrokerConfig,
     partitions: RwLock<hashbrown::HashMap<TopicPartition, Arc<Partition>>>,
     fetchers: ReplicaFetcherManager,
+    /// Why the data directory failed, once a log in it went offline (see
+    /// [`ReplicaManager::log_dir_failure`]).
+    log_dir_failure: Arc<watch::Sender<Option<String>>>,
 }
 
 impl ReplicaManager {
@@ -58,7 +62,38 @@ impl ReplicaManager {
             response_max_bytes: broker_config.replica_fetch_response_max_bytes(),
             backoff_ms: broker_config.replica_fetch_backoff_ms().max(0) as u64,
         });
-        ReplicaManager { node_id, data_dir, broker_config, partitions: RwLock::new(hashbrown::HashMap::new()), fetchers }
+        ReplicaManager {
+            node_id,
+            data_dir,
+            broker_config,
+            partitions: RwLock::new(hashbrown::HashMap::new()),
+            fetchers,
+            log_dir_failure: Arc::new(watch::Sender::new(None)),
+        }
+    }
+
+    /// Becomes `Some(reason)` when a log in the data directory goes offline (an fsync
+    /// failed, so the disk under it lost writes). Kafka marks the whole log directory
+    /// offline then, and halts a broker whose only log directory failed, so that other
+    /// replicas take over its partitions; `spool_broker::run` does the same.
+    pub fn log_dir_failure(&self) -> watch::Receiver<Option<String>> {
+        self.log_dir_failure.subscribe()
+    }
+
+    /// The hook each opened log reports going offline to.
+    fn offline_hook(&self) -> spool_storage::OfflineHook {
+        let failure = self.log_dir_failure.clone();
+        Arc::new(move |dir, reason| {
+            let reason = format!("the log in {} went offline: {reason}", dir.display());
+            // The first failure is the one reported.
+            failure.send_if_modified(|current| {
+                let first = current.is_none();
+                if first {
+                    *current = Some(reason);
+                }
+                first
+            });
+        })
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -191,7 +226,8 @@ impl ReplicaManager {
         let mut partitions = self.partitions.write();
         for (p, log) in opened {
             match log {
-                Ok(log) => {
+                Ok(mut log) => {
+                    log.on_offline(self.offline_hook());
                     let (topic, index) = p.key.clone();
                     let partition = Partition::new(topic, index, p.topic_id, self.node_id, log, p.state, p.config, now_ms);
                     partitions.insert(p.key, Arc::new(partition));

@@ -99,16 +99,35 @@ impl Server {
     }
 }
 
-/// Runs a broker until SIGINT or SIGTERM, then shuts it down cleanly.
+/// Runs a broker until SIGINT or SIGTERM, then shuts it down cleanly; or until its data
+/// directory fails, then returns at once, without a clean shutdown.
 ///
 /// # Errors
-/// When the broker cannot start.
+/// When the broker cannot start, or when its data directory failed: an fsync of a log
+/// failed, so the disk lost writes that may already have been acknowledged. Kafka halts a
+/// broker whose only log directory failed, and so does this: the broker stops serving
+/// its partitions, so that the other replicas take them over, and every log is
+/// recovered when it starts again. The caller should exit without waiting for the
+/// broker's tasks (a failing disk can hang them).
 pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     if !config.process_roles().contains(&spool_metadata::config::ProcessRole::Broker) {
         return crate::metadata_quorum::run_controller_only(config, wait_for_signal()).await;
     }
     let server = Server::start(config).await?;
-    wait_for_signal().await;
+    let mut failure = server.broker().replicas.log_dir_failure();
+    tokio::select! {
+        () = wait_for_signal() => {}
+        Ok(reason) = failure.wait_for(Option::is_some) => {
+            let reason = reason.clone().unwrap_or_default();
+            let data_dir = server.broker().data_dir.display().to_string();
+            tracing::error!(%data_dir, "the data directory failed ({reason}); the broker stops");
+            anyhow::bail!(
+                "the data directory {data_dir} failed ({reason}); the broker stopped so that other replicas take over \
+                 its partitions. Check the disk (kernel log, free space), then start the broker again: it recovers \
+                 every log, checking what was written since its last checkpoint"
+            );
+        }
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -7,6 +7,7 @@
 //! `--process-roles`, `--advertised-listen`), each the Kafka key it names.
 //! The result is validated once; a bad config is one `error: ...` line and exit code 2.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -123,7 +124,11 @@ pub(crate) fn run(args: ServerArgs) -> i32 {
     match runtime.block_on(spool_broker::run(config)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // What the broker still runs (fsyncs on a failed disk among them) may never
+            // end, so nothing waits for it; and stderr may be a file on that disk, so a
+            // failed write of the message must not stop the exit either.
+            runtime.shutdown_background();
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             1
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! The crash tests record the history of every acknowledged record (partition, offset,
 //! value) and check it against everything read back after the restart: no acknowledged
-//! record lost or moved, offsets contiguous from 0, no record written twice.
+//! record lost or moved, offsets contiguous from 0, no record written twice. One test
+//! runs the broker on a disk that fails under it (`harness::failing_disk`, needs root).
 //!
 //! Run: `cargo build -p spool-cli && cargo test -p spool-cli --test durability`.
 
@@ -511,4 +512,70 @@ async fn after_kill9_the_recovered_log_is_fsynced_and_checkpointed_so_the_next_c
     let consumer = new_consumer(&broker.addr);
     let marks = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks");
     assert_eq!(marks, (0, 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fsync_halts_the_broker_and_the_repaired_disk_keeps_every_acknowledged_record() {
+    let disk = harness::failing_disk::FailingDisk::new()
+        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    // The metadata log and the broker's stderr stay on a healthy disk: this test is about
+    // the partition logs.
+    let healthy = tempfile::tempdir().expect("temp dir");
+    let metadata_dir = format!("metadata.log.dir={}", healthy.path().join("metadata").display());
+    // Every record is fsynced before it is acknowledged, so an acknowledged record is
+    // one whose fsync succeeded.
+    let mut broker = harness::Broker::start_in(
+        disk.path().join("data"),
+        healthy.path().join("broker.log"),
+        &["--set", "log.flush.interval.messages=1", "--set", &metadata_dir],
+    );
+    let topic = harness::unique_topic("failed-disk");
+    create_topic(&broker.addr, &topic, 1).await;
+    let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.timeout.ms", "10000")]);
+    let value = |i: usize| format!("{i:08}").repeat(8 * 1024); // 64 KiB
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        acknowledged.push((produce_one(&producer, &topic, 0, &value(i)).await, value(i)));
+    }
+
+    // About 4 MiB (some 60 records) more reach the disk; then writeback fails, and so
+    // does the fsync of the record being produced.
+    disk.fail_after(4);
+    let mut refused = None;
+    for i in 10..1000 {
+        let payload = value(i);
+        let record = FutureRecord::<str, str>::to(&topic).partition(0).payload(&payload);
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => acknowledged.push((delivery.offset, payload)),
+            Err((e, _)) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("1000 records of 64 KiB were acknowledged on a disk with room for 4 MiB"));
+    assert!(acknowledged.len() > 10, "the disk had room for more records before it failed");
+    let status = broker.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!("the broker still runs 30 s after a failed fsync (the produce got: {refused}); log:\n{}", broker.log())
+    });
+    assert_eq!(status.code(), Some(1), "log:\n{}", broker.log());
+    let log = broker.log();
+    assert!(log.contains("the data directory") && log.contains("the broker stopped"), "{log}");
+
+    // The operator gives the disk its room back and checks it; the broker starts again,
+    // recovers the log and serves every acknowledged record at its offset.
+    disk.repair();
+    broker.restart();
+    let consumer = new_consumer(&broker.addr);
+    let (low, high) = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks");
+    assert_eq!(low, 0);
+    let last = acknowledged.last().expect("records were acknowledged").0;
+    assert!(high > last, "acknowledged up to offset {last}, but the log ends at {high}");
+    assign(&consumer, &topic, &[(0, 0)]);
+    let read = recv_n(&consumer, usize::try_from(high).expect("offsets are positive"), WAIT).await;
+    let read: HashMap<i64, String> = read.iter().map(|m| (m.offset(), value_of(m))).collect();
+    for (offset, value) in &acknowledged {
+        assert!(read.get(offset) == Some(value), "acknowledged record at offset {offset} lost or changed");
+    }
+    assert_eq!(produce_one(&producer, &topic, 0, "after the repair").await, high);
 }

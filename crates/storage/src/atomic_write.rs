@@ -16,7 +16,7 @@ use crate::file_names::{with_added_suffix, TMP_SUFFIX};
 ///
 /// # Errors
 /// [`LogError::Io`] from any step; `path` then still holds its old content.
-pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     let tmp = with_added_suffix(path, TMP_SUFFIX);
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).at(&tmp)?;
     file.write_all(bytes).at(&tmp)?;
@@ -29,7 +29,7 @@ pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
 ///
 /// # Errors
 /// [`LogError::Io`] if the directory cannot be opened or synced.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir).at(dir)?.sync_all().at(dir)
 }
 

@@ -85,9 +85,10 @@ extern crate self as spool_storage;
 mod record_batches;
 mod time_index;
 
+pub use atomic_write::{replace_file, sync_dir};
 pub use config::LogConfig;
 pub use deletion::{deleted_logs_in, remove_in_background};
 pub use error::{AppendError, LogError, ReadError};
 pub use file_slice::{FileSlice, LogSlices};
-pub use log::{AppendInfo, CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan, Log};
+pub use log::{AppendInfo, CleanableRange, CleanedSegments, CleanerStats, CleaningCommit, CleaningPlan, Log, OfflineHook};
 pub use offset_map::OFFSET_MAP_ENTRY_BYTES;

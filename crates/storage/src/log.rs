@@ -110,7 +110,13 @@ pub struct Log {
     /// Why the log is offline (a data fsync failed; see [`LogError::Offline`]): reads,
     /// appends and flushes are refused, and the recovery point never moves again.
     offline: Option<String>,
+    /// Told when the log goes offline (see [`Log::on_offline`]).
+    offline_hook: Option<OfflineHook>,
 }
+
+/// What [`Log::on_offline`] calls when the log goes offline: with the log's directory
+/// and why (the failed fsync).
+pub type OfflineHook = std::sync::Arc<dyn Fn(&Path, &str) + Send + Sync>;
 
 impl Log {
     /// Opens (creating if missing) the partition directory and recovers it: removes
@@ -144,6 +150,7 @@ impl Log {
             background_flush: None,
             checkpoint_after_recovery: false,
             offline: None,
+            offline_hook: None,
         };
         log.load_log_start_offset()?;
         log.rebuild_producer_state()?;
@@ -169,6 +176,13 @@ impl Log {
             "opened log"
         );
         Ok(log)
+    }
+
+    /// Has `hook` called once, when this log goes offline: a failed fsync means the disk
+    /// under it failed, which its owner (the broker) must act on, not only the clients
+    /// of this partition. Called under the log's lock: the hook must not take it.
+    pub fn on_offline(&mut self, hook: OfflineHook) {
+        self.offline_hook = Some(hook);
     }
 
     pub fn dir(&self) -> &Path {
@@ -556,6 +570,11 @@ impl Log {
     /// returned (see [`LogError::Offline`]).
     fn go_offline(&mut self, error: LogError) -> LogError {
         tracing::error!(dir = %self.dir.display(), %error, "fsync failed: the log is offline until the broker restarts");
+        if self.offline.is_none() {
+            if let Some(hook) = &self.offline_hook {
+                hook(&self.dir, &error.to_string());
+            }
+        }
         self.offline = Some(error.to_string());
         error
     }
@@ -772,10 +791,20 @@ mod tests {
 
     #[test]
     fn a_failed_fsync_takes_the_log_offline_until_it_is_opened_again() {
+        use std::sync::Arc;
         let (dir, mut log) = three_batches();
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hook_told = told.clone();
+        log.on_offline(Arc::new(move |dir, reason| hook_told.lock().unwrap().push((dir.to_path_buf(), reason.to_string()))));
         log.background_flush = Some(BackgroundFlush::failed(6, log.truncations));
         assert!(matches!(log.finish_background_flush(true), Err(LogError::Io { .. })));
         assert_eq!(log.recovery_point(), 0, "nothing below 6 is known to be durable");
+        {
+            let told = told.lock().unwrap();
+            assert_eq!(told.len(), 1, "the owner is told once");
+            assert_eq!(told[0].0, log.dir());
+            assert!(told[0].1.contains("injected"), "{:?}", told[0].1);
+        }
         // Every later write is refused, and so is a flush: a second fsync could succeed
         // although the data the first could not write is gone. Reads too: what the disk
         // holds may not be what was written.
@@ -788,6 +817,7 @@ mod tests {
         log.flush_if_due(i64::MAX).unwrap();
         log.maybe_roll(i64::MAX).unwrap();
         assert_eq!((log.log_end_offset(), log.recovery_point(), log.segment_count()), (6, 0, 1));
+        assert_eq!(told.lock().unwrap().len(), 1, "told once, not on every refusal");
         // Not a clean shutdown: the next open checks every batch since the checkpoint.
         assert!(log.close().is_err());
         let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();

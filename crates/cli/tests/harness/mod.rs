@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
+pub mod failing_disk;
 pub mod rdkafka_client;
 
 use std::net::{TcpListener, TcpStream};
@@ -87,6 +88,8 @@ pub struct Broker {
     /// Extra arguments the broker was started with (kept for restarts).
     args: Vec<String>,
     data_dir: PathBuf,
+    /// Where the broker's stderr goes.
+    log_path: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -104,8 +107,24 @@ impl Broker {
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             args: args.iter().map(|a| a.to_string()).collect(),
+            log_path: data_dir.with_extension("log"),
             data_dir,
             _temp: Some(temp),
+        };
+        broker.spawn();
+        broker
+    }
+
+    /// Starts a broker on the data directory `data_dir`, which the caller made (on a
+    /// mount point, say) and keeps; the broker's stderr goes to `log_path`.
+    pub fn start_in(data_dir: PathBuf, log_path: PathBuf, args: &[&str]) -> Broker {
+        let mut broker = Broker {
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            data_dir,
+            log_path,
+            _temp: None,
         };
         broker.spawn();
         broker
@@ -120,7 +139,7 @@ impl Broker {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.data_dir.with_extension("log"))
+            .open(&self.log_path)
             .expect("broker log file");
         let child = Command::new(spool_bin())
             .arg("server")
@@ -167,7 +186,7 @@ impl Broker {
 
     /// What the broker wrote to stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// Sends SIGKILL and waits for the process to end: nothing is flushed or closed.
@@ -203,6 +222,23 @@ impl Broker {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// Waits up to `within` for the process to exit by itself; its status, or None if it
+    /// is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Whether the process is still running.

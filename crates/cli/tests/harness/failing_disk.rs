@@ -1,0 +1,105 @@
+//! A disk that fails under a broker: an ext4 file system on a loop device whose image
+//! lives on a tmpfs that the test can make full.
+//!
+//! Writes to the ext4 succeed while they stay in the page cache; once the tmpfs under
+//! the image is full, the loop device fails the writeback and `fsync` returns the error,
+//! as a real disk does when it fails under a program. Needs root, loop devices and
+//! tmpfs (`mount`, `losetup`, `mkfs.ext4`, `e2fsck`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Room for the image's file-system metadata and the broker's start-up files.
+const BACKING_MIB: u64 = 1024;
+const IMAGE_MIB: u64 = 512;
+
+pub struct FailingDisk {
+    _root: tempfile::TempDir,
+    backing: PathBuf,
+    image: PathBuf,
+    device: String,
+    mount: PathBuf,
+}
+
+/// Runs `program args`; its stdout, or what went wrong.
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{program} {} exited with {}: {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+impl FailingDisk {
+    /// Makes the file system and mounts it at `<temp>/data`; the reason when this machine
+    /// cannot (not root, no loop device, no tmpfs).
+    pub fn new() -> Result<FailingDisk, String> {
+        if run("id", &["-u"])? != "0" {
+            return Err("not root".into());
+        }
+        let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let backing = root.path().join("backing");
+        let mount = root.path().join("data");
+        for dir in [&backing, &mount] {
+            std::fs::create_dir(dir).map_err(|e| e.to_string())?;
+        }
+        run("mount", &["-t", "tmpfs", "-o", &format!("size={BACKING_MIB}m"), "tmpfs", path_str(&backing)])?;
+        let mut disk = FailingDisk { _root: root, image: backing.join("disk.img"), backing, device: String::new(), mount };
+        run("truncate", &["-s", &format!("{IMAGE_MIB}M"), path_str(&disk.image)])?;
+        // Inode tables and journal are written now, not later by a kernel thread that
+        // would race with the test for the tmpfs's room.
+        run("mkfs.ext4", &["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", path_str(&disk.image)])?;
+        disk.device = run("losetup", &["--find", "--show", path_str(&disk.image)])?;
+        run("mount", &[&disk.device, path_str(&disk.mount)])?;
+        Ok(disk)
+    }
+
+    /// Where the ext4 file system is mounted.
+    pub fn path(&self) -> &Path {
+        &self.mount
+    }
+
+    /// From now on, about `mib` MiB more can reach the disk; writeback beyond that fails.
+    pub fn fail_after(&self, mib: u64) {
+        let used = run("df", &["-B1M", "--output=used", path_str(&self.backing)]).expect("df of the tmpfs");
+        let used: u64 = used.lines().last().and_then(|l| l.trim().parse().ok()).expect("df prints the used MiB");
+        run("mount", &["-o", &format!("remount,size={}m", used + mib), path_str(&self.backing)]).expect("shrink the tmpfs");
+    }
+
+    /// Gives the disk its room back and checks the file system, as an operator would
+    /// after replacing a failed disk's contents: unmounts it, runs `e2fsck -fy`, and
+    /// mounts it again.
+    pub fn repair(&self) {
+        run("mount", &["-o", &format!("remount,size={BACKING_MIB}m"), path_str(&self.backing)]).expect("grow the tmpfs");
+        // After an aborted journal the unmount may report errors; e2fsck settles them.
+        let _ = run("umount", &[path_str(&self.mount)]);
+        let fsck = Command::new("e2fsck").args(["-f", "-y", &self.device]).output().expect("run e2fsck");
+        // 0: clean, 1: errors corrected (4 and up: left uncorrected).
+        assert!(
+            matches!(fsck.status.code(), Some(0 | 1)),
+            "e2fsck could not repair the file system: {}{}",
+            String::from_utf8_lossy(&fsck.stdout),
+            String::from_utf8_lossy(&fsck.stderr)
+        );
+        run("mount", &[&self.device, path_str(&self.mount)]).expect("mount the repaired file system");
+    }
+}
+
+impl Drop for FailingDisk {
+    fn drop(&mut self) {
+        let _ = run("umount", &["-l", path_str(&self.mount)]);
+        if !self.device.is_empty() {
+            let _ = run("losetup", &["-d", &self.device]);
+        }
+        let _ = run("umount", &["-l", path_str(&self.backing)]);
+    }
+}
