@@ -67,6 +67,10 @@ pub(crate) async fn run_controller_only(config: BrokerConfig, stop: impl std::fu
     tokio::select! {
         _ = stop => {}
         _ = liveness => {}
+        reason = quorum.failure() => {
+            tracing::error!("the metadata log failed ({reason}); the controller stops");
+            bail!("{}", metadata_log_failed(&reason));
+        }
     }
     quorum.shutdown().await;
     tracing::info!("Spool controller stopped cleanly");
@@ -163,7 +167,10 @@ impl MetadataQuorum {
     /// # Errors
     /// When the quorum refuses the configuration or its directory.
     pub(crate) async fn start(config: &BrokerConfig, plan: QuorumPlan, cluster_id: &str, data_dir: &Path) -> anyhow::Result<Self> {
-        let mut quorum_config = QuorumConfig::new(config.node_id(), cluster_id, data_dir, plan.listen, plan.voters, plan.is_voter);
+        // `metadata.log.dir`, else the data directory (Kafka: the first of `log.dirs`).
+        let metadata_dir = config.metadata_log_dir().unwrap_or_else(|| data_dir.to_path_buf());
+        let mut quorum_config =
+            QuorumConfig::new(config.node_id(), cluster_id, &metadata_dir, plan.listen, plan.voters, plan.is_voter);
         quorum_config.advertised = plan.advertised;
         let last_heard: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
         let heard = last_heard.clone();
@@ -270,12 +277,30 @@ impl MetadataQuorum {
         }
     }
 
+    /// Resolves when the quorum member stopped by itself, with why (see
+    /// [`Quorum::failure`]).
+    pub(crate) async fn failure(&self) -> String {
+        let failure = match self.quorum.read().await.as_ref() {
+            Some(quorum) => quorum.failure(),
+            None => return std::future::pending().await,
+        };
+        failure.await
+    }
+
     /// Stops the quorum member.
     pub(crate) async fn shutdown(&self) {
         if let Some(quorum) = self.quorum.write().await.take() {
             quorum.shutdown().await;
         }
     }
+}
+
+/// What a node whose metadata log failed says as it stops.
+pub(crate) fn metadata_log_failed(reason: &str) -> String {
+    format!(
+        "the metadata log failed ({reason}); the node stopped, as its quorum member cannot go on. Check the disk \
+         (kernel log, free space), then start it again: the metadata log is recovered and caught up from the quorum"
+    )
 }
 
 fn submit_error(e: SubmitError) -> KafkaError {

@@ -100,15 +100,16 @@ impl Server {
 }
 
 /// Runs a broker until SIGINT or SIGTERM, then shuts it down cleanly; or until its data
-/// directory fails, then returns at once, without a clean shutdown.
+/// directory or its metadata log fails, then returns at once, without a clean shutdown.
 ///
 /// # Errors
 /// When the broker cannot start, or when its data directory failed: an fsync of a log
 /// failed, so the disk lost writes that may already have been acknowledged. Kafka halts a
 /// broker whose only log directory failed, and so does this: the broker stops serving
 /// its partitions, so that the other replicas take them over, and every log is
-/// recovered when it starts again. The caller should exit without waiting for the
-/// broker's tasks (a failing disk can hang them).
+/// recovered when it starts again. Likewise when the metadata log could not be written
+/// (the quorum member stopped). The caller should exit without waiting for the broker's
+/// tasks (a failing disk can hang them).
 pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     if !config.process_roles().contains(&spool_metadata::config::ProcessRole::Broker) {
         return crate::metadata_quorum::run_controller_only(config, wait_for_signal()).await;
@@ -126,6 +127,10 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
                  its partitions. Check the disk (kernel log, free space), then start the broker again: it recovers \
                  every log, checking what was written since its last checkpoint"
             );
+        }
+        reason = server.broker().metadata.failure() => {
+            tracing::error!("the metadata log failed ({reason}); the broker stops");
+            anyhow::bail!("{}", crate::metadata_quorum::metadata_log_failed(&reason));
         }
     }
     tracing::info!("shutting down");

@@ -579,3 +579,56 @@ async fn a_failed_fsync_halts_the_broker_and_the_repaired_disk_keeps_every_ackno
     }
     assert_eq!(produce_one(&producer, &topic, 0, "after the repair").await, high);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_metadata_log_write_halts_the_broker_and_the_repaired_disk_keeps_every_created_topic() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+
+    let disk = harness::failing_disk::FailingDisk::new()
+        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    // Only the metadata log is on the failing disk.
+    let healthy = tempfile::tempdir().expect("temp dir");
+    let metadata_dir = format!("metadata.log.dir={}", disk.path().join("metadata").display());
+    let mut broker =
+        harness::Broker::start_in(healthy.path().join("data"), healthy.path().join("broker.log"), &["--set", &metadata_dir]);
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &broker.addr).create().expect("create admin client");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let prefix = harness::unique_topic("metadata-disk");
+    let mut created = Vec::new();
+    let mut refused = None;
+    for i in 0..100 {
+        if i == 3 {
+            // From here on, the next metadata record that needs a new page of the disk fails.
+            disk.fail_after(0);
+        }
+        let topic = format!("{prefix}-{i}");
+        let new_topic = NewTopic::new(&topic, 20, TopicReplication::Fixed(1));
+        let request = admin.create_topics([&new_topic], &options);
+        match tokio::time::timeout(Duration::from_secs(30), request).await {
+            Ok(Ok(results)) if results.iter().all(Result::is_ok) => created.push(topic),
+            other => {
+                refused = Some(format!("{other:?}"));
+                break;
+            }
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("100 topics were created on a full disk"));
+    assert!(created.len() >= 3, "the first topics were created before the disk failed: {refused}");
+    let status = broker.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!("the broker still runs 30 s after its metadata log failed (CreateTopics got: {refused}); log:\n{}", broker.log())
+    });
+    assert_eq!(status.code(), Some(1), "log:\n{}", broker.log());
+    let log = broker.log();
+    assert!(log.contains("the metadata log failed"), "{log}");
+
+    disk.repair();
+    broker.restart();
+    let consumer = new_consumer(&broker.addr);
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).expect("metadata");
+    for topic in &created {
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        assert_eq!(found.map(|t| t.partitions().len()), Some(20), "topic {topic} was created before the disk failed");
+    }
+}

@@ -237,6 +237,27 @@ impl Quorum {
         }
     }
 
+    /// Resolves when Raft stopped by itself, with why: the metadata log could not be
+    /// written or fsynced (openraft's storage error), or its core panicked. Pending while
+    /// Raft runs, and for good once [`Quorum::shutdown`] stopped it.
+    pub fn failure(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut metrics = self.node.raft.metrics();
+        async move {
+            loop {
+                let failed = match &metrics.borrow_and_update().running_state {
+                    Ok(()) | Err(openraft::error::Fatal::Stopped) => None,
+                    Err(fatal) => Some(fatal.to_string()),
+                };
+                if let Some(reason) = failed {
+                    return reason;
+                }
+                if metrics.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
     /// Stops the listener, the background tasks and the Raft instance. Everything
     /// acknowledged is already durable; nothing more is written.
     pub async fn shutdown(mut self) {

@@ -70,9 +70,10 @@ impl FailingDisk {
 
     /// From now on, about `mib` MiB more can reach the disk; writeback beyond that fails.
     pub fn fail_after(&self, mib: u64) {
-        let used = run("df", &["-B1M", "--output=used", path_str(&self.backing)]).expect("df of the tmpfs");
-        let used: u64 = used.lines().last().and_then(|l| l.trim().parse().ok()).expect("df prints the used MiB");
-        run("mount", &["-o", &format!("remount,size={}m", used + mib), path_str(&self.backing)]).expect("shrink the tmpfs");
+        let used = run("df", &["-B1K", "--output=used", path_str(&self.backing)]).expect("df of the tmpfs");
+        let used: u64 = used.lines().last().and_then(|l| l.trim().parse().ok()).expect("df prints the used KiB");
+        let size = format!("remount,size={}k", used + mib * 1024);
+        run("mount", &["-o", &size, path_str(&self.backing)]).expect("shrink the tmpfs");
     }
 
     /// Gives the disk its room back and checks the file system, as an operator would
