@@ -1,5 +1,6 @@
 //! A three-node cluster of real `spool server` processes: forming, topic placement,
-//! replication with `acks=all`, leader failover and catch-up, and start-up refusals.
+//! replication with `acks=all`, leader failover and catch-up (also when the leader's disk
+//! fails under it), and start-up refusals.
 //!
 //! Clients are librdkafka (`rdkafka`) and, where rdkafka hides the broker's answer (the
 //! error message of CreateTopics), the raw wire client in `tests/wire`. Every wait is
@@ -564,6 +565,54 @@ fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
         std::thread::sleep(Duration::from_millis(200));
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+#[test]
+fn a_leader_whose_disk_fails_halts_and_another_replica_takes_over_with_every_acknowledged_record() {
+    let _exclusive = harness::cluster::exclusive();
+    let disk = harness::failing_disk::FailingDisk::new()
+        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    // Every record is fsynced as it is appended, so node 1 meets its failed disk at once.
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "5000")
+        .set("log.flush.interval.messages", "1")
+        .data_dir(1, disk.path().join("node-1"))
+        .start();
+    let topic = harness::unique_topic("failed-disk");
+    // Node 1 first in the assignment: it leads.
+    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
+        .expect("CreateTopics call");
+    assert!(created[0].is_ok(), "{created:?}");
+    let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(&topic, 1));
+    assert_eq!(view.leader_of(&topic, 0), Some(1));
+
+    let producer = producer(&cluster.bootstrap());
+    let big = |prefix: &str, range: std::ops::Range<usize>| -> Vec<String> {
+        values(prefix, range).into_iter().map(|v| format!("{v}:{}", "x".repeat(16 * 1024))).collect()
+    };
+    let before = big("before", 0..10);
+    produce_all(&producer, &topic, 0, &before);
+    // About 1 MiB more reaches node 1's disk; the records below need more than three.
+    disk.fail_after(1);
+    let after = big("after", 0..200);
+    let offsets = produce_all(&producer, &topic, 0, &after);
+    assert_eq!(offsets, (10..210).collect::<Vec<i64>>(), "every record acknowledged once, in order, across the failover");
+
+    let status = cluster.wait_exit(1, Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!("node 1 still runs 30 s after its disk failed; log:\n{}", cluster.log(1))
+    });
+    assert_eq!(status.code(), Some(1), "log:\n{}", cluster.log(1));
+    let log = cluster.log(1);
+    assert!(log.contains("the data directory") || log.contains("the metadata log failed"), "{log}");
+    let view = cluster.wait_for("a leader other than node 1", FAILOVER_MAX, |v| v.leader_of(&topic, 0).is_some_and(|l| l != 1));
+    let leader = view.leader_of(&topic, 0).expect("leader");
+    let expected: Vec<(i64, String)> = (0..).zip(before.iter().chain(&after).cloned()).collect();
+    let read = read_n(&consumer(&cluster.bootstrap(), &topic, 0), expected.len(), Duration::from_secs(30));
+    assert!(read == expected, "node {leader} serves every acknowledged record once, in order");
 }
 
 /// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2

@@ -133,12 +133,21 @@ pub fn exclusive() -> Exclusive {
 pub struct ClusterBuilder {
     nodes: usize,
     sets: Vec<(String, String)>,
+    /// Data directories other than `<temp>/node-<id>`, by node id.
+    data_dirs: Vec<(i32, PathBuf)>,
 }
 
 impl ClusterBuilder {
     /// Adds `--set key=value` to every node (e.g. a shorter `broker.session.timeout.ms`).
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.sets.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Puts node `id`'s data directory at `dir` (on a failing disk, say) instead of the
+    /// cluster's temporary directory; the caller removes it.
+    pub fn data_dir(mut self, id: i32, dir: PathBuf) -> Self {
+        self.data_dirs.push((id, dir));
         self
     }
 
@@ -181,7 +190,11 @@ impl ClusterBuilder {
                     id,
                     kafka_port: ports[2 * i],
                     controller_port: ports[2 * i + 1],
-                    data_dir: temp.path().join(format!("node-{id}")),
+                    data_dir: self
+                        .data_dirs
+                        .iter()
+                        .find(|(node, _)| *node == id)
+                        .map_or_else(|| temp.path().join(format!("node-{id}")), |(_, dir)| dir.clone()),
                     log_path: temp.path().join(format!("node-{id}.log")),
                     child: None,
                     paused: false,
@@ -244,6 +257,7 @@ impl Cluster {
         ClusterBuilder {
             nodes: n,
             sets: Vec::new(),
+            data_dirs: Vec::new(),
         }
     }
 
