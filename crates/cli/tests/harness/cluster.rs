@@ -453,19 +453,7 @@ impl Cluster {
     /// Waits at most `within` for node `id` to exit; its exit status, or `None` when it
     /// still runs (it is left running).
     pub fn wait_exit(&mut self, id: i32, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            let node = self.node_mut(id);
-            let child = node.child.as_mut()?;
-            if let Ok(Some(status)) = child.try_wait() {
-                node.child = None;
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
+        super::wait_child_exit(&mut self.node_mut(id).child, within)
     }
 
     /// SIGSTOP: the process stays, its sockets stay open, nothing answers.

@@ -10,7 +10,7 @@ pub mod rdkafka_client;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,22 @@ pub fn free_port() -> u16 {
 pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port")).collect();
     held.iter().map(|l| l.local_addr().expect("local addr").port()).collect()
+}
+
+/// Waits up to `within` for the process in `child` to exit by itself: its status, and
+/// `child` is emptied; `None` while it still runs (it is left running).
+pub fn wait_child_exit(child: &mut Option<Child>, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.as_mut()?.try_wait() {
+            *child = None;
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs `spool server ARGS --data-dir TEMP`, which must refuse to start, and waits
@@ -226,19 +242,8 @@ impl Broker {
 
     /// Waits up to `within` for the process to exit by itself; its status, or None if it
     /// is still running.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        let child = self.child.as_mut()?;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        wait_child_exit(&mut self.child, within)
     }
 
     /// Whether the process is still running.
