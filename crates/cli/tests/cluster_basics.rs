@@ -570,8 +570,7 @@ fn killing_the_leader_elects_another_and_the_old_one_catches_up() {
 #[test]
 fn a_leader_whose_disk_fails_halts_and_another_replica_takes_over_with_every_acknowledged_record() {
     let _exclusive = harness::cluster::exclusive();
-    let disk = harness::failing_disk::FailingDisk::new()
-        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    let disk = harness::failing_disk::FailingDisk::required();
     // Every record is fsynced as it is appended, so node 1 meets its failed disk at once.
     let mut cluster = Cluster::builder(3)
         .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())

@@ -516,8 +516,7 @@ async fn after_kill9_the_recovered_log_is_fsynced_and_checkpointed_so_the_next_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_halts_the_broker_and_the_repaired_disk_keeps_every_acknowledged_record() {
-    let disk = harness::failing_disk::FailingDisk::new()
-        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    let disk = harness::failing_disk::FailingDisk::required();
     // The metadata log and the broker's stderr stay on a healthy disk: this test is about
     // the partition logs.
     let healthy = tempfile::tempdir().expect("temp dir");
@@ -585,8 +584,7 @@ async fn a_failed_metadata_log_write_halts_the_broker_and_the_repaired_disk_keep
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
 
-    let disk = harness::failing_disk::FailingDisk::new()
-        .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"));
+    let disk = harness::failing_disk::FailingDisk::required();
     // Only the metadata log is on the failing disk.
     let healthy = tempfile::tempdir().expect("temp dir");
     let metadata_dir = format!("metadata.log.dir={}", disk.path().join("metadata").display());

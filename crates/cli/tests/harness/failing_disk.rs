@@ -63,6 +63,13 @@ impl FailingDisk {
         Ok(disk)
     }
 
+    /// [`FailingDisk::new`] for a test that cannot run without one: panics with the
+    /// reason when this machine cannot make it.
+    pub fn required() -> FailingDisk {
+        FailingDisk::new()
+            .unwrap_or_else(|why| panic!("this test needs a loop-mounted file system (root, loop devices, tmpfs): {why}"))
+    }
+
     /// Where the ext4 file system is mounted.
     pub fn path(&self) -> &Path {
         &self.mount
