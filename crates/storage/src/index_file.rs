@@ -228,6 +228,12 @@ impl<const N: usize> IndexFile<N> {
         Ok(())
     }
 
+    /// Has the next [`IndexFile::sync`] fsync the file even if nothing is written before:
+    /// for entries whose durability is not known.
+    pub(crate) fn assume_unsynced(&mut self) {
+        self.unsynced = true;
+    }
+
     /// Writes buffered entries; another descriptor for the file if it was written since
     /// the last sync, for an fsync without the segment (the flag stays until
     /// [`IndexFile::sync`] runs).

@@ -126,8 +126,12 @@ enum RecoveryFlush {
     /// broker's start (measured: 1,000 logs, kill -9 right after 1 GB was written: opened
     /// in 0.9 s instead of 3.1 to 4.2 s).
     Due,
-    /// Running as the log's background flush; the recovery point is checkpointed at the
-    /// first [`Log::flush_if_due`] after it finished.
+    /// Running as the log's background flush. The first [`Log::flush_if_due`] after it
+    /// finished checkpoints the recovery point and snapshots the producer state at the
+    /// log end, so that the next open replays only the batches after it: without that
+    /// snapshot, a log that never rolls would replay its whole active segment after
+    /// every crash. (Kafka writes it at the end of loading; here the snapshot's fsync
+    /// stays off the broker's start, like the recovery flush's.)
     Running,
 }
 
@@ -170,7 +174,7 @@ impl Log {
             offline_hook: None,
         };
         log.load_log_start_offset()?;
-        log.rebuild_producer_state()?;
+        let replayed = log.rebuild_producer_state()?;
         log.load_leader_epochs(loaded.had_clean_shutdown)?;
         // A checkpoint past the recovered log end must not outlive this open: appends
         // below it would count as flushed. A missing (or unreadable) one already means
@@ -183,6 +187,10 @@ impl Log {
         sync_dir(&log.dir)?;
         if log.recovery_point < log.log_end_offset() {
             log.recovery_flush = RecoveryFlush::Due;
+        } else if replayed {
+            // Kafka takes a snapshot at the end of loading, so that the next open
+            // replays from here (after a crash, this waits for the recovery flush).
+            write_snapshot(&log.dir, log.log_end_offset(), &log.producers)?;
         }
         tracing::debug!(
             dir = %log.dir.display(),
@@ -633,7 +641,8 @@ impl Log {
 
     /// The `flush.ms` policy, for a broker timer: flushes if records are unflushed and
     /// the last flush is at least `flush.ms` old. After a crash, also starts the fsync of
-    /// the recovered segments and checkpoints the recovery point once it is done.
+    /// the recovered segments, and once it is done snapshots the producer state and
+    /// checkpoints the recovery point.
     ///
     /// # Errors
     /// [`LogError::Io`].
@@ -650,6 +659,7 @@ impl Log {
                 RecoveryFlush::Due => self.flush_recovered_segments()?,
                 RecoveryFlush::Running => {
                     self.recovery_flush = RecoveryFlush::Idle;
+                    write_snapshot(&self.dir, self.log_end_offset(), &self.producers)?;
                     self.checkpoint_recovery_point()?;
                 }
             }
@@ -687,8 +697,9 @@ impl Log {
     /// Rebuilds the producer state from the newest usable snapshot and the batches after
     /// it. Snapshots above the log end (describing batches that are gone) and damaged
     /// ones are deleted; snapshots below the first segment are not used. Batches below a
-    /// log start moved by DeleteRecords still count: they are on disk.
-    fn rebuild_producer_state(&mut self) -> Result<(), LogError> {
+    /// log start moved by DeleteRecords still count: they are on disk. Returns whether
+    /// batches were replayed (no snapshot was at the log end).
+    fn rebuild_producer_state(&mut self) -> Result<bool, LogError> {
         let (log_start, log_end) = (self.first_segment_base(), self.log_end_offset());
         let mut state = ProducerStateManager::default();
         let mut replay_from = log_start;
@@ -717,7 +728,7 @@ impl Log {
             segment.for_each_batch_from(replay_from, |batch| state.apply_replicated(batch))?;
         }
         self.producers = state;
-        Ok(())
+        Ok(replay_from < log_end)
     }
 
     /// Clean shutdown: fsyncs everything, writes a producer snapshot at the log end and

@@ -78,7 +78,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
             segments.insert(base, segment);
             continue;
         }
-        let (segment, truncation) = LogSegment::open_and_recover(dir, base, config, now_ms)?;
+        let (segment, truncation) = LogSegment::open_and_recover(dir, base, config, now_ms, checkpoint)?;
         let truncated = truncation.is_some();
         if let Some(truncation) = truncation {
             report_truncation(&segment, &truncation);

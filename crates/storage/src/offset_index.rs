@@ -178,6 +178,10 @@ impl OffsetIndex {
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.file.reset()
     }
+
+    pub(crate) fn assume_unsynced(&mut self) {
+        self.file.assume_unsynced();
+    }
 }
 
 #[cfg(test)]

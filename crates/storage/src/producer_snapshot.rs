@@ -2,8 +2,9 @@
 //!
 //! A snapshot holds the idempotent-producer state after every batch below `offset`, so
 //! a restart replays only the batches from `offset` to the log end. One is written when
-//! a segment rolls (named by the new segment's base offset) and on clean shutdown (named
-//! by the log end); the two newest are kept.
+//! a segment rolls (named by the new segment's base offset), on clean shutdown and after
+//! an open that replayed batches (named by the log end; after a crash, once the
+//! recovered batches are fsynced); the two newest are kept.
 //!
 //! Layout (big-endian):
 //!

@@ -185,32 +185,64 @@ impl LogSegment {
     /// [`LogError::Io`].
     pub(crate) fn load(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<(Self, Option<Truncation>), LogError> {
         let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
-        if let Err(reason) = segment.index_sanity()? {
-            warn!(segment = %segment.log.path().display(), %reason, "rebuilding the indexes of the segment");
-            let truncation = segment.recover()?;
-            return Ok((segment, truncation));
-        }
-        let truncation = segment.rescan_tail()?;
-        if let Some((_, offset)) = segment.indexes.time_index.last_entry() {
-            if offset >= segment.indexes.next_offset {
-                warn!(segment = %segment.log.path().display(), "time index points past the end of the segment; rebuilding the indexes");
-                let truncation = segment.recover()?;
-                return Ok((segment, truncation));
-            }
-        }
+        let truncation = segment.load_from_indexes(false)?;
         Ok((segment, truncation))
     }
 
-    /// Opens an existing segment and validates every batch (header, length, CRC32C,
-    /// increasing offsets), rebuilding both indexes and cutting the file at the first
-    /// invalid batch.
+    /// Opens an existing segment that holds batches written after the recovery point and
+    /// validates them (header, length, CRC32C, increasing offsets), rebuilding the
+    /// indexes from there and cutting the file at the first invalid batch.
+    ///
+    /// The batches below `recovery_point` were fsynced together with their index
+    /// entries, so they are trusted as in a segment below the recovery point (see
+    /// [`LogSegment::load`]): the index entries at or past the recovery point are
+    /// dropped, and validation starts at the last entry left. Recovery thus reads what
+    /// was written since the last flush, not the whole segment (Kafka validates every
+    /// batch of the segment: up to 1 GiB per log, for logs that never rolled). If the
+    /// indexes fail their checks, or `recovery_point` is at or below the segment's base
+    /// offset, every batch is validated and the indexes are rebuilt.
     ///
     /// # Errors
     /// [`LogError::Io`].
-    pub(crate) fn open_and_recover(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<(Self, Option<Truncation>), LogError> {
+    pub(crate) fn open_and_recover(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        recovery_point: i64,
+    ) -> Result<(Self, Option<Truncation>), LogError> {
         let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
-        let truncation = segment.recover()?;
+        let truncation = if recovery_point > base_offset {
+            let indexes = &mut segment.indexes;
+            indexes.offset_index.truncate_to(recovery_point)?;
+            indexes.time_index.truncate_to(recovery_point)?;
+            // An earlier recovery may have rewritten the entries kept without a sync:
+            // they are fsynced again with the recovered batches.
+            indexes.offset_index.assume_unsynced();
+            indexes.time_index.assume_unsynced();
+            segment.load_from_indexes(true)?
+        } else {
+            segment.recover()?
+        };
         Ok((segment, truncation))
+    }
+
+    /// Derives the running state from the indexes and the batches after the last offset
+    /// index entry (CRC-checked with `verify`), or, if the indexes fail their checks,
+    /// validates every batch and rebuilds them.
+    fn load_from_indexes(&mut self, verify: bool) -> Result<Option<Truncation>, LogError> {
+        if let Err(reason) = self.index_sanity()? {
+            warn!(segment = %self.log.path().display(), %reason, "rebuilding the indexes of the segment");
+            return self.recover();
+        }
+        let truncation = self.rescan_tail(verify)?;
+        if let Some((_, offset)) = self.indexes.time_index.last_entry() {
+            if offset >= self.indexes.next_offset {
+                warn!(segment = %self.log.path().display(), "time index points past the end of the segment; rebuilding the indexes");
+                return self.recover();
+            }
+        }
+        Ok(truncation)
     }
 
     /// Checks the indexes against each other and the `.log` file, cheaply.
@@ -245,8 +277,8 @@ impl LogSegment {
     }
 
     /// Re-derives the running state from the indexes and the batches after the last
-    /// offset index entry (headers only).
-    fn rescan_tail(&mut self) -> Result<Option<Truncation>, LogError> {
+    /// offset index entry (headers only, unless `verify`: then CRCs too).
+    fn rescan_tail(&mut self, verify: bool) -> Result<Option<Truncation>, LogError> {
         let last_time_entry = self.indexes.time_index.last_entry();
         self.reset_running_state(last_time_entry);
         let position = self.indexes.offset_index.last_entry().map_or(0, |(_, position)| position);
@@ -255,7 +287,7 @@ impl LogSegment {
                 self.indexes.first_batch_timestamp = Some(header.max_timestamp);
             }
         }
-        self.scan_from(position, false)
+        self.scan_from(position, verify)
     }
 
     /// The batch header at `position`, reading only the header.
@@ -687,7 +719,7 @@ impl LogSegment {
         self.indexes.offset_index.truncate_to(offset)?;
         self.indexes.time_index.truncate_to(offset)?;
         self.log.truncate_to(position)?;
-        if let Some(truncation) = self.rescan_tail()? {
+        if let Some(truncation) = self.rescan_tail(false)? {
             warn!(segment = %self.log.path().display(), ?truncation, "cut an invalid batch found while truncating");
         }
         Ok(bytes_removed)

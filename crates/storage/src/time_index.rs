@@ -156,6 +156,10 @@ impl TimeIndex {
     pub(crate) fn reset(&mut self) -> Result<(), LogError> {
         self.file.reset()
     }
+
+    pub(crate) fn assume_unsynced(&mut self) {
+        self.file.assume_unsynced();
+    }
 }
 
 #[cfg(test)]

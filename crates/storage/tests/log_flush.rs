@@ -3,7 +3,7 @@
 
 mod record_batches;
 
-use record_batches::{batch, checkpointed_recovery_point};
+use record_batches::{batch, checkpointed_recovery_point, files_with_suffix};
 use spool_storage::{Log, LogConfig};
 
 const NOW_MS: i64 = 1_000_000;
@@ -147,8 +147,12 @@ fn a_log_opened_after_a_crash_fsyncs_what_recovery_checked_and_then_checkpoints_
     log.flush_if_due(NOW_MS).unwrap();
     log.finish_background_flush(true).unwrap();
     assert_eq!(log.recovery_point(), 12, "the first tick fsynced the recovered batches in the background");
+    assert!(files_with_suffix(dir.path(), ".snapshot").is_empty(), "no roll or close wrote a producer snapshot");
     log.flush_if_due(NOW_MS).unwrap();
     assert_eq!(checkpointed_recovery_point(dir.path()), 12, "the next tick checkpoints it");
+    // …and snapshots the producer state there, so that the next open replays from 12,
+    // not from the start of the segment.
+    assert_eq!(files_with_suffix(dir.path(), ".snapshot"), [dir.path().join("00000000000000000012.snapshot")]);
     log.append_as_leader(&batch(1, 0), 0, NOW_MS).unwrap();
     drop(log); // a second crash
     // Only what came after the first recovery is checked again.

@@ -54,7 +54,8 @@ impl Log {
         self.truncate_leader_epochs_from_end()?;
         self.log_start_offset = self.log_start_offset.min(self.log_end_offset());
         self.checkpoint_log_start_if_needed()?;
-        self.rebuild_producer_state()
+        self.rebuild_producer_state()?;
+        Ok(())
     }
 
     /// Deletes every segment and starts an empty log at `offset` (log start = log end =
