@@ -44,6 +44,11 @@ impl Log {
         let active = self.active_mut();
         active.truncate_to(offset)?;
         active.sync()?;
+        // Producer snapshots of dropped batches go before the directory sync: one that
+        // a power failure brought back would describe batches that later appends replace.
+        for snapshot in list_snapshots(&self.dir)?.into_iter().filter(|&s| s > self.log_end_offset()) {
+            delete_snapshot(&self.dir, snapshot)?;
+        }
         sync_dir(&self.dir)?;
         // Truncation removes whole batches, so the log may now end below `offset`: the
         // checkpoint must not vouch for offsets that later appends will rewrite.
