@@ -6,14 +6,15 @@
 //!   segments:   [ 0 ][ 100 ][ 250 ][ 400 (active) ]
 //!   recovery point:       ^ 180
 //!   loaded (trusted):  0
-//!   recovered:               100    250    400      every batch validated, indexes rebuilt
+//!   recovered:            180…   250    400      every batch validated, indexes rebuilt
 //! ```
 //!
-//! With the clean-shutdown marker present nothing is recovered. Otherwise every segment
-//! from the one containing the recovery point onwards is validated batch by batch; the
-//! first invalid or partial batch ends the log: its segment is truncated there and every
-//! later segment is deleted. Trusted segments only get their indexes sanity-checked
-//! (and rebuilt if they fail) and the batches after their last index entry read.
+//! With the clean-shutdown marker present nothing is recovered. Otherwise every batch
+//! from the recovery point onwards is validated; the first invalid or partial batch
+//! ends the log: its segment is truncated there and every later segment is deleted.
+//! Trusted segments, and the part of the segment holding the recovery point below it,
+//! only get their indexes sanity-checked (and rebuilt from every batch if they fail)
+//! and the batches after their last index entry read.
 
 use std::collections::BTreeMap;
 use std::fs;
