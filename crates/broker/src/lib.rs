@@ -22,6 +22,7 @@
 //! - nothing read from the network can panic the process: malformed input closes that
 //!   one connection.
 
+mod append_failures;
 mod broker;
 mod broker_client;
 mod connection;

@@ -17,8 +17,9 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::append_failures::AppendFailures;
 use crate::broker_client::BrokerConnection;
-use crate::partition::Partition;
+use crate::partition::{Partition, PartitionError};
 
 /// The Fetch version followers use: flexible, with leader epochs and diverging-epoch
 /// answers, still addressing topics by name.
@@ -33,6 +34,8 @@ pub(crate) struct FetcherConfig {
     pub partition_max_bytes: i32,
     pub response_max_bytes: i32,
     pub backoff_ms: u64,
+    /// Where appends that failed on the disk are reported.
+    pub append_failures: Arc<AppendFailures>,
 }
 
 /// The partitions one fetcher replicates, by topic and index; shared with its task.
@@ -158,7 +161,7 @@ async fn run_fetcher(
             let name = topic.topic.0.to_string();
             for data in topic.partitions {
                 let Some(partition) = by_key.get(&(name.clone(), data.partition_index)) else { continue };
-                if let Err(reason) = apply_partition_response(partition, data) {
+                if let Err(reason) = apply_partition_response(partition, data, &config.append_failures) {
                     tracing::debug!(leader, topic = %name, "replica fetch: {reason}");
                     should_back_off = true;
                 }
@@ -209,6 +212,7 @@ fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> Fetch
 fn apply_partition_response(
     partition: &Partition,
     data: kafka_protocol::messages::fetch_response::PartitionData,
+    append_failures: &AppendFailures,
 ) -> Result<(), String> {
     if data.error_code != 0 {
         let error = ResponseError::try_from_code(data.error_code);
@@ -239,7 +243,12 @@ fn apply_partition_response(
         return Ok(());
     }
     if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
-        partition.append_as_follower(records).map_err(|e| e.to_string())?;
+        partition.append_as_follower(records).map_err(|e| {
+            if let PartitionError::Append(e) = &e {
+                append_failures.report(&partition.topic, partition.index, true, e);
+            }
+            e.to_string()
+        })?;
     }
     partition.set_high_watermark_from_leader(data.high_watermark);
     Ok(())

@@ -13,6 +13,7 @@ use spool_metadata::MetadataImage;
 use spool_storage::{CleaningCommit, Log};
 use tokio::sync::watch;
 
+use crate::append_failures::AppendFailures;
 use crate::partition::{log_config, Partition, PartitionState};
 use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
 
@@ -50,10 +51,13 @@ pub struct ReplicaManager {
     /// Why the data directory failed, once a log in it went offline (see
     /// [`ReplicaManager::log_dir_failure`]).
     log_dir_failure: Arc<watch::Sender<Option<String>>>,
+    /// Appends that failed on the disk, reported at most every few seconds.
+    append_failures: Arc<AppendFailures>,
 }
 
 impl ReplicaManager {
     pub fn new(node_id: i32, data_dir: PathBuf, broker_config: BrokerConfig) -> Self {
+        let append_failures = Arc::new(AppendFailures::default());
         let fetchers = ReplicaFetcherManager::new(FetcherConfig {
             node_id,
             max_wait_ms: broker_config.replica_fetch_wait_max_ms(),
@@ -61,6 +65,7 @@ impl ReplicaManager {
             partition_max_bytes: broker_config.replica_fetch_max_bytes(),
             response_max_bytes: broker_config.replica_fetch_response_max_bytes(),
             backoff_ms: broker_config.replica_fetch_backoff_ms().max(0) as u64,
+            append_failures: append_failures.clone(),
         });
         ReplicaManager {
             node_id,
@@ -69,7 +74,14 @@ impl ReplicaManager {
             partitions: RwLock::new(hashbrown::HashMap::new()),
             fetchers,
             log_dir_failure: Arc::new(watch::Sender::new(None)),
+            append_failures,
         }
+    }
+
+    /// Reports an append to `topic`-`partition` that failed on the disk (see
+    /// `append_failures`); failures of the records themselves are the client's to see.
+    pub(crate) fn report_append_failure(&self, topic: &str, partition: i32, error: &spool_storage::AppendError) {
+        self.append_failures.report(topic, partition, false, error);
     }
 
     /// Becomes `Some(reason)` when a log in the data directory goes offline (an fsync

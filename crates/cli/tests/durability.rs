@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -577,6 +578,66 @@ async fn a_failed_fsync_halts_the_broker_and_the_repaired_disk_keeps_every_ackno
         assert!(read.get(offset) == Some(value), "acknowledged record at offset {offset} lost or changed");
     }
     assert_eq!(produce_one(&producer, &topic, 0, "after the repair").await, high);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_produce_keeps_every_acknowledged_record_and_takes_records_again_once_space_is_freed() {
+    let disk = harness::failing_disk::FailingDisk::required();
+    let healthy = tempfile::tempdir().expect("temp dir");
+    let metadata_dir = format!("metadata.log.dir={}", healthy.path().join("metadata").display());
+    let mut broker =
+        harness::Broker::start_in(disk.path().join("data"), healthy.path().join("broker.log"), &["--set", &metadata_dir]);
+    let topic = harness::unique_topic("full-disk");
+    create_topic(&broker.addr, &topic, 1).await;
+    // No retries: the broker's answer reaches the test as it is.
+    let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
+    let value = |i: usize| format!("{i:08}").repeat(8 * 1024); // 64 KiB
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        acknowledged.push((produce_one(&producer, &topic, 0, &value(i)).await, value(i)));
+    }
+
+    disk.fill_leaving(2);
+    let mut refusals = Vec::new();
+    for i in 10..1000 {
+        let payload = value(i);
+        let record = FutureRecord::<str, str>::to(&topic).partition(0).payload(&payload);
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) if refusals.is_empty() => acknowledged.push((delivery.offset, payload)),
+            Ok(delivery) => panic!("record {i} was acknowledged at offset {} after an earlier one was refused", delivery.offset),
+            Err((e, _)) => refusals.push(e),
+        }
+        if refusals.len() == 5 {
+            break;
+        }
+    }
+    assert_eq!(refusals.len(), 5, "1000 records of 64 KiB were acknowledged with 2 MiB free");
+    for e in &refusals {
+        assert!(
+            matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::KafkaStorageError)),
+            "a full disk must refuse with KAFKA_STORAGE_ERROR (retriable), got: {e}"
+        );
+    }
+    assert!(broker.wait_exit(Duration::from_millis(500)).is_none(), "the broker exited on a full disk:\n{}", broker.log());
+    let log = broker.log();
+    assert_eq!(log.matches("the disk is full").count(), 1, "one report, not one per refused append:\n{log}");
+    assert!(log.contains("No space left on device") && log.contains("until space is freed"), "{log}");
+
+    // Every acknowledged record is served, and nothing of the refused ones.
+    let consumer = new_consumer(&broker.addr);
+    let (_, high) = consumer.fetch_watermarks(&topic, 0, Duration::from_secs(10)).expect("watermarks");
+    assert_eq!(high, acknowledged.len() as i64, "the log ends after the acknowledged records");
+    assign(&consumer, &topic, &[(0, 0)]);
+    let read = recv_n(&consumer, acknowledged.len(), WAIT).await;
+    let read: Vec<(i64, String)> = read.iter().map(|m| (m.offset(), value_of(m))).collect();
+    assert!(read == acknowledged, "the acknowledged records, at their offsets");
+
+    // Space is freed: the next record is appended right after them, not after the bytes
+    // of a refused one.
+    disk.free_space();
+    assert_eq!(produce_one(&producer, &topic, 0, "after freeing space").await, high);
+    assert_eq!(value_of(&recv_n(&consumer, 1, WAIT).await[0]), "after freeing space");
+    assert_nothing_more(&consumer, Duration::from_millis(500)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,7 +195,10 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks
     let append = || partition.append_as_leader(records, now);
     let appended = if config.flush_messages <= 1 { tokio::task::block_in_place(append) } else { append() };
     let info = appended.map_err(|e| match e {
-        crate::partition::PartitionError::Append(e) => KafkaError::from(&e),
+        crate::partition::PartitionError::Append(e) => {
+            broker.replicas.report_append_failure(topic, index, &e);
+            KafkaError::from(&e)
+        }
         crate::partition::PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
         other => KafkaError::with_message(ResponseError::KafkaStorageError, other.to_string()),
     })?;

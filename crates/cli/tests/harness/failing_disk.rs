@@ -1,5 +1,6 @@
 //! A disk that fails under a broker: an ext4 file system on a loop device whose image
-//! lives on a tmpfs that the test can make full.
+//! lives on a tmpfs that the test can make full (the disk fails), or that the test
+//! fills itself (the disk is full).
 //!
 //! Writes to the ext4 succeed while they stay in the page cache; once the tmpfs under
 //! the image is full, the loop device fails the writeback and `fsync` returns the error,
@@ -81,6 +82,39 @@ impl FailingDisk {
         let used: u64 = used.lines().last().and_then(|l| l.trim().parse().ok()).expect("df prints the used KiB");
         let size = format!("remount,size={}k", used + mib * 1024);
         run("mount", &["-o", &size, path_str(&self.backing)]).expect("shrink the tmpfs");
+    }
+
+    /// Fills the file system with a file (allocated with `fallocate`, so no data reaches
+    /// the image) until about `mib` MiB (a little more) are free, even for root: writes
+    /// beyond that fail
+    /// with ENOSPC, as on a full disk (not with EIO, as after [`FailingDisk::fail_after`]).
+    pub fn fill_leaving(&self, mib: u64) {
+        let free = run("stat", &["-f", "--format=%f %S", path_str(&self.mount)]).expect("stat the file system");
+        let [blocks, block_size]: [u64; 2] = free
+            .split(' ')
+            .map(|n| n.parse().expect("stat prints numbers"))
+            .collect::<Vec<u64>>()
+            .try_into()
+            .expect("stat prints two numbers");
+        // The extents of the file need blocks of their own: try a little less until it fits.
+        let mut fill = (blocks * block_size).saturating_sub(mib << 20);
+        let filler = self.filler();
+        loop {
+            match run("fallocate", &["-l", &fill.to_string(), path_str(&filler)]) {
+                Ok(_) => return,
+                Err(e) if e.contains("No space left") && fill > 64 << 20 => fill -= 1 << 20,
+                Err(e) => panic!("fill the file system: {e}"),
+            }
+        }
+    }
+
+    /// Deletes the file [`FailingDisk::fill_leaving`] made, as an operator freeing space.
+    pub fn free_space(&self) {
+        std::fs::remove_file(self.filler()).expect("remove the filler file");
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.mount.join("filler")
     }
 
     /// Gives the disk its room back and checks the file system, as an operator would
