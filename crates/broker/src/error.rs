@@ -69,7 +69,14 @@ impl From<&AppendError> for KafkaError {
         let code = match e {
             AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-            _ => ResponseError::KafkaStorageError,
+            // Kafka's RecordBatchTooLargeException: not retriable, the set never fits.
+            AppendError::RecordSetTooLarge { .. } => ResponseError::RecordListTooLarge,
+            AppendError::InvalidRecords(_) => ResponseError::CorruptMessage,
+            AppendError::InvalidSequence { .. } => ResponseError::InvalidRecord,
+            // The disk, or (for a follower's append) what the leader sent: retriable.
+            AppendError::Log(_) | AppendError::OffsetsOutOfOrder { .. } | AppendError::OffsetRangeTooLarge { .. } => {
+                ResponseError::KafkaStorageError
+            }
         };
         KafkaError::with_message(code, e.to_string())
     }

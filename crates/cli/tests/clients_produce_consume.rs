@@ -283,6 +283,26 @@ async fn acks_all() {
 }
 
 #[tokio::test]
+async fn a_record_set_larger_than_the_segment_is_refused_for_good_not_retried() {
+    let broker = harness::Broker::start();
+    let topic = harness::unique_topic("small-segments");
+    harness::rdkafka_client::create_topic_with(&broker.addr, &topic, 1, &[("segment.bytes", "4096")]).await;
+    // Below max.message.bytes, above segment.bytes: Kafka's RecordBatchTooLargeException,
+    // RECORD_LIST_TOO_LARGE. A retriable code would have the client retry until its
+    // timeout for a batch that can never fit.
+    let producer = new_producer(&broker.addr, &[("message.timeout.ms", "60000")]);
+    let started = std::time::Instant::now();
+    let value = vec![b'x'; 8192];
+    match producer.send(FutureRecord::<[u8], [u8]>::to(&topic).partition(0).payload(&value), Duration::from_secs(60)).await {
+        Ok(delivery) => panic!("an 8 KiB record was appended to 4 KiB segments at offset {}", delivery.offset),
+        Err((e, _)) => assert_eq!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::MessageBatchTooLarge), "{e}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "refused at once, not after retries until the timeout");
+    let small = producer.send(FutureRecord::<[u8], [u8]>::to(&topic).partition(0).payload(b"fits".as_slice()), Duration::from_secs(30));
+    assert_eq!(small.await.unwrap_or_else(|(e, _)| panic!("a small record: {e}")).offset, 0);
+}
+
+#[tokio::test]
 async fn one_megabyte_value_is_accepted_and_two_mebibytes_rejected_by_the_broker() {
     let broker = harness::Broker::start();
     let topic = harness::unique_topic("large");
