@@ -588,7 +588,8 @@ async fn a_full_disk_refuses_produce_keeps_every_acknowledged_record_and_takes_r
     let mut broker =
         harness::Broker::start_in(disk.path().join("data"), healthy.path().join("broker.log"), &["--set", &metadata_dir]);
     let topic = harness::unique_topic("full-disk");
-    create_topic(&broker.addr, &topic, 1).await;
+    // Small segments: the disk may fill during a roll as well as during an append.
+    harness::rdkafka_client::create_topic_with(&broker.addr, &topic, 1, &[("segment.bytes", "1048576")]).await;
     // No retries: the broker's answer reaches the test as it is.
     let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
     let value = |i: usize| format!("{i:08}").repeat(8 * 1024); // 64 KiB
