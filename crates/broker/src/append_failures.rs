@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use spool_storage::{AppendError, LogError};
 
-pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub(crate) struct AppendFailures {
