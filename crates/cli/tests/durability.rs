@@ -78,6 +78,21 @@ fn value_of(message: &OwnedMessage) -> String {
     String::from_utf8(message.payload().expect("payload").to_vec()).expect("utf8 value")
 }
 
+/// Record `i`'s 64 KiB value, which names it.
+fn value_64k(i: usize) -> String {
+    format!("{i:08}").repeat(8 * 1024)
+}
+
+/// Produces the values of records `0..n` (see [`value_64k`]) to partition 0; their
+/// offsets and values.
+async fn produce_values_64k(producer: &FutureProducer, topic: &str, n: usize) -> Vec<(i64, String)> {
+    let mut produced = Vec::with_capacity(n);
+    for i in 0..n {
+        produced.push((produce_one(producer, topic, 0, &value_64k(i)).await, value_64k(i)));
+    }
+    produced
+}
+
 /// The active (first) segment file of partition 0.
 fn first_segment(broker: &harness::Broker, topic: &str) -> PathBuf {
     broker
@@ -532,18 +547,14 @@ async fn a_failed_fsync_halts_the_broker_and_the_repaired_disk_keeps_every_ackno
     let topic = harness::unique_topic("failed-disk");
     create_topic(&broker.addr, &topic, 1).await;
     let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.timeout.ms", "10000")]);
-    let value = |i: usize| format!("{i:08}").repeat(8 * 1024); // 64 KiB
-    let mut acknowledged = Vec::new();
-    for i in 0..10 {
-        acknowledged.push((produce_one(&producer, &topic, 0, &value(i)).await, value(i)));
-    }
+    let mut acknowledged = produce_values_64k(&producer, &topic, 10).await;
 
     // About 4 MiB (some 60 records) more reach the disk; then writeback fails, and so
     // does the fsync of the record being produced.
     disk.fail_after(4);
     let mut refused = None;
     for i in 10..1000 {
-        let payload = value(i);
+        let payload = value_64k(i);
         let record = FutureRecord::<str, str>::to(&topic).partition(0).payload(&payload);
         match producer.send(record, Duration::from_secs(30)).await {
             Ok(delivery) => acknowledged.push((delivery.offset, payload)),
@@ -592,16 +603,12 @@ async fn a_full_disk_refuses_produce_keeps_every_acknowledged_record_and_takes_r
     harness::rdkafka_client::create_topic_with(&broker.addr, &topic, 1, &[("segment.bytes", "1048576")]).await;
     // No retries: the broker's answer reaches the test as it is.
     let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
-    let value = |i: usize| format!("{i:08}").repeat(8 * 1024); // 64 KiB
-    let mut acknowledged = Vec::new();
-    for i in 0..10 {
-        acknowledged.push((produce_one(&producer, &topic, 0, &value(i)).await, value(i)));
-    }
+    let mut acknowledged = produce_values_64k(&producer, &topic, 10).await;
 
     disk.fill_leaving(2);
     let mut refusals = Vec::new();
     for i in 10..1000 {
-        let payload = value(i);
+        let payload = value_64k(i);
         let record = FutureRecord::<str, str>::to(&topic).partition(0).payload(&payload);
         match producer.send(record, Duration::from_secs(30)).await {
             Ok(delivery) if refusals.is_empty() => acknowledged.push((delivery.offset, payload)),

@@ -272,9 +272,12 @@ fn an_index_entry_pointing_into_a_batch_does_not_break_reads() {
 }
 
 /// A log of 90 two-record batches in one segment with dense indexes, flushed after the
-/// first 60 (recovery point 120), then left without `close` (a crash).
-fn crashed_after_a_flush(dir: &Path, config: &LogConfig) {
-    let mut log = Log::open(dir, config.clone(), NOW_MS).unwrap();
+/// first 60 (recovery point 120), then left without `close` (a crash); its directory
+/// and configuration.
+fn crashed_after_a_flush() -> (tempfile::TempDir, LogConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig { index_interval_bytes: 150, ..LogConfig::default() };
+    let mut log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     for i in 0..90 {
         let spec = Spec { count: 2, first_timestamp: 5_000 + 10 * i, value_bytes: 20, ..Spec::default() };
         log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
@@ -284,13 +287,12 @@ fn crashed_after_a_flush(dir: &Path, config: &LogConfig) {
     }
     assert_eq!((log.segment_count(), log.recovery_point()), (1, 120));
     drop(log);
+    (dir, config)
 }
 
 #[test]
 fn recovery_validates_only_the_batches_after_the_recovery_point() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { index_interval_bytes: 150, ..LogConfig::default() };
-    crashed_after_a_flush(dir.path(), &config);
+    let (dir, config) = crashed_after_a_flush();
     let path = segment(dir.path(), 0, ".log");
     let batches = batches_in(&path);
     let mut bytes = fs::read(&path).unwrap();
@@ -312,9 +314,7 @@ fn recovery_validates_only_the_batches_after_the_recovery_point() {
 
 #[test]
 fn indexes_kept_below_the_recovery_point_and_rebuilt_above_it_match_a_full_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { index_interval_bytes: 150, ..LogConfig::default() };
-    crashed_after_a_flush(dir.path(), &config);
+    let (dir, config) = crashed_after_a_flush();
     let log = Log::open(dir.path(), config.clone(), NOW_MS).unwrap();
     assert_lookups_work_after_a_flush(&log);
     log.close().unwrap();
@@ -331,9 +331,7 @@ fn indexes_kept_below_the_recovery_point_and_rebuilt_above_it_match_a_full_rebui
 
 #[test]
 fn damaged_indexes_of_the_segment_holding_the_recovery_point_are_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { index_interval_bytes: 150, ..LogConfig::default() };
-    crashed_after_a_flush(dir.path(), &config);
+    let (dir, config) = crashed_after_a_flush();
     let path = segment(dir.path(), 0, ".index");
     let reversed: Vec<u8> = fs::read(&path).unwrap().chunks(8).rev().flatten().copied().collect();
     fs::write(&path, reversed).unwrap();
