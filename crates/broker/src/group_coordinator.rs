@@ -41,7 +41,7 @@ use tokio::sync::{oneshot, watch, Mutex, Notify};
 
 use crate::broker::{now_ms, Broker};
 use crate::error::KafkaError;
-use crate::partition::{Partition, PartitionError};
+use crate::partition::{CommitWait, Partition, PartitionError};
 
 /// Kafka's internal topic of group metadata and committed offsets.
 pub(crate) const GROUP_METADATA_TOPIC: &str = "__consumer_offsets";
@@ -277,18 +277,18 @@ impl GroupCoordinator {
         if batch.len() > target.config().max_message_bytes.max(0) as usize {
             return Err(AppendFailure::TooLarge);
         }
-        let info = tokio::task::block_in_place(|| target.append_as_leader(&batch, now)).map_err(|e| match e {
+        let (info, leader_epoch) = tokio::task::block_in_place(|| target.append_as_leader(&batch, now)).map_err(|e| match e {
             PartitionError::Deleted => AppendFailure::Unavailable,
+            PartitionError::NotLeader { .. } => AppendFailure::NotLeader,
             other => {
                 tracing::error!(partition, "appending to {GROUP_METADATA_TOPIC} failed: {other}");
                 AppendFailure::NotLeader
             }
         })?;
-        if wait_for_high_watermark(&target, info.last_offset + 1, self.commit_timeout).await {
-            Ok(())
-        } else {
-            Err(AppendFailure::Timeout)
-        }
+        target.wait_for_commit(info.last_offset + 1, leader_epoch, self.commit_timeout).await.map_err(|e| match e {
+            CommitWait::TimedOut => AppendFailure::Timeout,
+            CommitWait::LeadershipLost => AppendFailure::NotLeader,
+        })
     }
 
     /// Brings the slots in line with which `__consumer_offsets` partitions this broker
@@ -499,22 +499,6 @@ pub(crate) fn encode_plain_batch(
     RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
         .map_err(|e| e.to_string())?;
     Ok(buf)
-}
-
-/// Waits until the partition's high watermark reaches `offset`; false on timeout.
-async fn wait_for_high_watermark(partition: &Partition, offset: i64, timeout: Duration) -> bool {
-    let mut hw = partition.subscribe();
-    let reached = async {
-        loop {
-            if *hw.borrow_and_update() >= offset {
-                return true;
-            }
-            if hw.changed().await.is_err() {
-                return false;
-            }
-        }
-    };
-    tokio::time::timeout(timeout, reached).await.unwrap_or(false)
 }
 
 impl From<GroupError> for KafkaError {

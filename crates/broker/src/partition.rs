@@ -1,8 +1,9 @@
 //! One partition replica hosted by this broker: its log and its high watermark.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::{Mutex, RwLock};
@@ -42,6 +43,24 @@ pub enum PartitionError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A follower's write for a leader epoch that has ended, or on a replica that now
+    /// leads: it comes from a fetch answered before leadership moved.
+    #[error("leadership moved since the fetch (now leader {leader} at epoch {leader_epoch})")]
+    StaleLeaderEpoch { leader: i32, leader_epoch: i32 },
+    /// A leader's write on a replica that no longer leads.
+    #[error("not the leader (leader {leader} at epoch {leader_epoch})")]
+    NotLeader { leader: i32, leader_epoch: i32 },
+}
+
+/// Why records appended as leader were not confirmed committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitWait {
+    /// The high watermark did not reach them in time.
+    TimedOut,
+    /// Another leader epoch began first: the new leader's log wins, so these records
+    /// may be gone; the writer must not be told they are safe (Kafka's `DelayedProduce`
+    /// answers `NOT_LEADER_OR_FOLLOWER` then).
+    LeadershipLost,
 }
 
 /// What the leader knows of one follower, from its fetches.
@@ -79,8 +98,18 @@ pub struct Partition {
     /// The local log end; wakes follower fetches waiting for new data.
     log_end: watch::Sender<i64>,
     /// Shared snapshots: every request reads them, and a read is a reference count, not
-    /// a copy of the replica lists and config strings.
-    state: RwLock<Arc<PartitionState>>,
+    /// a copy of the replica lists and config strings. A watch, so that writes waiting
+    /// to commit learn when leadership moves.
+    ///
+    /// Lock order: `state` before `log`. Leader and follower writes hold a read borrow of
+    /// `state` across the log write, so [`Partition::set_state`] (the write side) never
+    /// lands between the leadership check and the write it allowed.
+    state: watch::Sender<Arc<PartitionState>>,
+    /// On the leader: the log end when this replica became leader in the current epoch.
+    /// A follower joins the ISR only once it has everything below it (Kafka's
+    /// `leaderEpochStartOffsetOpt`), since the high watermark a new leader starts with
+    /// may lag the committed records.
+    leader_epoch_start_offset: AtomicI64,
     config: RwLock<Arc<TopicConfig>>,
     followers: Mutex<HashMap<i32, FollowerState>>,
     /// Set while an ISR change for this partition is on its way to the controller.
@@ -133,7 +162,17 @@ impl Partition {
             log: Mutex::new(Some(log)),
             high_watermark: watch::channel(start).0,
             log_end: watch::channel(end).0,
-            state: RwLock::new(Arc::new(state.clone())),
+            // No leader until `set_state` below applies `state`, so that a replica
+            // opened as leader goes through becoming leader.
+            state: watch::channel(Arc::new(PartitionState {
+                leader: -1,
+                leader_epoch: -1,
+                replicas: Vec::new(),
+                isr: Vec::new(),
+                partition_epoch: -1,
+            }))
+            .0,
+            leader_epoch_start_offset: AtomicI64::new(-1),
             config: RwLock::new(Arc::new(config)),
             followers: Mutex::new(HashMap::new()),
             isr_change_in_flight: AtomicBool::new(false),
@@ -143,11 +182,11 @@ impl Partition {
     }
 
     pub fn state(&self) -> Arc<PartitionState> {
-        self.state.read().clone()
+        self.state.borrow().clone()
     }
 
     pub fn is_leader(&self) -> bool {
-        self.state.read().leader == self.node_id
+        self.state.borrow().leader == self.node_id
     }
 
     /// The state of a partition this broker leads, checked against the leader epoch the
@@ -171,11 +210,36 @@ impl Partition {
         Ok(state)
     }
 
-    /// Applies leadership from new metadata. A new leader starts tracking its
-    /// followers as caught up now, so none is dropped from the ISR before it had a
-    /// chance to fetch.
+    /// Applies leadership from new metadata.
+    ///
+    /// A replica that becomes leader, or leads in a new epoch, records the epoch's start
+    /// at its log end in the leader epoch cache, as Kafka's `makeLeader` does, and starts
+    /// tracking its followers as caught up now, so none is dropped from the ISR before it
+    /// had a chance to fetch. Writes waiting to commit wake up and see whether their
+    /// epoch ended ([`Partition::wait_for_commit`]).
     pub fn set_state(&self, state: PartitionState, now_ms: i64) {
-        let previous = std::mem::replace(&mut *self.state.write(), Arc::new(state.clone()));
+        let state = Arc::new(state);
+        let mut previous = state.clone();
+        let node_id = self.node_id;
+        self.state.send_modify(|current| {
+            previous = std::mem::replace(current, state.clone());
+            let becomes_leader =
+                state.leader == node_id && (previous.leader != node_id || previous.leader_epoch != state.leader_epoch);
+            if becomes_leader {
+                // Under the state's write lock: no write of the old epoch can follow.
+                if let Some(log) = self.log.lock().as_mut() {
+                    if let Err(e) = log.assign_epoch_start_offset(state.leader_epoch) {
+                        tracing::warn!(
+                            topic = %self.topic,
+                            partition = self.index,
+                            "could not record the start of leader epoch {}: {e}",
+                            state.leader_epoch
+                        );
+                    }
+                    self.leader_epoch_start_offset.store(log.log_end_offset(), Ordering::SeqCst);
+                }
+            }
+        });
         self.isr_change_in_flight.store(false, Ordering::SeqCst);
         if state.leader == self.node_id {
             let mut followers = self.followers.lock();
@@ -206,39 +270,96 @@ impl Partition {
     }
 
     /// Appends a validated record set as leader and advances the high watermark.
+    /// Returns where the records landed and the leader epoch they were written in, which
+    /// [`Partition::wait_for_commit`] needs.
     ///
     /// # Errors
-    /// [`PartitionError`] from the log; nothing is written then.
-    pub fn append_as_leader(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, PartitionError> {
-        let leader_epoch = self.state.read().leader_epoch;
-        let (info, end) = {
+    /// [`PartitionError::NotLeader`] when this replica no longer leads; otherwise from
+    /// the log. Nothing is written then.
+    pub fn append_as_leader(&self, records: &[u8], now_ms: i64) -> Result<(AppendInfo, i32), PartitionError> {
+        let (info, end, leader_epoch) = {
+            let state = self.state.borrow();
+            if state.leader != self.node_id {
+                return Err(PartitionError::NotLeader { leader: state.leader, leader_epoch: state.leader_epoch });
+            }
             let mut guard = self.log.lock();
             let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
-            let info = log.append_as_leader(records, leader_epoch, now_ms)?;
-            (info, log.log_end_offset())
+            let info = log.append_as_leader(records, state.leader_epoch, now_ms)?;
+            (info, log.log_end_offset(), state.leader_epoch)
         };
         self.log_end.send_replace(end);
         self.maybe_advance_high_watermark();
-        Ok(info)
+        Ok((info, leader_epoch))
     }
 
-    /// Appends batches copied from the leader, offsets and all.
+    /// Waits until the high watermark covers `next_offset`, for records this replica
+    /// appended as leader in `leader_epoch`, or until `timeout`.
     ///
     /// # Errors
-    /// [`PartitionError`] from the log; nothing is written then.
-    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, PartitionError> {
-        let (info, end) = {
-            let mut guard = self.log.lock();
-            let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
-            let info = log.append_as_follower(records)?;
-            (info, log.log_end_offset())
+    /// [`CommitWait::LeadershipLost`] as soon as the epoch ends: a new leader's log may
+    /// not hold the records, and a follower's high watermark says nothing about them.
+    /// [`CommitWait::TimedOut`] otherwise.
+    pub async fn wait_for_commit(&self, next_offset: i64, leader_epoch: i32, timeout: Duration) -> Result<(), CommitWait> {
+        let mut high_watermark = self.high_watermark.subscribe();
+        let mut state = self.state.subscribe();
+        let wait = async {
+            loop {
+                let reached = *high_watermark.borrow_and_update() >= next_offset;
+                // Checked after the high watermark was read: if the epoch is still ours
+                // now, that value was set while this replica led in it.
+                {
+                    let state = state.borrow_and_update();
+                    if state.leader != self.node_id || state.leader_epoch != leader_epoch {
+                        return Err(CommitWait::LeadershipLost);
+                    }
+                }
+                if reached {
+                    return Ok(());
+                }
+                tokio::select! {
+                    changed = high_watermark.changed() => changed.map_err(|_| CommitWait::LeadershipLost)?,
+                    changed = state.changed() => changed.map_err(|_| CommitWait::LeadershipLost)?,
+                }
+            }
         };
-        self.log_end.send_replace(end);
-        Ok(info)
+        tokio::time::timeout(timeout, wait).await.unwrap_or(Err(CommitWait::TimedOut))
     }
 
-    /// A follower adopts the leader's high watermark, capped by its own log end.
-    pub fn set_high_watermark_from_leader(&self, leader_high_watermark: i64) {
+    /// Runs a follower's write on the log, if this replica still follows in
+    /// `leader_epoch`, the epoch of the fetch whose answer it applies. The state stays
+    /// borrowed across the write, so leadership cannot move in between.
+    fn write_as_follower<R>(
+        &self,
+        leader_epoch: i32,
+        write: impl FnOnce(&mut Log) -> Result<R, PartitionError>,
+    ) -> Result<R, PartitionError> {
+        let state = self.state.borrow();
+        if state.leader == self.node_id || state.leader_epoch != leader_epoch {
+            return Err(PartitionError::StaleLeaderEpoch { leader: state.leader, leader_epoch: state.leader_epoch });
+        }
+        let mut guard = self.log.lock();
+        let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
+        let result = write(log)?;
+        self.log_end.send_replace(log.log_end_offset());
+        Ok(result)
+    }
+
+    /// Appends batches copied from the leader of `leader_epoch`, offsets and all.
+    ///
+    /// # Errors
+    /// [`PartitionError::StaleLeaderEpoch`] when that epoch is over; otherwise from the
+    /// log. Nothing is written then.
+    pub fn append_as_follower(&self, records: &[u8], leader_epoch: i32) -> Result<AppendInfo, PartitionError> {
+        self.write_as_follower(leader_epoch, |log| Ok(log.append_as_follower(records)?))
+    }
+
+    /// A follower adopts the high watermark of its leader in `leader_epoch`, capped by
+    /// its own log end; an answer from an earlier epoch is ignored.
+    pub fn set_high_watermark_from_leader(&self, leader_high_watermark: i64, leader_epoch: i32) {
+        let state = self.state.borrow();
+        if state.leader == self.node_id || state.leader_epoch != leader_epoch {
+            return;
+        }
         let end = *self.log_end.borrow();
         let new = leader_high_watermark.min(end);
         self.high_watermark.send_if_modified(|hw| {
@@ -251,18 +372,30 @@ impl Partition {
         });
     }
 
-    /// Drops every record at or after `offset` (a follower diverging from its leader).
+    /// Drops every record at or after `offset`: this follower's log diverges from its
+    /// leader's in `leader_epoch`.
     ///
     /// # Errors
-    /// [`PartitionError`] from the log.
-    pub fn truncate_to(&self, offset: i64) -> Result<(), PartitionError> {
-        let end = {
-            let mut guard = self.log.lock();
-            let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
-            log.truncate_to(offset)?;
-            log.log_end_offset()
-        };
-        self.log_end.send_replace(end);
+    /// [`PartitionError::StaleLeaderEpoch`] when that epoch is over; otherwise from the log.
+    pub fn truncate_to(&self, offset: i64, leader_epoch: i32) -> Result<(), PartitionError> {
+        self.write_as_follower(leader_epoch, |log| Ok(log.truncate_to(offset)?))?;
+        self.cap_high_watermark_at_log_end();
+        Ok(())
+    }
+
+    /// Empties this follower's log and starts it at `log_start_offset`: its leader in
+    /// `leader_epoch` deleted what the follower still needed.
+    ///
+    /// # Errors
+    /// [`PartitionError::StaleLeaderEpoch`] when that epoch is over; otherwise from the log.
+    pub fn restart_at(&self, log_start_offset: i64, leader_epoch: i32) -> Result<(), PartitionError> {
+        self.write_as_follower(leader_epoch, |log| Ok(log.truncate_fully_and_start_at(log_start_offset)?))?;
+        self.cap_high_watermark_at_log_end();
+        Ok(())
+    }
+
+    fn cap_high_watermark_at_log_end(&self) {
+        let end = *self.log_end.borrow();
         self.high_watermark.send_if_modified(|hw| {
             if *hw > end {
                 *hw = end;
@@ -271,12 +404,12 @@ impl Partition {
                 false
             }
         });
-        Ok(())
     }
 
     /// Records a follower's fetch on the leader: it has everything below
     /// `fetch_offset`. Returns true when the follower is out of the ISR but has caught
-    /// up to the high watermark, so the leader should ask to add it back.
+    /// up to the high watermark and into this leader's epoch, so the leader should ask
+    /// to add it back.
     pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, now_ms: i64) -> bool {
         let leader_end = *self.log_end.borrow();
         {
@@ -288,16 +421,17 @@ impl Partition {
             }
         }
         self.maybe_advance_high_watermark();
-        let state = self.state.read();
+        let state = self.state.borrow();
         state.leader == self.node_id
             && !state.isr.contains(&replica_id)
             && fetch_offset >= *self.high_watermark.borrow()
+            && fetch_offset >= self.leader_epoch_start_offset.load(Ordering::SeqCst)
             && !self.isr_change_in_flight.load(Ordering::SeqCst)
     }
 
     /// In-sync followers that have not caught up within `lag_max_ms`.
     pub fn lagging_followers(&self, now_ms: i64, lag_max_ms: i64) -> Vec<i32> {
-        let state = self.state.read();
+        let state = self.state.borrow();
         if state.leader != self.node_id || self.isr_change_in_flight.load(Ordering::SeqCst) {
             return Vec::new();
         }
@@ -324,7 +458,7 @@ impl Partition {
     /// The high watermark is the smallest log end over the in-sync replicas. With this
     /// broker as the only in-sync replica that is its own log end.
     fn maybe_advance_high_watermark(&self) {
-        let state = self.state.read();
+        let state = self.state.borrow();
         if state.leader != self.node_id {
             return;
         }
@@ -390,5 +524,146 @@ impl Partition {
     /// Takes the log out so it can be closed or deleted; later calls see `Deleted`.
     pub fn take_log(&self) -> Option<Log> {
         self.log.lock().take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::{Bytes, BytesMut};
+    use spool_metadata::config::{resolve_topic_config, BrokerConfig};
+
+    use super::*;
+
+    const NOW_MS: i64 = 1_000_000;
+    const LONG: Duration = Duration::from_secs(30);
+
+    /// Leadership of a partition on brokers 1, 2 and 3, all in sync.
+    fn led_by(leader: i32, leader_epoch: i32) -> PartitionState {
+        PartitionState { leader, leader_epoch, replicas: vec![1, 2, 3], isr: vec![1, 2, 3], partition_epoch: leader_epoch }
+    }
+
+    /// Broker `node_id`'s replica, with a log of its own under `dir`.
+    fn replica(dir: &tempfile::TempDir, node_id: i32, state: PartitionState) -> Partition {
+        let config = resolve_topic_config(&BrokerConfig::new(), &BTreeMap::new());
+        let log = Log::open(&dir.path().join(format!("node-{node_id}")), log_config(&config), NOW_MS).unwrap();
+        Partition::new("t".into(), 0, Uuid::nil(), node_id, log, state, config, NOW_MS)
+    }
+
+    fn batch(value: &str) -> BytesMut {
+        crate::group_coordinator::encode_plain_batch([(None, Some(Bytes::copy_from_slice(value.as_bytes())))], NOW_MS).unwrap()
+    }
+
+    /// The batches of `partition` from `offset`, as a follower's fetch gets them.
+    fn batches_from(partition: &Partition, offset: i64) -> Bytes {
+        partition.with_log(|log| log.read(offset, usize::MAX, i64::MAX, true).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_to_commit_completes_once_every_in_sync_follower_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = replica(&dir, 1, led_by(1, 0));
+        let (info, epoch) = leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        assert_eq!((info.last_offset, epoch), (0, 0));
+        leader.record_follower_fetch(2, 1, NOW_MS);
+        assert_eq!(leader.wait_for_commit(1, 0, Duration::from_millis(50)).await, Err(CommitWait::TimedOut));
+        leader.record_follower_fetch(3, 1, NOW_MS);
+        assert_eq!(leader.wait_for_commit(1, 0, LONG).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_write_waiting_to_commit_fails_when_leadership_moves_though_the_high_watermark_passes_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        // Broker 1 leads in epoch 0 and appends "a" at offset 0; no follower has it.
+        let old_leader = replica(&dir, 1, led_by(1, 0));
+        old_leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        let waiting = old_leader.wait_for_commit(1, 0, LONG);
+        // Broker 2 is elected in epoch 1 without "a" and appends "b" at offset 0.
+        let new_leader = replica(&dir, 2, led_by(2, 1));
+        new_leader.append_as_leader(&batch("b"), NOW_MS).unwrap();
+        // Broker 1 follows it: truncates "a", copies "b", adopts the high watermark 1.
+        old_leader.set_state(led_by(2, 1), NOW_MS);
+        old_leader.truncate_to(0, 1).unwrap();
+        old_leader.append_as_follower(&batches_from(&new_leader, 0), 1).unwrap();
+        old_leader.set_high_watermark_from_leader(1, 1);
+        assert_eq!(old_leader.high_watermark(), 1);
+        // The write of "a" must not be reported committed: offset 0 now holds "b".
+        assert_eq!(waiting.await, Err(CommitWait::LeadershipLost));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_write_wakes_up_when_leadership_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = Arc::new(replica(&dir, 1, led_by(1, 0)));
+        leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        let waiter = tokio::spawn({
+            let leader = leader.clone();
+            async move { leader.wait_for_commit(1, 0, LONG).await }
+        });
+        tokio::task::yield_now().await;
+        leader.set_state(led_by(2, 1), NOW_MS);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by the leadership change");
+        assert_eq!(outcome.unwrap(), Err(CommitWait::LeadershipLost));
+    }
+
+    #[test]
+    fn a_replica_that_no_longer_leads_refuses_leader_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = replica(&dir, 1, led_by(1, 0));
+        partition.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        partition.set_state(led_by(2, 1), NOW_MS);
+        let refused = partition.append_as_leader(&batch("b"), NOW_MS);
+        assert!(matches!(refused, Err(PartitionError::NotLeader { leader: 2, leader_epoch: 1 })), "{refused:?}");
+        assert_eq!(partition.log_end_offset(), 1);
+    }
+
+    #[test]
+    fn a_fetch_answer_from_an_ended_epoch_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = replica(&dir, 1, led_by(1, 0));
+        let follower = replica(&dir, 2, led_by(1, 0));
+        leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        follower.append_as_follower(&batches_from(&leader, 0), 0).unwrap();
+        follower.set_high_watermark_from_leader(1, 0);
+        // Leadership moves to broker 3 while broker 1, unaware, takes one more write.
+        follower.set_state(led_by(3, 1), NOW_MS);
+        leader.append_as_leader(&batch("late"), NOW_MS).unwrap();
+        let late = batches_from(&leader, 1);
+        let stale = follower.append_as_follower(&late, 0);
+        assert!(matches!(stale, Err(PartitionError::StaleLeaderEpoch { leader: 3, leader_epoch: 1 })), "{stale:?}");
+        assert!(follower.truncate_to(0, 0).is_err());
+        assert!(follower.restart_at(5, 0).is_err());
+        follower.set_high_watermark_from_leader(0, 0);
+        assert_eq!((follower.log_end_offset(), follower.high_watermark()), (1, 1));
+        // A replica that leads now takes no follower write at all, in any epoch.
+        follower.set_state(led_by(2, 2), NOW_MS);
+        assert!(follower.append_as_follower(&late, 2).is_err());
+        assert_eq!(follower.log_end_offset(), 1);
+        // The answer of the current leader still applies.
+        follower.set_state(led_by(1, 3), NOW_MS);
+        follower.append_as_follower(&late, 3).unwrap();
+        assert_eq!(follower.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn a_new_leader_records_where_its_epoch_starts_and_admits_followers_only_from_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_leader = replica(&dir, 1, led_by(1, 0));
+        let follower = replica(&dir, 2, led_by(1, 0));
+        old_leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        old_leader.append_as_leader(&batch("b"), NOW_MS).unwrap();
+        follower.append_as_follower(&batches_from(&old_leader, 0), 0).unwrap();
+        follower.set_high_watermark_from_leader(1, 0);
+        // Broker 2 is elected in epoch 1 with broker 1 out of the ISR.
+        follower.set_state(PartitionState { isr: vec![2, 3], ..led_by(2, 1) }, NOW_MS);
+        // Epoch 1 starts at the log end (2) before anything is appended in it, so a
+        // follower that asks where epoch 0 ends learns 2, not a log end that moves on.
+        assert_eq!(follower.with_log(|log| log.epoch_entries()).unwrap(), vec![(0, 0), (1, 2)]);
+        follower.append_as_leader(&batch("c"), NOW_MS).unwrap();
+        assert_eq!(follower.with_log(|log| log.end_offset_for_epoch(0)).unwrap(), Some((0, 2)));
+        // Broker 1 reached the high watermark (1) but not the epoch's start: not back yet.
+        assert!(!follower.record_follower_fetch(1, 1, NOW_MS));
+        assert!(follower.record_follower_fetch(1, 2, NOW_MS));
     }
 }

@@ -6,6 +6,12 @@
 //! watermark adopted. A leader that finds the follower's log diverging from its own
 //! (KIP-320: the follower's last fetched epoch ends earlier on the leader) answers
 //! with the epoch's end offset, and the follower truncates to it before fetching on.
+//!
+//! An answer is applied only to what it was asked for: a partition still fetched from
+//! this leader, whose log end has not moved and whose leader epoch has not changed since
+//! the request left (Kafka's `AbstractFetcherThread` checks the same). A fetch can be
+//! answered long after it was sent, by a leader that was paused or cut off meanwhile;
+//! its records must not land in a log that now leads, or follows another leader.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -139,7 +145,7 @@ async fn run_fetcher(
             }
         }
         let Some(conn) = connection.as_mut() else { continue };
-        let request = build_request(&config, &current);
+        let (request, asked) = build_request(&config, &current);
         let response: FetchResponse = match conn.call(ApiKey::Fetch, REPLICA_FETCH_VERSION, &request, request_timeout).await {
             Ok(response) => response,
             Err(e) => {
@@ -154,14 +160,18 @@ async fn run_fetcher(
             tokio::time::sleep(backoff).await;
             continue;
         }
-        let by_key: HashMap<(String, i32), Arc<Partition>> =
-            current.iter().map(|p| ((p.topic.clone(), p.index), p.clone())).collect();
         let mut should_back_off = false;
         for topic in response.responses {
             let name = topic.topic.0.to_string();
             for data in topic.partitions {
-                let Some(partition) = by_key.get(&(name.clone(), data.partition_index)) else { continue };
-                if let Err(reason) = apply_partition_response(partition, data, &config.append_failures) {
+                let key = (name.clone(), data.partition_index);
+                let Some(asked) = asked.get(&key) else { continue };
+                let still_fetched = partitions.lock().get(&key).is_some_and(|p| Arc::ptr_eq(p, &asked.partition));
+                if !still_fetched || asked.partition.log_end_offset() != asked.fetch_offset {
+                    tracing::debug!(leader, topic = %name, partition = data.partition_index, "replica fetch: answer outdated, dropped");
+                    continue;
+                }
+                if let Err(reason) = apply_partition_response(&asked.partition, asked.leader_epoch, data, &config.append_failures) {
                     tracing::debug!(leader, topic = %name, "replica fetch: {reason}");
                     should_back_off = true;
                 }
@@ -173,8 +183,16 @@ async fn run_fetcher(
     }
 }
 
-fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> FetchRequest {
+/// What one fetch asked for a partition, to check its answer against.
+struct Asked {
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+    fetch_offset: i64,
+}
+
+fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> (FetchRequest, HashMap<(String, i32), Asked>) {
     let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
+    let mut asked = HashMap::with_capacity(partitions.len());
     for partition in partitions {
         let state = partition.state();
         let (log_start, last_epoch) = partition
@@ -187,6 +205,10 @@ fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> Fetch
         fetch.last_fetched_epoch = last_epoch;
         fetch.log_start_offset = log_start;
         fetch.partition_max_bytes = config.partition_max_bytes;
+        asked.insert(
+            (partition.topic.clone(), partition.index),
+            Asked { partition: partition.clone(), leader_epoch: state.leader_epoch, fetch_offset: fetch.fetch_offset },
+        );
         topics.entry(partition.topic.clone()).or_default().push(fetch);
     }
     let mut request = FetchRequest::default();
@@ -206,11 +228,13 @@ fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> Fetch
             topic
         })
         .collect();
-    request
+    (request, asked)
 }
 
+/// Applies one partition's answer from the leader of `leader_epoch`.
 fn apply_partition_response(
     partition: &Partition,
+    leader_epoch: i32,
     data: kafka_protocol::messages::fetch_response::PartitionData,
     append_failures: &AppendFailures,
 ) -> Result<(), String> {
@@ -218,11 +242,8 @@ fn apply_partition_response(
         let error = ResponseError::try_from_code(data.error_code);
         if data.error_code == ResponseError::OffsetOutOfRange.code() && data.log_start_offset > partition.log_end_offset() {
             // The leader deleted what this follower still needed: start over at its log start.
-            partition
-                .with_log(|log| log.truncate_fully_and_start_at(data.log_start_offset))
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            partition.set_high_watermark_from_leader(data.high_watermark);
+            partition.restart_at(data.log_start_offset, leader_epoch).map_err(|e| e.to_string())?;
+            partition.set_high_watermark_from_leader(data.high_watermark, leader_epoch);
             return Err(format!("log start moved to {}", data.log_start_offset));
         }
         return Err(format!("{}-{}: {error:?}", partition.topic, partition.index));
@@ -239,17 +260,17 @@ fn apply_partition_response(
             "log diverges from the leader at epoch {}: truncating to {target}",
             data.diverging_epoch.epoch
         );
-        partition.truncate_to(target).map_err(|e| e.to_string())?;
+        partition.truncate_to(target, leader_epoch).map_err(|e| e.to_string())?;
         return Ok(());
     }
     if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
-        partition.append_as_follower(records).map_err(|e| {
+        partition.append_as_follower(records, leader_epoch).map_err(|e| {
             if let PartitionError::Append(e) = &e {
                 append_failures.report(&partition.topic, partition.index, true, e);
             }
             e.to_string()
         })?;
     }
-    partition.set_high_watermark_from_leader(data.high_watermark);
+    partition.set_high_watermark_from_leader(data.high_watermark, leader_epoch);
     Ok(())
 }

@@ -617,7 +617,7 @@ mod tests {
             std::thread::spawn(move || {
                 let _ = done.send(producer.append_as_leader(&keyed("k0", "during cleaning"), NOW_MS));
             });
-            let info = result.recv_timeout(Duration::from_secs(30)).expect("produce completed during the build").unwrap();
+            let (info, _) = result.recv_timeout(Duration::from_secs(30)).expect("produce completed during the build").unwrap();
             assert_eq!(info.first_offset, 400);
             produced_while_building.fetch_add(1, Ordering::SeqCst);
         });

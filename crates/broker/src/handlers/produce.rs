@@ -2,7 +2,8 @@
 //!
 //! `acks=0` and `acks=1` answer once the batches are in the log (the connection sends
 //! nothing for `acks=0`); `acks=-1` (all) waits until the high watermark passes the
-//! last appended offset, bounded by the request's `timeout_ms`.
+//! last appended offset, bounded by the request's `timeout_ms`, and answers
+//! `NOT_LEADER_OR_FOLLOWER` if leadership moves first (the records may be truncated).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use spool_protocol::record::find_record_without_key;
 use super::{message, topic_name};
 use crate::broker::{now_ms, Broker};
 use crate::error::KafkaError;
-use crate::partition::Partition;
+use crate::partition::{CommitWait, Partition, PartitionError};
 
 /// A successful append waiting, for `acks=all`, on the high watermark.
 struct Pending {
@@ -26,6 +27,8 @@ struct Pending {
     partition: usize,
     target: Arc<Partition>,
     next_offset: i64,
+    /// The leader epoch the batches were appended in.
+    leader_epoch: i32,
 }
 
 /// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): only the broker writes them.
@@ -56,10 +59,19 @@ impl Produced {
         let Produced { mut response, waiting, timeout } = self;
         for waiting in waiting {
             let result = &mut response.responses[waiting.topic].partition_responses[waiting.partition];
-            if !wait_for_high_watermark(&waiting.target, waiting.next_offset, timeout).await {
-                result.error_code = ResponseError::RequestTimedOut.code();
-                result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
-                continue;
+            match waiting.target.wait_for_commit(waiting.next_offset, waiting.leader_epoch, timeout).await {
+                Ok(()) => {}
+                Err(CommitWait::TimedOut) => {
+                    result.error_code = ResponseError::RequestTimedOut.code();
+                    result.error_message = message(Some("timed out waiting for in-sync replicas".into()));
+                    continue;
+                }
+                Err(CommitWait::LeadershipLost) => {
+                    result.error_code = ResponseError::NotLeaderOrFollower.code();
+                    result.error_message =
+                        message(Some("leadership moved before the records were replicated; retry on the new leader".into()));
+                    continue;
+                }
             }
             // The ISR may have shrunk below min.insync.replicas while the batch waited:
             // it is then committed by fewer replicas than the producer asked for.
@@ -99,12 +111,18 @@ pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: 
                 append(broker, &name, data.index, data.records, acks)
             };
             match appended {
-                Ok(Appended { partition, first_offset, last_offset, log_start_offset, log_append_time_ms }) => {
+                Ok(Appended { partition, leader_epoch, first_offset, last_offset, log_start_offset, log_append_time_ms }) => {
                     result.base_offset = first_offset;
                     result.log_append_time_ms = log_append_time_ms;
                     result.log_start_offset = log_start_offset;
                     if acks == -1 {
-                        waiting.push(Pending { topic: t, partition: p, target: partition, next_offset: last_offset + 1 });
+                        waiting.push(Pending {
+                            topic: t,
+                            partition: p,
+                            target: partition,
+                            next_offset: last_offset + 1,
+                            leader_epoch,
+                        });
                     }
                 }
                 Err(e) => {
@@ -128,6 +146,7 @@ pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: 
 /// Where one partition's records landed.
 struct Appended {
     partition: Arc<Partition>,
+    leader_epoch: i32,
     first_offset: i64,
     last_offset: i64,
     log_start_offset: i64,
@@ -194,35 +213,21 @@ fn append(broker: &Broker, topic: &str, index: i32, records: Option<Bytes>, acks
     // elsewhere while it waits for the disk.
     let append = || partition.append_as_leader(records, now);
     let appended = if config.flush_messages <= 1 { tokio::task::block_in_place(append) } else { append() };
-    let info = appended.map_err(|e| match e {
-        crate::partition::PartitionError::Append(e) => {
+    let (info, leader_epoch) = appended.map_err(|e| match e {
+        PartitionError::Append(e) => {
             broker.replicas.report_append_failure(topic, index, &e);
             KafkaError::from(&e)
         }
-        crate::partition::PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
+        PartitionError::Deleted => KafkaError::new(ResponseError::UnknownTopicOrPartition),
+        PartitionError::NotLeader { .. } => KafkaError::new(ResponseError::NotLeaderOrFollower),
         other => KafkaError::with_message(ResponseError::KafkaStorageError, other.to_string()),
     })?;
     Ok(Appended {
         partition,
+        leader_epoch,
         first_offset: info.first_offset,
         last_offset: info.last_offset,
         log_start_offset: info.log_start_offset,
         log_append_time_ms,
     })
-}
-
-/// Waits until the partition's high watermark reaches `offset`; false on timeout.
-async fn wait_for_high_watermark(partition: &Partition, offset: i64, timeout: Duration) -> bool {
-    let mut receiver = partition.subscribe();
-    let wait = async {
-        loop {
-            if *receiver.borrow_and_update() >= offset {
-                return true;
-            }
-            if receiver.changed().await.is_err() {
-                return false;
-            }
-        }
-    };
-    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
 }
