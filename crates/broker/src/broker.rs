@@ -87,6 +87,7 @@ impl Broker {
         }
         tokio::spawn(follow_metadata(broker.clone()));
         tokio::spawn(heartbeat_loop(broker.clone()));
+        tokio::spawn(fence_loop(broker.clone()));
         tokio::spawn(broker.groups.clone().run_timers(broker.clone()));
         Ok(broker)
     }
@@ -268,11 +269,9 @@ fn topic_ids(image: &MetadataImage) -> std::collections::HashMap<uuid::Uuid, Str
 }
 
 /// Registers this broker (again, when its registration is missing or stale) and then
-/// heartbeats to the active controller; on the active controller, fences brokers that
-/// went silent.
+/// heartbeats to the active controller.
 async fn heartbeat_loop(broker: Arc<Broker>) {
     let interval = std::time::Duration::from_millis(broker.config.broker_heartbeat_interval_ms().max(50) as u64);
-    let session_timeout = std::time::Duration::from_millis(broker.config.broker_session_timeout_ms().max(100) as u64);
     loop {
         let image = broker.image();
         let registration = broker.registration();
@@ -284,6 +283,18 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
         if let Err(e) = broker.submit(request).await {
             tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message);
         }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// On the active controller, fences the brokers that went silent, checking every
+/// heartbeat interval. A loop of its own: this node's own heartbeat can wait up to the
+/// submit timeout on a controller that stopped answering, and fencing must not wait
+/// behind it (Kafka's controller also times sessions out on its own timer).
+async fn fence_loop(broker: Arc<Broker>) {
+    let interval = std::time::Duration::from_millis(broker.config.broker_heartbeat_interval_ms().max(50) as u64);
+    let session_timeout = std::time::Duration::from_millis(broker.config.broker_session_timeout_ms().max(100) as u64);
+    loop {
         broker.metadata.fence_silent_brokers(session_timeout).await;
         tokio::time::sleep(interval).await;
     }

@@ -157,6 +157,21 @@ impl QuorumNode {
         })
     }
 
+    /// Resolves with the leader once this node knows of one other than `target`.
+    async fn another_leader_than(&self, target: i32) -> i32 {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(leader) = metrics.borrow_and_update().current_leader.map(node_id) {
+                if leader != target {
+                    return leader;
+                }
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     async fn forward(&self, target: i32, request: &ControllerRequest, deadline: Instant) -> Attempt {
         let Some(address) = self.address_of(target) else {
             return Attempt::Retry { leader: None };
@@ -167,7 +182,15 @@ impl QuorumNode {
         }
         let mut connection = PeerConnection::new(self.local.clone(), address);
         let body = Request::Forward { request: request.clone(), timeout_ms: remaining.as_millis() as u64 };
-        let forwarded = match connection.call(body, remaining).await {
+        // A leader that stopped answering (paused, cut off) would hold the request until
+        // the deadline, long after the quorum elected another. Go there as soon as this
+        // node learns of it: the old leader cannot commit the request any more, as it
+        // would need a quorum in its old term.
+        let answer = tokio::select! {
+            answer = connection.call(body, remaining) => answer,
+            leader = self.another_leader_than(target) => return Attempt::Retry { leader: Some(leader) },
+        };
+        let forwarded = match answer {
             Ok(Response::Forward(Ok(forwarded))) => forwarded,
             Ok(Response::Forward(Err(SubmitError::NotLeader { leader }))) => return Attempt::Retry { leader },
             Ok(Response::Forward(Err(SubmitError::NoLeader))) => return Attempt::Retry { leader: None },
