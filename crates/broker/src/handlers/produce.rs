@@ -44,7 +44,9 @@ const ADMIN_CLIENT_ID: &str = "__admin_client";
 pub(crate) struct Produced {
     response: ProduceResponse,
     waiting: Vec<Pending>,
-    timeout: Duration,
+    /// The request's `timeout_ms` from when its batches were appended: one bound for
+    /// all its partitions together, as Kafka's `DelayedProduce` has.
+    deadline: tokio::time::Instant,
 }
 
 impl Produced {
@@ -56,9 +58,10 @@ impl Produced {
     /// Waits, bounded by the request's `timeout_ms`, until every appended partition's
     /// high watermark covers its batches, and returns the response.
     pub(crate) async fn complete(self) -> ProduceResponse {
-        let Produced { mut response, waiting, timeout } = self;
+        let Produced { mut response, waiting, deadline } = self;
         for waiting in waiting {
             let result = &mut response.responses[waiting.topic].partition_responses[waiting.partition];
+            let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
             match waiting.target.wait_for_commit(waiting.next_offset, waiting.leader_epoch, timeout).await {
                 Ok(()) => {}
                 Err(CommitWait::TimedOut) => {
@@ -91,7 +94,7 @@ impl Produced {
 /// Appends every partition's batches, in request order, before anything waits.
 pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: ProduceRequest) -> Produced {
     let acks = request.acks;
-    let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
     let internal_topics_allowed = header.client_id.as_deref() == Some(ADMIN_CLIENT_ID);
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut waiting = Vec::new();
@@ -140,7 +143,7 @@ pub(crate) fn append_all(broker: &Arc<Broker>, header: &RequestHeader, request: 
     }
     let mut response = ProduceResponse::default();
     response.responses = responses;
-    Produced { response, waiting, timeout }
+    Produced { response, waiting, deadline }
 }
 
 /// Where one partition's records landed.
