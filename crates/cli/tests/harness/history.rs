@@ -144,6 +144,24 @@ pub enum Violation {
     },
 }
 
+impl Violation {
+    /// The word each line of this kind starts with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Violation::LostAck { .. } => "LOST",
+            Violation::OffsetReused { .. } => "OFFSET REUSED",
+            Violation::PhantomRead { .. } => "PHANTOM READ",
+            Violation::ReadAtWrongOffset { .. } => "MOVED",
+            Violation::ReadOfUncommitted { .. } => "READ ABOVE HIGH WATERMARK",
+            Violation::ReplicasDiverge { .. } => "DIVERGED",
+            Violation::LogGap { .. } => "GAP",
+            Violation::Duplicate { .. } => "DUPLICATE",
+            Violation::Unread { .. } => "UNREAD",
+            Violation::AckedWrongPartition { .. } => "WRONG PARTITION",
+        }
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -222,21 +240,37 @@ impl Report {
         self.violations.is_empty()
     }
 
-    /// The stats and at most `limit` violations, one per line.
+    /// The stats, the count of each kind of violation, and the first violations of each
+    /// kind, `limit` lines in all, shared out over the kinds. One kind can number
+    /// thousands (every read after a duplicated record is MOVED); the first of the
+    /// other kinds are what tells what happened.
     pub fn summary(&self, limit: usize) -> String {
         let s = &self.stats;
         let mut out = format!(
             "writes {} (acked {} of which {} without an offset, failed {}, unknown {}), reads {} ({} distinct values), log end offsets {:?}\n",
             s.writes, s.acked, s.acked_without_offset, s.failed, s.unknown, s.reads, s.distinct_reads, s.log_end
         );
-        for v in self.violations.iter().take(limit) {
-            out.push_str(&format!("  {v}\n"));
+        // Kinds in the order the checks found them.
+        let mut by_kind: Vec<(&str, Vec<&Violation>)> = Vec::new();
+        for v in &self.violations {
+            match by_kind.iter_mut().find(|(kind, _)| *kind == v.kind()) {
+                Some((_, list)) => list.push(v),
+                None => by_kind.push((v.kind(), vec![v])),
+            }
         }
-        if self.violations.len() > limit {
-            out.push_str(&format!(
-                "  ... and {} more violation(s)\n",
-                self.violations.len() - limit
-            ));
+        if by_kind.is_empty() {
+            return out;
+        }
+        let counts: Vec<String> = by_kind.iter().map(|(kind, list)| format!("{kind} {}", list.len())).collect();
+        out.push_str(&format!("  violations: {}\n", counts.join(", ")));
+        let per_kind = limit / by_kind.len();
+        for (kind, list) in &by_kind {
+            for v in list.iter().take(per_kind) {
+                out.push_str(&format!("  {v}\n"));
+            }
+            if list.len() > per_kind && per_kind > 0 {
+                out.push_str(&format!("  ... and {} more {kind}\n", list.len() - per_kind));
+            }
         }
         out
     }
@@ -868,5 +902,21 @@ mod tests {
         let report = check(&h);
         assert!(report.ok(), "{}", report.summary(10));
         assert_eq!(report.stats.unknown, 1);
+    }
+
+    #[test]
+    fn the_summary_shows_every_kind_of_violation_however_many_of_another_there_are() {
+        let moved = |i: i64| Violation::ReadAtWrongOffset {
+            read: read("group", 0, i, &format!("v{i}")),
+            acked_partition: 0,
+            acked_offset: i + 100,
+        };
+        let mut report = Report { violations: (0..500).map(moved).collect(), ..Report::default() };
+        report.violations.push(Violation::Duplicate { value: "v7".into(), partition: 0, offsets: vec![7, 107], node: 1 });
+        let summary = report.summary(10);
+        assert!(summary.contains("violations: MOVED 500, DUPLICATE 1"), "{summary}");
+        assert!(summary.contains("DUPLICATE: idempotent write \"v7\""), "{summary}");
+        assert!(summary.contains("... and 495 more MOVED"), "{summary}");
+        assert_eq!(summary.lines().filter(|l| l.starts_with("  MOVED")).count(), 5, "{summary}");
     }
 }
