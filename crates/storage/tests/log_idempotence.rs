@@ -32,6 +32,23 @@ fn a_retried_batch_is_not_written_again_and_gets_its_original_offsets() {
 }
 
 #[test]
+fn a_new_leader_that_replicated_a_batch_answers_its_retry_as_a_duplicate() {
+    // The batch reached the follower, but its acknowledgement never reached the
+    // producer; the follower is elected and the producer retries it there.
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = Log::open(&dir.path().join("leader"), LogConfig::default(), NOW_MS).unwrap();
+    let mut follower = Log::open(&dir.path().join("follower"), LogConfig::default(), NOW_MS).unwrap();
+    append(&mut leader, 0, 0, 3).unwrap();
+    append(&mut leader, 0, 3, 2).unwrap();
+    follower.append_as_follower(&leader.read(0, usize::MAX, i64::MAX, false).unwrap()).unwrap();
+    let retry = follower.append_as_leader(&idempotent(PRODUCER, 0, 3, 2), 1, NOW_MS).unwrap();
+    assert_eq!((retry.first_offset, retry.last_offset, retry.duplicate), (3, 4, true));
+    let next = follower.append_as_leader(&idempotent(PRODUCER, 0, 5, 1), 1, NOW_MS).unwrap();
+    assert_eq!((next.first_offset, next.duplicate), (5, false));
+    assert_eq!(follower.log_end_offset(), 6);
+}
+
+#[test]
 fn a_sequence_gap_is_out_of_order_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), LogConfig::default(), NOW_MS).unwrap();
