@@ -7,7 +7,11 @@
 //!   about 250 records/s with `acks=all` and `enable.idempotence=true`. Idempotence is on
 //!   because it is what Kafka clients do by default since 3.0 and it makes the test
 //!   stricter: a retried batch must not be appended twice, so the checker also flags a
-//!   value at two offsets. (The core guarantees checked do not depend on it.)
+//!   value at two offsets. (The core guarantees checked do not depend on it.) librdkafka
+//!   itself may still write a value twice once any message times out: it then bumps its
+//!   producer epoch and renumbers what it resends (confluentinc/librdkafka#4953). So every
+//!   fault must be over, and its partitions led again, well within
+//!   `MESSAGE_TIMEOUT_MS`; a failed write in a failing run's stats points there.
 //! - a consumer in a group (subscribe, auto-commit), so group coordination and
 //!   `__consumer_offsets` fail over too;
 //! - a consumer with a manual assignment of every partition from the beginning.
