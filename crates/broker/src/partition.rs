@@ -560,6 +560,19 @@ mod tests {
         partition.with_log(|log| log.read(offset, usize::MAX, i64::MAX, true).unwrap()).unwrap()
     }
 
+    /// Broker 1 leading in epoch 0 with `values` appended, and broker 2 following it
+    /// with all of them copied and the high watermark 1.
+    fn leader_and_follower(dir: &tempfile::TempDir, values: &[&str]) -> (Partition, Partition) {
+        let leader = replica(dir, 1, led_by(1, 0));
+        let follower = replica(dir, 2, led_by(1, 0));
+        for value in values {
+            leader.append_as_leader(&batch(value), NOW_MS).unwrap();
+        }
+        follower.append_as_follower(&batches_from(&leader, 0), 0).unwrap();
+        follower.set_high_watermark_from_leader(1, 0);
+        (leader, follower)
+    }
+
     #[tokio::test]
     async fn a_write_waiting_to_commit_completes_once_every_in_sync_follower_has_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -621,11 +634,7 @@ mod tests {
     #[test]
     fn a_fetch_answer_from_an_ended_epoch_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let leader = replica(&dir, 1, led_by(1, 0));
-        let follower = replica(&dir, 2, led_by(1, 0));
-        leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
-        follower.append_as_follower(&batches_from(&leader, 0), 0).unwrap();
-        follower.set_high_watermark_from_leader(1, 0);
+        let (leader, follower) = leader_and_follower(&dir, &["a"]);
         // Leadership moves to broker 3 while broker 1, unaware, takes one more write.
         follower.set_state(led_by(3, 1), NOW_MS);
         leader.append_as_leader(&batch("late"), NOW_MS).unwrap();
@@ -649,12 +658,7 @@ mod tests {
     #[test]
     fn a_new_leader_records_where_its_epoch_starts_and_admits_followers_only_from_there() {
         let dir = tempfile::tempdir().unwrap();
-        let old_leader = replica(&dir, 1, led_by(1, 0));
-        let follower = replica(&dir, 2, led_by(1, 0));
-        old_leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
-        old_leader.append_as_leader(&batch("b"), NOW_MS).unwrap();
-        follower.append_as_follower(&batches_from(&old_leader, 0), 0).unwrap();
-        follower.set_high_watermark_from_leader(1, 0);
+        let (_old_leader, follower) = leader_and_follower(&dir, &["a", "b"]);
         // Broker 2 is elected in epoch 1 with broker 1 out of the ISR.
         follower.set_state(PartitionState { isr: vec![2, 3], ..led_by(2, 1) }, NOW_MS);
         // Epoch 1 starts at the log end (2) before anything is appended in it, so a
