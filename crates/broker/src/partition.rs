@@ -325,6 +325,11 @@ impl Partition {
         tokio::time::timeout(timeout, wait).await.unwrap_or(Err(CommitWait::TimedOut))
     }
 
+    /// Whether `state` has this replica following the leader of `leader_epoch`.
+    fn follows_in(&self, state: &PartitionState, leader_epoch: i32) -> bool {
+        state.leader != self.node_id && state.leader_epoch == leader_epoch
+    }
+
     /// Runs a follower's write on the log, if this replica still follows in
     /// `leader_epoch`, the epoch of the fetch whose answer it applies. The state stays
     /// borrowed across the write, so leadership cannot move in between.
@@ -334,7 +339,7 @@ impl Partition {
         write: impl FnOnce(&mut Log) -> Result<R, PartitionError>,
     ) -> Result<R, PartitionError> {
         let state = self.state.borrow();
-        if state.leader == self.node_id || state.leader_epoch != leader_epoch {
+        if !self.follows_in(&state, leader_epoch) {
             return Err(PartitionError::StaleLeaderEpoch { leader: state.leader, leader_epoch: state.leader_epoch });
         }
         let mut guard = self.log.lock();
@@ -357,7 +362,7 @@ impl Partition {
     /// its own log end; an answer from an earlier epoch is ignored.
     pub fn set_high_watermark_from_leader(&self, leader_high_watermark: i64, leader_epoch: i32) {
         let state = self.state.borrow();
-        if state.leader == self.node_id || state.leader_epoch != leader_epoch {
+        if !self.follows_in(&state, leader_epoch) {
             return;
         }
         let end = *self.log_end.borrow();
