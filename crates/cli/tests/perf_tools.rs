@@ -161,6 +161,34 @@ fn perf_produce_sends_every_record_and_perf_consume_reads_them_all() {
     assert!((mb - 20_000.0 * 100.0 / 1_048_576.0).abs() < 1e-3, "MB consumed: {mb}");
 }
 
+/// With `--group` the records arrive only after a rebalance, which the tool serves on
+/// the consumer's queue while it takes records in batches from its own.
+#[test]
+fn perf_consume_in_a_group_reads_every_partition_after_its_rebalance_and_stops_at_messages() {
+    let broker = Broker::start();
+    let topic = unique_topic("perf-group");
+    create_topic(&broker, &topic, 3);
+    spool(&[
+        "perf", "produce", "--bootstrap-server", &broker.addr, "--topic", &topic, "--num-records", "12000", "--record-size", "50",
+        "--throughput", "-1", "--producer-props", "linger.ms=5",
+    ]);
+    let group = unique_topic("perf-group-g");
+    let consumed = spool(&[
+        "perf", "consume", "--bootstrap-server", &broker.addr, "--topic", &topic, "--messages", "12000", "--group", &group,
+        "--timeout", "30000",
+    ]);
+    assert_eq!(consumer_csv(&consumed.stdout), 12_000, "stdout:\n{}\nstderr:\n{}", consumed.stdout, consumed.stderr);
+    let fields: Vec<&str> = consumed.stdout.lines().last().unwrap_or_default().split(", ").collect();
+    let rebalance_ms: u64 = fields[6].parse().expect("rebalance.time.ms");
+    assert!(rebalance_ms > 0, "a group consumer waits for its assignment: {}", consumed.stdout);
+
+    // A batch never takes more than --messages asks for.
+    let partial = spool(&[
+        "perf", "consume", "--bootstrap-server", &broker.addr, "--topic", &topic, "--messages", "7001", "--timeout", "30000",
+    ]);
+    assert_eq!(consumer_csv(&partial.stdout), 7001, "{}", partial.stdout);
+}
+
 #[test]
 fn kafka_script_names_take_kafkas_flags() {
     let broker = Broker::start();

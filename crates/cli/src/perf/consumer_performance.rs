@@ -30,6 +30,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::connection_args::{apply_java_properties, load_properties, probe_bootstrap, BootstrapArgs};
 
 use super::date_format;
+use super::fetch_queue::FetchQueue;
 use super::perf_context::PerfConsumerContext;
 
 /// How long metadata may take per request at start-up.
@@ -40,8 +41,6 @@ const TOPIC_WAIT_INTERVAL: Duration = Duration::from_millis(500);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest single wait for a record (Kafka polls with 100 ms).
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Records consumed between two looks at the clock.
-const RECORDS_PER_CLOCK_READ: u64 = 1024;
 const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
 
 /// Verify the consumer performance (Kafka's ConsumerPerformance).
@@ -169,6 +168,7 @@ fn consume(args: &ConsumerPerfArgs) -> Result<i32> {
         print_header(args.show_detailed_stats);
     }
 
+    let fetched = FetchQueue::new(&consumer, &args.topic, partitions)?;
     let start_wall = SystemTime::now();
     let start = Instant::now();
     match &group {
@@ -182,7 +182,7 @@ fn consume(args: &ConsumerPerfArgs) -> Result<i32> {
             consumer.assign(&assignment).context("assigning partitions")?;
         }
     }
-    let progress = read(&consumer, args, start, start_wall, timeout)?;
+    let progress = read(&consumer, fetched, args, start, start_wall, timeout)?;
     let end = Instant::now();
     let end_wall = SystemTime::now();
 
@@ -227,8 +227,11 @@ fn wait_for_topic(consumer: &BaseConsumer<PerfConsumerContext>, topic: &str, tim
 }
 
 /// The poll loop of Kafka's tool: until `--messages` records or `--timeout` without one.
+/// Records are taken from `fetched` many at a time; the consumer's own queue is served
+/// between batches, for rebalances and errors.
 fn read(
     consumer: &BaseConsumer<PerfConsumerContext>,
+    mut fetched: FetchQueue<'_>,
     args: &ConsumerPerfArgs,
     start: Instant,
     start_wall: SystemTime,
@@ -236,40 +239,32 @@ fn read(
 ) -> Result<Progress> {
     let reporting_interval = Duration::from_millis(args.reporting_interval_ms.max(1));
     let mut progress = Progress { messages: 0, bytes: 0 };
-    // The clock is read every RECORDS_PER_CLOCK_READ records and on every empty poll;
-    // `seen` tells an empty poll whether records arrived since the last read.
     let mut last_record = Instant::now();
-    let mut seen = 0u64;
-    let mut next_clock_read = RECORDS_PER_CLOCK_READ;
     let mut last_report = (start, 0u64, 0u64);
     while progress.messages < args.messages {
-        let now = match consumer.poll(POLL_INTERVAL) {
+        match consumer.poll(Duration::ZERO) {
+            // Only before the partitions are forwarded; counted all the same.
             Some(Ok(message)) => {
                 progress.messages += 1;
                 progress.bytes += (message.key_len() + message.payload_len()) as u64;
-                if progress.messages < next_clock_read {
-                    continue;
-                }
-                next_clock_read = progress.messages + RECORDS_PER_CLOCK_READ;
-                last_record = Instant::now();
-                seen = progress.messages;
-                last_record
             }
-            Some(Err(e)) => {
-                tracing::warn!("{e}");
-                Instant::now()
+            Some(Err(e)) => tracing::warn!("{e}"),
+            None => {}
+        }
+        let wanted = usize::try_from(args.messages - progress.messages).unwrap_or(usize::MAX);
+        let taken = fetched.read(POLL_INTERVAL, wanted, |record| match record {
+            Ok(bytes) => {
+                progress.messages += 1;
+                progress.bytes += bytes as u64;
             }
-            None => {
-                let now = Instant::now();
-                if progress.messages != seen {
-                    seen = progress.messages;
-                    last_record = now;
-                } else if now.saturating_duration_since(last_record) > timeout {
-                    break;
-                }
-                now
-            }
-        };
+            Err(code) => tracing::warn!("consume error: {code}"),
+        });
+        let now = Instant::now();
+        if taken > 0 {
+            last_record = now;
+        } else if now.saturating_duration_since(last_record) > timeout {
+            break;
+        }
         if args.show_detailed_stats && now.saturating_duration_since(last_report.0) >= reporting_interval {
             let wall = start_wall + now.saturating_duration_since(start);
             let rebalance = rebalance_time(consumer, start, now);

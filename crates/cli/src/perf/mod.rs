@@ -18,6 +18,7 @@
 mod consumer_performance;
 mod date_format;
 mod end_to_end_latency;
+mod fetch_queue;
 mod latency_stats;
 mod payload;
 mod perf_context;
