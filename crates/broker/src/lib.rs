@@ -25,6 +25,7 @@
 mod append_failures;
 mod broker;
 mod broker_client;
+mod broker_liveness;
 mod connection;
 mod dispatch;
 mod error;

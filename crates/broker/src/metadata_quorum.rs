@@ -10,7 +10,6 @@
 //! each broker; one silent for `broker.session.timeout.ms` is fenced, which moves the
 //! leadership of its partitions to other in-sync replicas.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use spool_metadata::MetadataImage;
 use spool_quorum::{Quorum, QuorumConfig, QuorumRole, QuorumStatus, RequestObserver, SubmitError};
 use tokio::sync::{watch, RwLock};
 
+use crate::broker_liveness::BrokerLiveness;
 use crate::error::KafkaError;
 use crate::meta_properties::{self, MetaProperties};
 
@@ -156,9 +156,7 @@ pub(crate) struct MetadataQuorum {
     quorum: RwLock<Option<Quorum>>,
     image: watch::Receiver<Arc<MetadataImage>>,
     /// On the active controller: when each broker was last heard from.
-    last_heard: Arc<Mutex<HashMap<i32, Instant>>>,
-    /// Whether this node was the active controller at the last liveness check.
-    was_leader: Mutex<bool>,
+    liveness: Arc<Mutex<BrokerLiveness>>,
 }
 
 impl MetadataQuorum {
@@ -172,28 +170,23 @@ impl MetadataQuorum {
         let mut quorum_config =
             QuorumConfig::new(config.node_id(), cluster_id, &metadata_dir, plan.listen, plan.voters, plan.is_voter);
         quorum_config.advertised = plan.advertised;
-        let last_heard: Arc<Mutex<HashMap<i32, Instant>>> = Arc::default();
-        let heard = last_heard.clone();
+        let liveness: Arc<Mutex<BrokerLiveness>> = Arc::default();
+        let notes = liveness.clone();
         let session_timeout = Duration::from_millis(config.broker_session_timeout_ms().max(100) as u64);
         quorum_config.on_leader_request = RequestObserver(Some(Arc::new(move |request: &ControllerRequest| {
             match request {
-                ControllerRequest::BrokerHeartbeat { broker_id } => {
-                    heard.lock().insert(*broker_id, Instant::now());
-                }
-                ControllerRequest::RegisterBroker(broker) => {
-                    heard.lock().insert(broker.broker_id, Instant::now());
-                }
+                ControllerRequest::BrokerHeartbeat { broker_id } => notes.lock().heard(*broker_id, Instant::now()),
+                ControllerRequest::RegisterBroker(broker) => notes.lock().heard(broker.broker_id, Instant::now()),
                 // Only the active controller's own view of liveness may fence a broker: a
                 // node that lost leadership (a paused or partitioned ex-controller) may
                 // still ask, from stale notes, and is refused.
-                ControllerRequest::FenceBroker { broker_id } => {
-                    let silent = heard.lock().get(broker_id).is_some_and(|t| t.elapsed() > session_timeout);
-                    if !silent {
-                        return Err(ControllerError::InvalidRequest(format!(
-                            "broker {broker_id} is not silent for {} ms as this controller sees it",
-                            session_timeout.as_millis()
-                        )));
-                    }
+                ControllerRequest::FenceBroker { broker_id }
+                    if !notes.lock().is_silent(*broker_id, Instant::now(), session_timeout) =>
+                {
+                    return Err(ControllerError::InvalidRequest(format!(
+                        "broker {broker_id} is not silent for {} ms as this controller sees it",
+                        session_timeout.as_millis()
+                    )));
                 }
                 _ => {}
             }
@@ -204,8 +197,7 @@ impl MetadataQuorum {
         Ok(MetadataQuorum {
             quorum: RwLock::new(Some(quorum)),
             image,
-            last_heard,
-            was_leader: Mutex::new(false),
+            liveness,
         })
     }
 
@@ -241,30 +233,19 @@ impl MetadataQuorum {
     }
 
     /// On the active controller: the registered, unfenced brokers not heard from for
-    /// `session_timeout`. A node that just became the active controller first gives
-    /// every broker a full session to be heard from.
+    /// `session_timeout`. A node that just became the active controller, or whose
+    /// checks stopped for a session (paused), first gives every broker a full session
+    /// to be heard from (see [`BrokerLiveness`]).
     pub(crate) async fn expired_brokers(&self, session_timeout: Duration) -> Vec<i32> {
         let is_leader = matches!(self.status().await.map(|s| s.role), Some(QuorumRole::Leader));
         let image = self.image();
-        let mut last_heard = self.last_heard.lock();
-        let mut was_leader = self.was_leader.lock();
-        if !is_leader {
-            *was_leader = false;
-            return Vec::new();
-        }
-        let now = Instant::now();
-        if !*was_leader {
-            *was_leader = true;
-            for broker in image.brokers() {
-                last_heard.insert(broker.broker_id, now);
-            }
-            return Vec::new();
-        }
-        image
-            .live_brokers()
-            .map(|b| b.broker_id)
-            .filter(|id| last_heard.get(id).is_none_or(|t| now.duration_since(*t) > session_timeout))
-            .collect()
+        self.liveness.lock().expired(
+            is_leader,
+            image.brokers().map(|b| b.broker_id),
+            image.live_brokers().map(|b| b.broker_id),
+            Instant::now(),
+            session_timeout,
+        )
     }
 
     /// On the active controller: fences the brokers that went silent.
