@@ -24,6 +24,7 @@ mod payload;
 mod perf_context;
 mod producer_performance;
 mod throughput_throttler;
+mod topic_sender;
 
 use clap::{Args, Subcommand};
 

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Parser};
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
@@ -37,6 +37,7 @@ use crate::connection_args::{
 use super::payload::{time_seed, Payloads};
 use super::perf_context::PerfProducerContext;
 use super::throughput_throttler::{wait_until, ThroughputThrottler};
+use super::topic_sender::TopicSender;
 
 /// How long metadata of the topic may take at start-up.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,12 +158,13 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
         .with_context(|| format!("could not fetch metadata from {bootstrap}"))?;
 
     producer.context().start(reporting_interval);
+    let topic = TopicSender::new(&producer, &args.topic)?;
     let throttler = ThroughputThrottler::new(args.throughput, Instant::now()).map_err(anyhow::Error::msg)?;
     for index in 0..args.num_records {
         if let Some(due) = throttler.due(index) {
             wait_until(&producer, due);
         }
-        send(&producer, &args.topic, payloads.next(index))?;
+        send(&producer, &topic, payloads.next(index))?;
         if index % SENDS_PER_POLL == 0 {
             producer.poll(Duration::ZERO);
         }
@@ -180,18 +182,17 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn send(producer: &BaseProducer<PerfProducerContext>, topic: &str, payload: &[u8]) -> Result<()> {
-    let mut record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, producer.context().send_stamp()).payload(payload);
+fn send(producer: &BaseProducer<PerfProducerContext>, topic: &TopicSender<'_>, payload: &[u8]) -> Result<()> {
+    let stamp = producer.context().send_stamp();
     loop {
-        match producer.send(record) {
+        match topic.send(payload, stamp) {
             Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+            Err(RDKafkaErrorCode::QueueFull) => {
                 // librdkafka's queue is full: serve deliveries, then retry the same record
                 // (its latency counts from the first attempt, as in Kafka's blocking send).
-                record = returned;
                 producer.poll(QUEUE_FULL_WAIT);
             }
-            Err((e, _)) => return Err(anyhow::Error::new(e).context(format!("could not send to topic {topic}"))),
+            Err(code) => bail!("could not send to topic {}: {code}", topic.name()),
         }
     }
 }
