@@ -552,7 +552,7 @@ mod tests {
     /// Broker `node_id`'s replica, with a log of its own under `dir`.
     fn replica(dir: &tempfile::TempDir, node_id: i32, state: PartitionState) -> Partition {
         let config = resolve_topic_config(&BrokerConfig::new(), &BTreeMap::new());
-        let log = Log::open(&dir.path().join(format!("node-{node_id}")), log_config(&config), NOW_MS).unwrap();
+        let log = Log::open(dir.path().join(format!("node-{node_id}")), log_config(&config), NOW_MS).unwrap();
         Partition::new("t".into(), 0, Uuid::nil(), node_id, log, state, config, NOW_MS)
     }
 

@@ -155,17 +155,17 @@ fn random_garbage_leaves_broker_healthy() {
 
     // Framed garbage: a correct length prefix around random bytes. Kafka answers a
     // complete frame or closes the connection; it never leaves the client hanging.
-    for round in 0..16 {
+    for round in 0..16_i32 {
         let len = 8 + rng.below(2048) as usize;
         let mut body = rng.bytes(len);
         // Keep the API key out of the valid range so the frame cannot be a real request.
         body[0] = 0x7f;
-        body[4..8].copy_from_slice(&(round as i32 + 1000).to_be_bytes());
+        body[4..8].copy_from_slice(&(round + 1000).to_be_bytes());
         let mut frame = (len as i32).to_be_bytes().to_vec();
         frame.extend_from_slice(&body);
         let mut conn = wire::connect(&broker.addr);
         conn.send_raw(&frame).expect("send framed garbage");
-        expect_closed_or_answer(&mut conn, round as i32 + 1000, &format!("framed garbage round {round} (seed {seed})"));
+        expect_closed_or_answer(&mut conn, round + 1000, &format!("framed garbage round {round} (seed {seed})"));
     }
     assert_healthy(&mut broker, &base, &format!("framed garbage (seed {seed})"));
 
@@ -255,7 +255,7 @@ fn length_prefix_over_default_limit_closes_connection() {
 
     // Just above 100 MiB (Kafka's default socket.request.max.bytes).
     let mut conn = wire::connect(&broker.addr);
-    let _ = conn.send_raw(&((100 * 1024 * 1024 + 1) as i32).to_be_bytes());
+    let _ = conn.send_raw(&(100_i32 * 1024 * 1024 + 1).to_be_bytes());
     expect_closed(&mut conn, "length prefix of 100 MiB + 1");
     assert_healthy(&mut broker, &base, "a length prefix of 100 MiB + 1");
 }

@@ -129,9 +129,12 @@ async fn committed_offsets_survive_a_broker_restart() {
     }
 }
 
+/// What a member printed, one `(partition, offset, value)` per record.
+type Printed = Arc<Mutex<Vec<(i32, i64, String)>>>;
+
 /// Starts `kcat` as a member of `group` consuming `topic`; returns the process and what
-/// it prints, one `(partition, offset, value)` per record.
-fn kcat_member(addr: &str, group: &str, topic: &str) -> (std::process::Child, Arc<Mutex<Vec<(i32, i64, String)>>>) {
+/// it prints.
+fn kcat_member(addr: &str, group: &str, topic: &str) -> (std::process::Child, Printed) {
     let mut child = Command::new("kcat")
         .args(["-b", addr, "-G", group, topic, "-u", "-q", "-f", "%p %o %s\\n"])
         .args(["-X", "session.timeout.ms=6000", "-X", "auto.offset.reset=earliest", "-X", "auto.commit.interval.ms=100"])
@@ -148,7 +151,7 @@ fn kcat_member(addr: &str, group: &str, topic: &str) -> (std::process::Child, Ar
             let mut parts = line.splitn(3, ' ');
             let (Some(p), Some(o), Some(v)) = (parts.next(), parts.next(), parts.next()) else { continue };
             if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
-                sink.lock().unwrap().push((p, o, v.to_string()));
+                sink.lock().expect("printed records").push((p, o, v.to_string()));
             }
         }
     });

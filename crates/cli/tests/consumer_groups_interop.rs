@@ -431,6 +431,8 @@ fn bad_group_requests_get_kafkas_error_codes_and_never_change_committed_offsets(
 
     let (t, m) = (topic.as_str(), member.as_str());
     let long_metadata = "m".repeat(4097);
+    // (what, expected error codes, generation, member, commits as (topic, partition, offset, metadata))
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, Vec<i16>, i32, &str, Vec<(&str, i32, i64, &str)>)> = vec![
         ("an unknown topic and partition", vec![code::UNKNOWN_TOPIC_OR_PARTITION; 2], generation, m, vec![("no-such-topic", 0, 1, ""), (t, 99, 1, "")]),
         ("an older generation", vec![ILLEGAL_GENERATION], generation - 1, m, vec![(t, 0, 1, "")]),

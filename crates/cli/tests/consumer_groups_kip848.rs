@@ -96,10 +96,13 @@ async fn a_new_member_takes_only_what_it_needs() {
     }
 }
 
+/// What a member printed, one `(partition, offset, value)` per record.
+type Printed = Arc<Mutex<Vec<(i32, i64, String)>>>;
+
 /// Runs this test binary again as a group member that prints `partition offset value`
 /// per record and commits every 100 ms; killing it leaves no trace in the group but its
 /// session.
-fn spawn_member(addr: &str, group: &str, topic: &str) -> (MemberProcess, Arc<Mutex<Vec<(i32, i64, String)>>>) {
+fn spawn_member(addr: &str, group: &str, topic: &str) -> (MemberProcess, Printed) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["member_process", "--exact", "--nocapture", "--test-threads=1"])
         .env("KIP848_MEMBER", format!("{addr} {group} {topic}"))
@@ -118,7 +121,7 @@ fn spawn_member(addr: &str, group: &str, topic: &str) -> (MemberProcess, Arc<Mut
             let mut parts = rest.splitn(3, ' ');
             let (Some(p), Some(o), Some(v)) = (parts.next(), parts.next(), parts.next()) else { continue };
             if let (Ok(p), Ok(o)) = (p.parse(), o.parse()) {
-                sink.lock().unwrap().push((p, o, v.to_string()));
+                sink.lock().expect("printed records").push((p, o, v.to_string()));
             }
         }
     });

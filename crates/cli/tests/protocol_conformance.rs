@@ -285,7 +285,7 @@ fn fetch_high_watermark_and_offset_out_of_range() {
     }
 
     // Unknown partition.
-    let data = wire::fetch(&mut conn, &topic, 0 + 3, 0, 0, 1);
+    let data = wire::fetch(&mut conn, &topic, 3, 0, 0, 1);
     assert_eq!(data.error_code, code::UNKNOWN_TOPIC_OR_PARTITION, "fetch of a missing partition");
 }
 

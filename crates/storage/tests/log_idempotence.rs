@@ -36,8 +36,8 @@ fn a_new_leader_that_replicated_a_batch_answers_its_retry_as_a_duplicate() {
     // The batch reached the follower, but its acknowledgement never reached the
     // producer; the follower is elected and the producer retries it there.
     let dir = tempfile::tempdir().unwrap();
-    let mut leader = Log::open(&dir.path().join("leader"), LogConfig::default(), NOW_MS).unwrap();
-    let mut follower = Log::open(&dir.path().join("follower"), LogConfig::default(), NOW_MS).unwrap();
+    let mut leader = Log::open(dir.path().join("leader"), LogConfig::default(), NOW_MS).unwrap();
+    let mut follower = Log::open(dir.path().join("follower"), LogConfig::default(), NOW_MS).unwrap();
     append(&mut leader, 0, 0, 3).unwrap();
     append(&mut leader, 0, 3, 2).unwrap();
     follower.append_as_follower(&leader.read(0, usize::MAX, i64::MAX, false).unwrap()).unwrap();

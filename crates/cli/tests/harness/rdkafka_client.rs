@@ -96,7 +96,7 @@ pub fn drain(consumers: &[Arc<StreamConsumer>]) -> (Received, Vec<tokio::task::J
                     match consumer.recv().await {
                         Ok(m) => {
                             let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
-                            received.lock().unwrap()[i].push((m.partition(), m.offset(), value));
+                            received.lock().expect("received records")[i].push((m.partition(), m.offset(), value));
                         }
                         Err(e) => panic!("consumer {i} failed: {e}"),
                     }
@@ -138,7 +138,7 @@ pub async fn wait_for_assignment(consumers: &[Arc<StreamConsumer>], topic: &str,
 pub async fn wait_for_total(received: &Received, count: usize) {
     let deadline = Instant::now() + GROUP_WAIT;
     loop {
-        let total: usize = received.lock().unwrap().iter().map(Vec::len).sum();
+        let total: usize = received.lock().expect("received records").iter().map(Vec::len).sum();
         if total >= count {
             return;
         }
@@ -173,7 +173,7 @@ pub async fn consume_each_record_once(
     wait_for_total(received, count).await;
     // Nothing more arrives: every record was delivered once to the group.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let got = received.lock().unwrap().clone();
+    let got = received.lock().expect("received records").clone();
     let total: usize = got.iter().map(Vec::len).sum();
     assert_eq!(total, count, "each record exactly once, no duplicates");
     let distinct: BTreeSet<&str> = got.iter().flatten().map(|(_, _, v)| v.as_str()).collect();
@@ -204,15 +204,15 @@ pub async fn wait_for_two_and_two(survivor: &[Arc<StreamConsumer>], received: &R
     let deadline = Instant::now() + GROUP_WAIT;
     loop {
         let own = assignments(survivor, topic).remove(0);
-        let total = received.lock().unwrap()[0].len() + other.lock().unwrap().len();
+        let total = received.lock().expect("received records")[0].len() + other.lock().expect("received records").len();
         if own.len() == 2 && total >= count {
             return (0..4).filter(|p| !own.contains(p)).collect();
         }
         assert!(
             Instant::now() < deadline,
             "no 2+2 split within {GROUP_WAIT:?}: survivor has {own:?}, {total} of {count} consumed (survivor {:?}, other {:?})",
-            by_partition(&received.lock().unwrap()[0]),
-            by_partition(&other.lock().unwrap()),
+            by_partition(&received.lock().expect("received records")[0]),
+            by_partition(&other.lock().expect("received records")),
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -229,7 +229,7 @@ pub async fn wait_for_commits_covering(
 ) -> (BTreeMap<i32, Offset>, Vec<(i32, i64, String)>) {
     let deadline = Instant::now() + GROUP_WAIT;
     loop {
-        let consumed = other.lock().unwrap().clone();
+        let consumed = other.lock().expect("received records").clone();
         let now = committed(probe, topic, 4);
         let covered = theirs.iter().all(|p| {
             let last = consumed.iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).max();
@@ -258,7 +258,7 @@ pub struct KilledMember {
 /// each of those partitions resumes at its committed offset.
 pub async fn check_takeover(addr: &str, topic: &str, survivor: &[Arc<StreamConsumer>], received: &Received, dead: &KilledMember) {
     // The survivor may have read the dead member's partitions before it joined.
-    let seen_before_kill = received.lock().unwrap()[0].len();
+    let seen_before_kill = received.lock().expect("received records")[0].len();
     produce(addr, topic, 4, "second", 40).await;
     let deadline = Instant::now() + GROUP_WAIT;
     while assignments(survivor, topic)[0].len() < 4 {
@@ -273,7 +273,7 @@ pub async fn check_takeover(addr: &str, topic: &str, survivor: &[Arc<StreamConsu
     let expected: BTreeSet<String> =
         (0..40).map(|i| format!("first-{i}")).chain((0..40).map(|i| format!("second-{i}"))).collect();
     let everything = || -> BTreeSet<String> {
-        received.lock().unwrap()[0].iter().chain(&dead.consumed).map(|(_, _, v)| v.clone()).collect()
+        received.lock().expect("received records")[0].iter().chain(&dead.consumed).map(|(_, _, v)| v.clone()).collect()
     };
     let deadline = Instant::now() + GROUP_WAIT;
     while !everything().is_superset(&expected) {
@@ -283,7 +283,7 @@ pub async fn check_takeover(addr: &str, topic: &str, survivor: &[Arc<StreamConsu
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let got = received.lock().unwrap()[0].clone();
+    let got = received.lock().expect("received records")[0].clone();
     assert_eq!(everything(), expected, "nothing skipped");
     for p in &dead.partitions {
         let first_taken = got[seen_before_kill..].iter().filter(|(q, _, _)| q == p).map(|(_, o, _)| *o).min();
