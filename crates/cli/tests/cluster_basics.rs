@@ -111,6 +111,11 @@ fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}-{i}")).collect()
 }
 
+/// Values of about 16 KiB: a few hundred fill a few MiB of a small disk.
+fn big_values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    values(prefix, range).into_iter().map(|v| format!("{v}:{}", "x".repeat(16 * 1024))).collect()
+}
+
 fn consumer(bootstrap: &str, topic: &str, partition: i32) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -590,14 +595,11 @@ fn a_leader_whose_disk_fails_halts_and_another_replica_takes_over_with_every_ack
     assert_eq!(view.leader_of(&topic, 0), Some(1));
 
     let producer = producer(&cluster.bootstrap());
-    let big = |prefix: &str, range: std::ops::Range<usize>| -> Vec<String> {
-        values(prefix, range).into_iter().map(|v| format!("{v}:{}", "x".repeat(16 * 1024))).collect()
-    };
-    let before = big("before", 0..10);
+    let before = big_values("before", 0..10);
     produce_all(&producer, &topic, 0, &before);
     // About 1 MiB more reaches node 1's disk; the records below need more than three.
     disk.fail_after(1);
-    let after = big("after", 0..200);
+    let after = big_values("after", 0..200);
     let offsets = produce_all(&producer, &topic, 0, &after);
     assert_eq!(offsets, (10..210).collect::<Vec<i64>>(), "every record acknowledged once, in order, across the failover");
 
@@ -612,6 +614,69 @@ fn a_leader_whose_disk_fails_halts_and_another_replica_takes_over_with_every_ack
     let expected: Vec<(i64, String)> = (0..).zip(before.iter().chain(&after).cloned()).collect();
     let read = read_n(&consumer(&cluster.bootstrap(), &topic, 0), expected.len(), Duration::from_secs(30));
     assert!(read == expected, "node {leader} serves every acknowledged record once, in order");
+}
+
+#[test]
+fn a_follower_whose_disk_is_full_leaves_the_isr_and_catches_up_with_every_record_once_space_is_freed() {
+    let _exclusive = harness::cluster::exclusive();
+    let disk = harness::failing_disk::FailingDisk::required();
+    let healthy = tempfile::tempdir().expect("temp dir");
+    // Node 3's partitions are on the small disk, its metadata log is not: the full disk
+    // refuses only what is replicated to it.
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "3000")
+        .data_dir(3, disk.path().join("node-3"))
+        .metadata_dir(3, healthy.path().join("metadata-3"))
+        .start();
+    let topic = harness::unique_topic("full-follower");
+    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
+        .expect("CreateTopics call");
+    assert!(created[0].is_ok(), "{created:?}");
+    let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(&topic, 1));
+    assert_eq!(view.leader_of(&topic, 0), Some(1));
+
+    let producer = producer(&cluster.bootstrap());
+    let before = big_values("before", 0..10);
+    assert_eq!(produce_all(&producer, &topic, 0, &before), (0..10).collect::<Vec<i64>>());
+    disk.fill_leaving(2);
+    // About 5 MiB, more than node 3 has room for. With acks=all and min.insync.replicas=2
+    // every record is acknowledged: node 3 leaves the ISR rather than hold them up.
+    let during = big_values("during", 0..300);
+    assert_eq!(produce_all(&producer, &topic, 0, &during), (10..310).collect::<Vec<i64>>());
+    let view = cluster.wait_for("node 3 out of the ISR", WAIT, |v| v.partition(&topic, 0).is_some_and(|p| !p.isr.contains(&3)));
+    assert_eq!(view.leader_of(&topic, 0), Some(1), "a full follower moves no leadership");
+    assert!(cluster.is_running(3), "a full disk does not stop the follower; log:\n{}", cluster.log(3));
+    let log = cluster.log(3);
+    assert!(log.contains("the disk is full") && log.contains("replication to this broker is refused"), "{log}");
+
+    disk.free_space();
+    cluster.wait_for("node 3 back in the ISR", WAIT, |v| v.fully_replicated(&topic, 1));
+    // Node 3's own segments hold every record once, at the leader's offsets.
+    let expected: Vec<(i64, String)> = (0..).zip(before.iter().chain(&during).cloned()).collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let copy: Vec<(i64, String)> = cluster
+            .read_partition(3, &topic, 0)
+            .expect("read node 3's segments")
+            .into_iter()
+            .map(|(offset, value)| (offset, String::from_utf8_lossy(&value.unwrap_or_default()).into_owned()))
+            .collect();
+        if copy.len() >= expected.len() || Instant::now() > deadline {
+            let first_difference = copy.iter().zip(&expected).position(|(a, b)| a != b);
+            assert!(
+                copy == expected,
+                "node 3 holds {} records of {}; first difference at index {first_difference:?}",
+                copy.len(),
+                expected.len()
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2

@@ -135,6 +135,8 @@ pub struct ClusterBuilder {
     sets: Vec<(String, String)>,
     /// Data directories other than `<temp>/node-<id>`, by node id.
     data_dirs: Vec<(i32, PathBuf)>,
+    /// `metadata.log.dir` of the nodes whose metadata log is not in their data directory.
+    metadata_dirs: Vec<(i32, PathBuf)>,
 }
 
 impl ClusterBuilder {
@@ -148,6 +150,13 @@ impl ClusterBuilder {
     /// cluster's temporary directory; the caller removes it.
     pub fn data_dir(mut self, id: i32, dir: PathBuf) -> Self {
         self.data_dirs.push((id, dir));
+        self
+    }
+
+    /// Puts node `id`'s metadata log at `dir` (`metadata.log.dir`) instead of in its
+    /// data directory: off a disk the test fills, say.
+    pub fn metadata_dir(mut self, id: i32, dir: PathBuf) -> Self {
+        self.metadata_dirs.push((id, dir));
         self
     }
 
@@ -195,6 +204,7 @@ impl ClusterBuilder {
                         .iter()
                         .find(|(node, _)| *node == id)
                         .map_or_else(|| temp.path().join(format!("node-{id}")), |(_, dir)| dir.clone()),
+                    metadata_dir: self.metadata_dirs.iter().find(|(node, _)| *node == id).map(|(_, dir)| dir.clone()),
                     log_path: temp.path().join(format!("node-{id}.log")),
                     child: None,
                     paused: false,
@@ -227,6 +237,7 @@ struct Node {
     kafka_port: u16,
     controller_port: u16,
     data_dir: PathBuf,
+    metadata_dir: Option<PathBuf>,
     log_path: PathBuf,
     child: Option<Child>,
     paused: bool,
@@ -258,6 +269,7 @@ impl Cluster {
             nodes: n,
             sets: Vec::new(),
             data_dirs: Vec::new(),
+            metadata_dirs: Vec::new(),
         }
     }
 
@@ -642,6 +654,10 @@ impl Cluster {
         for (key, value) in &self.sets {
             args.push("--set".into());
             args.push(format!("{key}={value}"));
+        }
+        if let Some(dir) = &node.metadata_dir {
+            args.push("--set".into());
+            args.push(format!("metadata.log.dir={}", dir.display()));
         }
         args
     }
