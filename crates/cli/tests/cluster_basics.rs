@@ -111,6 +111,18 @@ fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}-{i}")).collect()
 }
 
+/// Creates `topic` with one partition on nodes 1, 2 and 3, node 1 first so that it
+/// leads, and `min.insync.replicas=2`; returns once all three replicas are in sync.
+fn create_topic_led_by_node_1(cluster: &mut Cluster, topic: &str) {
+    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
+        .expect("CreateTopics call");
+    assert!(created[0].is_ok(), "{created:?}");
+    let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(topic, 1));
+    assert_eq!(view.leader_of(topic, 0), Some(1));
+}
+
 /// Values of about 16 KiB: a few hundred fill a few MiB of a small disk.
 fn big_values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     values(prefix, range).into_iter().map(|v| format!("{v}:{}", "x".repeat(16 * 1024))).collect()
@@ -585,14 +597,7 @@ fn a_leader_whose_disk_fails_halts_and_another_replica_takes_over_with_every_ack
         .data_dir(1, disk.path().join("node-1"))
         .start();
     let topic = harness::unique_topic("failed-disk");
-    // Node 1 first in the assignment: it leads.
-    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
-        .expect("CreateTopics call");
-    assert!(created[0].is_ok(), "{created:?}");
-    let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(&topic, 1));
-    assert_eq!(view.leader_of(&topic, 0), Some(1));
+    create_topic_led_by_node_1(&mut cluster, &topic);
 
     let producer = producer(&cluster.bootstrap());
     let before = big_values("before", 0..10);
@@ -631,13 +636,7 @@ fn a_follower_whose_disk_is_full_leaves_the_isr_and_catches_up_with_every_record
         .metadata_dir(3, healthy.path().join("metadata-3"))
         .start();
     let topic = harness::unique_topic("full-follower");
-    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
-        .expect("CreateTopics call");
-    assert!(created[0].is_ok(), "{created:?}");
-    let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(&topic, 1));
-    assert_eq!(view.leader_of(&topic, 0), Some(1));
+    create_topic_led_by_node_1(&mut cluster, &topic);
 
     let producer = producer(&cluster.bootstrap());
     let before = big_values("before", 0..10);
