@@ -239,7 +239,7 @@ fn read(
     let mut last_report = (start, 0u64, 0u64);
     while progress.messages < args.messages {
         match consumer.poll(Duration::ZERO) {
-            // Only before the partitions are forwarded; counted all the same.
+            // Not expected: every partition's records go to `fetched`. Counted all the same.
             Some(Ok(message)) => {
                 progress.messages += 1;
                 progress.bytes += (message.key_len() + message.payload_len()) as u64;
