@@ -95,6 +95,18 @@ impl SegmentIndexes {
         self.bytes_since_last_index_entry += header.size() as u64;
         self.next_offset = header.last_offset() + 1;
     }
+
+    /// Drops the entries of both indexes for offsets at or past `offset`.
+    fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        self.offset_index.truncate_to(offset)?;
+        self.time_index.truncate_to(offset)
+    }
+
+    /// Writes the entries both indexes hold in memory only.
+    fn write_if_buffered(&mut self) -> Result<(), LogError> {
+        self.offset_index.write_if_buffered()?;
+        self.time_index.write_if_buffered()
+    }
 }
 
 /// A segment (see the module docs).
@@ -214,8 +226,7 @@ impl LogSegment {
         let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
         let truncation = if recovery_point > base_offset {
             let indexes = &mut segment.indexes;
-            indexes.offset_index.truncate_to(recovery_point)?;
-            indexes.time_index.truncate_to(recovery_point)?;
+            indexes.truncate_to(recovery_point)?;
             // An earlier recovery may have rewritten the entries kept without a sync:
             // they are fsynced again with the recovered batches.
             indexes.offset_index.assume_unsynced();
@@ -334,14 +345,12 @@ impl LogSegment {
             Some((position, reason)) => {
                 let bytes_removed = self.log.size_bytes() - position;
                 self.log.truncate_to(position)?;
-                self.indexes.offset_index.truncate_to(self.indexes.next_offset)?;
-                self.indexes.time_index.truncate_to(self.indexes.next_offset)?;
+                self.indexes.truncate_to(self.indexes.next_offset)?;
                 Some(Truncation { position, bytes_removed, reason })
             }
             None => None,
         };
-        self.indexes.offset_index.write_if_buffered()?;
-        self.indexes.time_index.write_if_buffered()?;
+        self.indexes.write_if_buffered()?;
         Ok(truncation)
     }
 
@@ -438,8 +447,7 @@ impl LogSegment {
             self.indexes.on_batch(position, header);
             position += header.size() as u64;
         }
-        let indexes = &mut self.indexes;
-        if let Err(error) = indexes.offset_index.write_if_buffered().and_then(|()| indexes.time_index.write_if_buffered()) {
+        if let Err(error) = self.indexes.write_if_buffered() {
             warn!(segment = %self.log.path().display(), %error, "index write failed; will retry");
         }
     }
@@ -716,8 +724,7 @@ impl LogSegment {
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
         let Some((position, _)) = self.find_batch(offset)? else { return Ok(0) };
         let bytes_removed = self.log.size_bytes() - position;
-        self.indexes.offset_index.truncate_to(offset)?;
-        self.indexes.time_index.truncate_to(offset)?;
+        self.indexes.truncate_to(offset)?;
         self.log.truncate_to(position)?;
         if let Some(truncation) = self.rescan_tail(false)? {
             warn!(segment = %self.log.path().display(), ?truncation, "cut an invalid batch found while truncating");
