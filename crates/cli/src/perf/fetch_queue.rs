@@ -24,7 +24,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::RDKafkaErrorCode;
 
 /// Most records taken in one call.
-pub(crate) const MAX_BATCH: usize = 4096;
+const MAX_BATCH: usize = 4096;
 
 /// The fetched records of one topic's partitions, on a queue of their own.
 pub(crate) struct FetchQueue<'c> {
@@ -79,7 +79,6 @@ impl<'c> FetchQueue<'c> {
     pub(crate) fn read(&mut self, timeout: Duration, max: usize, mut each: impl FnMut(Result<usize, RDKafkaErrorCode>)) -> usize {
         let max = max.clamp(1, MAX_BATCH);
         let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        self.batch.clear();
         // SAFETY: `batch` has room for `max` pointers; librdkafka writes at most `max`
         // and returns how many (or -1 on error, when it wrote none).
         let taken = unsafe { rdsys::rd_kafka_consume_batch_queue(self.queue, timeout_ms, self.batch.as_mut_ptr(), max) };

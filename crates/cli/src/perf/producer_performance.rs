@@ -164,7 +164,7 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
         if let Some(due) = throttler.due(index) {
             wait_until(&producer, due);
         }
-        send(&producer, &topic, payloads.next(index))?;
+        send(&producer, &topic, payloads.next(index)).with_context(|| format!("could not send to topic {}", args.topic))?;
         if index % SENDS_PER_POLL == 0 {
             producer.poll(Duration::ZERO);
         }
@@ -192,7 +192,7 @@ fn send(producer: &BaseProducer<PerfProducerContext>, topic: &TopicSender<'_>, p
                 // (its latency counts from the first attempt, as in Kafka's blocking send).
                 producer.poll(QUEUE_FULL_WAIT);
             }
-            Err(code) => bail!("could not send to topic {}: {code}", topic.name()),
+            Err(code) => return Err(code.into()),
         }
     }
 }

@@ -29,7 +29,6 @@ const PARTITION_UNASSIGNED: i32 = -1;
 pub(crate) struct TopicSender<'p> {
     /// Owned: released once, in `drop`.
     topic: *mut rdsys::rd_kafka_topic_t,
-    name: String,
     /// The handle must not outlive the client it belongs to.
     _producer: PhantomData<&'p ()>,
 }
@@ -47,11 +46,7 @@ impl<'p> TopicSender<'p> {
             let code = RDKafkaErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
             bail!("librdkafka refused topic {topic}: {code}");
         }
-        Ok(TopicSender { topic: handle, name: topic.to_string(), _producer: PhantomData })
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
+        Ok(TopicSender { topic: handle, _producer: PhantomData })
     }
 
     /// Queues a copy of `payload` (no key) for the partitioner to place; its delivery
