@@ -11,7 +11,7 @@
 mod harness;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{spool_bin, unique_topic, Broker};
@@ -29,6 +29,19 @@ struct Output {
 
 /// Runs `program args`, killing it after [`LIMIT`]; panics unless it exits with 0.
 fn run_ok(program: &Path, args: &[&str]) -> Output {
+    let (status, output) = run(program, args);
+    assert!(
+        status.success(),
+        "{} {args:?} exited with {status}\nstdout:\n{}\nstderr:\n{}",
+        program.display(),
+        output.stdout,
+        output.stderr
+    );
+    output
+}
+
+/// Runs `program args`, killing it after [`LIMIT`].
+fn run(program: &Path, args: &[&str]) -> (ExitStatus, Output) {
     let mut child = Command::new(program)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -60,15 +73,7 @@ fn run_ok(program: &Path, args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let output = Output { stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() };
-    assert!(
-        status.success(),
-        "{} {args:?} exited with {status}\nstdout:\n{}\nstderr:\n{}",
-        program.display(),
-        output.stdout,
-        output.stderr
-    );
-    output
+    (status, Output { stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() })
 }
 
 fn spool(args: &[&str]) -> Output {
@@ -159,6 +164,56 @@ fn perf_produce_sends_every_record_and_perf_consume_reads_them_all() {
     assert!(!consumed.stdout.contains("WARNING"), "{}", consumed.stdout);
     let mb: f64 = consumed.stdout.lines().last().unwrap_or_default().split(", ").nth(2).unwrap_or("0").parse().unwrap_or(0.0);
     assert!((mb - 20_000.0 * 100.0 / 1_048_576.0).abs() < 1e-3, "MB consumed: {mb}");
+}
+
+/// Records the broker refuses come back in delivery reports: the tool prints why,
+/// leaves them out of its counts and exits with 1.
+#[test]
+fn perf_produce_counts_records_the_broker_refuses_and_exits_with_1() {
+    let broker = Broker::start();
+    let topic = unique_topic("perf-refused");
+    create_topic(&broker, &topic, 1);
+    // 2 MB records: the client is told to let them out, the topic's max.message.bytes
+    // (1 MiB by default) refuses them.
+    let (status, refused) = run(
+        &spool_bin(),
+        &[
+            "perf", "produce", "--bootstrap-server", &broker.addr, "--topic", &topic, "--num-records", "3", "--record-size",
+            "2000000", "--throughput", "-1", "--producer-props", "message.max.bytes=5000000", "batch.size=5000000",
+        ],
+    );
+    assert_eq!(status.code(), Some(1), "stdout:\n{}\nstderr:\n{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("error: a record was not delivered: "), "{}", refused.stderr);
+    assert!(refused.stderr.contains("error: 3 of 3 records could not be delivered"), "{}", refused.stderr);
+    assert_eq!(final_producer_line(&refused.stdout), 0, "{}", refused.stdout);
+    assert_eq!(records_in(&broker, &topic), 0);
+}
+
+/// A paced run prints Kafka's progress line every `--reporting-interval`, each for the
+/// records acknowledged since the one before.
+#[test]
+fn perf_produce_paced_prints_progress_windows_that_add_up() {
+    let broker = Broker::start();
+    let topic = unique_topic("perf-progress");
+    create_topic(&broker, &topic, 1);
+    let paced = spool(&[
+        "perf", "produce", "--bootstrap-server", &broker.addr, "--topic", &topic, "--num-records", "1500", "--record-size", "100",
+        "--throughput", "3000", "--reporting-interval", "100", "--producer-props", "linger.ms=1",
+    ]);
+    assert_eq!(final_producer_line(&paced.stdout), 1500, "{}", paced.stdout);
+    let lines: Vec<&str> = paced.stdout.lines().collect();
+    let windows: Vec<u64> = lines[..lines.len() - 1]
+        .iter()
+        .map(|line| {
+            // `N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency.`
+            assert!(line.ends_with(" ms max latency."), "progress line: {line:?}");
+            line.split_once(" records sent, ").unwrap_or_else(|| panic!("progress line: {line:?}")).0.parse().expect("a count")
+        })
+        .collect();
+    assert!(windows.len() >= 2, "half a second paced, a line every 100 ms:\n{}", paced.stdout);
+    assert!(windows.iter().all(|&n| n > 0), "{}", paced.stdout);
+    assert!(windows.iter().sum::<u64>() <= 1500, "{}", paced.stdout);
+    assert_eq!(records_in(&broker, &topic), 1500);
 }
 
 /// With `--group` the records arrive only after a rebalance, which the tool serves on

@@ -344,7 +344,7 @@ fn paced(
             let start = Instant::now();
             for number in 0..count {
                 if let Some(due) = throttler.due(number) {
-                    wait_until(&producer, due);
+                    wait_until(due, |wait| producer.poll(wait));
                 }
                 stamp(&mut payload, number, epoch);
                 send(&producer, topic, &payload)?;

@@ -5,7 +5,8 @@
 //! reads about 1.4 M records/s on the development machine, and 6 M/s when it takes
 //! them with `rd_kafka_consume_batch_queue` (`rdkafka_performance -G` without and with
 //! `-B`, same broker, same run). The safe API has no batch call, so this module makes
-//! it; it and [`super::topic_sender`] hold the only `unsafe` of the command-line tools.
+//! it; it, [`super::topic_sender`] and [`super::delivery_queue`] hold the only `unsafe`
+//! of the command-line tools.
 //!
 //! The records of every partition of the topic are forwarded to a queue of this
 //! module's own. The consumer's queue keeps everything else (rebalances, errors), and

@@ -17,6 +17,7 @@
 
 mod consumer_performance;
 mod date_format;
+mod delivery_queue;
 mod end_to_end_latency;
 mod fetch_queue;
 mod latency_stats;

@@ -1,12 +1,10 @@
 //! librdkafka client contexts of the perf tools.
 //!
 //! Both wrap the console tools' [`ToolContext`] for logging (quiet while starting,
-//! warnings once running) and add what a measurement needs: the producer's delivery
-//! callback times every record, the consumer's rebalance callback notes when the group
-//! assigned partitions.
+//! warnings once running); the consumer's adds what its measurement needs: its
+//! rebalance callback notes when the group assigned partitions.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -18,53 +16,17 @@ use rdkafka::producer::ProducerContext;
 
 use crate::client_context::ToolContext;
 
-use super::latency_stats::ProducerStats;
-
-/// How many delivery failures are printed one by one before only counting.
-const DELIVERY_FAILURES_PRINTED_MAX: u64 = 10;
-
-/// Context of the producer tool. Each record's delivery opaque is its send time in
-/// nanoseconds since [`PerfProducerContext::epoch`], so timing a record allocates
-/// nothing.
+/// Context of the producer tool: logging only. The tool takes its delivery reports
+/// from librdkafka's queue itself ([`super::delivery_queue`]) and times them there;
+/// the producer is never polled through rust-rdkafka, so `delivery` is not called.
+#[derive(Default)]
 pub(crate) struct PerfProducerContext {
     tool: ToolContext,
-    epoch: Instant,
-    stats: Mutex<ProducerStats>,
-    failed: AtomicU64,
 }
 
 impl PerfProducerContext {
-    pub(crate) fn new(reporting_interval: Duration) -> Self {
-        let epoch = Instant::now();
-        PerfProducerContext {
-            tool: ToolContext::default(),
-            epoch,
-            stats: Mutex::new(ProducerStats::new(epoch, reporting_interval)),
-            failed: AtomicU64::new(0),
-        }
-    }
-
-    /// Starts the measured run now: statistics so far are dropped.
-    pub(crate) fn start(&self, reporting_interval: Duration) {
+    pub(crate) fn set_running(&self) {
         self.tool.set_running();
-        if let Ok(mut stats) = self.stats.lock() {
-            *stats = ProducerStats::new(Instant::now(), reporting_interval);
-        }
-    }
-
-    /// The delivery opaque of a record sent now.
-    pub(crate) fn send_stamp(&self) -> usize {
-        self.epoch.elapsed().as_nanos() as usize
-    }
-
-    /// Records whose delivery failed.
-    pub(crate) fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
-    }
-
-    /// Runs `f` on the statistics.
-    pub(crate) fn with_stats<T>(&self, f: impl FnOnce(&ProducerStats) -> T) -> Option<T> {
-        self.stats.lock().ok().map(|stats| f(&stats))
     }
 }
 
@@ -79,32 +41,10 @@ impl ClientContext for PerfProducerContext {
 }
 
 impl ProducerContext for PerfProducerContext {
+    /// The record's send time (see `producer_performance::Measurement`).
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
-        let now = Instant::now();
-        let latency = now.saturating_duration_since(self.epoch + Duration::from_nanos(sent_ns as u64));
-        match result {
-            Ok(message) => {
-                let line = match self.stats.lock() {
-                    Ok(mut stats) => stats.record(latency, message.payload_len(), now),
-                    Err(_) => None,
-                };
-                if let Some(line) = line {
-                    println!("{line}");
-                }
-            }
-            Err((error, _)) => {
-                // Kafka prints the exception and does not count the record as sent.
-                let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                if failed <= DELIVERY_FAILURES_PRINTED_MAX {
-                    eprintln!("error: a record was not delivered: {error}");
-                } else if failed == DELIVERY_FAILURES_PRINTED_MAX + 1 {
-                    eprintln!("error: more delivery failures; counting them without printing each");
-                }
-            }
-        }
-    }
+    fn delivery(&self, _result: &DeliveryResult<'_>, _sent_ns: usize) {}
 }
 
 /// Context of the consumer tool: notes how long the group took to assign partitions.

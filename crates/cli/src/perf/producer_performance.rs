@@ -15,8 +15,8 @@
 //!
 //! As in Kafka, the servers may come from `--bootstrap-server` or from
 //! `bootstrap.servers` in the properties; properties use Java names (mapped) or
-//! librdkafka's. The librdkafka producer is a `BaseProducer` polled by the sending
-//! thread itself, so delivery callbacks cost no thread hand-off. The exit code is 1 if
+//! librdkafka's. The sending thread also takes the delivery reports from librdkafka's
+//! queue ([`super::delivery_queue`]), so they cost no thread hand-off. The exit code is 1 if
 //! any record was not delivered.
 
 use std::path::PathBuf;
@@ -25,15 +25,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Parser};
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::util::Timeout;
 use rdkafka::ClientConfig;
 
 use crate::connection_args::{
     apply_java_properties, load_properties, normalize_server_list, parse_key_value, probe_bootstrap,
 };
 
+use super::delivery_queue::{Delivered, DeliveryQueue};
+use super::latency_stats::ProducerStats;
 use super::payload::{time_seed, Payloads};
 use super::perf_context::PerfProducerContext;
 use super::throughput_throttler::{wait_until, ThroughputThrottler};
@@ -47,6 +48,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 const SENDS_PER_POLL: u64 = 256;
 /// Wait for the local queue to drain when librdkafka says it is full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(1);
+/// Wait for the last delivery reports, between two checks that any is left.
+const FLUSH_WAIT: Duration = Duration::from_millis(100);
+/// Records sent back to back with one reading of the clock (see [`Measurement`]).
+const SENDS_PER_STAMP: u32 = 16;
+/// How many delivery failures are printed one by one before only counting.
+const DELIVERY_FAILURES_PRINTED_MAX: u64 = 10;
 
 /// Verify the producer performance (Kafka's ProducerPerformance).
 #[derive(Parser, Debug)]
@@ -149,7 +156,7 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
         eprintln!("note: --print-metrics: librdkafka has no Java client metrics; none are printed");
     }
     let producer: BaseProducer<PerfProducerContext> =
-        BaseProducer::from_config_and_context(&config, PerfProducerContext::new(reporting_interval))
+        BaseProducer::from_config_and_context(&config, PerfProducerContext::default())
             .context("invalid producer configuration")?;
     probe_bootstrap(&bootstrap, PROBE_TIMEOUT)?;
     producer
@@ -157,42 +164,118 @@ fn produce(args: &ProducerPerfArgs) -> Result<i32> {
         .fetch_metadata(Some(&args.topic), METADATA_TIMEOUT)
         .with_context(|| format!("could not fetch metadata from {bootstrap}"))?;
 
-    producer.context().start(reporting_interval);
+    producer.context().set_running();
     let topic = TopicSender::new(&producer, &args.topic)?;
+    let mut deliveries = DeliveryQueue::new(&producer)?;
+    let mut run = Measurement::new(reporting_interval);
     let throttler = ThroughputThrottler::new(args.throughput, Instant::now()).map_err(anyhow::Error::msg)?;
     for index in 0..args.num_records {
         if let Some(due) = throttler.due(index) {
-            wait_until(&producer, due);
+            wait_until(due, |wait| run.serve(&mut deliveries, wait));
         }
-        send(&producer, &topic, payloads.next(index)).with_context(|| format!("could not send to topic {}", args.topic))?;
+        send(&topic, &mut deliveries, &mut run, payloads.next(index))
+            .with_context(|| format!("could not send to topic {}", args.topic))?;
         if index % SENDS_PER_POLL == 0 {
-            producer.poll(Duration::ZERO);
+            run.serve(&mut deliveries, Duration::ZERO);
         }
     }
-    producer.flush(Timeout::Never).context("flushing the producer")?;
-    let end = Instant::now();
-    if let Some(line) = producer.context().with_stats(|stats| stats.total_line(end)) {
-        println!("{line}");
+    // librdkafka's flush does not serve the queue of a client that takes its delivery
+    // reports as events: it only says whether any is left.
+    loop {
+        match producer.flush(Duration::ZERO) {
+            Ok(()) => break,
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => run.serve(&mut deliveries, FLUSH_WAIT),
+            Err(e) => return Err(e).context("flushing the producer"),
+        }
     }
-    let failed = producer.context().failed();
-    if failed > 0 {
-        eprintln!("error: {failed} of {} records could not be delivered", args.num_records);
+    println!("{}", run.stats.total_line(Instant::now()));
+    if run.failed > 0 {
+        eprintln!("error: {} of {} records could not be delivered", run.failed, args.num_records);
         return Ok(1);
     }
     Ok(0)
 }
 
-fn send(producer: &BaseProducer<PerfProducerContext>, topic: &TopicSender<'_>, payload: &[u8]) -> Result<()> {
-    let stamp = producer.context().send_stamp();
+fn send(
+    topic: &TopicSender<'_>,
+    deliveries: &mut DeliveryQueue<'_, PerfProducerContext>,
+    run: &mut Measurement,
+    payload: &[u8],
+) -> Result<()> {
+    let stamp = run.send_stamp();
     loop {
         match topic.send(payload, stamp) {
             Ok(()) => return Ok(()),
             Err(RDKafkaErrorCode::QueueFull) => {
                 // librdkafka's queue is full: serve deliveries, then retry the same record
                 // (its latency counts from the first attempt, as in Kafka's blocking send).
-                producer.poll(QUEUE_FULL_WAIT);
+                run.serve(deliveries, QUEUE_FULL_WAIT);
             }
             Err(code) => return Err(code.into()),
+        }
+    }
+}
+
+/// The sending thread's account of the run: statistics of the acknowledged records,
+/// failures, and the send time stamped on records.
+///
+/// Each record's delivery opaque is its send time in nanoseconds since `epoch`, so
+/// timing a record allocates nothing. The clock is read once per
+/// [`SENDS_PER_STAMP`] records sent back to back, and again after anything that can
+/// wait (serving the delivery queue): a record's latency then counts from at most a few
+/// microseconds before its own send, never from after it. Acknowledgements are timed
+/// once per delivery report, as all its records were acknowledged by one response.
+struct Measurement {
+    epoch: Instant,
+    stats: ProducerStats,
+    failed: u64,
+    /// Nanoseconds since `epoch` when the clock was last read for a send.
+    stamp: usize,
+    /// Records sent with `stamp` so far.
+    stamped: u32,
+}
+
+impl Measurement {
+    fn new(reporting_interval: Duration) -> Self {
+        let epoch = Instant::now();
+        Measurement { epoch, stats: ProducerStats::new(epoch, reporting_interval), failed: 0, stamp: 0, stamped: SENDS_PER_STAMP }
+    }
+
+    /// The delivery opaque of a record sent now.
+    fn send_stamp(&mut self) -> usize {
+        if self.stamped >= SENDS_PER_STAMP {
+            self.stamp = self.epoch.elapsed().as_nanos() as usize;
+            self.stamped = 0;
+        }
+        self.stamped += 1;
+        self.stamp
+    }
+
+    /// Serves one event of `deliveries`, waiting up to `timeout` for it.
+    fn serve(&mut self, deliveries: &mut DeliveryQueue<'_, PerfProducerContext>, timeout: Duration) {
+        deliveries.serve(timeout, |now, delivered| self.delivered(now, delivered));
+        self.waited();
+    }
+
+    /// Time may have passed since the last send: the next one reads the clock again.
+    fn waited(&mut self) {
+        self.stamped = SENDS_PER_STAMP;
+    }
+
+    fn delivered(&mut self, now: Instant, delivered: Delivered) {
+        if let Some(error) = delivered.error {
+            // Kafka prints the exception and does not count the record as sent.
+            self.failed += 1;
+            if self.failed <= DELIVERY_FAILURES_PRINTED_MAX {
+                eprintln!("error: a record was not delivered: {error}");
+            } else if self.failed == DELIVERY_FAILURES_PRINTED_MAX + 1 {
+                eprintln!("error: more delivery failures; counting them without printing each");
+            }
+            return;
+        }
+        let sent = self.epoch + Duration::from_nanos(delivered.opaque as u64);
+        if let Some(line) = self.stats.record(now.saturating_duration_since(sent), delivered.payload_len, now) {
+            println!("{line}");
         }
     }
 }
@@ -230,6 +313,37 @@ mod tests {
         assert_eq!(client_config(&args).unwrap().1, "a:1");
         let args = parse(&["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "-1"]).unwrap();
         assert!(client_config(&args).is_err());
+    }
+
+    #[test]
+    fn a_send_stamp_is_shared_by_back_to_back_sends_only() {
+        let mut run = Measurement::new(Duration::from_secs(5));
+        let first = run.send_stamp();
+        std::thread::sleep(Duration::from_millis(2));
+        for _ in 1..SENDS_PER_STAMP {
+            assert_eq!(run.send_stamp(), first, "sent back to back with the first");
+        }
+        let next = run.send_stamp();
+        assert!(next >= first + 2_000_000, "the clock is read again after {SENDS_PER_STAMP} sends");
+        std::thread::sleep(Duration::from_millis(2));
+        run.waited();
+        assert!(run.send_stamp() >= next + 2_000_000, "and after a wait");
+    }
+
+    #[test]
+    fn a_delivery_is_timed_from_its_stamp_and_a_failure_is_not_counted() {
+        let mut run = Measurement::new(Duration::from_secs(5));
+        let stamp = run.send_stamp();
+        let sent = run.epoch + Duration::from_nanos(stamp as u64);
+        run.delivered(sent + Duration::from_millis(7), Delivered { error: None, opaque: stamp, payload_len: 100 });
+        run.delivered(
+            sent + Duration::from_millis(9),
+            Delivered { error: Some(RDKafkaErrorCode::MessageSizeTooLarge), opaque: stamp, payload_len: 100 },
+        );
+        assert_eq!((run.stats.count(), run.failed), (1, 1));
+        let line = run.stats.total_line(sent + Duration::from_secs(1));
+        assert!(line.starts_with("1 records sent, "), "{line}");
+        assert!(line.contains(", 7.00 ms avg latency, 7.00 ms max latency, 7 ms 50th"), "{line}");
     }
 
     #[test]

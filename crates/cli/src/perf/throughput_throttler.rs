@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseProducer, ProducerContext};
 
 /// When each record of a paced run may be sent.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +39,11 @@ impl ThroughputThrottler {
     }
 }
 
-/// Serves `producer`'s delivery reports until `due`. librdkafka's poll counts its
-/// timeout in whole milliseconds, so a wait shorter than one (every wait at 10,000
-/// records/s) would return at once and spin a core; the last fraction is slept instead.
-pub(crate) fn wait_until<C: ProducerContext>(producer: &BaseProducer<C>, due: Instant) {
+/// Serves a producer's delivery reports until `due`, with `serve(timeout)` (which
+/// waits up to `timeout` for an event). librdkafka's poll counts its timeout in whole
+/// milliseconds, so a wait shorter than one (every wait at 10,000 records/s) would
+/// return at once and spin a core; the last fraction is slept instead.
+pub(crate) fn wait_until(due: Instant, mut serve: impl FnMut(Duration)) {
     loop {
         let now = Instant::now();
         if now >= due {
@@ -51,7 +51,7 @@ pub(crate) fn wait_until<C: ProducerContext>(producer: &BaseProducer<C>, due: In
         }
         let wait = due - now;
         if wait >= Duration::from_millis(1) {
-            producer.poll(wait);
+            serve(wait);
         } else {
             std::thread::sleep(wait);
         }

@@ -7,9 +7,8 @@
 //! topic handle, so this module makes one, beside the batch read of
 //! [`super::fetch_queue`].
 //!
-//! Deliveries still go through rust-rdkafka (`BaseProducer::poll` and the context's
-//! `delivery`): the record's opaque is made with [`IntoOpaque::into_ptr`], exactly as
-//! rust-rdkafka's `send` makes it.
+//! The record's opaque is made with [`IntoOpaque::into_ptr`], exactly as rust-rdkafka's
+//! `send` makes it, and comes back in its delivery report ([`super::delivery_queue`]).
 #![allow(unsafe_code)]
 
 use std::ffi::{c_void, CString};
