@@ -29,6 +29,8 @@ use rdkafka::util::IntoOpaque;
 
 /// Most records taken from a report in one call.
 const MAX_BATCH: usize = 4096;
+/// Most events one [`DeliveryQueue::serve`] takes, so that sending goes on meanwhile.
+const MAX_EVENTS_PER_SERVE: usize = 256;
 
 /// One record of a delivery report.
 #[derive(Debug, Clone, Copy)]
@@ -62,18 +64,32 @@ impl<'p, C: ProducerContext<DeliveryOpaque = usize>> DeliveryQueue<'p, C> {
         Ok(DeliveryQueue { producer, queue, batch: Vec::with_capacity(MAX_BATCH) })
     }
 
-    /// Serves one event, waiting up to `timeout` (in whole milliseconds, as librdkafka
-    /// counts) for one to arrive: each record of a delivery report goes to
-    /// `on_delivery` with the instant the report was taken. Returns whether an event
-    /// was served.
-    pub(crate) fn serve(&mut self, timeout: Duration, mut on_delivery: impl FnMut(Instant, Delivered)) -> bool {
-        let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
-        // SAFETY: `queue` is live (released only in `drop`); the event returned, if
-        // any, is owned here and destroyed below.
-        let event = unsafe { rdsys::rd_kafka_queue_poll(self.queue, timeout_ms) };
-        if event.is_null() {
-            return false;
+    /// Serves the events waiting, up to [`MAX_EVENTS_PER_SERVE`], or waits up to
+    /// `timeout` (in whole milliseconds, as librdkafka counts) for the first: each
+    /// record of a delivery report goes to `on_delivery` with the instant the report
+    /// was taken. Returns how many events were served.
+    ///
+    /// With many partitions each report holds a few records, one partition's batch, so
+    /// a sender that took one report per call would fall ever further behind.
+    pub(crate) fn serve(&mut self, timeout: Duration, mut on_delivery: impl FnMut(Instant, Delivered)) -> usize {
+        let mut timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
+        let mut served = 0;
+        while served < MAX_EVENTS_PER_SERVE {
+            // SAFETY: `queue` is live (released only in `drop`); the event returned, if
+            // any, is owned by `serve_event`, which destroys it.
+            let event = unsafe { rdsys::rd_kafka_queue_poll(self.queue, timeout_ms) };
+            if event.is_null() {
+                break;
+            }
+            self.serve_event(event, &mut on_delivery);
+            served += 1;
+            timeout_ms = 0;
         }
+        served
+    }
+
+    /// Serves `event` and destroys it.
+    fn serve_event(&mut self, event: *mut rdsys::rd_kafka_event_t, on_delivery: &mut impl FnMut(Instant, Delivered)) {
         // SAFETY: `event` is a live event.
         match unsafe { rdsys::rd_kafka_event_type(event) } {
             rdsys::RD_KAFKA_EVENT_DR => {
@@ -128,9 +144,8 @@ impl<'p, C: ProducerContext<DeliveryOpaque = usize>> DeliveryQueue<'p, C> {
             // perf tools do not configure.
             _ => {}
         }
-        // SAFETY: owned here (see above) and no longer used.
+        // SAFETY: owned here (see `serve`) and no longer used.
         unsafe { rdsys::rd_kafka_event_destroy(event) };
-        true
     }
 }
 
