@@ -67,11 +67,11 @@ impl<'p, C: ProducerContext<DeliveryOpaque = usize>> DeliveryQueue<'p, C> {
     /// Serves the events waiting, up to [`MAX_EVENTS_PER_SERVE`], or waits up to
     /// `timeout` (in whole milliseconds, as librdkafka counts) for the first: each
     /// record of a delivery report goes to `on_delivery` with the instant the report
-    /// was taken. Returns how many events were served.
+    /// was taken.
     ///
     /// With many partitions each report holds a few records, one partition's batch, so
     /// a sender that took one report per call would fall ever further behind.
-    pub(crate) fn serve(&mut self, timeout: Duration, mut on_delivery: impl FnMut(Instant, Delivered)) -> usize {
+    pub(crate) fn serve(&mut self, timeout: Duration, mut on_delivery: impl FnMut(Instant, Delivered)) {
         let mut timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
         let mut served = 0;
         while served < MAX_EVENTS_PER_SERVE {
@@ -85,7 +85,6 @@ impl<'p, C: ProducerContext<DeliveryOpaque = usize>> DeliveryQueue<'p, C> {
             served += 1;
             timeout_ms = 0;
         }
-        served
     }
 
     /// Serves `event` and destroys it.
@@ -128,9 +127,10 @@ impl<'p, C: ProducerContext<DeliveryOpaque = usize>> DeliveryQueue<'p, C> {
             }
             rdsys::RD_KAFKA_EVENT_LOG => {
                 let (mut facility, mut text, mut level) = (ptr::null(), ptr::null(), 0);
-                // SAFETY: a log event; the strings it points the arguments at live as
-                // long as the event.
+                // SAFETY: a log event; on success the call points `facility` and `text`
+                // at NUL-terminated strings that live as long as the event.
                 if unsafe { rdsys::rd_kafka_event_log(event, &mut facility, &mut text, &mut level) } == 0 {
+                    // SAFETY: as just said.
                     let (facility, text) = unsafe { (CStr::from_ptr(facility).to_string_lossy(), CStr::from_ptr(text).to_string_lossy()) };
                     self.producer.context().log(log_level(level), facility.trim(), text.trim());
                 }
