@@ -56,6 +56,8 @@ impl Broker {
         // This node is the whole quorum: its controller is at hand.
         let single_voter = plan.voters.len() == 1 && plan.is_voter;
         let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
+        spool_storage::drop_behind::start(config.log_drop_behind_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot start the drop-behind thread (spool.log.drop.behind.bytes): {e}"))?;
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         replicas.remove_deleted_logs_left_behind();
         let groups = Arc::new(GroupCoordinator::new(&config));

@@ -699,3 +699,58 @@ async fn a_failed_metadata_log_write_halts_the_broker_and_the_repaired_disk_keep
         assert_eq!(found.map(|t| t.partitions().len()), Some(20), "topic {topic} was created before the disk failed");
     }
 }
+
+/// Bytes of `path` in the page cache, by util-linux's `fincore`.
+fn resident_bytes(path: &Path) -> u64 {
+    let output = std::process::Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(path)
+        .output()
+        .expect("run fincore (util-linux)");
+    assert!(output.status.success(), "fincore {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("fincore prints a byte count")
+}
+
+/// Produces 320 records of 64 KiB (20 MiB) to partition 0 of a new topic on `broker`,
+/// then reads every one back; returns how much of the segment was in the page cache
+/// before the read, waiting up to a few seconds for it to fall to `at_most`.
+async fn write_read_back_and_measure_cache(broker: &harness::Broker, at_most: u64) -> (u64, u64) {
+    let topic = harness::unique_topic("drop-behind");
+    create_topic(&broker.addr, &topic, 1).await;
+    let producer = new_producer(&broker.addr, &[("linger.ms", "5")]);
+    let produced = produce_values_64k(&producer, &topic, 320).await;
+    let segment = first_segment(broker, &topic);
+    let size = std::fs::metadata(&segment).expect("segment").len();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut resident = resident_bytes(&segment);
+    while resident > at_most && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        resident = resident_bytes(&segment);
+    }
+    let consumer = new_consumer(&broker.addr);
+    assign(&consumer, &topic, &[(0, 0)]);
+    let read = recv_n(&consumer, produced.len(), WAIT).await;
+    for (message, (offset, value)) in read.iter().zip(&produced) {
+        assert_eq!((message.offset(), value_of(message)), (*offset, value.clone()));
+    }
+    (resident, size)
+}
+
+/// With `spool.log.drop.behind.bytes`, what the log appended leaves the page cache soon
+/// after (all but about the budget), and every record still reads back, from the disk.
+#[tokio::test]
+async fn drop_behind_evicts_appended_data_from_the_page_cache_and_every_record_reads_back() {
+    const BUDGET: u64 = 1024 * 1024;
+    let broker = harness::Broker::start_with(&["--set", &format!("spool.log.drop.behind.bytes={BUDGET}")]);
+    // The budget, the chunk being filled, and a chunk whose writeback was still running
+    // when the second eviction came.
+    let bound = BUDGET + 2 * spool_storage::drop_behind::CHUNK_BYTES;
+    let (resident, size) = write_read_back_and_measure_cache(&broker, bound).await;
+    assert!(size >= 20 * 1024 * 1024, "segment of {size} bytes");
+    assert!(resident <= bound, "{resident} of {size} bytes in the page cache; at most {bound} expected");
+
+    // Without it, as in Kafka, the page cache keeps what was written.
+    let broker = harness::Broker::start();
+    let (resident, size) = write_read_back_and_measure_cache(&broker, 0).await;
+    assert!(resident >= size / 10 * 9, "{resident} of {size} bytes in the page cache without drop-behind");
+}

@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 use spool_protocol::batch::{validate_batch, BatchError, BatchHeader, BATCH_HEADER_LEN};
 
 use crate::background_flush::UnsyncedFile;
+use crate::drop_behind;
 use crate::error::{IoContext, LogError};
 use crate::file_slice::FileSlice;
 
@@ -47,6 +48,8 @@ pub(crate) struct FileRecords {
     file: Arc<File>,
     size_bytes: u64,
     unsynced: bool,
+    /// Where the part of the file handed to [`drop_behind`] ends (page-aligned).
+    handed_to: u64,
 }
 
 impl FileRecords {
@@ -58,7 +61,8 @@ impl FileRecords {
     pub(crate) fn open(path: PathBuf) -> Result<Self, LogError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
         let size_bytes = file.metadata().at(&path)?.len();
-        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true })
+        let handed_to = drop_behind::handed_to_at_open(size_bytes);
+        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -79,6 +83,7 @@ impl FileRecords {
         self.file.write_all_at(bytes, position).at(&self.path)?;
         self.size_bytes += bytes.len() as u64;
         self.unsynced = true;
+        drop_behind::appended(&self.file, &mut self.handed_to, self.size_bytes);
         Ok(position)
     }
 
@@ -113,6 +118,7 @@ impl FileRecords {
         write_all_vectored_at(&self.file, &mut slices, position).at(&self.path)?;
         self.size_bytes += at as u64;
         self.unsynced = true;
+        drop_behind::appended(&self.file, &mut self.handed_to, self.size_bytes);
         Ok(position)
     }
 
@@ -137,6 +143,7 @@ impl FileRecords {
         self.file.set_len(size_bytes).at(&self.path)?;
         self.size_bytes = size_bytes;
         self.unsynced = true;
+        self.handed_to = self.handed_to.min(drop_behind::handed_to_at_open(size_bytes));
         Ok(())
     }
 
@@ -191,7 +198,13 @@ impl FileRecords {
     /// [`LogError::Io`].
     pub(crate) fn try_clone_for_reading(&self) -> Result<FileRecords, LogError> {
         let file = self.file.try_clone().at(&self.path)?;
-        Ok(FileRecords { path: self.path.clone(), file: Arc::new(file), size_bytes: self.size_bytes, unsynced: false })
+        Ok(FileRecords {
+            path: self.path.clone(),
+            file: Arc::new(file),
+            size_bytes: self.size_bytes,
+            unsynced: false,
+            handed_to: self.handed_to,
+        })
     }
 
     /// Whether `other` is a handle on the same file (device and inode), whatever its name.
@@ -393,6 +406,18 @@ mod tests {
                 other => return (positions, other),
             }
         }
+    }
+
+    #[test]
+    fn a_truncation_moves_the_drop_behind_hand_over_back_to_the_new_end() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("0.log"), vec![0u8; 3 * 4096 + 10]).unwrap();
+        let mut records = FileRecords::open(dir.path().join("0.log")).unwrap();
+        assert_eq!(records.handed_to, 3 * 4096);
+        records.truncate_to(4096 + 1).unwrap();
+        assert_eq!(records.handed_to, 4096, "what is written next is handed over from the new end");
+        records.truncate_to(2 * 4096).unwrap();
+        assert_eq!(records.handed_to, 4096, "never ahead of what was handed over");
     }
 
     #[test]

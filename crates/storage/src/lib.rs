@@ -3,8 +3,9 @@
 //! What this crate owns: [`Log`], a directory of segments that the broker appends to,
 //! reads from by offset or timestamp, flushes, truncates and prunes by retention. It does
 //! file I/O but nothing else: no network, no clock (time comes in as `now_ms`), and
-//! short-lived threads only to fsync rolled segments (`background_flush`) and to remove
-//! deleted segments and partitions (`deletion`).
+//! threads only to fsync rolled segments (`background_flush`), to remove deleted
+//! segments and partitions (`deletion`), and, when it is on, to evict appended data
+//! from the page cache ([`drop_behind`]).
 //!
 //! A partition directory (`DATA/<topic>-<partition>/`) holds:
 //!
@@ -60,6 +61,7 @@ mod clean_shutdown;
 mod cleaner_checkpoint;
 mod config;
 mod deletion;
+pub mod drop_behind;
 mod error;
 mod file_names;
 mod file_records;

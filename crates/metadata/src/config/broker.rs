@@ -505,6 +505,11 @@ impl BrokerConfig {
         self.int("log.index.size.max.bytes")
     }
 
+    /// `spool.log.drop.behind.bytes` (0: off; see `spool_storage::drop_behind`).
+    pub fn log_drop_behind_bytes(&self) -> u64 {
+        u64::try_from(self.long("spool.log.drop.behind.bytes")).unwrap_or(0)
+    }
+
     /// `log.flush.interval.messages` (Long.MAX_VALUE).
     pub fn log_flush_interval_messages(&self) -> i64 {
         self.long("log.flush.interval.messages")

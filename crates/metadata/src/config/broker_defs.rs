@@ -325,6 +325,12 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("socket.request.max.bytes", Int, Some("104857600"), "Largest request the broker accepts, in bytes.")
         .check(at_least(1)),
     def("socket.send.buffer.bytes", Int, Some("102400"), "SO_SNDBUF of server sockets; -1 leaves the OS default."),
+    def("spool.log.drop.behind.bytes", Long, Some("0"),
+        "Spool only: bytes of appended log data, across all partitions, kept in the page cache before the broker \
+         writes them back and evicts them, so that appends reuse the same pages; 0 (default) keeps everything cached, \
+         as Kafka does. Worth it on virtual machines that hand free memory back to their host; consumers further \
+         behind read from the disk.")
+        .check(at_least(0)),
     def("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"),
         "How often timed-out transactions are rolled back.").check(at_least(1)),
     def("transaction.max.timeout.ms", Int, Some("900000"), "Largest transaction timeout a producer may ask for.")
