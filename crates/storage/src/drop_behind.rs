@@ -24,7 +24,8 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::num::NonZeroU64;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustix::fs::{fadvise, Advice};
@@ -32,6 +33,8 @@ use rustix::fs::{fadvise, Advice};
 /// Bytes a segment appends between two hand-overs (a multiple of the page size).
 pub const CHUNK_BYTES: u64 = 256 * 1024;
 const PAGE_BYTES: u64 = 4096;
+/// Time without appends after which the chunks evicted once are evicted again.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// The process's drop-behind, once [`start`] was called with a budget.
 static DROP_BEHIND: OnceLock<DropBehind> = OnceLock::new();
@@ -112,11 +115,27 @@ impl DropBehind {
 
 /// The thread: starts each chunk's writeback as it arrives, and evicts a chunk once
 /// more than `budget_bytes` arrived after it. Pages still being written back then stay;
-/// a second eviction, another budget later, drops them.
+/// a second eviction, another budget later or after [`QUIET`] without appends, drops
+/// them.
 fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
     let mut kept = Budget::default();
     let mut evicted = Budget::default();
-    while let Ok(chunk) = chunks.recv() {
+    loop {
+        let next = if evicted.chunks.is_empty() {
+            chunks.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            chunks.recv_timeout(QUIET)
+        };
+        let chunk = match next {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Timeout) => {
+                while let Some(oldest) = evicted.pop_over(0) {
+                    oldest.advise_dont_need();
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         chunk.advise_dont_need();
         kept.push(chunk);
         while let Some(oldest) = kept.pop_over(budget_bytes) {
