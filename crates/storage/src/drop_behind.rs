@@ -15,7 +15,8 @@
 //! segment hands every [`CHUNK_BYTES`] it appends to one thread. That thread starts the
 //! chunk's writeback at once, and once more than the budget of bytes was handed over
 //! after it, evicts its pages (`posix_fadvise(POSIX_FADV_DONTNEED)`: the first call
-//! starts writeback of dirty pages, a later one drops the pages that are clean by then).
+//! starts writeback of dirty pages, a later one drops the pages that are clean by then;
+//! pages still being written back are dropped by a retry one and four seconds later).
 //! The budget counts across every log of the process, so it bounds the page cache that
 //! appends keep however many partitions there are, and the pages evicted are the next
 //! ones the kernel hands out, while still backed by the host. The price: a consumer or
@@ -25,16 +26,16 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::num::NonZeroU64;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use rustix::fs::{fadvise, Advice};
 
 /// Bytes a segment appends between two hand-overs (a multiple of the page size).
 pub const CHUNK_BYTES: u64 = 256 * 1024;
 const PAGE_BYTES: u64 = 4096;
-/// Time without appends after which the chunks evicted once are evicted again.
-const QUIET: Duration = Duration::from_secs(1);
+/// When an evicted chunk is evicted again: after the first delay, then after the second.
+const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
 
 /// The process's drop-behind, once [`start`] was called with a budget.
 static DROP_BEHIND: OnceLock<DropBehind> = OnceLock::new();
@@ -114,36 +115,59 @@ impl DropBehind {
 }
 
 /// The thread: starts each chunk's writeback as it arrives, and evicts a chunk once
-/// more than `budget_bytes` arrived after it. Pages still being written back then stay;
-/// a second eviction, another budget later or after [`QUIET`] without appends, drops
-/// them.
+/// more than `budget_bytes` arrived after it. Pages still being written back then stay,
+/// so every evicted chunk is evicted again after each of [`RETRY_AFTER`]: on a busy
+/// disk, writeback can take longer than the time the next chunks take to arrive.
 fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
     let mut kept = Budget::default();
-    let mut evicted = Budget::default();
+    let mut retries = Retries::default();
     loop {
-        let next = if evicted.chunks.is_empty() {
-            chunks.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            chunks.recv_timeout(QUIET)
+        let next = match retries.next_due() {
+            None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            Some(due) => chunks.recv_timeout(due.saturating_duration_since(Instant::now())),
         };
-        let chunk = match next {
-            Ok(chunk) => chunk,
-            Err(RecvTimeoutError::Timeout) => {
-                while let Some(oldest) = evicted.pop_over(0) {
+        match next {
+            Ok(chunk) => {
+                chunk.advise_dont_need();
+                kept.push(chunk);
+                while let Some(oldest) = kept.pop_over(budget_bytes) {
                     oldest.advise_dont_need();
+                    retries.schedule(oldest, 0, Instant::now());
                 }
-                continue;
             }
+            Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
-        };
-        chunk.advise_dont_need();
-        kept.push(chunk);
-        while let Some(oldest) = kept.pop_over(budget_bytes) {
-            oldest.advise_dont_need();
-            evicted.push(oldest);
         }
-        while let Some(oldest) = evicted.pop_over(budget_bytes) {
-            oldest.advise_dont_need();
+        retries.run_due(Instant::now());
+    }
+}
+
+/// Evicted chunks waiting to be evicted again, one queue per retry (each in due order).
+#[derive(Default)]
+struct Retries {
+    queues: [VecDeque<(Instant, Chunk)>; RETRY_AFTER.len()],
+}
+
+impl Retries {
+    /// Schedules retry number `retry` of `chunk`, whose last eviction was at `at`.
+    fn schedule(&mut self, chunk: Chunk, retry: usize, at: Instant) {
+        if let Some(queue) = self.queues.get_mut(retry) {
+            queue.push_back((at + RETRY_AFTER[retry], chunk));
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.queues.iter().filter_map(|queue| queue.front().map(|(due, _)| *due)).min()
+    }
+
+    /// Evicts again every chunk due by `now`, and schedules its next retry.
+    fn run_due(&mut self, now: Instant) {
+        for retry in 0..RETRY_AFTER.len() {
+            while self.queues[retry].front().is_some_and(|(due, _)| *due <= now) {
+                let Some((_, chunk)) = self.queues[retry].pop_front() else { break };
+                chunk.advise_dont_need();
+                self.schedule(chunk, retry + 1, now);
+            }
         }
     }
 }
@@ -214,6 +238,23 @@ mod tests {
         assert_eq!(budget.pop_over(8).map(|c| c.len.get()), Some(4));
         assert!(budget.pop_over(8).is_none(), "5 bytes left");
         assert_eq!(budget.bytes, 5);
+    }
+
+    #[test]
+    fn an_evicted_chunk_is_evicted_again_after_each_delay_then_forgotten() {
+        let mut retries = Retries::default();
+        let start = Instant::now();
+        retries.schedule(chunk(1), 0, start);
+        retries.schedule(chunk(2), 0, start + Duration::from_millis(10));
+        assert_eq!(retries.next_due(), Some(start + RETRY_AFTER[0]));
+        retries.run_due(start + RETRY_AFTER[0]);
+        assert_eq!(retries.queues.each_ref().map(|q| q.len()), [1, 1], "the first is on its second retry");
+        assert_eq!(retries.next_due(), Some(start + Duration::from_millis(10) + RETRY_AFTER[0]));
+        let later = start + RETRY_AFTER[0] + RETRY_AFTER[1] + Duration::from_millis(10);
+        retries.run_due(later);
+        assert_eq!(retries.queues.each_ref().map(|q| q.len()), [0, 1], "the second waits for its second retry");
+        retries.run_due(later + RETRY_AFTER[1]);
+        assert_eq!(retries.next_due(), None, "two retries, then nothing");
     }
 
     #[test]
