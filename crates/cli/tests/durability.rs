@@ -741,7 +741,7 @@ async fn write_read_back_and_measure_cache(broker: &harness::Broker, at_most: u6
 /// after (all but about the budget), and every record still reads back, from the disk.
 #[tokio::test]
 async fn drop_behind_evicts_appended_data_from_the_page_cache_and_every_record_reads_back() {
-    const BUDGET: u64 = 1024 * 1024;
+    const BUDGET: u64 = 4 * 1024 * 1024;
     let broker = harness::Broker::start_with(&["--set", &format!("spool.log.drop.behind.bytes={BUDGET}")]);
     // The budget and the part not handed over yet (less than a chunk), with a chunk to
     // spare.

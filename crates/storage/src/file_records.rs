@@ -48,7 +48,7 @@ pub(crate) struct FileRecords {
     file: Arc<File>,
     size_bytes: u64,
     unsynced: bool,
-    /// Where the part of the file handed to [`drop_behind`] ends (page-aligned).
+    /// Where the part of the file handed to [`drop_behind`] ends (a chunk boundary).
     handed_to: u64,
 }
 
@@ -410,14 +410,15 @@ mod tests {
 
     #[test]
     fn a_truncation_moves_the_drop_behind_hand_over_back_to_the_new_end() {
+        const CHUNK: u64 = drop_behind::CHUNK_BYTES;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("0.log"), vec![0u8; 3 * 4096 + 10]).unwrap();
+        std::fs::write(dir.path().join("0.log"), vec![0u8; 3 * CHUNK as usize + 10]).unwrap();
         let mut records = FileRecords::open(dir.path().join("0.log")).unwrap();
-        assert_eq!(records.handed_to, 3 * 4096);
-        records.truncate_to(4096 + 1).unwrap();
-        assert_eq!(records.handed_to, 4096, "what is written next is handed over from the new end");
-        records.truncate_to(2 * 4096).unwrap();
-        assert_eq!(records.handed_to, 4096, "never ahead of what was handed over");
+        assert_eq!(records.handed_to, 3 * CHUNK);
+        records.truncate_to(CHUNK + 1).unwrap();
+        assert_eq!(records.handed_to, CHUNK, "what is written next is handed over from the new end");
+        records.truncate_to(2 * CHUNK).unwrap();
+        assert_eq!(records.handed_to, CHUNK, "never ahead of what was handed over");
     }
 
     #[test]
