@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::num::NonZeroU64;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{fadvise, Advice};
@@ -67,8 +67,9 @@ pub(crate) fn appended(file: &Arc<File>, handed_to: &mut u64, end: u64) {
     }
 }
 
-/// Where the handed-over part of a file that holds `size_bytes` starts.
-pub(crate) fn handed_to_at_open(size_bytes: u64) -> u64 {
+/// Where the whole chunks of a file that holds `size_bytes` end: where its handed-over
+/// part ends once it is opened or cut to that size.
+pub(crate) fn whole_chunks_end(size_bytes: u64) -> u64 {
     size_bytes - size_bytes % CHUNK_BYTES
 }
 
@@ -92,25 +93,23 @@ impl Chunk {
 }
 
 struct DropBehind {
-    chunks: Mutex<Sender<Chunk>>,
+    chunks: Sender<Chunk>,
 }
 
 impl DropBehind {
     fn spawn(budget_bytes: u64) -> std::io::Result<DropBehind> {
         let (sender, receiver) = channel();
         std::thread::Builder::new().name("drop-behind".into()).spawn(move || evict(&receiver, budget_bytes))?;
-        Ok(DropBehind { chunks: Mutex::new(sender) })
+        Ok(DropBehind { chunks: sender })
     }
 
     fn appended(&self, file: &Arc<File>, handed_to: &mut u64, end: u64) {
-        let chunk_end = end - end % CHUNK_BYTES;
+        let chunk_end = whole_chunks_end(end);
         let Some(len) = NonZeroU64::new(chunk_end.saturating_sub(*handed_to)) else { return };
         let chunk = Chunk { file: Arc::downgrade(file), start: *handed_to, len };
         *handed_to = chunk_end;
-        if let Ok(chunks) = self.chunks.lock() {
-            // The thread ends only with the process.
-            let _ = chunks.send(chunk);
-        }
+        // The thread ends only with the process.
+        let _ = self.chunks.send(chunk);
     }
 }
 
@@ -207,9 +206,9 @@ mod tests {
     #[test]
     fn appends_are_handed_over_in_whole_aligned_chunks() {
         let (sender, receiver) = channel();
-        let drop_behind = DropBehind { chunks: Mutex::new(sender) };
+        let drop_behind = DropBehind { chunks: sender };
         let file = Arc::new(tempfile::tempfile().unwrap());
-        let mut handed_to = handed_to_at_open(CHUNK_BYTES + 5000);
+        let mut handed_to = whole_chunks_end(CHUNK_BYTES + 5000);
         assert_eq!(handed_to, CHUNK_BYTES, "a file opened with data hands over from its last chunk boundary");
 
         drop_behind.appended(&file, &mut handed_to, 2 * CHUNK_BYTES - 1);

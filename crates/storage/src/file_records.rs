@@ -61,7 +61,7 @@ impl FileRecords {
     pub(crate) fn open(path: PathBuf) -> Result<Self, LogError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
         let size_bytes = file.metadata().at(&path)?.len();
-        let handed_to = drop_behind::handed_to_at_open(size_bytes);
+        let handed_to = drop_behind::whole_chunks_end(size_bytes);
         Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to })
     }
 
@@ -143,7 +143,7 @@ impl FileRecords {
         self.file.set_len(size_bytes).at(&self.path)?;
         self.size_bytes = size_bytes;
         self.unsynced = true;
-        self.handed_to = self.handed_to.min(drop_behind::handed_to_at_open(size_bytes));
+        self.handed_to = self.handed_to.min(drop_behind::whole_chunks_end(size_bytes));
         Ok(())
     }
 
