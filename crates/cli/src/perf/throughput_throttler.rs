@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-
 /// When each record of a paced run may be sent.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ThroughputThrottler {
