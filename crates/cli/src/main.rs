@@ -106,6 +106,19 @@ fn init_tracing(default_filter: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
+/// mimalloc serves Rust's allocations and, through its `override` feature, the C code
+/// linked into the binary: librdkafka's `malloc` and `free`. librdkafka's consumer
+/// allocates one op per fetched record on its broker thread, and the application thread
+/// frees it; glibc's malloc makes each of those frees take the broker thread's arena
+/// lock, and that thread is what limits a consumer. Measured with `spool perf consume`
+/// (10 M stored 100-byte records, runs alternated against one broker): 4.6–5.1 M
+/// records/s with glibc's malloc, 6.8–7.6 M/s with mimalloc. The producer tools and the
+/// broker measured the same with either. `no_thp` keeps mimalloc from asking for
+/// transparent huge pages, which added 10 MiB to an idle broker's RSS and nothing to
+/// its speed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let tool = argv.first().and_then(kafka_tool);
