@@ -93,11 +93,12 @@ pub fn register_broker(broker: BrokerRecord) -> Vec<MetadataRecord> {
     vec![MetadataRecord::RegisterBroker(broker)]
 }
 
-/// Creates one topic.
+/// Creates one topic. A topic that exists with `topic_id` already was created by this
+/// same request: nothing is written and the request succeeds.
 ///
 /// # Errors
-/// [`ControllerError`] for an existing or colliding topic, an invalid name, partition
-/// count, replication factor, assignment or config.
+/// [`ControllerError`] for an existing (with another id) or colliding topic, an invalid
+/// name, partition count, replication factor, assignment or config.
 pub fn create_topic(
     image: &MetadataImage,
     topic: &NewTopic,
@@ -105,7 +106,13 @@ pub fn create_topic(
     topic_id: Uuid,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     validate_topic_name(&topic.name).map_err(ControllerError::InvalidTopic)?;
-    if image.topic(&topic.name).is_some() {
+    if let Some(existing) = image.topic(&topic.name) {
+        // The topic id is drawn once per client request, so the same id means this very
+        // request was applied already: a submit retried at a new leader after the old one
+        // had committed it. It succeeded; a client's own retry has a new id and is refused.
+        if existing.topic_id == topic_id {
+            return Ok(Vec::new());
+        }
         return Err(ControllerError::TopicAlreadyExists(topic.name.clone()));
     }
     let key = collision_key(&topic.name);
@@ -414,6 +421,20 @@ mod tests {
         let image = image_with_brokers(1);
         let err = create_topic(&image, &new_topic("t", 1, 3), DEFAULTS, Uuid::new_v4()).unwrap_err();
         assert!(matches!(&err, ControllerError::InvalidReplicationFactor(m) if m.contains("only 1 broker(s)")), "{err}");
+    }
+
+    #[test]
+    fn a_create_retried_after_it_was_applied_succeeds_without_writing_again() {
+        let mut image = image_with_brokers(1);
+        let topic_id = Uuid::new_v4();
+        let records = create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, topic_id).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, topic_id).unwrap(), Vec::new());
+        assert_eq!(image.topic("t").unwrap().topic_id, topic_id);
+        assert!(matches!(
+            create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, Uuid::new_v4()),
+            Err(ControllerError::TopicAlreadyExists(_))
+        ));
     }
 
     #[test]
