@@ -112,7 +112,7 @@ fn init_tracing(default_filter: &str) {
 /// frees it; glibc's malloc makes each of those frees take the broker thread's arena
 /// lock, and that thread is what limits a consumer. Measured with `spool perf consume`
 /// (10 M stored 100-byte records, runs alternated against one broker): 4.6–5.1 M
-/// records/s with glibc's malloc, 6.8–7.6 M/s with mimalloc. The producer tools and the
+/// records/s with glibc's malloc, 6.8–7.7 M/s with mimalloc. The producer tools and the
 /// broker measured the same with either. `no_thp` keeps mimalloc from asking for
 /// transparent huge pages, which added 10 MiB to an idle broker's RSS and nothing to
 /// its speed.
