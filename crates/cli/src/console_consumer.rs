@@ -2,10 +2,17 @@
 //!
 //! ```text
 //! kafka-console-consumer --bootstrap-server HOST:PORT --topic T [--from-beginning]
+//! kafka-console-consumer --bootstrap-server HOST:PORT --include 'orders-.*' [--from-beginning]
 //! ```
 //!
 //! How partitions are chosen:
 //! - `--partition P [--offset O|earliest|latest]`: that partition only;
+//! - `--include REGEX` (`--whitelist` in old scripts): every topic whose whole name
+//!   matches, internal topics excluded, as Kafka's pattern subscription. The topic list
+//!   is read again every few seconds, so topics created later are picked up (Kafka's
+//!   consumer waits for its next metadata refresh, 5 minutes by default). With
+//!   `--group` the matching topics are subscribed to as below, else their partitions
+//!   are assigned directly;
 //! - `--group G` (or `group.id` in the consumer properties): subscribe as a member of
 //!   the group, resume from its committed offsets (`--from-beginning` only says where a
 //!   partition without one starts: `auto.offset.reset=earliest`), and commit the
@@ -68,15 +75,148 @@ fn parse_offset(arg: &str) -> Result<StartOffset, String> {
     }
 }
 
+/// Checks an `--include` pattern and returns it as given.
+fn parse_include(pattern: &str) -> Result<String, String> {
+    if pattern.is_empty() {
+        return Err("the pattern is empty".to_string());
+    }
+    TopicPattern::new(pattern).map(|_| pattern.to_string())
+}
+
+/// An `--include` pattern: it matches whole topic names, as Java's `Pattern.matches`.
+///
+/// The matching is done here, not by librdkafka: its subscription regexes are POSIX
+/// extended ones (no `\d`, no `(?:…)`), found anywhere in a name, and a bad one is only
+/// refused as an "invalid argument". The `regex` crate's syntax is that of RE2, which
+/// Kafka's own broker-side patterns (KIP-848) use too.
+struct TopicPattern(regex::Regex);
+
+impl TopicPattern {
+    fn new(pattern: &str) -> Result<Self, String> {
+        regex::Regex::new(&format!("^(?:{pattern})$"))
+            .map(TopicPattern)
+            .map_err(|e| format!("not a valid regular expression: {e}"))
+    }
+
+    /// Whether a pattern subscription takes `topic`: a match that is not an internal
+    /// topic (Kafka's `exclude.internal.topics`, true by default).
+    fn takes(&self, topic: &str) -> bool {
+        !INTERNAL_TOPICS.contains(&topic) && self.0.is_match(topic)
+    }
+}
+
+/// Topics a pattern subscription leaves out.
+const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
+
+/// How often an `--include` subscription looks for new (or deleted) matching topics.
+const INCLUDE_REFRESH_INTERVAL: Duration = Duration::from_secs(3);
+
+/// What an `--include` consumer currently reads: the matching topics and their
+/// partition counts.
+///
+/// With a group the consumer subscribes to the matching topics by name, and the group
+/// hands out their partitions; offsets stored after each printed record are committed
+/// when a new subscription revokes them, so nothing is printed twice. Without one the
+/// partitions are assigned directly, like a `--topic` consumer's, and new ones are added
+/// to the assignment (no rebalance, so no partition starts over).
+struct IncludedTopics {
+    pattern: TopicPattern,
+    grouped: bool,
+    /// Where a partition assigned directly starts.
+    start_at: Offset,
+    /// Topic name and partition count, sorted by name.
+    current: Vec<(String, i32)>,
+    next_check: Instant,
+}
+
+impl IncludedTopics {
+    fn new(pattern: &str, grouped: bool, from_beginning: bool) -> Result<Self> {
+        let pattern = TopicPattern::new(pattern).map_err(|e| anyhow!("--include {pattern}: {e}"))?;
+        let start_at = if from_beginning { Offset::Beginning } else { Offset::End };
+        Ok(IncludedTopics { pattern, grouped, start_at, current: Vec::new(), next_check: Instant::now() })
+    }
+
+    /// Follows the matching topics when they changed since the last call, at most once
+    /// per [`INCLUDE_REFRESH_INTERVAL`]. A failed metadata request is retried then.
+    fn refresh(&mut self, consumer: &BaseConsumer<ToolContext>) -> Result<()> {
+        if Instant::now() < self.next_check {
+            return Ok(());
+        }
+        self.next_check = Instant::now() + INCLUDE_REFRESH_INTERVAL;
+        let metadata = match consumer.fetch_metadata(None, METADATA_TIMEOUT) {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                tracing::warn!("could not list the topics --include matches against: {e}");
+                return Ok(());
+            }
+        };
+        let mut matching: Vec<(String, i32)> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty() && self.pattern.takes(t.name()))
+            .map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)))
+            .collect();
+        matching.sort_unstable();
+        if matching == self.current {
+            return Ok(());
+        }
+        if self.grouped {
+            self.subscribe(consumer, &matching)?;
+        } else {
+            self.assign_changes(consumer, &matching)?;
+        }
+        self.current = matching;
+        Ok(())
+    }
+
+    fn subscribe(&self, consumer: &BaseConsumer<ToolContext>, matching: &[(String, i32)]) -> Result<()> {
+        if matching.is_empty() {
+            consumer.unsubscribe();
+            return Ok(());
+        }
+        let names: Vec<&str> = matching.iter().map(|(name, _)| name.as_str()).collect();
+        consumer.subscribe(&names).context("subscribing")
+    }
+
+    /// Adds the partitions that are new to the assignment and removes those of topics
+    /// that are gone; the others keep their positions.
+    fn assign_changes(&self, consumer: &BaseConsumer<ToolContext>, matching: &[(String, i32)]) -> Result<()> {
+        let count_in = |list: &[(String, i32)], topic: &str| list.iter().find(|(t, _)| t == topic).map_or(0, |(_, n)| *n);
+        let mut added = TopicPartitionList::new();
+        for (topic, partitions) in matching {
+            for p in count_in(&self.current, topic)..*partitions {
+                added.add_partition_offset(topic, p, self.start_at)?;
+            }
+        }
+        let mut removed = TopicPartitionList::new();
+        for (topic, partitions) in &self.current {
+            for p in count_in(matching, topic)..*partitions {
+                removed.add_partition(topic, p);
+            }
+        }
+        if removed.count() > 0 {
+            consumer.incremental_unassign(&removed).context("unassigning the partitions of deleted topics")?;
+        }
+        if added.count() > 0 {
+            consumer.incremental_assign(&added).context("assigning partitions")?;
+        }
+        Ok(())
+    }
+}
+
 /// Consume messages from a topic and print them to standard output.
 #[derive(Parser, Debug)]
 #[command(name = "kafka-console-consumer", version, about = "This tool helps to read data from Kafka topics and outputs it to standard output.")]
 pub(crate) struct ConsumerArgs {
     #[command(flatten)]
     bootstrap: BootstrapArgs,
-    /// REQUIRED: the topic to consume from
-    #[arg(long, value_name = "TOPIC")]
-    topic: String,
+    /// The topic to consume from (this or --include is required)
+    #[arg(long, value_name = "TOPIC", required_unless_present = "include")]
+    topic: Option<String>,
+    /// A regular expression: consume every topic whose whole name matches, internal
+    /// topics excluded (this or --topic is required)
+    #[arg(long, visible_alias = "whitelist", value_name = "REGEX", conflicts_with = "topic", value_parser = parse_include)]
+    include: Option<String>,
     /// Start with the earliest message present rather than the latest
     #[arg(long = "from-beginning", conflicts_with = "offset")]
     from_beginning: bool,
@@ -87,7 +227,7 @@ pub(crate) struct ConsumerArgs {
     #[arg(long = "timeout-ms", value_name = "MS")]
     timeout_ms: Option<u64>,
     /// Consume only this partition
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", conflicts_with = "include")]
     partition: Option<i32>,
     /// With --partition: a non-negative offset, 'earliest' or 'latest' (default: latest)
     #[arg(long, value_name = "OFFSET", requires = "partition", value_parser = parse_offset)]
@@ -202,15 +342,27 @@ fn consume(args: &ConsumerArgs) -> Result<i32> {
     signals::on_termination(move |signal| on_signal.store(signals::exit_code_for(signal), Ordering::SeqCst));
 
     probe_bootstrap(&bootstrap, PROBE_TIMEOUT)?;
-    let deadline = args.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-    let Some(partitions) = wait_for_topic(&consumer, &args.topic, deadline, &stop)? else {
-        eprintln!("Processed a total of 0 messages");
-        return Ok(exit_code(&stop));
-    };
-    start(&consumer, args, group.is_some(), partitions)?;
+    let mut included = None;
+    match (&args.topic, &args.include) {
+        (_, Some(pattern)) => {
+            // No topic to wait for: the subscription takes whatever matches, now or later.
+            let mut topics = IncludedTopics::new(pattern, group.is_some(), args.from_beginning)?;
+            topics.refresh(&consumer)?;
+            included = Some(topics);
+        }
+        (Some(topic), None) => {
+            let deadline = args.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
+            let Some(partitions) = wait_for_topic(&consumer, topic, deadline, &stop)? else {
+                eprintln!("Processed a total of 0 messages");
+                return Ok(exit_code(&stop));
+            };
+            start(&consumer, topic, args, group.is_some(), partitions)?;
+        }
+        (None, None) => bail!("Exactly one of --include/--topic is required."),
+    }
     consumer.context().set_running();
 
-    let count = print_records(&consumer, args, group.is_some(), &formatter, &stop)?;
+    let count = print_records(&consumer, args, group.is_some(), included.as_mut(), &formatter, &stop)?;
     eprintln!("Processed a total of {count} messages");
     Ok(exit_code(&stop))
 }
@@ -256,8 +408,7 @@ fn wait_for_topic(
 }
 
 /// Assigns or subscribes, as the module documentation describes.
-fn start(consumer: &BaseConsumer<ToolContext>, args: &ConsumerArgs, grouped: bool, partitions: i32) -> Result<()> {
-    let topic = args.topic.as_str();
+fn start(consumer: &BaseConsumer<ToolContext>, topic: &str, args: &ConsumerArgs, grouped: bool, partitions: i32) -> Result<()> {
     let latest = |p: i32| -> Result<Offset> {
         let (_, high) = consumer
             .fetch_watermarks(topic, p, METADATA_TIMEOUT)
@@ -295,6 +446,7 @@ fn print_records(
     consumer: &BaseConsumer<ToolContext>,
     args: &ConsumerArgs,
     grouped: bool,
+    mut included: Option<&mut IncludedTopics>,
     formatter: &DefaultMessageFormatter,
     stop: &AtomicI32,
 ) -> Result<u64> {
@@ -311,6 +463,9 @@ fn print_records(
             },
             None => POLL_INTERVAL,
         };
+        if let Some(included) = included.as_deref_mut() {
+            included.refresh(consumer)?;
+        }
         let message = match consumer.poll(wait) {
             None => continue,
             Some(Err(e)) => {
@@ -375,6 +530,24 @@ mod tests {
         assert!(parse(&["c", "--bootstrap-server", "h:1", "--topic", "t", "--partition", "0", "--offset", "3", "--from-beginning"]).is_err());
         assert!(parse(&["c", "--zookeeper", "h:2181", "--topic", "t", "--from-beginning"]).is_ok());
         assert!(parse(&["c", "--topic", "t"]).is_err(), "a bootstrap server is required");
+        assert!(parse(&["c", "--bootstrap-server", "h:1"]).is_err(), "--topic or --include is required");
+        assert!(parse(&["c", "--bootstrap-server", "h:1", "--topic", "t", "--include", "t.*"]).is_err(), "not both");
+        assert!(parse(&["c", "--bootstrap-server", "h:1", "--include", "t.*", "--partition", "0"]).is_err(), "partition needs topic");
+        assert!(parse(&["c", "--bootstrap-server", "h:1", "--include", "t("]).is_err(), "a bad pattern is refused");
+        let old = parse(&["c", "--bootstrap-server", "h:1", "--whitelist", "a|b"]).unwrap();
+        assert_eq!(old.include.as_deref(), Some("a|b"));
+    }
+
+    #[test]
+    fn include_patterns_match_whole_topic_names() {
+        let matches = |pattern: &str, topic: &str| TopicPattern::new(pattern).unwrap().takes(topic);
+        assert!(matches("orders-.*", "orders-eu"));
+        assert!(matches(r"orders-\d+", "orders-42"));
+        assert!(!matches("orders", "orders-eu"), "a prefix is not a match, as in Kafka");
+        assert!(!matches("eu", "orders-eu"));
+        assert!(matches("a|b", "b"), "alternatives stay inside the anchors");
+        assert!(!matches("a|b", "ab"));
+        assert!(!matches(".*", "__consumer_offsets"), "internal topics are left out");
     }
 
     #[test]

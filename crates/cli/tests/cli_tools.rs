@@ -240,6 +240,59 @@ fn without_from_beginning_only_new_records_are_shown() {
     assert!(out.stderr.contains("Processed a total of 1 messages"), "{}", out.stderr);
 }
 
+/// Starts `console-consumer --include PATTERN --from-beginning --max-messages 3` with
+/// `extra` flags, then creates `{prefix}-1` with one record and, a while later,
+/// `{prefix}-2` with two: the consumer must print the three records, each once.
+fn include_follows_new_topics(addr: &str, prefix: &str, extra: &[&str]) {
+    let pattern = format!("{prefix}-.*");
+    let mut argv =
+        vec!["console-consumer", "--bootstrap-server", addr, "--include", &pattern, "--from-beginning", "--max-messages", "3", "--timeout-ms", "40000"];
+    argv.extend_from_slice(extra);
+    let consumer = spawn(&spool_bin(), &argv, b"");
+    let (first, second) = (format!("{prefix}-1"), format!("{prefix}-2"));
+    create(addr, &first, 1);
+    produce(addr, &first, &[], "first-1\n").ok();
+    // Long enough for the first record to be printed before the second topic appears
+    // (a group's first join waits 3 s): a new subscription or assignment must not
+    // start the first topic over.
+    std::thread::sleep(Duration::from_secs(8));
+    create(addr, &second, 2);
+    produce(addr, &second, &[], "second-1\nsecond-2\n").ok();
+    let out = finish(consumer, LIMIT).ok();
+    assert_eq!(sorted(out.lines()), vec!["first-1", "second-1", "second-2"], "{extra:?}: {}", out.stderr);
+}
+
+#[test]
+fn include_consumes_every_topic_whose_whole_name_matches() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let prefix = unique_topic("include");
+
+    // Topics created after the consumer started are picked up within seconds, with
+    // partitions assigned directly or through a group. The group commits, so
+    // __consumer_offsets then holds records.
+    include_follows_new_topics(addr, &format!("{prefix}-direct"), &[]);
+    include_follows_new_topics(addr, &format!("{prefix}-grouped"), &["--group", &format!("{prefix}-group")]);
+
+    let (a, b, abc) = (format!("{prefix}-a"), format!("{prefix}-b"), format!("{prefix}-abc"));
+    create(addr, &a, 1);
+    create(addr, &b, 2);
+    create(addr, &abc, 1);
+    produce(addr, &a, &[], "a-1\na-2\n").ok();
+    produce(addr, &b, &[], "b-1\nb-2\nb-3\n").ok();
+    produce(addr, &abc, &[], "abc-1\n").ok();
+    // `--whitelist`, as scripts for Kafka 2.x and 3.x have it. The pattern matches whole
+    // names: not `-abc`, of which `-a` is a prefix, nor the internal __consumer_offsets,
+    // which a pattern subscription leaves out even when named.
+    let pattern = format!("{prefix}-a|{prefix}-b|__consumer_offsets");
+    let out = spool(&["console-consumer", "--bootstrap-server", addr, "--whitelist", &pattern, "--from-beginning", "--timeout-ms", "5000"]).ok();
+    assert_eq!(sorted(out.lines()), vec!["a-1", "a-2", "b-1", "b-2", "b-3"], "{}", out.stderr);
+    assert!(out.stderr.contains("Processed a total of 5 messages"), "{}", out.stderr);
+
+    let bad = spool(&["console-consumer", "--bootstrap-server", addr, "--include", "orders-(eu"]).failed();
+    assert!(bad.stderr.contains("not a valid regular expression"), "{}", bad.stderr);
+}
+
 #[test]
 fn keys_are_parsed_and_printed_with_kafkas_fields() {
     let broker = Broker::start();
