@@ -44,6 +44,7 @@ use crate::client_context::ToolContext;
 use crate::connection_args::{apply_java_properties, load_properties, parse_key_value, probe_bootstrap, BootstrapArgs};
 use crate::message_formatter::{DefaultMessageFormatter, RecordTimestamp, RecordView};
 use crate::signals;
+use crate::topic_filter::{is_internal, TopicFilter};
 
 /// How long metadata and end offsets may take at start-up.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,39 +76,6 @@ fn parse_offset(arg: &str) -> Result<StartOffset, String> {
     }
 }
 
-/// Checks an `--include` pattern and returns it as given.
-fn parse_include(pattern: &str) -> Result<String, String> {
-    if pattern.is_empty() {
-        return Err("the pattern is empty".to_string());
-    }
-    TopicPattern::new(pattern).map(|_| pattern.to_string())
-}
-
-/// An `--include` pattern: it matches whole topic names, as Java's `Pattern.matches`.
-///
-/// The matching is done here, not by librdkafka: its subscription regexes are POSIX
-/// extended ones (no `\d`, no `(?:…)`), found anywhere in a name, and a bad one is only
-/// refused as an "invalid argument". The `regex` crate's syntax is that of RE2, which
-/// Kafka's own broker-side patterns (KIP-848) use too.
-struct TopicPattern(regex::Regex);
-
-impl TopicPattern {
-    fn new(pattern: &str) -> Result<Self, String> {
-        regex::Regex::new(&format!("^(?:{pattern})$"))
-            .map(TopicPattern)
-            .map_err(|e| format!("not a valid regular expression: {e}"))
-    }
-
-    /// Whether a pattern subscription takes `topic`: a match that is not an internal
-    /// topic (Kafka's `exclude.internal.topics`, true by default).
-    fn takes(&self, topic: &str) -> bool {
-        !INTERNAL_TOPICS.contains(&topic) && self.0.is_match(topic)
-    }
-}
-
-/// Topics a pattern subscription leaves out.
-const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
-
 /// How often an `--include` subscription looks for new (or deleted) matching topics.
 const INCLUDE_REFRESH_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -119,8 +87,12 @@ const INCLUDE_REFRESH_INTERVAL: Duration = Duration::from_secs(3);
 /// when a new subscription revokes them, so nothing is printed twice. Without one the
 /// partitions are assigned directly, like a `--topic` consumer's, and new ones are added
 /// to the assignment (no rebalance, so no partition starts over).
+///
+/// The matching is done here, not by librdkafka: its subscription regexes are POSIX
+/// extended ones (no `\d`, no `(?:…)`), found anywhere in a name, and a bad one is only
+/// refused as an "invalid argument".
 struct IncludedTopics {
-    pattern: TopicPattern,
+    pattern: TopicFilter,
     grouped: bool,
     /// Where a partition assigned directly starts.
     start_at: Offset,
@@ -130,10 +102,9 @@ struct IncludedTopics {
 }
 
 impl IncludedTopics {
-    fn new(pattern: &str, grouped: bool, from_beginning: bool) -> Result<Self> {
-        let pattern = TopicPattern::new(pattern).map_err(|e| anyhow!("--include {pattern}: {e}"))?;
+    fn new(pattern: TopicFilter, grouped: bool, from_beginning: bool) -> Self {
         let start_at = if from_beginning { Offset::Beginning } else { Offset::End };
-        Ok(IncludedTopics { pattern, grouped, start_at, current: Vec::new(), next_check: Instant::now() })
+        IncludedTopics { pattern, grouped, start_at, current: Vec::new(), next_check: Instant::now() }
     }
 
     /// Follows the matching topics when they changed since the last call, at most once
@@ -153,7 +124,10 @@ impl IncludedTopics {
         let mut matching: Vec<(String, i32)> = metadata
             .topics()
             .iter()
-            .filter(|t| t.error().is_none() && !t.partitions().is_empty() && self.pattern.takes(t.name()))
+            // Internal topics are left out, as by Kafka's exclude.internal.topics (true by
+            // default).
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .filter(|t| !is_internal(t.name()) && self.pattern.matches(t.name()))
             .map(|t| (t.name().to_string(), i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)))
             .collect();
         matching.sort_unstable();
@@ -215,8 +189,8 @@ pub(crate) struct ConsumerArgs {
     topic: Option<String>,
     /// A regular expression: consume every topic whose whole name matches, internal
     /// topics excluded (this or --topic is required)
-    #[arg(long, visible_alias = "whitelist", value_name = "REGEX", conflicts_with = "topic", value_parser = parse_include)]
-    include: Option<String>,
+    #[arg(long, visible_alias = "whitelist", value_name = "REGEX", conflicts_with = "topic", value_parser = TopicFilter::pattern)]
+    include: Option<TopicFilter>,
     /// Start with the earliest message present rather than the latest
     #[arg(long = "from-beginning", conflicts_with = "offset")]
     from_beginning: bool,
@@ -346,7 +320,7 @@ fn consume(args: &ConsumerArgs) -> Result<i32> {
     match (&args.topic, &args.include) {
         (_, Some(pattern)) => {
             // No topic to wait for: the subscription takes whatever matches, now or later.
-            let mut topics = IncludedTopics::new(pattern, group.is_some(), args.from_beginning)?;
+            let mut topics = IncludedTopics::new(pattern.clone(), group.is_some(), args.from_beginning);
             topics.refresh(&consumer)?;
             included = Some(topics);
         }
@@ -535,19 +509,7 @@ mod tests {
         assert!(parse(&["c", "--bootstrap-server", "h:1", "--include", "t.*", "--partition", "0"]).is_err(), "partition needs topic");
         assert!(parse(&["c", "--bootstrap-server", "h:1", "--include", "t("]).is_err(), "a bad pattern is refused");
         let old = parse(&["c", "--bootstrap-server", "h:1", "--whitelist", "a|b"]).unwrap();
-        assert_eq!(old.include.as_deref(), Some("a|b"));
-    }
-
-    #[test]
-    fn include_patterns_match_whole_topic_names() {
-        let matches = |pattern: &str, topic: &str| TopicPattern::new(pattern).unwrap().takes(topic);
-        assert!(matches("orders-.*", "orders-eu"));
-        assert!(matches(r"orders-\d+", "orders-42"));
-        assert!(!matches("orders", "orders-eu"), "a prefix is not a match, as in Kafka");
-        assert!(!matches("eu", "orders-eu"));
-        assert!(matches("a|b", "b"), "alternatives stay inside the anchors");
-        assert!(!matches("a|b", "ab"));
-        assert!(!matches(".*", "__consumer_offsets"), "internal topics are left out");
+        assert_eq!(old.include.map(|f| f.to_string()).as_deref(), Some("a|b"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod message_formatter;
 mod perf;
 mod server;
 mod signals;
+mod topic_filter;
 mod topics;
 
 use std::ffi::OsString;

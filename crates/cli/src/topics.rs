@@ -11,6 +11,13 @@
 //!
 //! `--alter` and `--delete` print nothing on success, as in Kafka. Errors carry the
 //! broker's own message when it sends one.
+//!
+//! Except with `--create`, `--topic` is a regular expression matching whole names, as
+//! in Kafka (`--topic 'orders-.*'`, `--topic a,b`; escape a dot to mean only a dot).
+//! `--describe` can keep to the partitions an operator looks for
+//! (`--under-replicated-partitions`, `--under-min-isr-partitions`,
+//! `--at-min-isr-partitions`, `--unavailable-partitions`) or the topics with
+//! overridden configs (`--topics-with-overrides`).
 
 use std::io::Write;
 
@@ -20,7 +27,7 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
+use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataResponse,
     TopicName,
@@ -30,6 +37,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::admin::{AdminClient, AdminTimeouts};
 use crate::connection_args::{parse_key_value, BootstrapArgs};
 use crate::kafka_error;
+use crate::topic_filter::TopicFilter;
 
 /// Error code of NOT_CONTROLLER.
 const NOT_CONTROLLER: i16 = 41;
@@ -64,7 +72,8 @@ pub(crate) struct TopicsArgs {
     /// Alter the number of partitions of a topic
     #[arg(long)]
     alter: bool,
-    /// The topic to create, alter, describe or delete
+    /// The topic to create, alter, describe or delete. It also accepts a regular
+    /// expression, except for --create
     #[arg(long, value_name = "TOPIC")]
     topic: Option<String>,
     /// The number of partitions for the topic being created or altered (default: the
@@ -87,6 +96,21 @@ pub(crate) struct TopicsArgs {
     /// With --list or --describe: leave out internal topics
     #[arg(long = "exclude-internal")]
     exclude_internal: bool,
+    /// With --describe: only show under-replicated partitions
+    #[arg(long = "under-replicated-partitions")]
+    under_replicated_partitions: bool,
+    /// With --describe: only show partitions whose ISR is smaller than min.insync.replicas
+    #[arg(long = "under-min-isr-partitions")]
+    under_min_isr_partitions: bool,
+    /// With --describe: only show partitions whose ISR is exactly min.insync.replicas
+    #[arg(long = "at-min-isr-partitions")]
+    at_min_isr_partitions: bool,
+    /// With --describe: only show partitions whose leader is not available
+    #[arg(long = "unavailable-partitions")]
+    unavailable_partitions: bool,
+    /// With --describe: only show topics that have overridden configs
+    #[arg(long = "topics-with-overrides")]
+    topics_with_overrides: bool,
 }
 
 impl TopicsArgs {
@@ -115,7 +139,38 @@ impl TopicsArgs {
             &[(self.alter, "--alter"), (self.delete, "--delete"), (self.describe, "--describe")],
         )?;
         only(self.exclude_internal, "--exclude-internal", &[(self.list, "--list"), (self.describe, "--describe")])?;
+        let reports = [
+            (self.under_replicated_partitions, "--under-replicated-partitions"),
+            (self.under_min_isr_partitions, "--under-min-isr-partitions"),
+            (self.at_min_isr_partitions, "--at-min-isr-partitions"),
+            (self.unavailable_partitions, "--unavailable-partitions"),
+        ];
+        for (present, flag) in reports.into_iter().chain([(self.topics_with_overrides, "--topics-with-overrides")]) {
+            only(present, flag, &[(self.describe, "--describe")])?;
+        }
+        if let Some((_, flag)) = reports.iter().find(|(present, _)| *present).filter(|_| self.topics_with_overrides) {
+            return Err(format!("{flag} cannot be used with --topics-with-overrides"));
+        }
         Ok(())
+    }
+
+    /// Whether `--describe` prints only some partitions (Kafka's replication reports).
+    fn reports_partitions(&self) -> bool {
+        self.under_replicated_partitions || self.under_min_isr_partitions || self.at_min_isr_partitions || self.unavailable_partitions
+    }
+
+    /// Whether `--describe` prints `partition` of a topic whose `min.insync.replicas` is
+    /// `min_isr`, with `live` the brokers in the cluster (Kafka's `DescribeOptions`).
+    fn shows_partition(&self, partition: &MetadataResponsePartition, min_isr: usize, live: &[i32]) -> bool {
+        if !self.reports_partitions() {
+            return true;
+        }
+        let has_leader = partition.leader_id.0 >= 0;
+        let isr = partition.isr_nodes.len();
+        (self.under_replicated_partitions && partition.replica_nodes.len() > isr)
+            || (self.under_min_isr_partitions && (!has_leader || isr < min_isr))
+            || (self.at_min_isr_partitions && isr == min_isr)
+            || (self.unavailable_partitions && (!has_leader || !live.contains(&partition.leader_id.0)))
     }
 }
 
@@ -255,17 +310,19 @@ impl TopicService {
     }
 
     /// Topic names in metadata, sorted, optionally without internal topics and
-    /// restricted to `--topic`.
-    fn matching_topics<'m>(metadata: &'m MetadataResponse, args: &TopicsArgs) -> Vec<&'m MetadataResponseTopic> {
+    /// restricted to those `--topic` matches.
+    fn matching_topics<'m>(metadata: &'m MetadataResponse, args: &TopicsArgs) -> Result<Vec<&'m MetadataResponseTopic>> {
+        let filter = args.topic.as_deref().map(TopicFilter::include_list).transpose().map_err(anyhow::Error::msg)?;
         let mut topics: Vec<&MetadataResponseTopic> = metadata
             .topics
             .iter()
-            .filter(|t| t.name.is_some())
             .filter(|t| !(args.exclude_internal && t.is_internal))
-            .filter(|t| args.topic.as_deref().is_none_or(|want| t.name.as_deref().map(|n| n.as_str()) == Some(want)))
+            .filter(|t| {
+                t.name.as_deref().is_some_and(|name| filter.as_ref().is_none_or(|filter| filter.matches(name.as_str())))
+            })
             .collect();
         topics.sort_by(|a, b| a.name.as_deref().map(|n| n.as_str()).cmp(&b.name.as_deref().map(|n| n.as_str())));
-        topics
+        Ok(topics)
     }
 
     /// Kafka's `ensureTopicExists`: an explicit `--topic` must match, unless `--if-exists`.
@@ -281,7 +338,7 @@ impl TopicService {
     fn list(&mut self, args: &TopicsArgs, out: &mut impl Write) -> Result<()> {
         let (metadata, _) = self.client.metadata()?;
         let names: Vec<&str> =
-            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.as_deref().map(|n| n.as_str())).collect();
+            Self::matching_topics(&metadata, args)?.iter().filter_map(|t| t.name.as_deref().map(|n| n.as_str())).collect();
         // Kafka prints the names joined by newlines with println, so an empty list is
         // one empty line.
         writeln!(out, "{}", names.join("\n"))?;
@@ -290,7 +347,8 @@ impl TopicService {
 
     fn describe(&mut self, args: &TopicsArgs, out: &mut impl Write) -> Result<()> {
         let (metadata, metadata_version) = self.client.metadata()?;
-        let topics = Self::matching_topics(&metadata, args);
+        let topics = Self::matching_topics(&metadata, args)?;
+        let live: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
         Self::ensure_exists(topics.len(), args)?;
         if topics.is_empty() {
             return Ok(());
@@ -325,20 +383,34 @@ impl TopicService {
                 .filter(|c| c.config_source != CONFIG_SOURCE_DEFAULT)
                 .map(|c| format!("{}={}", c.name.as_str(), c.value.as_deref().unwrap_or("null")))
                 .collect();
+            let min_isr = result
+                .configs
+                .iter()
+                .find(|c| c.name.as_str() == "min.insync.replicas")
+                .and_then(|c| c.value.as_deref()?.parse().ok())
+                .unwrap_or(1);
             let mut partitions: Vec<_> = topic.partitions.iter().collect();
             partitions.sort_by_key(|p| p.partition_index);
-            write!(out, "Topic: {name}")?;
-            if metadata_version >= 10 && !topic.topic_id.is_nil() {
-                write!(out, "\tTopicId: {}", kafka_uuid(topic.topic_id.as_bytes()))?;
+            // As Kafka: the partition reports print no topic line, and with
+            // --topics-with-overrides only topics with overrides print theirs, alone.
+            let without_topic_line = args.reports_partitions() || (args.topics_with_overrides && overrides.is_empty());
+            if !without_topic_line {
+                write!(out, "Topic: {name}")?;
+                if metadata_version >= 10 && !topic.topic_id.is_nil() {
+                    write!(out, "\tTopicId: {}", kafka_uuid(topic.topic_id.as_bytes()))?;
+                }
+                let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
+                writeln!(
+                    out,
+                    "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
+                    partitions.len(),
+                    overrides.join(",")
+                )?;
             }
-            let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
-            writeln!(
-                out,
-                "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
-                partitions.len(),
-                overrides.join(",")
-            )?;
-            for p in partitions {
+            if args.topics_with_overrides {
+                continue;
+            }
+            for p in partitions.into_iter().filter(|p| args.shows_partition(p, min_isr, &live)) {
                 let leader = if p.leader_id.0 < 0 { "none".to_string() } else { p.leader_id.0.to_string() };
                 writeln!(
                     out,
@@ -355,7 +427,7 @@ impl TopicService {
     fn delete(&mut self, args: &TopicsArgs) -> Result<()> {
         let (metadata, _) = self.client.metadata()?;
         let names: Vec<TopicName> =
-            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.clone()).collect();
+            Self::matching_topics(&metadata, args)?.iter().filter_map(|t| t.name.clone()).collect();
         Self::ensure_exists(names.len(), args)?;
         if names.is_empty() {
             return Ok(());
@@ -383,7 +455,7 @@ impl TopicService {
         let Some(count) = args.partitions else { bail!("--partitions is required with --alter") };
         let (metadata, _) = self.client.metadata()?;
         let names: Vec<TopicName> =
-            Self::matching_topics(&metadata, args).iter().filter_map(|t| t.name.clone()).collect();
+            Self::matching_topics(&metadata, args)?.iter().filter_map(|t| t.name.clone()).collect();
         Self::ensure_exists(names.len(), args)?;
         if names.is_empty() {
             return Ok(());
@@ -452,6 +524,48 @@ mod tests {
         assert!(parse(&["t", "--list"]).is_err(), "a bootstrap server is required");
         assert!(parse(&["t", "--bootstrap-server", "h:1", "--zookeeper", "z:2181", "--list"]).is_err());
         assert!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--create", "--topic", "x"]).is_err());
+        // The describe reports: with --describe only, combinable, but not with
+        // --topics-with-overrides.
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--under-replicated-partitions"]), Ok(Err(_))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--topics-with-overrides"]), Ok(Err(_))));
+        assert!(matches!(
+            parse(&["t", "--bootstrap-server", "h:1", "--describe", "--under-replicated-partitions", "--unavailable-partitions"]),
+            Ok(Ok(()))
+        ));
+        let both = parse(&["t", "--bootstrap-server", "h:1", "--describe", "--at-min-isr-partitions", "--topics-with-overrides"]);
+        assert!(matches!(both, Ok(Err(ref e)) if e.contains("--at-min-isr-partitions cannot be used with --topics-with-overrides")), "{both:?}");
+    }
+
+    #[test]
+    fn describe_reports_pick_partitions_as_kafka_does() {
+        let args = |flag: &str| TopicsArgs::try_parse_from(["t", "--bootstrap-server", "h:1", "--describe", flag]).unwrap();
+        let partition = |leader: i32, replicas: &[i32], isr: &[i32]| {
+            MetadataResponsePartition::default()
+                .with_leader_id(leader.into())
+                .with_replica_nodes(replicas.iter().map(|&r| r.into()).collect())
+                .with_isr_nodes(isr.iter().map(|&r| r.into()).collect())
+        };
+        let live = [1, 2];
+        let healthy = partition(1, &[1, 2], &[1, 2]);
+        let lagging = partition(1, &[1, 2, 3], &[1, 2]);
+        let leaderless = partition(-1, &[3], &[3]);
+        let led_by_dead = partition(3, &[3], &[3]);
+
+        let under_replicated = args("--under-replicated-partitions");
+        assert!(!under_replicated.shows_partition(&healthy, 2, &live));
+        assert!(under_replicated.shows_partition(&lagging, 2, &live));
+        let under_min = args("--under-min-isr-partitions");
+        assert!(!under_min.shows_partition(&lagging, 2, &live));
+        assert!(under_min.shows_partition(&lagging, 3, &live));
+        assert!(under_min.shows_partition(&leaderless, 1, &live), "no leader counts as under");
+        let at_min = args("--at-min-isr-partitions");
+        assert!(at_min.shows_partition(&lagging, 2, &live));
+        assert!(!at_min.shows_partition(&lagging, 1, &live));
+        let unavailable = args("--unavailable-partitions");
+        assert!(!unavailable.shows_partition(&healthy, 1, &live));
+        assert!(unavailable.shows_partition(&leaderless, 1, &live));
+        assert!(unavailable.shows_partition(&led_by_dead, 1, &live), "a leader that is not a live broker");
+        assert!(args("--topics-with-overrides").shows_partition(&leaderless, 1, &live), "not a partition report");
     }
 
     #[test]

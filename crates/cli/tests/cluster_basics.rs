@@ -680,6 +680,63 @@ fn a_follower_whose_disk_is_full_leaves_the_isr_and_catches_up_with_every_record
 
 /// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2
 /// and one clear error line.
+/// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.
+fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
+    harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn topics_describe_reports_the_partitions_an_operator_looks_for() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let prefix = harness::unique_topic("report");
+    let (replicated, single) = (format!("{prefix}-replicated"), format!("{prefix}-single"));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let topics = [
+        NewTopic::new(&replicated, 2, TopicReplication::Variable(&[&[1, 2, 3], &[2, 3, 1]])).set("min.insync.replicas", "2"),
+        NewTopic::new(&single, 2, TopicReplication::Variable(&[&[1], &[3]])),
+    ];
+    let created =
+        futures::executor::block_on(admin(&cluster.bootstrap()).create_topics(&topics, &options)).expect("CreateTopics call");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    cluster.wait_for("both topics fully replicated", WAIT, |v| v.fully_replicated(&replicated, 2) && v.fully_replicated(&single, 2));
+    let addr = cluster.addr(1);
+    let all = format!("{prefix}-.*");
+    for report in ["--under-replicated-partitions", "--under-min-isr-partitions", "--unavailable-partitions"] {
+        assert_eq!(topics_tool(&addr, &["--describe", report, "--topic", &all]), Vec::<String>::new(), "{report} while all is well");
+    }
+
+    cluster.kill9(3);
+    cluster.wait_for("node 3 out of every ISR and without leadership", WAIT, |v| {
+        (0..2).all(|p| v.partition(&replicated, p).is_some_and(|p| p.leader != 3 && !p.isr.contains(&3)))
+            && v.answers().all(|(_, md)| md.topics.get(&single).and_then(|t| t.partitions.get(&1)).is_some_and(|p| p.leader < 0))
+    });
+    // Partition lines only, as in Kafka: "\tTopic: T\tPartition: P\tLeader: …".
+    let partitions_of = |lines: &[String], topic: &str| -> Vec<i32> {
+        lines
+            .iter()
+            .map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                assert_eq!((fields[0], fields[1]), ("", format!("Topic: {topic}").as_str()), "{lines:?}");
+                fields[2].strip_prefix("Partition: ").and_then(|p| p.parse().ok()).expect("a partition field")
+            })
+            .collect()
+    };
+    let under = topics_tool(&addr, &["--describe", "--under-replicated-partitions", "--topic", &replicated]);
+    assert_eq!(partitions_of(&under, &replicated), vec![0, 1]);
+    // Two of three in sync is exactly min.insync.replicas: at it, not under it.
+    let at_min = topics_tool(&addr, &["--describe", "--at-min-isr-partitions", "--topic", &replicated]);
+    assert_eq!(partitions_of(&at_min, &replicated), vec![0, 1]);
+    assert_eq!(topics_tool(&addr, &["--describe", "--under-min-isr-partitions", "--topic", &replicated]), Vec::<String>::new());
+    // The single-replica partition on node 3 has no leader: unavailable, and under its
+    // minimum ISR; its sibling on node 1 is neither.
+    let unavailable = topics_tool(&addr, &["--describe", "--unavailable-partitions", "--topic", &all]);
+    assert_eq!(partitions_of(&unavailable, &single), vec![1]);
+    assert!(unavailable[0].contains("\tLeader: none\t"), "{unavailable:?}");
+    let under_min = topics_tool(&addr, &["--describe", "--under-min-isr-partitions", "--topic", &single]);
+    assert_eq!(partitions_of(&under_min, &single), vec![1]);
+}
+
 fn config_error(args: &[&str]) -> String {
     let (code, stderr) = harness::server_refusal(args);
     assert_eq!(code, Some(2), "a config error exits with 2; stderr: {stderr}");

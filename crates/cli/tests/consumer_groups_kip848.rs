@@ -226,14 +226,7 @@ async fn committed_offsets_and_the_group_survive_a_broker_kill() {
 
 /// `spool consumer-groups` with `args`; its stdout.
 fn consumer_groups_cli(addr: &str, args: &[&str]) -> String {
-    let output = Command::new(harness::spool_bin())
-        .args(["consumer-groups", "--bootstrap-server", addr])
-        .args(args)
-        .output()
-        .expect("run spool consumer-groups");
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "{args:?} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    stdout
+    harness::tool_output("consumer-groups", addr, args)
 }
 
 #[tokio::test]

@@ -19,6 +19,18 @@ pub fn spool_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_spool"))
 }
 
+/// `spool TOOL --bootstrap-server ADDR ARGS…`, which must succeed; its stdout.
+pub fn tool_output(tool: &str, addr: &str, args: &[&str]) -> String {
+    let output = Command::new(spool_bin())
+        .args([tool, "--bootstrap-server", addr])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run spool {tool}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "spool {tool} {args:?} failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
