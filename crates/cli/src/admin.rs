@@ -46,6 +46,12 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Req
 /// Largest response frame accepted; a bigger length prefix is a protocol error.
 pub(crate) const RESPONSE_BYTES_MAX: usize = 100 * 1024 * 1024;
 
+/// Config resource types (DescribeConfigs, IncrementalAlterConfigs).
+pub(crate) const RESOURCE_TOPIC: i8 = 2;
+pub(crate) const RESOURCE_BROKER: i8 = 4;
+/// Config source DEFAULT_CONFIG: the value nobody set.
+pub(crate) const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
 /// Error code of UNSUPPORTED_VERSION, which a broker answers to a too-new ApiVersions.
 const UNSUPPORTED_VERSION: i16 = 35;
 

@@ -3,6 +3,7 @@
 //! ```text
 //! spool server            [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--set K=V]...
 //! spool topics            = kafka-topics(.sh)
+//! spool configs           = kafka-configs(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -24,6 +25,7 @@
 mod admin;
 mod client_context;
 mod cluster;
+mod configs;
 mod connection_args;
 mod console_consumer;
 mod console_producer;
@@ -63,6 +65,8 @@ enum Command {
     Server(ServerArgs),
     /// Create, delete, describe, or change a topic (as kafka-topics)
     Topics(TopicsArgs),
+    /// Describe or alter the configs of topics and brokers (as kafka-configs)
+    Configs(configs::ConfigsArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -79,6 +83,7 @@ enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KafkaTool {
     Topics,
+    Configs,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -91,6 +96,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
     let name = Path::new(argv0).file_name()?.to_str()?;
     match name.strip_suffix(".sh").unwrap_or(name) {
         "kafka-topics" => Some(KafkaTool::Topics),
+        "kafka-configs" => Some(KafkaTool::Configs),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
             init_tracing("warn");
             match tool {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
+                KafkaTool::Configs => configs::run(configs::ConfigsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -145,6 +152,10 @@ fn main() -> ExitCode {
             Command::Topics(args) => {
                 init_tracing("warn");
                 topics::run(args)
+            }
+            Command::Configs(args) => {
+                init_tracing("warn");
+                configs::run(args)
             }
             Command::ConsoleProducer(args) => {
                 init_tracing("warn");
@@ -183,7 +194,8 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-console-producer.sh".into()), Some(KafkaTool::ConsoleProducer));
         assert_eq!(kafka_tool(&"./kafka-console-consumer".into()), Some(KafkaTool::ConsoleConsumer));
         assert_eq!(kafka_tool(&"spool".into()), None);
-        assert_eq!(kafka_tool(&"kafka-configs.sh".into()), None);
+        assert_eq!(kafka_tool(&"kafka-configs.sh".into()), Some(KafkaTool::Configs));
+        assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));

@@ -34,7 +34,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::{AdminClient, AdminTimeouts};
+use crate::admin::{AdminClient, AdminTimeouts, CONFIG_SOURCE_DEFAULT, RESOURCE_TOPIC};
 use crate::connection_args::{parse_key_value, BootstrapArgs};
 use crate::kafka_error;
 use crate::topic_filter::TopicFilter;
@@ -43,10 +43,6 @@ use crate::topic_filter::TopicFilter;
 const NOT_CONTROLLER: i16 = 41;
 /// Error code of TOPIC_ALREADY_EXISTS.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
-/// DescribeConfigs resource type of a topic.
-const RESOURCE_TYPE_TOPIC: i8 = 2;
-/// DescribeConfigs config source DEFAULT_CONFIG: the value nobody set.
-const CONFIG_SOURCE_DEFAULT: i8 = 5;
 /// How long the broker may take to create, delete or grow topics.
 const OPERATION_TIMEOUT_MS: i32 = 10_000;
 
@@ -358,7 +354,7 @@ impl TopicService {
             .filter_map(|t| t.name.as_ref())
             .map(|name| {
                 DescribeConfigsResource::default()
-                    .with_resource_type(RESOURCE_TYPE_TOPIC)
+                    .with_resource_type(RESOURCE_TOPIC)
                     .with_resource_name(name.0.clone())
                     .with_configuration_keys(None)
             })

@@ -562,6 +562,81 @@ fn topic_patterns_select_what_list_describe_alter_and_delete_act_on() {
     assert!(bad.stdout.starts_with(&format!("Error while executing topic command : {p}-(x is an invalid regex")), "{}", bad.stdout);
 }
 
+/// The configs set on `topic` itself, as librdkafka's admin client reads them.
+fn topic_overrides(addr: &str, topic: &str) -> Vec<(String, String)> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).create().expect("admin client");
+    let results = futures::executor::block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()))
+        .expect("DescribeConfigs");
+    let resource = results.into_iter().next().expect("one result").expect("topic configs");
+    let mut set: Vec<(String, String)> = resource
+        .entries
+        .into_iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
+    set.sort();
+    set
+}
+
+#[test]
+fn configs_describes_and_alters_a_topics_configs_as_kafka_configs_does() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("configs");
+    topics(addr, &["--create", "--topic", &topic, "--config", "retention.ms=5000"]).ok();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+
+    let described = spool(&["configs", "--bootstrap-server", addr, "--entity-type", "topics", "--entity-name", &topic, "--describe"]).ok();
+    assert_eq!(
+        described.lines(),
+        vec![
+            format!("Dynamic configs for topic {topic} are:"),
+            "  retention.ms=5000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=5000}".to_string()
+        ]
+    );
+
+    // Old scripts name ZooKeeper; square brackets keep a list value whole.
+    let altered = spool(&[
+        "configs",
+        "--zookeeper",
+        addr,
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        &topic,
+        "--alter",
+        "--add-config",
+        "retention.ms=86400000,cleanup.policy=[compact,delete]",
+    ])
+    .ok();
+    assert_eq!(altered.stdout, format!("Completed updating config for topic {topic}.\n"));
+    assert_eq!(topic_overrides(addr, &topic), vec![pair("cleanup.policy", "compact,delete"), pair("retention.ms", "86400000")]);
+
+    // Deleting a config that is not set changes nothing, as in Kafka.
+    let refused = spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--alter", "--delete-config", "retention.ms,segment.ms"]).failed();
+    assert!(refused.stderr.contains("Invalid config(s): segment.ms"), "{}", refused.stderr);
+    spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--alter", "--delete-config", "retention.ms"]).ok();
+    assert_eq!(topic_overrides(addr, &topic), vec![pair("cleanup.policy", "compact,delete")]);
+
+    // A bad value is the broker's to refuse, with its reason.
+    let bad = spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--alter", "--add-config", "retention.ms=soon"]).failed();
+    assert!(bad.stderr.contains("retention.ms"), "{}", bad.stderr);
+    assert_eq!(topic_overrides(addr, &topic), vec![pair("cleanup.policy", "compact,delete")]);
+
+    // --all lists every config with its effective value.
+    let all = spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--describe", "--all"]).ok();
+    assert_eq!(all.lines()[0], format!("All configs for topic {topic} are:"));
+    assert!(all.lines().iter().any(|l| l.starts_with("  retention.ms=604800000 sensitive=false")), "{}", all.stdout);
+
+    // Broker configs are static in Spool: described, and an alter is refused.
+    let defaults = spool(&["configs", "--bootstrap-server", addr, "--broker-defaults", "--describe"]).ok();
+    assert_eq!(defaults.lines(), vec!["Default configs for brokers in the cluster are:"]);
+    let static_config = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--add-config", "log.retention.hours=1"]).failed();
+    assert!(static_config.stderr.contains("server.properties"), "{}", static_config.stderr);
+}
+
 #[test]
 fn create_reports_the_brokers_errors_and_shows_configs() {
     let broker = Broker::start();

@@ -1,0 +1,430 @@
+//! `spool configs` / `kafka-configs`: describe and alter the configs of topics and
+//! brokers.
+//!
+//! ```text
+//! kafka-configs --bootstrap-server H:P --entity-type topics --entity-name T --alter --add-config retention.ms=86400000
+//! kafka-configs --bootstrap-server H:P --topic T --describe [--all]
+//! Dynamic configs for topic T are:
+//!   retention.ms=86400000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=86400000, DEFAULT_CONFIG:log.retention.hours=168}
+//! Completed updating config for topic T.
+//! ```
+//!
+//! Flags, output and messages follow Kafka 3.9's `kafka-configs.sh`. Topic configs are
+//! changed with IncrementalAlterConfigs (set and delete), as Kafka's tool does. Spool's
+//! broker configs are static (`server.properties`, `--set`): they can be described, and
+//! an alter is refused by the broker with its reason. Clients, users and IPs (quotas,
+//! SCRAM credentials) do not exist in Spool and are refused here.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{ArgGroup, Parser};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRequest};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin::{AdminClient, AdminTimeouts, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::connection_args::{load_properties, BootstrapArgs};
+use crate::kafka_error;
+
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+
+/// Add/Remove entity config for a topic or broker.
+#[derive(Parser, Debug)]
+#[command(name = "kafka-configs", version, about = "Add/Remove entity config for a topic, client, user or broker")]
+#[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
+pub(crate) struct ConfigsArgs {
+    #[command(flatten)]
+    bootstrap: BootstrapArgs,
+    /// List configs for the given entity
+    #[arg(long)]
+    describe: bool,
+    /// Alter the configuration for the entity
+    #[arg(long)]
+    alter: bool,
+    /// With --describe: list all configs, static and default ones included
+    #[arg(long)]
+    all: bool,
+    /// Type of entity: topics or brokers
+    #[arg(long = "entity-type", value_name = "TYPE")]
+    entity_type: Option<String>,
+    /// Name of entity: topic name or broker id
+    #[arg(long = "entity-name", value_name = "NAME", conflicts_with = "entity_default")]
+    entity_name: Option<String>,
+    /// The cluster-wide default entity (brokers)
+    #[arg(long = "entity-default")]
+    entity_default: bool,
+    /// The topic's name (as --entity-type topics --entity-name TOPIC)
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker", "broker_defaults"])]
+    topic: Option<String>,
+    /// The broker's id (as --entity-type brokers --entity-name ID)
+    #[arg(long, value_name = "ID", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker_defaults"])]
+    broker: Option<String>,
+    /// The config defaults for all brokers (as --entity-type brokers --entity-default)
+    #[arg(long = "broker-defaults", conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
+    broker_defaults: bool,
+    /// Configs to add, 'k1=v1,k2=[v1,v2],k3=v3' (square brackets group values with commas)
+    #[arg(long = "add-config", value_name = "K=V,...")]
+    add_config: Option<String>,
+    /// A properties file of configs to add
+    #[arg(long = "add-config-file", value_name = "FILE")]
+    add_config_file: Option<PathBuf>,
+    /// Config keys to remove, 'k1,k2' (repeatable)
+    #[arg(long = "delete-config", value_name = "K,...", value_delimiter = ',')]
+    delete_config: Vec<String>,
+    /// Accepted for compatibility (nothing is prompted)
+    #[arg(long)]
+    force: bool,
+}
+
+/// What the command acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entity {
+    /// A topic, or every topic (`--describe` without a name).
+    Topics(Option<String>),
+    /// A broker by id, the cluster default (`Some("")`), or every broker and the
+    /// default (`--describe` without a name).
+    Brokers(Option<String>),
+}
+
+impl ConfigsArgs {
+    /// The entity the flags name, with Kafka's option checks.
+    fn entity(&self) -> Result<Entity, String> {
+        if self.all && !self.describe {
+            return Err("--all can only be used with --describe".into());
+        }
+        let changes = self.add_config.is_some() || self.add_config_file.is_some() || !self.delete_config.is_empty();
+        if self.describe && changes {
+            return Err("--add-config, --add-config-file and --delete-config can only be used with --alter".into());
+        }
+        if self.alter && !changes {
+            return Err("At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter".into());
+        }
+        let entity = if let Some(topic) = &self.topic {
+            Entity::Topics(Some(topic.clone()))
+        } else if let Some(broker) = &self.broker {
+            Entity::Brokers(Some(broker.clone()))
+        } else if self.broker_defaults {
+            Entity::Brokers(Some(String::new()))
+        } else {
+            let name = if self.entity_default { Some(String::new()) } else { self.entity_name.clone() };
+            match self.entity_type.as_deref() {
+                Some("topics") if self.entity_default => return Err("--entity-default is not valid for topics".into()),
+                Some("topics") => Entity::Topics(name),
+                Some("brokers") => Entity::Brokers(name),
+                Some(other @ ("clients" | "users" | "ips" | "broker-loggers" | "client-metrics" | "groups")) => {
+                    return Err(format!("entity type {other} is not supported by Spool (it has topic and broker configs only)"))
+                }
+                Some(other) => return Err(format!("Invalid entity type {other}, the entity type must be one of topics, brokers")),
+                None => return Err("--entity-type must be specified (or --topic, --broker, --broker-defaults)".into()),
+            }
+        };
+        if self.alter && matches!(&entity, Entity::Topics(None) | Entity::Brokers(None)) {
+            return Err("An entity name must be specified with --alter".into());
+        }
+        if let Entity::Brokers(Some(id)) = &entity {
+            if !id.is_empty() && id.parse::<i32>().is_err() {
+                return Err(format!("The entity name for brokers must be a valid integer broker id, found: {id}"));
+            }
+        }
+        Ok(entity)
+    }
+}
+
+/// Runs the command; returns the process exit code.
+pub(crate) fn run(args: ConfigsArgs) -> i32 {
+    let entity = match args.entity() {
+        Ok(entity) => entity,
+        Err(message) => {
+            eprintln!("error: {message}");
+            eprintln!("\nFor more information, try '--help'.");
+            return 2;
+        }
+    };
+    match execute(&args, &entity) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error while executing config command: {e:#}");
+            1
+        }
+    }
+}
+
+fn execute(args: &ConfigsArgs, entity: &Entity) -> Result<()> {
+    let bootstrap = args.bootstrap.resolve(false)?;
+    let mut client = AdminClient::connect(&bootstrap, AdminTimeouts::default())?;
+    if args.describe {
+        describe(&mut client, entity, args.all)
+    } else {
+        let added = configs_to_add(args)?;
+        alter(&mut client, entity, &added, &args.delete_config)
+    }
+}
+
+/// `--add-config-file`, then `--add-config` over it.
+fn configs_to_add(args: &ConfigsArgs) -> Result<Vec<(String, String)>> {
+    let mut configs = match &args.add_config_file {
+        Some(path) => load_properties(path)?,
+        None => Vec::new(),
+    };
+    if let Some(list) = &args.add_config {
+        for (key, value) in parse_add_config(list).map_err(|e| anyhow!(e))? {
+            configs.retain(|(k, _)| *k != key);
+            configs.push((key, value));
+        }
+    }
+    if let Some((key, _)) = configs.iter().find(|(k, _)| !k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        bail!("Invalid character found for config key: {key}");
+    }
+    Ok(configs)
+}
+
+/// Kafka's `--add-config` syntax: `k1=v1,k2=[a,b]` splits at the commas outside square
+/// brackets; the brackets themselves are dropped from the values.
+fn parse_add_config(list: &str) -> Result<Vec<(String, String)>, String> {
+    let invalid = || "Invalid entity config: all configs to be added must be in the format \"key=val\".".to_string();
+    let mut pairs = Vec::new();
+    for item in split_outside_brackets(list, ',') {
+        let parts = split_outside_brackets(&item, '=');
+        let [key, value] = parts.as_slice() else { return Err(invalid()) };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(invalid());
+        }
+        pairs.push((key.to_string(), value.replace(['[', ']'], "").trim().to_string()));
+    }
+    Ok(pairs)
+}
+
+fn split_outside_brackets(text: &str, separator: char) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            c if c == separator && depth == 0 => {
+                parts.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        parts.last_mut().expect("never empty").push(c);
+    }
+    parts
+}
+
+/// Kafka's `ConfigEntry.ConfigSource` name of a protocol config source.
+fn source_name(source: i8) -> &'static str {
+    match source {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        6 => "DYNAMIC_BROKER_LOGGER_CONFIG",
+        7 => "DYNAMIC_CLIENT_METRICS_CONFIG",
+        8 => "DYNAMIC_GROUP_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The config source that `--describe` without `--all` shows for `entity`: the
+/// entity's own dynamic configs.
+fn dynamic_source(entity: &Entity) -> i8 {
+    match entity {
+        Entity::Topics(_) => 1,
+        Entity::Brokers(Some(name)) if name.is_empty() => 3,
+        Entity::Brokers(_) => 2,
+    }
+}
+
+/// The configs of one resource, sorted by name; only those from `source` unless it is
+/// `None`. A broker's configs are asked of that broker.
+fn resource_configs(
+    client: &mut AdminClient,
+    resource_type: i8,
+    name: &str,
+    source: Option<i8>,
+    synonyms: bool,
+) -> Result<Vec<DescribeConfigsResourceResult>> {
+    let mut target = None;
+    if resource_type == RESOURCE_BROKER && !name.is_empty() {
+        let (metadata, _) = client.metadata()?;
+        let id: i32 = name.parse().with_context(|| format!("broker id {name}"))?;
+        let broker = metadata.brokers.iter().find(|b| b.node_id.0 == id).ok_or_else(|| anyhow!("broker {id} is not in the cluster"))?;
+        target = Some(client.connect_to(broker.host.as_str(), broker.port)?);
+    }
+    let client = target.as_mut().unwrap_or(client);
+    let resource = DescribeConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(StrBytes::from_string(name.to_string()))
+        .with_configuration_keys(None);
+    let request = DescribeConfigsRequest::default().with_resources(vec![resource]).with_include_synonyms(synonyms);
+    let (response, _) = client.call(&request, 4)?;
+    let Some(result) = response.results.into_iter().next() else { bail!("the broker sent no configs for {name}") };
+    if result.error_code != 0 {
+        bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
+    }
+    let mut configs: Vec<_> = result.configs.into_iter().filter(|c| source.is_none_or(|s| c.config_source == s)).collect();
+    configs.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    Ok(configs)
+}
+
+fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> {
+    let source = (!all).then(|| dynamic_source(entity));
+    let mut out = String::new();
+    let (resource_type, kind, names) = match entity {
+        Entity::Topics(Some(name)) => (RESOURCE_TOPIC, "topic", vec![name.clone()]),
+        Entity::Topics(None) => {
+            let (metadata, _) = client.metadata()?;
+            let mut names: Vec<String> = metadata.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.to_string())).collect();
+            names.sort();
+            (RESOURCE_TOPIC, "topic", names)
+        }
+        Entity::Brokers(Some(name)) => (RESOURCE_BROKER, "broker", vec![name.clone()]),
+        Entity::Brokers(None) => {
+            let (metadata, _) = client.metadata()?;
+            let mut ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
+            ids.sort_unstable();
+            let mut names: Vec<String> = ids.iter().map(i32::to_string).collect();
+            names.push(String::new());
+            (RESOURCE_BROKER, "broker", names)
+        }
+    };
+    for name in names {
+        // The default broker entity lists its own dynamic source (Kafka shows it so too).
+        let source = if name.is_empty() { (!all).then_some(3) } else { source };
+        let configs = resource_configs(client, resource_type, &name, source, true)?;
+        if name.is_empty() {
+            out.push_str("Default configs for brokers in the cluster are:\n");
+        } else {
+            out.push_str(&format!("{} configs for {kind} {name} are:\n", if all { "All" } else { "Dynamic" }));
+        }
+        for config in configs {
+            let synonyms: Vec<String> = config
+                .synonyms
+                .iter()
+                .map(|s| format!("{}:{}={}", source_name(s.source), s.name.as_str(), s.value.as_deref().unwrap_or("null")))
+                .collect();
+            out.push_str(&format!(
+                "  {}={} sensitive={} synonyms={{{}}}\n",
+                config.name.as_str(),
+                config.value.as_deref().unwrap_or("null"),
+                config.is_sensitive,
+                synonyms.join(", ")
+            ));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], deleted: &[String]) -> Result<()> {
+    let (resource_type, name) = match entity {
+        Entity::Topics(Some(name)) => (RESOURCE_TOPIC, name.as_str()),
+        Entity::Brokers(Some(name)) => (RESOURCE_BROKER, name.as_str()),
+        Entity::Topics(None) | Entity::Brokers(None) => bail!("An entity name must be specified with --alter"),
+    };
+    // As Kafka: deleting a config that is not set is an error, and nothing changes.
+    if !deleted.is_empty() {
+        let set = resource_configs(client, resource_type, name, Some(dynamic_source(entity)), false)?;
+        let invalid: Vec<&str> =
+            deleted.iter().map(|k| k.trim()).filter(|k| !set.iter().any(|c| c.name.as_str() == *k)).collect();
+        if !invalid.is_empty() {
+            bail!("Invalid config(s): {}", invalid.join(","));
+        }
+    }
+    let op = |key: &str, operation: i8, value: Option<&str>| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_string(key.trim().to_string()))
+            .with_config_operation(operation)
+            .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+    };
+    let configs: Vec<AlterableConfig> = added
+        .iter()
+        .map(|(k, v)| op(k, OP_SET, Some(v)))
+        .chain(deleted.iter().map(|k| op(k, OP_DELETE, None)))
+        .collect();
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(StrBytes::from_string(name.to_string()))
+        .with_configs(configs)]);
+    let (response, _) = client.call(&request, 1)?;
+    for result in &response.responses {
+        if result.error_code != 0 {
+            bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
+        }
+    }
+    match entity {
+        Entity::Brokers(Some(name)) if name.is_empty() => println!("Completed updating default config for brokers in the cluster."),
+        Entity::Brokers(_) => println!("Completed updating config for broker {name}."),
+        Entity::Topics(_) => println!("Completed updating config for topic {name}."),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Entity, String> {
+        let mut full = vec!["kafka-configs", "--bootstrap-server", "h:1"];
+        full.extend_from_slice(argv);
+        ConfigsArgs::try_parse_from(full).map_err(|e| e.to_string())?.entity()
+    }
+
+    #[test]
+    fn entities_are_named_as_in_kafka() {
+        let topic = Entity::Topics(Some("t".into()));
+        assert_eq!(parse(&["--describe", "--entity-type", "topics", "--entity-name", "t"]), Ok(topic.clone()));
+        assert_eq!(parse(&["--describe", "--topic", "t"]), Ok(topic));
+        assert_eq!(parse(&["--describe", "--entity-type", "topics"]), Ok(Entity::Topics(None)));
+        assert_eq!(parse(&["--describe", "--broker", "2", "--all"]), Ok(Entity::Brokers(Some("2".into()))));
+        assert_eq!(parse(&["--describe", "--entity-type", "brokers", "--entity-default"]), Ok(Entity::Brokers(Some(String::new()))));
+        assert_eq!(parse(&["--describe", "--broker-defaults"]), Ok(Entity::Brokers(Some(String::new()))));
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        assert!(parse(&["--describe", "--alter", "--topic", "t"]).is_err(), "one action");
+        assert!(parse(&["--topic", "t"]).is_err(), "an action is required");
+        assert!(parse(&["--describe"]).unwrap_err().contains("--entity-type must be specified"));
+        assert!(parse(&["--alter", "--topic", "t"]).unwrap_err().contains("At least one of --add-config"));
+        assert!(parse(&["--alter", "--entity-type", "topics", "--add-config", "a=b"]).unwrap_err().contains("entity name"));
+        assert!(parse(&["--describe", "--topic", "t", "--add-config", "a=b"]).is_err());
+        assert!(parse(&["--alter", "--topic", "t", "--add-config", "a=b", "--all"]).is_err());
+        assert!(parse(&["--describe", "--entity-type", "users"]).unwrap_err().contains("not supported by Spool"));
+        assert!(parse(&["--describe", "--entity-type", "tables"]).unwrap_err().contains("Invalid entity type"));
+        assert!(parse(&["--describe", "--broker", "one"]).unwrap_err().contains("valid integer broker id"));
+        assert!(parse(&["--describe", "--topic", "t", "--broker", "1"]).is_err());
+    }
+
+    #[test]
+    fn add_config_lists_split_as_kafka_does() {
+        let pairs = parse_add_config("retention.ms=1000, cleanup.policy=[compact,delete],k = v").unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("retention.ms".to_string(), "1000".to_string()),
+                ("cleanup.policy".to_string(), "compact,delete".to_string()),
+                ("k".to_string(), "v".to_string()),
+            ]
+        );
+        assert_eq!(parse_add_config("empty=").unwrap(), vec![("empty".to_string(), String::new())]);
+        assert!(parse_add_config("novalue").unwrap_err().contains("key=val"));
+        assert!(parse_add_config("a=b=c").is_err());
+    }
+
+    #[test]
+    fn config_sources_print_with_kafkas_names() {
+        assert_eq!(source_name(1), "DYNAMIC_TOPIC_CONFIG");
+        assert_eq!(source_name(4), "STATIC_BROKER_CONFIG");
+        assert_eq!(source_name(5), "DEFAULT_CONFIG");
+        assert_eq!(source_name(42), "UNKNOWN");
+    }
+}
