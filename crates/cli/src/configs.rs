@@ -233,13 +233,14 @@ fn source_name(source: i8) -> &'static str {
     }
 }
 
-/// The config source that `--describe` without `--all` shows for `entity`: the
-/// entity's own dynamic configs.
-fn dynamic_source(entity: &Entity) -> i8 {
-    match entity {
-        Entity::Topics(_) => 1,
-        Entity::Brokers(Some(name)) if name.is_empty() => 3,
-        Entity::Brokers(_) => 2,
+/// The config source that `--describe` without `--all` shows for a resource: its own
+/// dynamic configs (a topic's, a broker's, or the cluster default's for the broker
+/// named "").
+fn dynamic_source(resource_type: i8, name: &str) -> i8 {
+    match resource_type {
+        RESOURCE_TOPIC => 1,
+        _ if name.is_empty() => 3,
+        _ => 2,
     }
 }
 
@@ -276,7 +277,6 @@ fn resource_configs(
 }
 
 fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> {
-    let source = (!all).then(|| dynamic_source(entity));
     let mut out = String::new();
     let (resource_type, kind, names) = match entity {
         Entity::Topics(Some(name)) => (RESOURCE_TOPIC, "topic", vec![name.clone()]),
@@ -297,8 +297,7 @@ fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> 
         }
     };
     for name in names {
-        // The default broker entity lists its own dynamic source (Kafka shows it so too).
-        let source = if name.is_empty() { (!all).then_some(3) } else { source };
+        let source = (!all).then(|| dynamic_source(resource_type, &name));
         let configs = resource_configs(client, resource_type, &name, source, true)?;
         if name.is_empty() {
             out.push_str("Default configs for brokers in the cluster are:\n");
@@ -332,7 +331,7 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
     };
     // As Kafka: deleting a config that is not set is an error, and nothing changes.
     if !deleted.is_empty() {
-        let set = resource_configs(client, resource_type, name, Some(dynamic_source(entity)), false)?;
+        let set = resource_configs(client, resource_type, name, Some(dynamic_source(resource_type, name)), false)?;
         let invalid: Vec<&str> =
             deleted.iter().map(|k| k.trim()).filter(|k| !set.iter().any(|c| c.name.as_str() == *k)).collect();
         if !invalid.is_empty() {

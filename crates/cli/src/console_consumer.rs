@@ -316,13 +316,12 @@ fn consume(args: &ConsumerArgs) -> Result<i32> {
     signals::on_termination(move |signal| on_signal.store(signals::exit_code_for(signal), Ordering::SeqCst));
 
     probe_bootstrap(&bootstrap, PROBE_TIMEOUT)?;
-    let mut included = None;
-    match (&args.topic, &args.include) {
+    let mut included = match (&args.topic, &args.include) {
         (_, Some(pattern)) => {
             // No topic to wait for: the subscription takes whatever matches, now or later.
             let mut topics = IncludedTopics::new(pattern.clone(), group.is_some(), args.from_beginning);
             topics.refresh(&consumer)?;
-            included = Some(topics);
+            Some(topics)
         }
         (Some(topic), None) => {
             let deadline = args.timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
@@ -331,9 +330,10 @@ fn consume(args: &ConsumerArgs) -> Result<i32> {
                 return Ok(exit_code(&stop));
             };
             start(&consumer, topic, args, group.is_some(), partitions)?;
+            None
         }
         (None, None) => bail!("Exactly one of --include/--topic is required."),
-    }
+    };
     consumer.context().set_running();
 
     let count = print_records(&consumer, args, group.is_some(), included.as_mut(), &formatter, &stop)?;
