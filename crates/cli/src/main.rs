@@ -4,6 +4,7 @@
 //! spool server            [--data-dir DIR] [--listen HOST:PORT] [--config FILE] [--set K=V]...
 //! spool topics            = kafka-topics(.sh)
 //! spool configs           = kafka-configs(.sh)
+//! spool get-offsets       = kafka-get-offsets(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -30,6 +31,7 @@ mod connection_args;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
+mod get_offsets;
 mod kafka_error;
 mod line_reader;
 mod message_formatter;
@@ -67,6 +69,8 @@ enum Command {
     Topics(TopicsArgs),
     /// Describe or alter the configs of topics and brokers (as kafka-configs)
     Configs(configs::ConfigsArgs),
+    /// Print the offsets of topic partitions at a time (as kafka-get-offsets)
+    GetOffsets(get_offsets::GetOffsetsArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -84,6 +88,7 @@ enum Command {
 enum KafkaTool {
     Topics,
     Configs,
+    GetOffsets,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -97,6 +102,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
     match name.strip_suffix(".sh").unwrap_or(name) {
         "kafka-topics" => Some(KafkaTool::Topics),
         "kafka-configs" => Some(KafkaTool::Configs),
+        "kafka-get-offsets" => Some(KafkaTool::GetOffsets),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -135,6 +141,7 @@ fn main() -> ExitCode {
             match tool {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
                 KafkaTool::Configs => configs::run(configs::ConfigsArgs::parse_from(argv)),
+                KafkaTool::GetOffsets => get_offsets::run(get_offsets::GetOffsetsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -156,6 +163,10 @@ fn main() -> ExitCode {
             Command::Configs(args) => {
                 init_tracing("warn");
                 configs::run(args)
+            }
+            Command::GetOffsets(args) => {
+                init_tracing("warn");
+                get_offsets::run(args)
             }
             Command::ConsoleProducer(args) => {
                 init_tracing("warn");
@@ -195,6 +206,7 @@ mod tests {
         assert_eq!(kafka_tool(&"./kafka-console-consumer".into()), Some(KafkaTool::ConsoleConsumer));
         assert_eq!(kafka_tool(&"spool".into()), None);
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), Some(KafkaTool::Configs));
+        assert_eq!(kafka_tool(&"kafka-get-offsets.sh".into()), Some(KafkaTool::GetOffsets));
         assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));

@@ -638,6 +638,45 @@ fn configs_describes_and_alters_a_topics_configs_as_kafka_configs_does() {
 }
 
 #[test]
+fn get_offsets_prints_each_partitions_offset_at_a_time() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let p = unique_topic("offsets");
+    let (a, b) = (format!("{p}-a"), format!("{p}-b"));
+    create(addr, &a, 1);
+    create(addr, &b, 3);
+    produce(addr, &a, &[], "a1\na2\n").ok();
+    // Records placed by partition with librdkafka: 1 in partition 0, 3 in 1, none in 2.
+    let producer: rdkafka::producer::BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).create().expect("producer");
+    for partition in [0, 1, 1, 1] {
+        producer.send(rdkafka::producer::BaseRecord::<(), str>::to(&b).partition(partition).payload("x")).expect("enqueue");
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    let offsets = |args: &[&str]| {
+        let mut argv = vec!["get-offsets", "--bootstrap-server", addr];
+        argv.extend_from_slice(args);
+        spool(&argv).ok().stdout
+    };
+    let all = format!("{p}-.*");
+    let latest = [format!("{a}:0:2"), format!("{b}:0:1"), format!("{b}:1:3"), format!("{b}:2:0")].join("\n") + "\n";
+    assert_eq!(offsets(&["--topic", &all]), latest);
+    assert_eq!(offsets(&["--topic", &all, "--time", "-1"]), latest);
+    let earliest = [format!("{a}:0:0"), format!("{b}:0:0"), format!("{b}:1:0"), format!("{b}:2:0")].join("\n") + "\n";
+    assert_eq!(offsets(&["--topic", &all, "--time", "earliest"]), earliest);
+    assert_eq!(offsets(&["--topic", &b, "--partitions", "0,2"]), format!("{b}:0:1\n{b}:2:0\n"));
+    assert_eq!(offsets(&["--topic-partitions", &format!("{b}:1-3,{a}")]), format!("{a}:0:2\n{b}:1:3\n{b}:2:0\n"));
+    // A time after every record: no partition has an offset for it, and none is printed.
+    let future = (now_ms() + 3_600_000).to_string();
+    assert_eq!(offsets(&["--topic", &all, "--time", &future]), "");
+
+    let none = spool(&["get-offsets", "--bootstrap-server", addr, "--topic", &format!("{p}-none")]).failed();
+    assert!(none.stderr.contains("Could not match any topic-partitions with the specified filters"), "{}", none.stderr);
+    let bad = spool(&["get-offsets", "--bootstrap-server", addr, "--time", "soon"]).failed();
+    assert!(bad.stderr.contains("Malformed time argument soon"), "{}", bad.stderr);
+}
+
+#[test]
 fn create_reports_the_brokers_errors_and_shows_configs() {
     let broker = Broker::start();
     let addr = broker.addr.as_str();
