@@ -50,6 +50,10 @@ pub enum PartitionError {
     /// A leader's write on a replica that no longer leads.
     #[error("not the leader (leader {leader} at epoch {leader_epoch})")]
     NotLeader { leader: i32, leader_epoch: i32 },
+    /// DeleteRecords up to an offset that is negative (other than -1) or above the high
+    /// watermark: records not yet committed cannot be deleted.
+    #[error("cannot delete records before offset {offset}: the high watermark is {high_watermark}")]
+    BeyondHighWatermark { offset: i64, high_watermark: i64 },
 }
 
 /// Why records appended as leader were not confirmed committed.
@@ -290,6 +294,47 @@ impl Partition {
         self.log_end.send_replace(end);
         self.maybe_advance_high_watermark();
         Ok((info, leader_epoch))
+    }
+
+    /// Deletes the records before `offset` as leader (DeleteRecords): moves the log
+    /// start offset up to it, `-1` meaning the high watermark. Returns the log start
+    /// offset after it. Followers move theirs when their next fetch tells them the
+    /// leader's (see [`Partition::follow_leader_log_start`]); unlike Kafka, the answer does
+    /// not wait for them.
+    ///
+    /// # Errors
+    /// [`PartitionError::NotLeader`]; [`PartitionError::BeyondHighWatermark`]; from the
+    /// log. Nothing changes then.
+    pub fn delete_records_as_leader(&self, offset: i64) -> Result<i64, PartitionError> {
+        let state = self.state.borrow();
+        if state.leader != self.node_id {
+            return Err(PartitionError::NotLeader { leader: state.leader, leader_epoch: state.leader_epoch });
+        }
+        let high_watermark = self.high_watermark();
+        let target = if offset == -1 { high_watermark } else { offset };
+        if !(0..=high_watermark).contains(&target) {
+            return Err(PartitionError::BeyondHighWatermark { offset, high_watermark });
+        }
+        let mut guard = self.log.lock();
+        let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
+        log.advance_log_start_offset(target)?;
+        Ok(log.log_start_offset())
+    }
+
+    /// Moves this follower's log start offset up to the leader's (as Kafka's fetcher
+    /// does after each fetch), but not past its own high watermark. DeleteRecords and
+    /// the leader's retention so reach every replica.
+    ///
+    /// # Errors
+    /// [`PartitionError::StaleLeaderEpoch`] when that epoch is over; otherwise from the log.
+    pub fn follow_leader_log_start(&self, leader_log_start: i64, leader_epoch: i32) -> Result<(), PartitionError> {
+        let target = leader_log_start.min(self.high_watermark());
+        self.write_as_follower(leader_epoch, |log| {
+            if target > log.log_start_offset() {
+                log.advance_log_start_offset(target)?;
+            }
+            Ok(())
+        })
     }
 
     /// Waits until the high watermark covers `next_offset`, for records this replica

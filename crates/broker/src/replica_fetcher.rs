@@ -272,5 +272,8 @@ fn apply_partition_response(
         })?;
     }
     partition.set_high_watermark_from_leader(data.high_watermark, leader_epoch);
+    if data.log_start_offset > 0 {
+        partition.follow_leader_log_start(data.log_start_offset, leader_epoch).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }

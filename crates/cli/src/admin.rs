@@ -31,12 +31,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
+    ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteRecordsRequest,
     DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
@@ -277,6 +278,12 @@ impl AdminClient {
 
 /// A topic partition: (topic, partition).
 pub(crate) type TopicPartition = (String, i32);
+
+/// Per partition: an offset, or the error code the broker answered.
+pub(crate) type PartitionResults = BTreeMap<TopicPartition, Result<i64, i16>>;
+
+/// Leader id → topic → partitions, each with a value for the request.
+type ByLeader<V> = BTreeMap<i32, BTreeMap<String, Vec<(i32, V)>>>;
 
 /// Kafka error codes the group requests retry on: the coordinator is loading, not
 /// available yet, or moved (`COORDINATOR_LOAD_IN_PROGRESS`, `COORDINATOR_NOT_AVAILABLE`,
@@ -645,27 +652,8 @@ impl ClusterAdmin {
         &mut self,
         partitions: &[TopicPartition],
         timestamp: i64,
-    ) -> Result<BTreeMap<TopicPartition, Result<i64, i16>>> {
-        let metadata = self.metadata()?;
-        let mut results = BTreeMap::new();
-        let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
-        for (topic, partition) in partitions {
-            let leader = metadata
-                .topics
-                .iter()
-                .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
-                .and_then(|t| t.partitions.iter().find(|p| p.partition_index == *partition))
-                .map(|p| p.leader_id.0);
-            match leader {
-                Some(leader) if leader >= 0 => by_leader.entry(leader).or_default().entry(topic.clone()).or_default().push(*partition),
-                Some(_) => {
-                    results.insert((topic.clone(), *partition), Err(5));
-                }
-                None => {
-                    results.insert((topic.clone(), *partition), Err(3));
-                }
-            }
-        }
+    ) -> Result<PartitionResults> {
+        let (by_leader, mut results) = self.by_leader(partitions.iter().map(|tp| (tp, ())))?;
         for (leader, topics) in by_leader {
             let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_isolation_level(0).with_topics(
                 topics
@@ -674,7 +662,9 @@ impl ClusterAdmin {
                         ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.clone()))).with_partitions(
                             partitions
                                 .iter()
-                                .map(|p| ListOffsetsPartition::default().with_partition_index(*p).with_current_leader_epoch(-1).with_timestamp(timestamp))
+                                .map(|(p, ())| {
+                                    ListOffsetsPartition::default().with_partition_index(*p).with_current_leader_epoch(-1).with_timestamp(timestamp)
+                                })
                                 .collect(),
                         )
                     })
@@ -684,6 +674,70 @@ impl ClusterAdmin {
             for topic in response.topics {
                 for p in topic.partitions {
                     let result = if p.error_code == 0 { Ok(p.offset) } else { Err(p.error_code) };
+                    results.insert((topic.name.0.to_string(), p.partition_index), result);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Groups `partitions` (each with a value of the request) by their leader, from fresh
+    /// metadata. A partition without a leader gets LEADER_NOT_AVAILABLE, one not in the
+    /// metadata UNKNOWN_TOPIC_OR_PARTITION, in the second map.
+    fn by_leader<'p, V: Copy>(
+        &mut self,
+        partitions: impl Iterator<Item = (&'p TopicPartition, V)>,
+    ) -> Result<(ByLeader<V>, PartitionResults)> {
+        let metadata = self.metadata()?;
+        let mut by_leader: ByLeader<V> = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        for ((topic, partition), value) in partitions {
+            let leader = metadata
+                .topics
+                .iter()
+                .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+                .and_then(|t| t.partitions.iter().find(|p| p.partition_index == *partition))
+                .map(|p| p.leader_id.0);
+            match leader {
+                Some(leader) if leader >= 0 => {
+                    by_leader.entry(leader).or_default().entry(topic.clone()).or_default().push((*partition, value));
+                }
+                Some(_) => {
+                    failed.insert((topic.clone(), *partition), Err(5));
+                }
+                None => {
+                    failed.insert((topic.clone(), *partition), Err(3));
+                }
+            }
+        }
+        Ok((by_leader, failed))
+    }
+
+    /// DeleteRecords at each partition's leader: the records before each offset (-1: the
+    /// high watermark) go. Each partition gets its new low watermark or its error code.
+    ///
+    /// # Errors
+    /// Network errors and metadata failures.
+    pub(crate) fn delete_records(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<PartitionResults> {
+        let (by_leader, mut results) = self.by_leader(offsets.iter().map(|(tp, offset)| (tp, *offset)))?;
+        for (leader, topics) in by_leader {
+            let request = DeleteRecordsRequest::default().with_timeout_ms(self.timeout.as_millis().min(i32::MAX as u128) as i32).with_topics(
+                topics
+                    .iter()
+                    .map(|(topic, partitions)| {
+                        DeleteRecordsTopic::default().with_name(TopicName(StrBytes::from_string(topic.clone()))).with_partitions(
+                            partitions
+                                .iter()
+                                .map(|(p, offset)| DeleteRecordsPartition::default().with_partition_index(*p).with_offset(*offset))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            );
+            let (response, _) = self.node(leader)?.call(&request, 2)?;
+            for topic in response.topics {
+                for p in topic.partitions {
+                    let result = if p.error_code == 0 { Ok(p.low_watermark) } else { Err(p.error_code) };
                     results.insert((topic.name.0.to_string(), p.partition_index), result);
                 }
             }

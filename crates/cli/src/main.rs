@@ -5,6 +5,7 @@
 //! spool topics            = kafka-topics(.sh)
 //! spool configs           = kafka-configs(.sh)
 //! spool get-offsets       = kafka-get-offsets(.sh)
+//! spool delete-records    = kafka-delete-records(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -31,6 +32,7 @@ mod connection_args;
 mod console_consumer;
 mod console_producer;
 mod consumer_groups;
+mod delete_records;
 mod get_offsets;
 mod kafka_error;
 mod line_reader;
@@ -71,6 +73,8 @@ enum Command {
     Configs(configs::ConfigsArgs),
     /// Print the offsets of topic partitions at a time (as kafka-get-offsets)
     GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Delete the records of partitions before an offset (as kafka-delete-records)
+    DeleteRecords(delete_records::DeleteRecordsArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -89,6 +93,7 @@ enum KafkaTool {
     Topics,
     Configs,
     GetOffsets,
+    DeleteRecords,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -103,6 +108,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-topics" => Some(KafkaTool::Topics),
         "kafka-configs" => Some(KafkaTool::Configs),
         "kafka-get-offsets" => Some(KafkaTool::GetOffsets),
+        "kafka-delete-records" => Some(KafkaTool::DeleteRecords),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -142,6 +148,7 @@ fn main() -> ExitCode {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
                 KafkaTool::Configs => configs::run(configs::ConfigsArgs::parse_from(argv)),
                 KafkaTool::GetOffsets => get_offsets::run(get_offsets::GetOffsetsArgs::parse_from(argv)),
+                KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -167,6 +174,10 @@ fn main() -> ExitCode {
             Command::GetOffsets(args) => {
                 init_tracing("warn");
                 get_offsets::run(args)
+            }
+            Command::DeleteRecords(args) => {
+                init_tracing("warn");
+                delete_records::run(args)
             }
             Command::ConsoleProducer(args) => {
                 init_tracing("warn");
@@ -207,6 +218,7 @@ mod tests {
         assert_eq!(kafka_tool(&"spool".into()), None);
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), Some(KafkaTool::Configs));
         assert_eq!(kafka_tool(&"kafka-get-offsets.sh".into()), Some(KafkaTool::GetOffsets));
+        assert_eq!(kafka_tool(&"kafka-delete-records".into()), Some(KafkaTool::DeleteRecords));
         assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));

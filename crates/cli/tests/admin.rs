@@ -34,6 +34,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::MetadataTopic;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -773,4 +774,60 @@ async fn producing_to_an_unknown_topic_fails_when_auto_creation_is_off() {
         None,
         "the topic must not have been created"
     );
+}
+
+/// `topic`-0 up to `offset`, as DeleteRecords takes it.
+fn delete_up_to(topic: &str, offset: Offset) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, offset).expect("offset");
+    list
+}
+
+/// The values of `topic`-0 from its first offset, read until `count` arrived.
+fn read_from_beginning(addr: &str, topic: &str, count: usize) -> Vec<(i64, String)> {
+    let consumer = metadata_client(addr);
+    consumer.assign(&delete_up_to(topic, Offset::Beginning)).expect("assign");
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut read = Vec::new();
+    while read.len() < count && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            read.push((m.offset(), String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+        }
+    }
+    read
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_up_to_the_high_watermark_and_it_survives_a_restart() {
+    let mut broker = harness::Broker::start();
+    let addr = broker.addr.clone();
+    let topic = harness::unique_topic("delete-records");
+    create_ok(&addr, &NewTopic::new(&topic, 1, TopicReplication::Fixed(1))).await;
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &addr).create().expect("producer");
+    for i in 0..10 {
+        let value = format!("r{i}");
+        producer.send(FutureRecord::<(), str>::to(&topic).partition(0).payload(&value), WAIT).await.expect("produce");
+    }
+
+    let deleted = admin(&addr).delete_records(&delete_up_to(&topic, Offset::Offset(4)), &options()).await.expect("DeleteRecords");
+    let result = deleted.find_partition(&topic, 0).expect("a result for the partition");
+    assert_eq!((result.error(), result.offset()), (Ok(()), Offset::Offset(4)), "the low watermark is the new log start");
+    assert_eq!(metadata_client(&addr).fetch_watermarks(&topic, 0, WAIT).expect("watermarks"), (4, 10));
+    let expected: Vec<(i64, String)> = (4..10).map(|i| (i, format!("r{i}"))).collect();
+    assert_eq!(read_from_beginning(&addr, &topic, 6), expected, "a consumer from the beginning starts at the new log start");
+
+    // Records above the high watermark cannot be deleted; nothing changes.
+    let beyond = admin(&addr).delete_records(&delete_up_to(&topic, Offset::Offset(11)), &options()).await;
+    let refused = match beyond {
+        Ok(list) => list.find_partition(&topic, 0).expect("a result").error().map_err(|e| format!("{e:?}")),
+        Err(e) => Err(format!("{e:?}")),
+    };
+    assert!(refused.as_ref().is_err_and(|e| e.contains("OffsetOutOfRange")), "{refused:?}");
+    assert_eq!(metadata_client(&addr).fetch_watermarks(&topic, 0, WAIT).expect("watermarks"), (4, 10));
+
+    // -1 (librdkafka's end offset) means the high watermark: everything goes.
+    let all = admin(&addr).delete_records(&delete_up_to(&topic, Offset::End), &options()).await.expect("DeleteRecords");
+    assert_eq!(all.find_partition(&topic, 0).expect("a result").offset(), Offset::Offset(10));
+    broker.restart();
+    assert_eq!(metadata_client(&addr).fetch_watermarks(&topic, 0, WAIT).expect("watermarks after a restart"), (10, 10));
 }

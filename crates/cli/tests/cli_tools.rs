@@ -637,6 +637,16 @@ fn configs_describes_and_alters_a_topics_configs_as_kafka_configs_does() {
     assert!(static_config.stderr.contains("server.properties"), "{}", static_config.stderr);
 }
 
+/// Produces one record to each partition listed, in order, with librdkafka.
+fn produce_to_partitions(addr: &str, topic: &str, partitions: &[i32]) {
+    let producer: rdkafka::producer::BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).create().expect("producer");
+    for &partition in partitions {
+        producer.send(rdkafka::producer::BaseRecord::<(), str>::to(topic).partition(partition).payload("x")).expect("enqueue");
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+}
+
 #[test]
 fn get_offsets_prints_each_partitions_offset_at_a_time() {
     let broker = Broker::start();
@@ -646,13 +656,8 @@ fn get_offsets_prints_each_partitions_offset_at_a_time() {
     create(addr, &a, 1);
     create(addr, &b, 3);
     produce(addr, &a, &[], "a1\na2\n").ok();
-    // Records placed by partition with librdkafka: 1 in partition 0, 3 in 1, none in 2.
-    let producer: rdkafka::producer::BaseProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).create().expect("producer");
-    for partition in [0, 1, 1, 1] {
-        producer.send(rdkafka::producer::BaseRecord::<(), str>::to(&b).partition(partition).payload("x")).expect("enqueue");
-    }
-    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).expect("flush");
+    // 1 record in partition 0, 3 in 1, none in 2.
+    produce_to_partitions(addr, &b, &[0, 1, 1, 1]);
     let offsets = |args: &[&str]| {
         let mut argv = vec!["get-offsets", "--bootstrap-server", addr];
         argv.extend_from_slice(args);
@@ -674,6 +679,42 @@ fn get_offsets_prints_each_partitions_offset_at_a_time() {
     assert!(none.stderr.contains("Could not match any topic-partitions with the specified filters"), "{}", none.stderr);
     let bad = spool(&["get-offsets", "--bootstrap-server", addr, "--time", "soon"]).failed();
     assert!(bad.stderr.contains("Malformed time argument soon"), "{}", bad.stderr);
+}
+
+#[test]
+fn delete_records_moves_the_low_watermarks_the_json_file_names() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("delete-records");
+    create(addr, &topic, 2);
+    produce_to_partitions(addr, &topic, &[0, 0, 0, 0, 1, 1]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = |body: &str| {
+        let path = dir.path().join("offsets.json");
+        std::fs::write(&path, body).expect("write the offset file");
+        path.to_string_lossy().into_owned()
+    };
+
+    let file = json(&format!(r#"{{"partitions": [{{"topic": "{topic}", "partition": 0, "offset": 3}}, {{"topic": "{topic}", "partition": 1, "offset": -1}}], "version": 1}}"#));
+    let out = spool(&["delete-records", "--bootstrap-server", addr, "--offset-json-file", &file]).ok();
+    assert_eq!(
+        out.lines(),
+        vec![
+            "Executing records delete operation".to_string(),
+            "Records delete operation completed:".to_string(),
+            format!("partition: {topic}-0\tlow_watermark: 3"),
+            format!("partition: {topic}-1\tlow_watermark: 2"),
+        ]
+    );
+    let earliest = spool(&["get-offsets", "--bootstrap-server", addr, "--topic", &topic, "--time", "earliest"]).ok();
+    assert_eq!(earliest.stdout, format!("{topic}:0:3\n{topic}:1:2\n"));
+
+    // Above the high watermark: that partition's line says why, and the exit code is 1.
+    let file = json(&format!(r#"{{"partitions": [{{"topic": "{topic}", "partition": 0, "offset": 9}}], "version": 1}}"#));
+    let refused = spool(&["delete-records", "--bootstrap-server", addr, "--offset-json-file", &file]).failed();
+    assert!(refused.stdout.contains(&format!("partition: {topic}-0\terror: ")), "{}", refused.stdout);
+    let earliest = spool(&["get-offsets", "--bootstrap-server", addr, "--topic", &topic, "--time", "earliest"]).ok();
+    assert_eq!(earliest.stdout, format!("{topic}:0:3\n{topic}:1:2\n"), "nothing changed");
 }
 
 #[test]

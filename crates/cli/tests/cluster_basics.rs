@@ -680,6 +680,35 @@ fn a_follower_whose_disk_is_full_leaves_the_isr_and_catches_up_with_every_record
 
 /// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2
 /// and one clear error line.
+#[test]
+fn delete_records_on_the_leader_reaches_every_replica_and_outlives_a_failover() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("delete-records");
+    create_topic_led_by_node_1(&mut cluster, &topic);
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("r", 0..20));
+
+    let mut up_to = TopicPartitionList::new();
+    up_to.add_partition_offset(&topic, 0, Offset::Offset(12)).expect("offset");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let deleted = futures::executor::block_on(admin(&cluster.bootstrap()).delete_records(&up_to, &options)).expect("DeleteRecords");
+    assert_eq!(deleted.find_partition(&topic, 0).expect("a result").offset(), Offset::Offset(12));
+
+    // The followers learn the leader's log start from their fetches and checkpoint it.
+    let deadline = Instant::now() + WAIT;
+    for node in [2, 3] {
+        let checkpoint = cluster.data_dir(node).join(format!("{topic}-0")).join("log-start-offset-checkpoint");
+        while std::fs::read_to_string(&checkpoint).ok().as_deref() != Some("0\n12\n") {
+            assert!(Instant::now() < deadline, "node {node} never moved its log start to 12 ({})", checkpoint.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    cluster.kill9(1);
+    cluster.wait_for("a new leader", FAILOVER_MAX, |v| v.leader_of(&topic, 0).is_some_and(|l| l != 1));
+    let reader = consumer(&cluster.bootstrap(), &topic, 0);
+    assert_eq!(reader.fetch_watermarks(&topic, 0, WAIT).expect("watermarks").0, 12, "the new leader starts at 12");
+}
+
 /// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()

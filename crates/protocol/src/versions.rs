@@ -54,6 +54,7 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(ApiVersions, ApiVersionsRequest, 3),
             api!(CreateTopics, CreateTopicsRequest, 7),
             api!(DeleteTopics, DeleteTopicsRequest, 6),
+            api!(DeleteRecords, DeleteRecordsRequest, 2),
             api!(DeleteGroups, DeleteGroupsRequest, 2),
             api!(InitProducerId, InitProducerIdRequest, 5),
             api!(DescribeConfigs, DescribeConfigsRequest, 4),
