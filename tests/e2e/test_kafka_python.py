@@ -190,3 +190,32 @@ def test_offsets_for_times(admin, bootstrap):
         assert c.offsets_for_times({tp: base + 10_000}) == {tp: None}
     finally:
         c.close()
+
+
+def test_delete_records(admin, bootstrap):
+    """DeleteRecords moves the log start: the earliest offset and a reader from the
+    beginning start there; an offset past the end is refused and changes nothing."""
+    topic = unique_topic("kp-delete-records")
+    admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}}, wait_for_metadata=True)
+    produce(bootstrap, topic, [{"value": f"r{i}".encode()} for i in range(8)])
+    tp = TopicPartition(topic, 0)
+
+    result = admin.delete_records({tp: 5})
+    assert result[tp]["low_watermark"] == 5, result
+
+    consumer = new_consumer(bootstrap)
+    try:
+        assert consumer.beginning_offsets([tp])[tp] == 5
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        assert [r.value for r in read_to_end(consumer, tp)] == [b"r5", b"r6", b"r7"]
+    finally:
+        consumer.close()
+
+    with pytest.raises(Exception, match="OffsetOutOfRange"):
+        admin.delete_records({tp: 9})
+    check = new_consumer(bootstrap)
+    try:
+        assert check.beginning_offsets([tp])[tp] == 5
+    finally:
+        check.close()
