@@ -157,49 +157,23 @@ fn main() -> ExitCode {
                 KafkaTool::MetadataQuorum => cluster::run(cluster::ClusterArgs::parse_from(argv), true),
             }
         }
-        None => match Cli::parse_from(argv).command {
-            Command::Server(args) => {
-                // openraft narrates every election and vote at info; its warnings are what an operator needs.
-                init_tracing("info,openraft=warn");
-                server::run(args)
+        None => {
+            let command = Cli::parse_from(argv).command;
+            // openraft narrates every election and vote at info; its warnings are what an operator needs.
+            init_tracing(if matches!(command, Command::Server(_)) { "info,openraft=warn" } else { "warn" });
+            match command {
+                Command::Server(args) => server::run(args),
+                Command::Topics(args) => topics::run(args),
+                Command::Configs(args) => configs::run(args),
+                Command::GetOffsets(args) => get_offsets::run(args),
+                Command::DeleteRecords(args) => delete_records::run(args),
+                Command::ConsoleProducer(args) => console_producer::run(args),
+                Command::ConsoleConsumer(args) => console_consumer::run(args),
+                Command::ConsumerGroups(args) => consumer_groups::run(args),
+                Command::Perf(args) => perf::run(args),
+                Command::Cluster(args) => cluster::run(args, false),
             }
-            Command::Topics(args) => {
-                init_tracing("warn");
-                topics::run(args)
-            }
-            Command::Configs(args) => {
-                init_tracing("warn");
-                configs::run(args)
-            }
-            Command::GetOffsets(args) => {
-                init_tracing("warn");
-                get_offsets::run(args)
-            }
-            Command::DeleteRecords(args) => {
-                init_tracing("warn");
-                delete_records::run(args)
-            }
-            Command::ConsoleProducer(args) => {
-                init_tracing("warn");
-                console_producer::run(args)
-            }
-            Command::ConsoleConsumer(args) => {
-                init_tracing("warn");
-                console_consumer::run(args)
-            }
-            Command::ConsumerGroups(args) => {
-                init_tracing("warn");
-                consumer_groups::run(args)
-            }
-            Command::Perf(args) => {
-                init_tracing("warn");
-                perf::run(args)
-            }
-            Command::Cluster(args) => {
-                init_tracing("warn");
-                cluster::run(args, false)
-            }
-        },
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
