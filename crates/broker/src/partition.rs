@@ -67,11 +67,23 @@ pub enum CommitWait {
     LeadershipLost,
 }
 
+/// Why the low watermark was not confirmed at an offset.
+#[derive(Debug)]
+pub enum LowWatermarkWait {
+    /// Some live replica still had records before it when the time was up.
+    TimedOut { low_watermark: i64 },
+    /// This replica no longer leads, or the partition was deleted.
+    Failed(PartitionError),
+}
+
 /// What the leader knows of one follower, from its fetches.
 #[derive(Debug, Clone, Copy)]
 struct FollowerState {
     /// The follower has every record below this offset (its last fetch offset).
     log_end_offset: i64,
+    /// The follower's log start offset, as its last fetch said (-1 before its first
+    /// fetch in this epoch, or from a fetch version without it).
+    log_start_offset: i64,
     /// When the follower last fetched up to the leader's log end.
     last_caught_up_ms: i64,
 }
@@ -116,6 +128,9 @@ pub struct Partition {
     leader_epoch_start_offset: AtomicI64,
     config: RwLock<Arc<TopicConfig>>,
     followers: Mutex<HashMap<i32, FollowerState>>,
+    /// Sent when a follower's log start offset moves: wakes DeleteRecords waiting for
+    /// the low watermark ([`Partition::wait_for_low_watermark`]).
+    follower_log_start_moved: watch::Sender<()>,
     /// Set while an ISR change for this partition is on its way to the controller.
     isr_change_in_flight: AtomicBool,
 }
@@ -179,6 +194,7 @@ impl Partition {
             leader_epoch_start_offset: AtomicI64::new(-1),
             config: RwLock::new(Arc::new(config)),
             followers: Mutex::new(HashMap::new()),
+            follower_log_start_moved: watch::channel(()).0,
             isr_change_in_flight: AtomicBool::new(false),
         };
         partition.set_state(state, now_ms);
@@ -251,7 +267,11 @@ impl Partition {
                 followers.clear();
             }
             for replica in state.replicas.iter().filter(|r| **r != self.node_id) {
-                followers.entry(*replica).or_insert(FollowerState { log_end_offset: -1, last_caught_up_ms: now_ms });
+                followers.entry(*replica).or_insert(FollowerState {
+                    log_end_offset: -1,
+                    log_start_offset: -1,
+                    last_caught_up_ms: now_ms,
+                });
             }
             followers.retain(|id, _| state.replicas.contains(id));
             drop(followers);
@@ -297,10 +317,10 @@ impl Partition {
     }
 
     /// Deletes the records before `offset` as leader (DeleteRecords): moves the log
-    /// start offset up to it, `-1` meaning the high watermark. Returns the log start
-    /// offset after it. Followers move theirs when their next fetch tells them the
-    /// leader's (see [`Partition::follow_leader_log_start`]); unlike Kafka, the answer does
-    /// not wait for them.
+    /// start offset up to it, `-1` meaning the high watermark. Returns the offset the
+    /// deletion asked for, `-1` resolved. Followers move their log starts when their next
+    /// fetch tells them the leader's (see [`Partition::follow_leader_log_start`]);
+    /// [`Partition::wait_for_low_watermark`] waits for them.
     ///
     /// # Errors
     /// [`PartitionError::NotLeader`]; [`PartitionError::BeyondHighWatermark`]; from the
@@ -318,7 +338,58 @@ impl Partition {
         let mut guard = self.log.lock();
         let log = guard.as_mut().ok_or(PartitionError::Deleted)?;
         log.advance_log_start_offset(target)?;
-        Ok(log.log_start_offset())
+        Ok(target)
+    }
+
+    /// The low watermark (Kafka's `lowWatermarkIfLeader`): the smallest log start
+    /// offset over this leader and its followers on live brokers, as their last fetches
+    /// told it (-1 for a follower that has not fetched in this epoch).
+    ///
+    /// # Errors
+    /// [`PartitionError::NotLeader`]; [`PartitionError::Deleted`].
+    pub fn low_watermark(&self, is_live: impl Fn(i32) -> bool) -> Result<i64, PartitionError> {
+        let state = self.state.borrow();
+        if state.leader != self.node_id {
+            return Err(PartitionError::NotLeader { leader: state.leader, leader_epoch: state.leader_epoch });
+        }
+        let local = self.with_log(|log| log.log_start_offset())?;
+        let followers = self.followers.lock();
+        Ok(followers.iter().filter(|(id, _)| is_live(**id)).map(|(_, f)| f.log_start_offset).fold(local, i64::min))
+    }
+
+    /// Waits, up to `timeout`, until the low watermark reaches `offset`: every live
+    /// replica has deleted the records before it (Kafka's `DelayedDeleteRecords`).
+    /// Returns the low watermark then. Rechecked whenever a follower's log start moves
+    /// or the partition's state changes.
+    ///
+    /// # Errors
+    /// [`LowWatermarkWait::TimedOut`] with the last low watermark seen;
+    /// [`LowWatermarkWait::Failed`] when this replica stops leading or loses its log.
+    pub async fn wait_for_low_watermark(
+        &self,
+        offset: i64,
+        timeout: Duration,
+        is_live: impl Fn(i32) -> bool,
+    ) -> Result<i64, LowWatermarkWait> {
+        let mut log_starts = self.follower_log_start_moved.subscribe();
+        let mut state = self.state.subscribe();
+        let mut last = -1;
+        let wait = async {
+            loop {
+                log_starts.borrow_and_update();
+                state.borrow_and_update();
+                last = self.low_watermark(&is_live).map_err(LowWatermarkWait::Failed)?;
+                if last >= offset {
+                    return Ok(last);
+                }
+                tokio::select! {
+                    changed = log_starts.changed() => changed.map_err(|_| LowWatermarkWait::Failed(PartitionError::Deleted))?,
+                    changed = state.changed() => changed.map_err(|_| LowWatermarkWait::Failed(PartitionError::Deleted))?,
+                }
+            }
+        };
+        let outcome = tokio::time::timeout(timeout, wait).await;
+        outcome.unwrap_or(Err(LowWatermarkWait::TimedOut { low_watermark: last }))
     }
 
     /// Moves this follower's log start offset up to the leader's (as Kafka's fetcher
@@ -456,18 +527,22 @@ impl Partition {
     }
 
     /// Records a follower's fetch on the leader: it has everything below
-    /// `fetch_offset`. Returns true when the follower is out of the ISR but has caught
+    /// `fetch_offset` and its log starts at `log_start_offset`. Returns true when the follower is out of the ISR but has caught
     /// up to the high watermark and into this leader's epoch, so the leader should ask
     /// to add it back.
-    pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, now_ms: i64) -> bool {
+    pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, log_start_offset: i64, now_ms: i64) -> bool {
         let leader_end = *self.log_end.borrow();
-        {
+        let log_start_moved = {
             let mut followers = self.followers.lock();
             let Some(follower) = followers.get_mut(&replica_id) else { return false };
             follower.log_end_offset = fetch_offset;
             if fetch_offset >= leader_end {
                 follower.last_caught_up_ms = now_ms;
             }
+            std::mem::replace(&mut follower.log_start_offset, log_start_offset) != log_start_offset
+        };
+        if log_start_moved {
+            self.follower_log_start_moved.send_replace(());
         }
         self.maybe_advance_high_watermark();
         let state = self.state.borrow();
@@ -628,9 +703,9 @@ mod tests {
         let leader = replica(&dir, 1, led_by(1, 0));
         let (info, epoch) = leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
         assert_eq!((info.last_offset, epoch), (0, 0));
-        leader.record_follower_fetch(2, 1, NOW_MS);
+        leader.record_follower_fetch(2, 1, 0, NOW_MS);
         assert_eq!(leader.wait_for_commit(1, 0, Duration::from_millis(50)).await, Err(CommitWait::TimedOut));
-        leader.record_follower_fetch(3, 1, NOW_MS);
+        leader.record_follower_fetch(3, 1, 0, NOW_MS);
         assert_eq!(leader.wait_for_commit(1, 0, LONG).await, Ok(()));
     }
 
@@ -667,6 +742,41 @@ mod tests {
         leader.set_state(led_by(2, 1), NOW_MS);
         let outcome = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by the leadership change");
         assert_eq!(outcome.unwrap(), Err(CommitWait::LeadershipLost));
+    }
+
+    #[tokio::test]
+    async fn deleted_records_are_confirmed_once_every_live_follower_has_deleted_them_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = Arc::new(replica(&dir, 1, led_by(1, 0)));
+        leader.append_as_leader(&batch("a"), NOW_MS).unwrap();
+        leader.append_as_leader(&batch("b"), NOW_MS).unwrap();
+        leader.record_follower_fetch(2, 2, 0, NOW_MS);
+        leader.record_follower_fetch(3, 2, 0, NOW_MS);
+        assert_eq!(leader.delete_records_as_leader(-1).unwrap(), 2, "-1 is the high watermark");
+        let everyone = |_: i32| true;
+        assert_eq!(leader.low_watermark(everyone).unwrap(), 0, "the followers still start at 0");
+        let short = Duration::from_millis(50);
+        let timed_out = leader.wait_for_low_watermark(2, short, everyone).await;
+        assert!(matches!(timed_out, Err(LowWatermarkWait::TimedOut { low_watermark: 0 })), "{timed_out:?}");
+        assert_eq!(leader.wait_for_low_watermark(0, short, everyone).await.unwrap(), 0, "reached already");
+        let mut waiter = tokio::spawn({
+            let leader = leader.clone();
+            async move { leader.wait_for_low_watermark(2, LONG, everyone).await }
+        });
+        leader.record_follower_fetch(2, 2, 2, NOW_MS);
+        assert!(tokio::time::timeout(short, &mut waiter).await.is_err(), "follower 3 still starts at 0");
+        leader.record_follower_fetch(3, 2, 2, NOW_MS);
+        let woken = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by follower 3's fetch");
+        assert_eq!(woken.unwrap().unwrap(), 2);
+        // A follower on a broker that is not live does not hold the answer back (here
+        // broker 3 reports a log start behind the others).
+        let only_2 = |id: i32| id != 3;
+        leader.record_follower_fetch(3, 2, 1, NOW_MS);
+        assert_eq!(leader.low_watermark(everyone).unwrap(), 1);
+        assert_eq!(leader.wait_for_low_watermark(2, short, only_2).await.unwrap(), 2);
+        leader.set_state(led_by(2, 1), NOW_MS);
+        let moved = leader.wait_for_low_watermark(2, short, everyone).await;
+        assert!(matches!(moved, Err(LowWatermarkWait::Failed(PartitionError::NotLeader { leader: 2, .. }))), "{moved:?}");
     }
 
     #[test]
@@ -716,7 +826,7 @@ mod tests {
         follower.append_as_leader(&batch("c"), NOW_MS).unwrap();
         assert_eq!(follower.with_log(|log| log.end_offset_for_epoch(0)).unwrap(), Some((0, 2)));
         // Broker 1 reached the high watermark (1) but not the epoch's start: not back yet.
-        assert!(!follower.record_follower_fetch(1, 1, NOW_MS));
-        assert!(follower.record_follower_fetch(1, 2, NOW_MS));
+        assert!(!follower.record_follower_fetch(1, 1, 0, NOW_MS));
+        assert!(follower.record_follower_fetch(1, 2, 0, NOW_MS));
     }
 }

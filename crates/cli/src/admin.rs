@@ -152,6 +152,11 @@ impl AdminClient {
         Self::connect_one(&format!("{host}:{port}"), self.timeouts)
     }
 
+    /// How long a request waits for its response before the client gives up.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.timeouts.request
+    }
+
     /// The `host:port` this client talks to.
     pub(crate) fn peer(&self) -> &str {
         &self.peer
@@ -714,14 +719,20 @@ impl ClusterAdmin {
     }
 
     /// DeleteRecords at each partition's leader: the records before each offset (-1: the
-    /// high watermark) go. Each partition gets its new low watermark or its error code.
+    /// high watermark) go. Each partition gets its new low watermark or its error code
+    /// (REQUEST_TIMED_OUT when a live follower did not delete them in time).
     ///
     /// # Errors
     /// Network errors and metadata failures.
     pub(crate) fn delete_records(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<PartitionResults> {
         let (by_leader, mut results) = self.by_leader(offsets.iter().map(|(tp, offset)| (tp, *offset)))?;
+        let timeout = self.timeout;
         for (leader, topics) in by_leader {
-            let request = DeleteRecordsRequest::default().with_timeout_ms(self.timeout.as_millis().min(i32::MAX as u128) as i32).with_topics(
+            let client = self.node(leader)?;
+            // The leader waits for its followers up to this, and must answer before the
+            // connection gives up on it.
+            let wait = timeout.min(client.request_timeout() / 2);
+            let request = DeleteRecordsRequest::default().with_timeout_ms(wait.as_millis() as i32).with_topics(
                 topics
                     .iter()
                     .map(|(topic, partitions)| {
@@ -734,7 +745,7 @@ impl ClusterAdmin {
                     })
                     .collect(),
             );
-            let (response, _) = self.node(leader)?.call(&request, 2)?;
+            let (response, _) = client.call(&request, 2)?;
             for topic in response.topics {
                 for p in topic.partitions {
                     let result = if p.error_code == 0 { Ok(p.low_watermark) } else { Err(p.error_code) };

@@ -681,32 +681,49 @@ fn a_follower_whose_disk_is_full_leaves_the_isr_and_catches_up_with_every_record
 /// The stderr of `spool server ARGS`, which must stop with a config error: exit code 2
 /// and one clear error line.
 #[test]
-fn delete_records_on_the_leader_reaches_every_replica_and_outlives_a_failover() {
+fn delete_records_is_answered_once_every_live_replica_deleted_and_outlives_a_failover() {
     let _exclusive = harness::cluster::exclusive();
     let mut cluster = start_cluster();
     let topic = harness::unique_topic("delete-records");
     create_topic_led_by_node_1(&mut cluster, &topic);
     produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("r", 0..20));
+    let log_start_checkpoint = |cluster: &Cluster, node: i32| {
+        let path = cluster.data_dir(node).join(format!("{topic}-0")).join("log-start-offset-checkpoint");
+        std::fs::read_to_string(path).unwrap_or_default()
+    };
+    let delete_before = |cluster: &Cluster, offset: i64, timeout: Duration| {
+        let mut up_to = TopicPartitionList::new();
+        up_to.add_partition_offset(&topic, 0, Offset::Offset(offset)).expect("offset");
+        let options = AdminOptions::new().operation_timeout(Some(timeout));
+        let deleted =
+            futures::executor::block_on(admin(&cluster.addr(1)).delete_records(&up_to, &options)).expect("DeleteRecords");
+        let result = deleted.find_partition(&topic, 0).expect("a result");
+        result.error().map(|()| result.offset())
+    };
 
-    let mut up_to = TopicPartitionList::new();
-    up_to.add_partition_offset(&topic, 0, Offset::Offset(12)).expect("offset");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let deleted = futures::executor::block_on(admin(&cluster.bootstrap()).delete_records(&up_to, &options)).expect("DeleteRecords");
-    assert_eq!(deleted.find_partition(&topic, 0).expect("a result").offset(), Offset::Offset(12));
-
-    // The followers learn the leader's log start from their fetches and checkpoint it.
-    let deadline = Instant::now() + WAIT;
+    // The answer waits until the followers, told the leader's log start by their
+    // fetches, have moved theirs (and checkpointed it) too.
+    assert_eq!(delete_before(&cluster, 12, WAIT), Ok(Offset::Offset(12)));
     for node in [2, 3] {
-        let checkpoint = cluster.data_dir(node).join(format!("{topic}-0")).join("log-start-offset-checkpoint");
-        while std::fs::read_to_string(&checkpoint).ok().as_deref() != Some("0\n12\n") {
-            assert!(Instant::now() < deadline, "node {node} never moved its log start to 12 ({})", checkpoint.display());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        assert_eq!(log_start_checkpoint(&cluster, node), "0\n12\n", "node {node} when the answer came");
     }
+
+    // A live follower that does not fetch holds the answer back until the timeout.
+    cluster.pause(3);
+    let held = delete_before(&cluster, 15, Duration::from_millis(1000));
+    assert_eq!(held.map_err(|e| e.rdkafka_error_code()), Err(Some(RDKafkaErrorCode::RequestTimedOut)));
+    // Once fenced, it no longer does.
+    cluster.wait_for("node 3 fenced", WAIT, |v| v.answers().count() == 2 && v.answers().all(|(_, md)| !md.brokers.contains_key(&3)));
+    assert_eq!(delete_before(&cluster, 16, WAIT), Ok(Offset::Offset(16)));
+    cluster.resume(3);
+    cluster.wait_for("node 3 back in the ISR", WAIT, |v| v.partition(&topic, 0).is_some_and(|p| p.isr.len() == 3));
+    assert_eq!(delete_before(&cluster, 17, WAIT), Ok(Offset::Offset(17)));
+    assert_eq!(log_start_checkpoint(&cluster, 3), "0\n17\n");
+
     cluster.kill9(1);
     cluster.wait_for("a new leader", FAILOVER_MAX, |v| v.leader_of(&topic, 0).is_some_and(|l| l != 1));
     let reader = consumer(&cluster.bootstrap(), &topic, 0);
-    assert_eq!(reader.fetch_watermarks(&topic, 0, WAIT).expect("watermarks").0, 12, "the new leader starts at 12");
+    assert_eq!(reader.fetch_watermarks(&topic, 0, WAIT).expect("watermarks").0, 17, "the new leader starts at 17");
 }
 
 /// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.

@@ -199,7 +199,7 @@ fn read_partition(
                 }
             }
         }
-        if partition.record_follower_fetch(replica_id, fetch.fetch_offset, now_ms()) {
+        if partition.record_follower_fetch(replica_id, fetch.fetch_offset, fetch.log_start_offset, now_ms()) {
             broker.expand_isr(partition.clone(), replica_id);
         }
         watchers.push(partition.subscribe_log_end());
