@@ -219,3 +219,27 @@ def test_delete_records(admin, bootstrap):
         assert check.beginning_offsets([tp])[tp] == 5
     finally:
         check.close()
+
+
+def test_describe_log_dirs(admin, bootstrap, broker):
+    """DescribeLogDirs gives the broker's data directory and each replica's size: the
+    bytes of its segment files, for the partitions asked for."""
+    topic = unique_topic("kp-log-dirs")
+    admin.create_topics({topic: {"num_partitions": 2, "replication_factor": 1}}, wait_for_metadata=True)
+    produce(bootstrap, topic, [{"value": f"r{i}".encode(), "partition": 0} for i in range(5)])
+
+    [answer] = admin.describe_log_dirs(topic_partitions={topic: [0, 1]})
+    assert answer["broker"] == 1, answer
+    [log_dir] = answer["log_dirs"]
+    assert log_dir["error_code"] == 0, log_dir
+    assert log_dir["log_dir"] == str(broker.data_dir.resolve()), log_dir
+    assert 0 < log_dir["usable_bytes"] <= log_dir["total_bytes"], log_dir
+    [described] = [t for t in log_dir["topics"] if t["name"] == topic]
+    sizes = {p["partition_index"]: p["partition_size"] for p in described["partitions"]}
+    on_disk = {p: sum(f.stat().st_size for f in (broker.data_dir / f"{topic}-{p}").glob("*.log")) for p in (0, 1)}
+    assert sizes == on_disk, (sizes, on_disk)
+    assert sizes[0] > 0 and sizes[1] == 0, sizes
+    assert all(p["offset_lag"] == 0 and not p["is_future_key"] for p in described["partitions"]), described
+
+    [only_one] = admin.describe_log_dirs(topic_partitions={topic: [1]})[0]["log_dirs"]
+    assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in only_one["topics"]] == [(topic, [1])]

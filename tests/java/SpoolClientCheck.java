@@ -17,6 +17,8 @@ import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.ListOffsetsResult;
+import org.apache.kafka.clients.admin.LogDirDescription;
+import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -186,6 +188,23 @@ public final class SpoolClientCheck {
                 Thread.sleep(200);
             }
             ok("createPartitions 4");
+
+            int node = admin.describeCluster().nodes().get(TIMEOUT_S, TimeUnit.SECONDS).iterator().next().id();
+            Map<String, LogDirDescription> dirs =
+                admin.describeLogDirs(List.of(node)).allDescriptions().get(TIMEOUT_S, TimeUnit.SECONDS).get(node);
+            checkEq(1, dirs.size(), "log dirs of broker " + node);
+            LogDirDescription dir = dirs.values().iterator().next();
+            check(dir.error() == null, "log dir error: " + dir.error());
+            check(dir.usableBytes().isPresent() && dir.usableBytes().getAsLong() > 0, "usable bytes: " + dir.usableBytes());
+            check(dir.totalBytes().getAsLong() >= dir.usableBytes().getAsLong(), "total bytes: " + dir.totalBytes());
+            for (int p = 0; p < 4; p++) {
+                ReplicaInfo replica = dir.replicaInfos().get(new TopicPartition(topic, p));
+                check(replica != null, "describeLogDirs lacks partition " + p + ": " + dir.replicaInfos().keySet());
+                checkEq(0L, replica.size(), "size of empty partition " + p);
+                checkEq(0L, replica.offsetLag(), "offset lag of partition " + p);
+                check(!replica.isFuture(), "partition " + p + " is a future replica");
+            }
+            ok("describeLogDirs partitions=4");
 
             admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
             deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);

@@ -141,6 +141,7 @@ pub(crate) async fn handle(
         ApiKey::CreateTopics => route!(CreateTopicsRequest, handlers::create_topics::handle),
         ApiKey::DeleteTopics => route!(DeleteTopicsRequest, handlers::delete_topics::handle),
         ApiKey::DeleteRecords => route!(DeleteRecordsRequest, handlers::delete_records::handle),
+        ApiKey::DescribeLogDirs => route!(DescribeLogDirsRequest, handlers::describe_log_dirs::handle),
         ApiKey::InitProducerId => route!(InitProducerIdRequest, handlers::init_producer_id::handle),
         ApiKey::DescribeConfigs => route!(DescribeConfigsRequest, handlers::describe_configs::handle),
         ApiKey::AlterConfigs => route!(AlterConfigsRequest, handlers::alter_configs::handle),

@@ -38,7 +38,7 @@ use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartiti
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteRecordsRequest,
-    DescribeGroupsRequest,
+    DescribeGroupsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse,
     FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
@@ -391,6 +391,20 @@ impl ClusterAdmin {
             .map(|b| (b.node_id.0, Node { id: b.node_id.0, host: b.host.to_string(), port: b.port }))
             .collect();
         Ok(metadata)
+    }
+
+    /// The ids of the cluster's brokers, as the last metadata read listed them.
+    pub(crate) fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
+    /// DescribeLogDirs at broker `id`: its log directories and every replica in them.
+    ///
+    /// # Errors
+    /// Network errors, or `id` not among the cluster's brokers.
+    pub(crate) fn describe_log_dirs(&mut self, id: i32) -> Result<DescribeLogDirsResponse> {
+        let request = DescribeLogDirsRequest::default().with_topics(None);
+        Ok(self.node(id)?.call(&request, 4)?.0)
     }
 
     /// The connection to broker `id`, opened on first use.

@@ -6,6 +6,7 @@
 //! spool configs           = kafka-configs(.sh)
 //! spool get-offsets       = kafka-get-offsets(.sh)
 //! spool delete-records    = kafka-delete-records(.sh)
+//! spool log-dirs          = kafka-log-dirs(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -36,6 +37,7 @@ mod delete_records;
 mod get_offsets;
 mod kafka_error;
 mod line_reader;
+mod log_dirs;
 mod message_formatter;
 mod perf;
 mod server;
@@ -75,6 +77,8 @@ enum Command {
     GetOffsets(get_offsets::GetOffsetsArgs),
     /// Delete the records of partitions before an offset (as kafka-delete-records)
     DeleteRecords(delete_records::DeleteRecordsArgs),
+    /// Show each broker's log directories and the size of every replica (as kafka-log-dirs)
+    LogDirs(log_dirs::LogDirsArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -94,6 +98,7 @@ enum KafkaTool {
     Configs,
     GetOffsets,
     DeleteRecords,
+    LogDirs,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -109,6 +114,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-configs" => Some(KafkaTool::Configs),
         "kafka-get-offsets" => Some(KafkaTool::GetOffsets),
         "kafka-delete-records" => Some(KafkaTool::DeleteRecords),
+        "kafka-log-dirs" => Some(KafkaTool::LogDirs),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -149,6 +155,7 @@ fn main() -> ExitCode {
                 KafkaTool::Configs => configs::run(configs::ConfigsArgs::parse_from(argv)),
                 KafkaTool::GetOffsets => get_offsets::run(get_offsets::GetOffsetsArgs::parse_from(argv)),
                 KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
+                KafkaTool::LogDirs => log_dirs::run(log_dirs::LogDirsArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -167,6 +174,7 @@ fn main() -> ExitCode {
                 Command::Configs(args) => configs::run(args),
                 Command::GetOffsets(args) => get_offsets::run(args),
                 Command::DeleteRecords(args) => delete_records::run(args),
+                Command::LogDirs(args) => log_dirs::run(args),
                 Command::ConsoleProducer(args) => console_producer::run(args),
                 Command::ConsoleConsumer(args) => console_consumer::run(args),
                 Command::ConsumerGroups(args) => consumer_groups::run(args),
@@ -193,7 +201,8 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-configs.sh".into()), Some(KafkaTool::Configs));
         assert_eq!(kafka_tool(&"kafka-get-offsets.sh".into()), Some(KafkaTool::GetOffsets));
         assert_eq!(kafka_tool(&"kafka-delete-records".into()), Some(KafkaTool::DeleteRecords));
-        assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), None);
+        assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), Some(KafkaTool::LogDirs));
+        assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));

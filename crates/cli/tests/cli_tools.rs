@@ -718,6 +718,47 @@ fn delete_records_moves_the_low_watermarks_the_json_file_names() {
 }
 
 #[test]
+fn log_dirs_describes_the_size_of_each_replica_as_kafka_log_dirs_does() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let topic = unique_topic("log-dirs");
+    create(addr, &topic, 2);
+    produce_to_partitions(addr, &topic, &[0, 0, 0, 1]);
+    let segment_bytes = |p: i32| -> u64 {
+        let dir = broker.data_dir().join(format!("{topic}-{p}"));
+        std::fs::read_dir(&dir)
+            .expect("partition dir")
+            .map(|e| e.expect("dir entry").path())
+            .filter(|path| path.extension().is_some_and(|x| x == "log"))
+            .map(|path| std::fs::metadata(path).expect("segment").len())
+            .sum()
+    };
+
+    let out = spool(&["log-dirs", "--bootstrap-server", addr, "--describe", "--topic-list", &topic]).ok();
+    let lines = out.lines();
+    assert_eq!(lines[..2], ["Querying brokers for log directories information", "Received log directory information from brokers 1"]);
+    let json: serde_json::Value = serde_json::from_str(lines[2]).expect("the third line is JSON");
+    assert_eq!(json["version"], 1);
+    let dir = &json["brokers"][0]["logDirs"][0];
+    assert_eq!(json["brokers"][0]["broker"], 1);
+    assert_eq!(dir["error"], serde_json::Value::Null);
+    let data_dir = std::fs::canonicalize(broker.data_dir()).expect("data dir");
+    assert_eq!(dir["logDir"].as_str().map(Path::new), Some(data_dir.as_path()));
+    let expected: Vec<serde_json::Value> = (0..2)
+        .map(|p| serde_json::json!({"partition": format!("{topic}-{p}"), "size": segment_bytes(p), "offsetLag": 0, "isFuture": false}))
+        .collect();
+    assert_eq!(dir["partitions"], serde_json::Value::Array(expected));
+    assert!(segment_bytes(0) > segment_bytes(1) && segment_bytes(1) > 0);
+
+    // Kafka's --broker-list here names broker ids; one the cluster lacks is refused.
+    let refused = spool(&["log-dirs", "--bootstrap-server", addr, "--describe", "--broker-list", "1,7"]).failed();
+    assert!(refused.stderr.contains("The given brokers do not exist from --broker-list: 7. Current existent brokers: 1"), "{}", refused.stderr);
+    assert!(!refused.stdout.contains("Querying"), "nothing is queried: {}", refused.stdout);
+    let no_action = spool(&["log-dirs", "--bootstrap-server", addr]).failed();
+    assert!(no_action.stderr.contains("Must provide --describe"), "{}", no_action.stderr);
+}
+
+#[test]
 fn create_reports_the_brokers_errors_and_shows_configs() {
     let broker = Broker::start();
     let addr = broker.addr.as_str();

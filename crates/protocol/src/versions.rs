@@ -59,6 +59,7 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(InitProducerId, InitProducerIdRequest, 5),
             api!(DescribeConfigs, DescribeConfigsRequest, 4),
             api!(AlterConfigs, AlterConfigsRequest, 2),
+            api!(DescribeLogDirs, DescribeLogDirsRequest, 4),
             api!(CreatePartitions, CreatePartitionsRequest, 3),
             api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
