@@ -2,7 +2,7 @@
 
 tests/java/SpoolClientCheck.java does the work: Admin (createTopics,
 describeTopics, describeConfigs, listOffsets incl. MAX_TIMESTAMP, createPartitions,
-describeLogDirs, deleteTopics),
+describeLogDirs, electLeaders, deleteTopics),
 a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
 compression type, a KafkaConsumer with assign/seekToBeginning that reads
 everything back and compares it, and KafkaConsumers with group.protocol=consumer
@@ -61,7 +61,7 @@ def test_admin(compiled, bootstrap):
     lines = run_check(compiled, bootstrap, "admin", unique_topic("java-admin"))
     assert lines[-1] == "PASS admin", lines
     for step in ("createTopics", "listTopics", "describeCluster", "describeTopics", "describeConfigs",
-                 "listOffsets", "createPartitions", "describeLogDirs", "deleteTopics"):
+                 "listOffsets", "createPartitions", "describeLogDirs", "electLeaders", "deleteTopics"):
         assert any(line.startswith(f"OK {step}") for line in lines), f"step {step} missing: {lines}"
 
 

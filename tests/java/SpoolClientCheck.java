@@ -6,6 +6,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.Future;
@@ -33,10 +34,12 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.ElectionType;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -205,6 +208,17 @@ public final class SpoolClientCheck {
                 check(!replica.isFuture(), "partition " + p + " is a future replica");
             }
             ok("describeLogDirs partitions=4");
+
+            // One broker: every partition is led by its preferred (only) replica already.
+            TopicPartition first = new TopicPartition(topic, 0);
+            Map<TopicPartition, Optional<Throwable>> elections =
+                admin.electLeaders(ElectionType.PREFERRED, Set.of(first)).partitions().get(TIMEOUT_S, TimeUnit.SECONDS);
+            check(elections.get(first).filter(e -> e instanceof ElectionNotNeededException).isPresent(),
+                "electLeaders " + first + ": " + elections);
+            Map<TopicPartition, Optional<Throwable>> all =
+                admin.electLeaders(ElectionType.PREFERRED, null).partitions().get(TIMEOUT_S, TimeUnit.SECONDS);
+            check(all.isEmpty(), "electLeaders of all partitions lists the ones not needing it: " + all);
+            ok("electLeaders not needed");
 
             admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
             deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, Listener};
-use spool_metadata::controller::{self, ControllerReply, ControllerRequest, TopicDefaults};
+use spool_metadata::controller::{self, ControllerReply, ControllerRequest, Election, TopicDefaults};
 use spool_metadata::records::{BrokerEndpoint, BrokerRecord};
 use spool_metadata::MetadataImage;
 
@@ -90,6 +90,9 @@ impl Broker {
         tokio::spawn(follow_metadata(broker.clone()));
         tokio::spawn(heartbeat_loop(broker.clone()));
         tokio::spawn(fence_loop(broker.clone()));
+        if broker.config.auto_leader_rebalance_enable() {
+            tokio::spawn(leader_rebalance_loop(broker.clone()));
+        }
         tokio::spawn(broker.groups.clone().run_timers(broker.clone()));
         Ok(broker)
     }
@@ -299,5 +302,37 @@ async fn fence_loop(broker: Arc<Broker>) {
     loop {
         broker.metadata.fence_silent_brokers(session_timeout).await;
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// On the active controller, every `leader.imbalance.check.interval.seconds`: moves the
+/// leadership of each partition back to its preferred replica (the first of its
+/// assignment) where that replica is live and in sync again, so that the leaders a
+/// failover piled onto the surviving brokers spread out once the others return
+/// (`auto.leader.rebalance.enable`, as KRaft's controller does it). The partitions
+/// whose preferred replica cannot lead yet are looked at again at the next check.
+async fn leader_rebalance_loop(broker: Arc<Broker>) {
+    let seconds = broker.config.leader_imbalance_check_interval_seconds().max(1) as u64;
+    let interval = std::time::Duration::from_secs(seconds);
+    loop {
+        tokio::time::sleep(interval).await;
+        // Asked of the local image first, so a balanced cluster writes nothing.
+        if !broker.metadata.is_active_controller().await || controller::elect_preferred_leaders(&broker.image(), None).0.is_empty() {
+            continue;
+        }
+        match broker.submit(ControllerRequest::ElectPreferredLeaders { partitions: None }).await {
+            Ok(ControllerReply::Elections(elections)) => {
+                let elected: Vec<String> = elections
+                    .iter()
+                    .filter(|(_, _, e)| *e == Election::Elected)
+                    .map(|(topic, partition, _)| format!("{topic}-{partition}"))
+                    .collect();
+                if !elected.is_empty() {
+                    tracing::info!("leader rebalance: the preferred replicas lead {} again", elected.join(", "));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("leader rebalance failed: {:?}; trying again in {seconds} s", e.message),
+        }
     }
 }

@@ -228,6 +228,11 @@ impl MetadataQuorum {
         self.quorum.try_read().ok().and_then(|q| q.as_ref().and_then(Quorum::leader_id))
     }
 
+    /// Whether this node is the active controller (the quorum's leader) now.
+    pub(crate) async fn is_active_controller(&self) -> bool {
+        matches!(self.status().await.map(|s| s.role), Some(QuorumRole::Leader))
+    }
+
     pub(crate) async fn status(&self) -> Option<QuorumStatus> {
         self.quorum.read().await.as_ref().map(Quorum::status)
     }
@@ -237,7 +242,7 @@ impl MetadataQuorum {
     /// checks stopped for a session (paused), first gives every broker a full session
     /// to be heard from (see [`BrokerLiveness`]).
     pub(crate) async fn expired_brokers(&self, session_timeout: Duration) -> Vec<i32> {
-        let is_leader = matches!(self.status().await.map(|s| s.role), Some(QuorumRole::Leader));
+        let is_leader = self.is_active_controller().await;
         let image = self.image();
         self.liveness.lock().expired(
             is_leader,

@@ -7,6 +7,7 @@
 //! spool get-offsets       = kafka-get-offsets(.sh)
 //! spool delete-records    = kafka-delete-records(.sh)
 //! spool log-dirs          = kafka-log-dirs(.sh)
+//! spool leader-election   = kafka-leader-election(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -36,6 +37,7 @@ mod consumer_groups;
 mod delete_records;
 mod get_offsets;
 mod kafka_error;
+mod leader_election;
 mod line_reader;
 mod log_dirs;
 mod message_formatter;
@@ -79,6 +81,8 @@ enum Command {
     DeleteRecords(delete_records::DeleteRecordsArgs),
     /// Show each broker's log directories and the size of every replica (as kafka-log-dirs)
     LogDirs(log_dirs::LogDirsArgs),
+    /// Move partition leadership back to the preferred replicas (as kafka-leader-election)
+    LeaderElection(leader_election::LeaderElectionArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -99,6 +103,7 @@ enum KafkaTool {
     GetOffsets,
     DeleteRecords,
     LogDirs,
+    LeaderElection,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -115,6 +120,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-get-offsets" => Some(KafkaTool::GetOffsets),
         "kafka-delete-records" => Some(KafkaTool::DeleteRecords),
         "kafka-log-dirs" => Some(KafkaTool::LogDirs),
+        "kafka-leader-election" => Some(KafkaTool::LeaderElection),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -156,6 +162,7 @@ fn main() -> ExitCode {
                 KafkaTool::GetOffsets => get_offsets::run(get_offsets::GetOffsetsArgs::parse_from(argv)),
                 KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
                 KafkaTool::LogDirs => log_dirs::run(log_dirs::LogDirsArgs::parse_from(argv)),
+                KafkaTool::LeaderElection => leader_election::run(leader_election::LeaderElectionArgs::parse_from(argv)),
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -175,6 +182,7 @@ fn main() -> ExitCode {
                 Command::GetOffsets(args) => get_offsets::run(args),
                 Command::DeleteRecords(args) => delete_records::run(args),
                 Command::LogDirs(args) => log_dirs::run(args),
+                Command::LeaderElection(args) => leader_election::run(args),
                 Command::ConsoleProducer(args) => console_producer::run(args),
                 Command::ConsoleConsumer(args) => console_consumer::run(args),
                 Command::ConsumerGroups(args) => consumer_groups::run(args),
@@ -202,7 +210,8 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-get-offsets.sh".into()), Some(KafkaTool::GetOffsets));
         assert_eq!(kafka_tool(&"kafka-delete-records".into()), Some(KafkaTool::DeleteRecords));
         assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), Some(KafkaTool::LogDirs));
-        assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), None);
+        assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), Some(KafkaTool::LeaderElection));
+        assert_eq!(kafka_tool(&"kafka-reassign-partitions.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));

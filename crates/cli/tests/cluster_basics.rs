@@ -726,6 +726,67 @@ fn delete_records_is_answered_once_every_live_replica_deleted_and_outlives_a_fai
     assert_eq!(reader.fetch_watermarks(&topic, 0, WAIT).expect("watermarks").0, 17, "the new leader starts at 17");
 }
 
+/// Kills node 1, the leader of `topic`'s one partition, brings it back and waits until
+/// it is in sync again, led by another node.
+fn fail_over_and_return_node_1(cluster: &mut Cluster, topic: &str) {
+    cluster.kill9(1);
+    cluster.wait_for("a new leader", FAILOVER_MAX, |v| v.leader_of(topic, 0).is_some_and(|l| l != 1));
+    cluster.restart(1);
+    cluster.wait_for("node 1 back in the ISR", WAIT, |v| v.partition(topic, 0).is_some_and(|p| p.isr.len() == 3));
+}
+
+#[test]
+fn leader_election_moves_leadership_back_to_the_preferred_replica() {
+    let _exclusive = harness::cluster::exclusive();
+    // The controller's own rebalance (every 300 s by default) stays out of the way.
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("preferred");
+    create_topic_led_by_node_1(&mut cluster, &topic);
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..10));
+    fail_over_and_return_node_1(&mut cluster, &topic);
+    let follower_leads = cluster.wait_for("metadata", WAIT, |v| v.leader_of(&topic, 0).is_some());
+    assert_ne!(follower_leads.leader_of(&topic, 0), Some(1), "nothing moved leadership back yet");
+
+    let partition = ["--election-type", "PREFERRED", "--topic", topic.as_str(), "--partition", "0"];
+    let elected = harness::tool_output("leader-election", &cluster.addr(2), &partition);
+    assert_eq!(elected, format!("Successfully completed leader election (PREFERRED) for partitions {topic}-0\n"));
+    cluster.wait_for("node 1 leading again", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
+    let again = harness::tool_output("leader-election", &cluster.addr(2), &partition);
+    assert_eq!(again, format!("Valid replica already elected for partitions {topic}-0\n"));
+
+    // The new leader has every record, and takes more.
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("after", 0..5));
+    let read: Vec<String> = read_n(&consumer(&cluster.bootstrap(), &topic, 0), 15, WAIT).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(read, [values("before", 0..10), values("after", 0..5)].concat());
+
+    // A partition that does not exist fails, with the exit code saying so.
+    let missing = std::process::Command::new(harness::spool_bin())
+        .args(["leader-election", "--bootstrap-server", &cluster.addr(1), "--election-type", "preferred", "--topic", &topic, "--partition", "9"])
+        .output()
+        .expect("run spool leader-election");
+    assert_eq!(missing.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&missing.stdout);
+    assert!(
+        stdout.starts_with(&format!("Error completing leader election (PREFERRED) for partition: {topic}-9: org.apache.kafka.common.errors.UnknownTopicOrPartitionException")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_controller_moves_leadership_back_to_returning_preferred_replicas() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "5000")
+        .set("leader.imbalance.check.interval.seconds", "1")
+        .start();
+    let topic = harness::unique_topic("rebalance");
+    create_topic_led_by_node_1(&mut cluster, &topic);
+    fail_over_and_return_node_1(&mut cluster, &topic);
+    cluster.wait_for("node 1 leading again, by itself", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
+}
+
 /// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()

@@ -61,6 +61,7 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(AlterConfigs, AlterConfigsRequest, 2),
             api!(DescribeLogDirs, DescribeLogDirsRequest, 4),
             api!(CreatePartitions, CreatePartitionsRequest, 3),
+            api!(ElectLeaders, ElectLeadersRequest, 2),
             api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
             api!(DescribeQuorum, DescribeQuorumRequest, 2),

@@ -137,7 +137,8 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("leader.imbalance.check.interval.seconds", Long, Some("300"), "How often the controller checks for leader imbalance.")
         .check(at_least(1)),
     def("leader.imbalance.per.broker.percentage", Int, Some("10"),
-        "Leader imbalance per broker (percent) above which the controller rebalances leadership."),
+        "Leader imbalance per broker (percent) above which a ZooKeeper-mode controller rebalances; accepted for \
+         compatibility: as KRaft's, Spool's controller moves every partition whose preferred replica can lead back to it."),
     def("listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
         "Map from listener name to security protocol, as NAME:PROTOCOL,... Each listener needs an entry.")
         .check(Validator::Custom { describe: "NAME:PROTOCOL,...", check: check_listener_protocol_map }).dynamic(),

@@ -26,7 +26,7 @@ pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 mod replication;
 mod request;
 
-pub use replication::{alter_partition, fence_broker, unfence_broker};
+pub use replication::{alter_partition, elect_preferred_leaders, fence_broker, unfence_broker, Election};
 pub use request::{decide, ControllerReply, ControllerRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

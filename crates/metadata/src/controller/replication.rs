@@ -1,9 +1,12 @@
 //! Broker liveness and partition leadership: fencing, leader election from the ISR,
-//! and ISR changes asked for by partition leaders (Kafka's ReplicationControlManager).
+//! preferred leader election, and ISR changes asked for by partition leaders (Kafka's
+//! ReplicationControlManager).
 //!
 //! Unclean leader election is off: a leader is only ever chosen from the in-sync
 //! replicas. When the last in-sync replica is fenced the partition goes offline
 //! (leader -1) and keeps that replica in its ISR, so it leads again when it returns.
+
+use serde::{Deserialize, Serialize};
 
 use super::ControllerError;
 use crate::image::MetadataImage;
@@ -128,6 +131,64 @@ pub fn alter_partition(
     Ok(vec![changed(current.clone(), current.leader, isr)])
 }
 
+/// What a preferred leader election did for one partition (Kafka's per-partition
+/// ElectLeaders results).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Election {
+    /// The preferred replica is the leader now.
+    Elected,
+    /// It already was (`ELECTION_NOT_NEEDED`).
+    NotNeeded,
+    /// It is fenced or out of the ISR (`PREFERRED_LEADER_NOT_AVAILABLE`).
+    PreferredNotAvailable,
+    /// No such topic or partition (`UNKNOWN_TOPIC_OR_PARTITION`).
+    UnknownPartition,
+}
+
+/// Preferred leader election: makes the preferred replica (the first of the
+/// assignment) leader of each partition it does not lead, where it is live and in
+/// sync, as Kafka's `ElectionType.PREFERRED`. `partitions` of `None` means every
+/// partition; then, as in Kafka, partitions whose preferred replica already leads are
+/// left out of the results. Both the ElectLeaders API and the controller's periodic
+/// leader rebalance (`auto.leader.rebalance.enable`) run it.
+pub fn elect_preferred_leaders(
+    image: &MetadataImage,
+    partitions: Option<&[(String, i32)]>,
+) -> (Vec<MetadataRecord>, Vec<(String, i32, Election)>) {
+    let mut records = Vec::new();
+    let mut results = Vec::new();
+    let mut elect = |topic: &str, index: i32| {
+        let Some(partition) = image.partition(topic, index) else { return Election::UnknownPartition };
+        let Some(&preferred) = partition.replicas.first() else { return Election::PreferredNotAvailable };
+        if partition.leader == preferred {
+            Election::NotNeeded
+        } else if partition.isr.contains(&preferred) && image.broker(preferred).is_some() && !image.is_fenced(preferred) {
+            records.push(changed(partition.clone(), preferred, partition.isr.clone()));
+            Election::Elected
+        } else {
+            Election::PreferredNotAvailable
+        }
+    };
+    match partitions {
+        Some(partitions) => {
+            for (topic, index) in partitions {
+                results.push((topic.clone(), *index, elect(topic, *index)));
+            }
+        }
+        None => {
+            for topic in image.topics() {
+                for index in topic.partitions.keys() {
+                    match elect(&topic.name, *index) {
+                        Election::NotNeeded => {}
+                        election => results.push((topic.name.clone(), *index, election)),
+                    }
+                }
+            }
+        }
+    }
+    (records, results)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +230,36 @@ mod tests {
         let p1 = image.partition("t", 1).unwrap();
         assert_eq!((p1.leader, p1.leader_epoch), (2, 0));
         assert!(fence_broker(&image, 1).is_empty(), "fencing twice changes nothing");
+    }
+
+    #[test]
+    fn preferred_election_returns_leadership_to_the_first_replica_once_it_is_in_sync() {
+        let mut image = cluster(3, 3);
+        let records = fence_broker(&image, 1);
+        apply(&mut image, records);
+        let moved = image.partition("t", 0).unwrap().clone();
+        assert_eq!((moved.replicas[0], moved.leader), (1, 2));
+        let asked = [("t".to_string(), 0), ("t".to_string(), 1), ("t".to_string(), 7), ("nope".to_string(), 0)];
+        let (records, results) = elect_preferred_leaders(&image, Some(&asked));
+        assert!(records.is_empty());
+        let outcomes: Vec<Election> = results.iter().map(|r| r.2).collect();
+        assert_eq!(outcomes, [Election::PreferredNotAvailable, Election::NotNeeded, Election::UnknownPartition, Election::UnknownPartition]);
+
+        // Broker 1 returns and its leader takes it back into the ISR: now it can lead.
+        let records = unfence_broker(&image, 1);
+        apply(&mut image, records);
+        assert_eq!(elect_preferred_leaders(&image, Some(&asked[..1])).1[0].2, Election::PreferredNotAvailable, "not in sync yet");
+        let records = alter_partition(&image, "t", 0, 2, moved.leader_epoch, moved.partition_epoch, &[2, 3, 1]).unwrap();
+        apply(&mut image, records);
+        let (records, results) = elect_preferred_leaders(&image, None);
+        assert!(results.iter().all(|r| r.2 == Election::Elected), "every partition, only those elected: {results:?}");
+        assert!(results.iter().any(|r| (r.0.as_str(), r.1) == ("t", 0)), "{results:?}");
+        apply(&mut image, records);
+        let back = image.partition("t", 0).unwrap();
+        assert_eq!((back.leader, back.leader_epoch), (1, moved.leader_epoch + 1));
+        assert_eq!(back.isr, vec![2, 3, 1], "the ISR stays as it was");
+        let (records, results) = elect_preferred_leaders(&image, None);
+        assert!(records.is_empty() && results.is_empty(), "nothing left to elect: {results:?}");
     }
 
     #[test]

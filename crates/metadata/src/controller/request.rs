@@ -26,6 +26,9 @@ pub enum ControllerRequest {
     AllocateProducerIds,
     /// A partition leader asks to change the in-sync replica set (Kafka's AlterPartition).
     AlterPartition { topic: String, partition: i32, leader_id: i32, leader_epoch: i32, partition_epoch: i32, new_isr: Vec<i32> },
+    /// Preferred leader election for these partitions, or every one (`None`): from
+    /// ElectLeaders, and from the active controller's leader rebalance.
+    ElectPreferredLeaders { partitions: Option<Vec<(String, i32)>> },
 }
 
 /// What the controller answers besides the records it wrote.
@@ -34,6 +37,8 @@ pub enum ControllerReply {
     Done,
     /// The first id of a block of [`super::PRODUCER_ID_BLOCK_SIZE`] producer ids.
     ProducerIdBlock { first: i64 },
+    /// Each partition's outcome of a preferred leader election.
+    Elections(Vec<(String, i32, super::Election)>),
 }
 
 /// Runs one request against `image`: the records to commit and the reply.
@@ -76,6 +81,10 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
         }
         ControllerRequest::AlterPartition { topic, partition, leader_id, leader_epoch, partition_epoch, new_isr } => {
             super::alter_partition(image, topic, *partition, *leader_id, *leader_epoch, *partition_epoch, new_isr)?
+        }
+        ControllerRequest::ElectPreferredLeaders { partitions } => {
+            let (records, elections) = super::elect_preferred_leaders(image, partitions.as_deref());
+            return Ok((records, ControllerReply::Elections(elections)));
         }
     };
     Ok((records, Done))
