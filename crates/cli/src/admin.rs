@@ -157,6 +157,11 @@ impl AdminClient {
         self.timeouts.request
     }
 
+    /// The API keys the broker announced, each with its version range: `(key, min, max)`.
+    pub(crate) fn api_versions(&self) -> &[(i16, i16, i16)] {
+        &self.api_versions
+    }
+
     /// The `host:port` this client talks to.
     pub(crate) fn peer(&self) -> &str {
         &self.peer
@@ -396,6 +401,14 @@ impl ClusterAdmin {
     /// The ids of the cluster's brokers, as the last metadata read listed them.
     pub(crate) fn broker_ids(&self) -> Vec<i32> {
         self.brokers.keys().copied().collect()
+    }
+
+    /// The API versions broker `id` announced when the connection to it was opened.
+    ///
+    /// # Errors
+    /// Network errors, or `id` not among the cluster's brokers.
+    pub(crate) fn api_versions_of(&mut self, id: i32) -> Result<Vec<(i16, i16, i16)>> {
+        Ok(self.node(id)?.api_versions().to_vec())
     }
 
     /// DescribeLogDirs at broker `id`: its log directories and every replica in them.

@@ -8,6 +8,7 @@
 //! spool delete-records    = kafka-delete-records(.sh)
 //! spool log-dirs          = kafka-log-dirs(.sh)
 //! spool leader-election   = kafka-leader-election(.sh)
+//! spool broker-api-versions = kafka-broker-api-versions(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -27,6 +28,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admin;
+mod broker_api_versions;
 mod client_context;
 mod cluster;
 mod configs;
@@ -83,6 +85,8 @@ enum Command {
     LogDirs(log_dirs::LogDirsArgs),
     /// Move partition leadership back to the preferred replicas (as kafka-leader-election)
     LeaderElection(leader_election::LeaderElectionArgs),
+    /// Print the API versions every broker supports (as kafka-broker-api-versions)
+    BrokerApiVersions(broker_api_versions::BrokerApiVersionsArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -104,6 +108,7 @@ enum KafkaTool {
     DeleteRecords,
     LogDirs,
     LeaderElection,
+    BrokerApiVersions,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -121,6 +126,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-delete-records" => Some(KafkaTool::DeleteRecords),
         "kafka-log-dirs" => Some(KafkaTool::LogDirs),
         "kafka-leader-election" => Some(KafkaTool::LeaderElection),
+        "kafka-broker-api-versions" => Some(KafkaTool::BrokerApiVersions),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -163,6 +169,9 @@ fn main() -> ExitCode {
                 KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
                 KafkaTool::LogDirs => log_dirs::run(log_dirs::LogDirsArgs::parse_from(argv)),
                 KafkaTool::LeaderElection => leader_election::run(leader_election::LeaderElectionArgs::parse_from(argv)),
+                KafkaTool::BrokerApiVersions => {
+                    broker_api_versions::run(broker_api_versions::BrokerApiVersionsArgs::parse_from(argv))
+                }
                 KafkaTool::ConsoleProducer => console_producer::run(ProducerArgs::parse_from(argv)),
                 KafkaTool::ConsoleConsumer => console_consumer::run(ConsumerArgs::parse_from(argv)),
                 KafkaTool::ConsumerGroups => consumer_groups::run(ConsumerGroupsArgs::parse_from(argv)),
@@ -183,6 +192,7 @@ fn main() -> ExitCode {
                 Command::DeleteRecords(args) => delete_records::run(args),
                 Command::LogDirs(args) => log_dirs::run(args),
                 Command::LeaderElection(args) => leader_election::run(args),
+                Command::BrokerApiVersions(args) => broker_api_versions::run(args),
                 Command::ConsoleProducer(args) => console_producer::run(args),
                 Command::ConsoleConsumer(args) => console_consumer::run(args),
                 Command::ConsumerGroups(args) => consumer_groups::run(args),
@@ -211,6 +221,7 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-delete-records".into()), Some(KafkaTool::DeleteRecords));
         assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), Some(KafkaTool::LogDirs));
         assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), Some(KafkaTool::LeaderElection));
+        assert_eq!(kafka_tool(&"kafka-broker-api-versions".into()), Some(KafkaTool::BrokerApiVersions));
         assert_eq!(kafka_tool(&"kafka-reassign-partitions.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));

@@ -759,6 +759,26 @@ fn log_dirs_describes_the_size_of_each_replica_as_kafka_log_dirs_does() {
 }
 
 #[test]
+fn broker_api_versions_lists_what_each_broker_answers_as_kafkas_tool_does() {
+    let broker = Broker::start();
+    let addr = broker.addr.as_str();
+    let out = spool(&["broker-api-versions", "--bootstrap-server", addr]).ok();
+    let lines = out.lines();
+    assert_eq!(lines[0], format!("{addr} (id: 1 rack: null) -> ("));
+    assert_eq!(lines.last().copied(), Some(")"));
+    let apis = &lines[1..lines.len() - 1];
+    for expected in ["\tProduce(0): 0 to 11 [usable: 11],", "\tApiVersions(18): 0 to 3 [usable: 3],", "\tElectLeaders(43): 0 to 2 [usable: 2],"] {
+        assert!(apis.contains(&expected), "{expected:?} missing from {apis:#?}");
+    }
+    assert!(apis.len() > 30, "{apis:#?}");
+    let keys: Vec<i32> = apis
+        .iter()
+        .map(|line| line.split('(').nth(1).and_then(|rest| rest.split(')').next()).and_then(|k| k.parse().ok()).expect("an API key"))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "in key order: {keys:?}");
+}
+
+#[test]
 fn create_reports_the_brokers_errors_and_shows_configs() {
     let broker = Broker::start();
     let addr = broker.addr.as_str();
