@@ -9,6 +9,7 @@
 //! spool log-dirs          = kafka-log-dirs(.sh)
 //! spool leader-election   = kafka-leader-election(.sh)
 //! spool broker-api-versions = kafka-broker-api-versions(.sh)
+//! spool dump-log          = kafka-dump-log(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
 //! spool console-consumer  = kafka-console-consumer(.sh)
 //! spool consumer-groups   = kafka-consumer-groups(.sh)
@@ -37,6 +38,7 @@ mod console_consumer;
 mod console_producer;
 mod consumer_groups;
 mod delete_records;
+mod dump_log;
 mod get_offsets;
 mod kafka_error;
 mod leader_election;
@@ -87,6 +89,8 @@ enum Command {
     LeaderElection(leader_election::LeaderElectionArgs),
     /// Print the API versions every broker supports (as kafka-broker-api-versions)
     BrokerApiVersions(broker_api_versions::BrokerApiVersionsArgs),
+    /// Print the batches and records of segment files and their indexes (as kafka-dump-log)
+    DumpLog(dump_log::DumpLogArgs),
     /// Publish stdin lines to a topic (as kafka-console-producer)
     ConsoleProducer(ProducerArgs),
     /// Print a topic's records to stdout (as kafka-console-consumer)
@@ -109,6 +113,7 @@ enum KafkaTool {
     LogDirs,
     LeaderElection,
     BrokerApiVersions,
+    DumpLog,
     ConsoleProducer,
     ConsoleConsumer,
     ConsumerGroups,
@@ -127,6 +132,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-log-dirs" => Some(KafkaTool::LogDirs),
         "kafka-leader-election" => Some(KafkaTool::LeaderElection),
         "kafka-broker-api-versions" => Some(KafkaTool::BrokerApiVersions),
+        "kafka-dump-log" => Some(KafkaTool::DumpLog),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
         "kafka-console-consumer" => Some(KafkaTool::ConsoleConsumer),
         "kafka-consumer-groups" => Some(KafkaTool::ConsumerGroups),
@@ -169,6 +175,7 @@ fn main() -> ExitCode {
                 KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
                 KafkaTool::LogDirs => log_dirs::run(log_dirs::LogDirsArgs::parse_from(argv)),
                 KafkaTool::LeaderElection => leader_election::run(leader_election::LeaderElectionArgs::parse_from(argv)),
+                KafkaTool::DumpLog => dump_log::run(dump_log::DumpLogArgs::parse_from(argv)),
                 KafkaTool::BrokerApiVersions => {
                     broker_api_versions::run(broker_api_versions::BrokerApiVersionsArgs::parse_from(argv))
                 }
@@ -193,6 +200,7 @@ fn main() -> ExitCode {
                 Command::LogDirs(args) => log_dirs::run(args),
                 Command::LeaderElection(args) => leader_election::run(args),
                 Command::BrokerApiVersions(args) => broker_api_versions::run(args),
+                Command::DumpLog(args) => dump_log::run(args),
                 Command::ConsoleProducer(args) => console_producer::run(args),
                 Command::ConsoleConsumer(args) => console_consumer::run(args),
                 Command::ConsumerGroups(args) => consumer_groups::run(args),
@@ -222,6 +230,7 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-log-dirs.sh".into()), Some(KafkaTool::LogDirs));
         assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), Some(KafkaTool::LeaderElection));
         assert_eq!(kafka_tool(&"kafka-broker-api-versions".into()), Some(KafkaTool::BrokerApiVersions));
+        assert_eq!(kafka_tool(&"kafka-dump-log.sh".into()), Some(KafkaTool::DumpLog));
         assert_eq!(kafka_tool(&"kafka-reassign-partitions.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));

@@ -779,6 +779,79 @@ fn broker_api_versions_lists_what_each_broker_answers_as_kafkas_tool_does() {
 }
 
 #[test]
+fn dump_log_prints_batches_records_and_index_entries_as_kafka_dump_log_does() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let mut broker = Broker::start();
+    let addr = broker.addr.clone();
+    let topic = unique_topic("dump-log");
+    // An index entry for every batch.
+    topics(&addr, &["--create", "--topic", &topic, "--config", "index.interval.bytes=1"]).ok();
+    let producer: BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &addr).set("compression.type", "gzip").create().expect("producer");
+    for batch in 0..2 {
+        for i in 0..3 {
+            // Compressible, so that librdkafka compresses (it sends tiny batches as they are).
+            let (key, value) = (format!("k{batch}{i}"), format!("v{batch}{i}{}", "z".repeat(200)));
+            let headers = OwnedHeaders::new().insert(Header { key: "h1", value: Some("x") });
+            let record = BaseRecord::to(&topic).partition(0).key(&key).payload(&value).headers(headers);
+            producer.send(record).expect("enqueue");
+        }
+        producer.flush(Duration::from_secs(10)).expect("flush");
+    }
+    // A clean stop writes the indexes out.
+    assert!(broker.stop(), "the broker stops cleanly");
+    let dir = broker.data_dir().join(format!("{topic}-0"));
+    let file = |ext: &str| dir.join(format!("00000000000000000000.{ext}")).to_string_lossy().into_owned();
+
+    let out = spool(&["dump-log", "--files", &file("log"), "--print-data-log"]).ok();
+    let lines = out.lines();
+    assert_eq!(lines[..2], [format!("Dumping {}", file("log")).as_str(), "Log starting offset: 0"]);
+    let batches: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("baseOffset: ")).collect();
+    assert_eq!(batches.len(), 2, "{lines:#?}");
+    assert!(batches[0].starts_with("baseOffset: 0 lastOffset: 2 count: 3 "), "{}", batches[0]);
+    assert!(batches[1].starts_with("baseOffset: 3 lastOffset: 5 count: 3 "), "{}", batches[1]);
+    for batch in &batches {
+        assert!(batch.contains(" isTransactional: false isControl: false deleteHorizonMs: OptionalLong.empty position: "), "{batch}");
+        assert!(batch.contains(" magic: 2 compresscodec: gzip crc: ") && batch.ends_with(" isvalid: true"), "{batch}");
+    }
+    let records: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("| offset: ")).collect();
+    assert_eq!(records.len(), 6, "{lines:#?}");
+    assert!(records[4].starts_with("| offset: 4 CreateTime: "), "{}", records[4]);
+    let payload = format!(" keySize: 3 valueSize: 203 sequence: -1 headerKeys: [h1] key: k11 payload: v11{}", "z".repeat(200));
+    assert!(records[4].ends_with(&payload), "{}", records[4]);
+    let second_position: u64 =
+        batches[1].split(" position: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|p| p.parse().ok()).expect("a position");
+
+    // An index entry names a batch's last offset and where the batch starts (as in
+    // Kafka, the first batch of a segment gets none: no bytes came before it).
+    let index = spool(&["dump-log", "--files", &format!("{},{}", file("index"), file("timeindex"))]).ok();
+    let lines = index.lines();
+    assert_eq!(lines[..2], [format!("Dumping {}", file("index")).as_str(), &format!("offset: 5 position: {second_position}")]);
+    assert_eq!(lines[2], format!("Dumping {}", file("timeindex")));
+    assert!(lines[3].starts_with("timestamp: ") && lines[3].ends_with(" offset: 5"), "{lines:#?}");
+
+    // A copy with one byte of the second batch flipped and half a batch appended.
+    let copy = tempfile::tempdir().expect("temp dir");
+    let broken = copy.path().join("00000000000000000000.log");
+    let mut bytes = std::fs::read(file("log")).expect("read the segment");
+    let length = bytes.len();
+    bytes[length - 5] ^= 0xff;
+    bytes.extend_from_within(..30);
+    std::fs::write(&broken, &bytes).expect("write the copy");
+    let out = spool(&["dump-log", "--files", broken.to_str().expect("utf-8 path")]).ok();
+    let lines = out.lines();
+    assert!(lines[2].ends_with(" isvalid: true") && lines[3].ends_with(" isvalid: false"), "{lines:#?}");
+    assert_eq!(lines[4], "Found 30 invalid bytes at the end of 00000000000000000000.log");
+    // An index entry that points at the wrong batch is reported, and the exit code is 1.
+    let wrong = copy.path().join("00000000000000000000.index");
+    std::fs::write(&wrong, [0, 0, 0, 5, 0, 0, 0, 0]).expect("write the index");
+    let refused = spool(&["dump-log", "--files", wrong.to_str().expect("utf-8 path"), "--verify-index-only"]).failed();
+    assert!(refused.stderr.contains("  Index offset: 5, log offset: 2"), "{}", refused.stderr);
+}
+
+#[test]
 fn create_reports_the_brokers_errors_and_shows_configs() {
     let broker = Broker::start();
     let addr = broker.addr.as_str();

@@ -167,6 +167,25 @@ pub struct RecordView<'a> {
     pub body: &'a [u8],
 }
 
+impl<'a> RecordView<'a> {
+    /// The keys of the record's headers, in order (`None` for a null key).
+    ///
+    /// # Errors
+    /// [`RecordError::Malformed`] when the headers run past the record.
+    pub fn header_keys(&self) -> Result<Vec<Option<&'a [u8]>>, RecordError> {
+        let mut cursor = Cursor { buf: self.body, pos: 0 };
+        cursor.nullable_bytes()?; // key
+        cursor.nullable_bytes()?; // value
+        let count = cursor.varint()?;
+        let mut keys = Vec::with_capacity(count.clamp(0, 64) as usize);
+        for _ in 0..count.max(0) {
+            keys.push(cursor.nullable_bytes()?);
+            cursor.nullable_bytes()?;
+        }
+        Ok(keys)
+    }
+}
+
 /// Walks the records of a decompressed records section.
 pub struct Records<'a> {
     buf: &'a [u8],
