@@ -42,7 +42,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::client_context::ToolContext;
 use crate::connection_args::{apply_java_properties, load_properties, parse_key_value, probe_bootstrap, BootstrapArgs};
-use crate::message_formatter::{DefaultMessageFormatter, RecordTimestamp, RecordView};
+use crate::message_formatter::{parse_formatter_class, DefaultMessageFormatter, RecordTimestamp, RecordView};
 use crate::signals;
 use crate::topic_filter::{is_internal, TopicFilter};
 
@@ -214,6 +214,13 @@ pub(crate) struct ConsumerArgs {
     /// null.literal (repeatable)
     #[arg(long = "property", visible_alias = "formatter-property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     property: Vec<(String, String)>,
+    /// The formatter's Java class name: org.apache.kafka.tools.consumer.DefaultMessageFormatter
+    /// (the default; also as kafka.tools.DefaultMessageFormatter) or NoOpMessageFormatter
+    #[arg(long, value_name = "CLASS", value_parser = parse_formatter_class)]
+    formatter: Option<bool>,
+    /// A properties file of formatter properties (--property overrides it)
+    #[arg(long = "formatter-config", value_name = "FILE")]
+    formatter_config: Option<PathBuf>,
     /// A consumer property (repeatable; librdkafka names, Java names mapped)
     #[arg(long = "consumer-property", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     consumer_property: Vec<(String, String)>,
@@ -302,7 +309,12 @@ fn client_config(args: &ConsumerArgs, bootstrap: &str, props: &[(String, String)
 }
 
 fn consume(args: &ConsumerArgs) -> Result<i32> {
-    let formatter = DefaultMessageFormatter::from_properties(&args.property);
+    let mut formatter_properties = match &args.formatter_config {
+        Some(path) => load_properties(path)?,
+        None => Vec::new(),
+    };
+    formatter_properties.extend(args.property.iter().cloned());
+    let formatter = DefaultMessageFormatter::with_properties(args.formatter.unwrap_or(false), &formatter_properties);
     let bootstrap = args.bootstrap.resolve(false)?;
     let props = user_properties(args)?;
     let group = group_id(args, &props)?;

@@ -12,6 +12,9 @@
 //! `line.separator` (`\n`), `headers.separator` (`,`), `null.literal` (`null`). As in
 //! Kafka, the line separator is written after the value, so `print.value=false`
 //! prints no line ends.
+//!
+//! `--formatter` names Kafka's Java class: the default formatter's, or
+//! `NoOpMessageFormatter`, which prints nothing (to time a consumer without a terminal).
 
 use std::io::{self, Write};
 
@@ -47,6 +50,29 @@ pub(crate) struct DefaultMessageFormatter {
     line_separator: Vec<u8>,
     headers_separator: Vec<u8>,
     null_literal: Vec<u8>,
+    /// `NoOpMessageFormatter`: records are consumed and counted, not printed.
+    print_nothing: bool,
+}
+
+/// The `--formatter` classes of Kafka's console consumer that this one has.
+const DEFAULT_FORMATTERS: [&str; 2] = ["kafka.tools.DefaultMessageFormatter", "org.apache.kafka.tools.consumer.DefaultMessageFormatter"];
+const NO_OP_FORMATTERS: [&str; 2] = ["kafka.tools.NoOpMessageFormatter", "org.apache.kafka.tools.consumer.NoOpMessageFormatter"];
+
+/// Checks a `--formatter` class name: whether it is the no-op formatter.
+///
+/// # Errors
+/// A class this console consumer does not have.
+pub(crate) fn parse_formatter_class(class: &str) -> Result<bool, String> {
+    if DEFAULT_FORMATTERS.contains(&class) {
+        Ok(false)
+    } else if NO_OP_FORMATTERS.contains(&class) {
+        Ok(true)
+    } else {
+        Err(format!(
+            "{class} is a Java class Spool cannot load; its console consumer has {} (the default) and {}",
+            DEFAULT_FORMATTERS[1], NO_OP_FORMATTERS[1]
+        ))
+    }
 }
 
 impl Default for DefaultMessageFormatter {
@@ -62,6 +88,7 @@ impl Default for DefaultMessageFormatter {
             line_separator: b"\n".to_vec(),
             headers_separator: b",".to_vec(),
             null_literal: b"null".to_vec(),
+            print_nothing: false,
         }
     }
 }
@@ -71,9 +98,10 @@ fn is_true(value: &str) -> bool {
 }
 
 impl DefaultMessageFormatter {
-    /// Builds a formatter from `--property` pairs; unknown keys are ignored, as in Kafka.
-    pub(crate) fn from_properties(props: &[(String, String)]) -> Self {
-        let mut f = DefaultMessageFormatter::default();
+    /// The formatter a `--formatter` class stands for (see [`parse_formatter_class`]),
+    /// built from `--property` pairs; unknown keys are ignored, as in Kafka.
+    pub(crate) fn with_properties(no_op: bool, props: &[(String, String)]) -> Self {
+        let mut f = DefaultMessageFormatter { print_nothing: no_op, ..DefaultMessageFormatter::default() };
         for (key, value) in props {
             match key.as_str() {
                 "print.timestamp" => f.print_timestamp = is_true(value),
@@ -97,6 +125,9 @@ impl DefaultMessageFormatter {
     /// # Errors
     /// Only the writer's errors (a closed pipe, typically).
     pub(crate) fn write_to(&self, record: &RecordView<'_>, out: &mut impl Write) -> io::Result<()> {
+        if self.print_nothing {
+            return Ok(());
+        }
         if self.print_timestamp {
             match record.timestamp {
                 RecordTimestamp::CreateTime(ts) => write!(out, "CreateTime:{ts}")?,
@@ -178,7 +209,7 @@ mod tests {
 
     #[test]
     fn all_fields_in_kafkas_order() {
-        let f = DefaultMessageFormatter::from_properties(&props(&[
+        let f = DefaultMessageFormatter::with_properties(false, &props(&[
             ("print.key", "true"),
             ("print.offset", "true"),
             ("print.partition", "true"),
@@ -189,7 +220,7 @@ mod tests {
 
     #[test]
     fn null_key_separator_and_headers() {
-        let f = DefaultMessageFormatter::from_properties(&props(&[
+        let f = DefaultMessageFormatter::with_properties(false, &props(&[
             ("print.key", "true"),
             ("print.headers", "true"),
             ("key.separator", " | "),
@@ -203,11 +234,21 @@ mod tests {
 
     #[test]
     fn without_the_value_no_trailing_separator_or_line_end() {
-        let f = DefaultMessageFormatter::from_properties(&props(&[("print.offset", "true"), ("print.value", "false")]));
+        let f = DefaultMessageFormatter::with_properties(false, &props(&[("print.offset", "true"), ("print.value", "false")]));
         assert_eq!(format(&f, &record()), "Offset:41");
         let mut r = record();
         r.timestamp = RecordTimestamp::None;
-        let f = DefaultMessageFormatter::from_properties(&props(&[("print.timestamp", "true")]));
+        let f = DefaultMessageFormatter::with_properties(false, &props(&[("print.timestamp", "true")]));
         assert_eq!(format(&f, &r), "NO_TIMESTAMP\tdisk full\n");
+    }
+
+    #[test]
+    fn formatter_classes_are_kafkas_default_and_no_op_ones() {
+        assert_eq!(parse_formatter_class("kafka.tools.DefaultMessageFormatter"), Ok(false));
+        assert_eq!(parse_formatter_class("org.apache.kafka.tools.consumer.NoOpMessageFormatter"), Ok(true));
+        let refused = parse_formatter_class("kafka.coordinator.group.GroupMetadataManager$OffsetsMessageFormatter").unwrap_err();
+        assert!(refused.contains("cannot load"), "{refused}");
+        let silent = DefaultMessageFormatter::with_properties(true, &props(&[("print.key", "true")]));
+        assert_eq!(format(&silent, &record()), "");
     }
 }

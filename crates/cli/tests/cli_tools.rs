@@ -343,6 +343,27 @@ fn keys_are_parsed_and_printed_with_kafkas_fields() {
     .ok();
     assert_eq!(out.lines(), vec!["host1 => cpu 91%", "host2 => disk:full", "null => no key here"]);
 
+    // The same from a --formatter-config file, whose separator --property overrides.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("formatter.properties");
+    std::fs::write(&config, "print.key=true\nkey.separator=|\nnull.literal=-\n").expect("write the formatter config");
+    let config = config.to_str().expect("utf-8 path");
+    let read = |extra: &[&str]| {
+        let mut args = vec!["--from-beginning", "--max-messages", "3", "--timeout-ms", "20000"];
+        args.extend_from_slice(extra);
+        consume(addr, &topic, &args)
+    };
+    let from_file = read(&["--formatter", "kafka.tools.DefaultMessageFormatter", "--formatter-config", config]).ok();
+    assert_eq!(from_file.lines(), vec!["host1|cpu 91%", "host2|disk:full", "-|no key here"]);
+    let overridden = read(&["--formatter-config", config, "--property", "key.separator=="]).ok();
+    assert_eq!(overridden.lines(), vec!["host1=cpu 91%", "host2=disk:full", "-=no key here"]);
+    // NoOpMessageFormatter consumes and counts, and prints nothing.
+    let silent = read(&["--formatter", "org.apache.kafka.tools.consumer.NoOpMessageFormatter"]).ok();
+    assert_eq!(silent.stdout, "");
+    assert!(silent.stderr.contains("Processed a total of 3 messages"), "{}", silent.stderr);
+    let unknown = read(&["--formatter", "com.example.MyFormatter"]).failed();
+    assert!(unknown.stderr.contains("com.example.MyFormatter is a Java class Spool cannot load"), "{}", unknown.stderr);
+
     // A line without the separator stops the producer with Kafka's message.
     let bad = produce(addr, &topic, &["--property", "parse.key=true", "--property", "key.separator=:"], "nokey\n").failed();
     assert!(bad.stderr.contains("No key separator found on line number 1: 'nokey'"), "{}", bad.stderr);
