@@ -359,32 +359,37 @@ impl Partition {
 
     /// Waits, up to `timeout`, until the low watermark reaches `offset`: every live
     /// replica has deleted the records before it (Kafka's `DelayedDeleteRecords`).
-    /// Returns the low watermark then. Rechecked whenever a follower's log start moves
-    /// or the partition's state changes.
+    /// `brokers` says which brokers are live (through `is_live`); the low watermark is
+    /// checked again whenever it changes, a follower's log start moves, or the
+    /// partition's state changes. Returns the low watermark then.
     ///
     /// # Errors
     /// [`LowWatermarkWait::TimedOut`] with the last low watermark seen;
     /// [`LowWatermarkWait::Failed`] when this replica stops leading or loses its log.
-    pub async fn wait_for_low_watermark(
+    pub async fn wait_for_low_watermark<B: Clone>(
         &self,
         offset: i64,
         timeout: Duration,
-        is_live: impl Fn(i32) -> bool,
+        mut brokers: watch::Receiver<B>,
+        is_live: impl Fn(&B, i32) -> bool,
     ) -> Result<i64, LowWatermarkWait> {
         let mut log_starts = self.follower_log_start_moved.subscribe();
         let mut state = self.state.subscribe();
         let mut last = -1;
+        let gone = |_| LowWatermarkWait::Failed(PartitionError::Deleted);
         let wait = async {
             loop {
                 log_starts.borrow_and_update();
                 state.borrow_and_update();
-                last = self.low_watermark(&is_live).map_err(LowWatermarkWait::Failed)?;
+                let live = brokers.borrow_and_update().clone();
+                last = self.low_watermark(|id| is_live(&live, id)).map_err(LowWatermarkWait::Failed)?;
                 if last >= offset {
                     return Ok(last);
                 }
                 tokio::select! {
-                    changed = log_starts.changed() => changed.map_err(|_| LowWatermarkWait::Failed(PartitionError::Deleted))?,
-                    changed = state.changed() => changed.map_err(|_| LowWatermarkWait::Failed(PartitionError::Deleted))?,
+                    changed = log_starts.changed() => changed.map_err(gone)?,
+                    changed = state.changed() => changed.map_err(gone)?,
+                    changed = brokers.changed() => changed.map_err(gone)?,
                 }
             }
         };
@@ -753,29 +758,37 @@ mod tests {
         leader.record_follower_fetch(2, 2, 0, NOW_MS);
         leader.record_follower_fetch(3, 2, 0, NOW_MS);
         assert_eq!(leader.delete_records_as_leader(-1).unwrap(), 2, "-1 is the high watermark");
-        let everyone = |_: i32| true;
-        assert_eq!(leader.low_watermark(everyone).unwrap(), 0, "the followers still start at 0");
+        assert_eq!(leader.low_watermark(|_| true).unwrap(), 0, "the followers still start at 0");
+        // The live brokers, as the metadata image would say.
+        let (brokers, live) = watch::channel(vec![1, 2, 3]);
+        let is_live = |live: &Vec<i32>, id: i32| live.contains(&id);
         let short = Duration::from_millis(50);
-        let timed_out = leader.wait_for_low_watermark(2, short, everyone).await;
+        let timed_out = leader.wait_for_low_watermark(2, short, live.clone(), is_live).await;
         assert!(matches!(timed_out, Err(LowWatermarkWait::TimedOut { low_watermark: 0 })), "{timed_out:?}");
-        assert_eq!(leader.wait_for_low_watermark(0, short, everyone).await.unwrap(), 0, "reached already");
-        let mut waiter = tokio::spawn({
-            let leader = leader.clone();
-            async move { leader.wait_for_low_watermark(2, LONG, everyone).await }
-        });
+        assert_eq!(leader.wait_for_low_watermark(0, short, live.clone(), is_live).await.unwrap(), 0, "reached already");
+
+        let waiter = |leader: &Arc<Partition>| {
+            let (leader, live) = (leader.clone(), live.clone());
+            tokio::spawn(async move { leader.wait_for_low_watermark(2, LONG, live, is_live).await })
+        };
+        let mut waiting = waiter(&leader);
         leader.record_follower_fetch(2, 2, 2, NOW_MS);
-        assert!(tokio::time::timeout(short, &mut waiter).await.is_err(), "follower 3 still starts at 0");
+        assert!(tokio::time::timeout(short, &mut waiting).await.is_err(), "follower 3 still starts at 0");
         leader.record_follower_fetch(3, 2, 2, NOW_MS);
-        let woken = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by follower 3's fetch");
+        let woken = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("woken by follower 3's fetch");
         assert_eq!(woken.unwrap().unwrap(), 2);
-        // A follower on a broker that is not live does not hold the answer back (here
-        // broker 3 reports a log start behind the others).
-        let only_2 = |id: i32| id != 3;
+
+        // A follower on a broker that is no longer live stops holding the answer back
+        // (here broker 3 reports a log start behind the others, then is fenced).
         leader.record_follower_fetch(3, 2, 1, NOW_MS);
-        assert_eq!(leader.low_watermark(everyone).unwrap(), 1);
-        assert_eq!(leader.wait_for_low_watermark(2, short, only_2).await.unwrap(), 2);
+        let mut waiting = waiter(&leader);
+        assert!(tokio::time::timeout(short, &mut waiting).await.is_err(), "broker 3 is live and starts at 1");
+        brokers.send_replace(vec![1, 2]);
+        let woken = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("woken by the fencing");
+        assert_eq!(woken.unwrap().unwrap(), 2);
+
         leader.set_state(led_by(2, 1), NOW_MS);
-        let moved = leader.wait_for_low_watermark(2, short, everyone).await;
+        let moved = leader.wait_for_low_watermark(2, short, live, is_live).await;
         assert!(matches!(moved, Err(LowWatermarkWait::Failed(PartitionError::NotLeader { leader: 2, .. }))), "{moved:?}");
     }
 

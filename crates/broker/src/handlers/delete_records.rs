@@ -15,6 +15,7 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, RequestHeader};
+use spool_metadata::MetadataImage;
 
 use crate::broker::Broker;
 use crate::partition::{LowWatermarkWait, Partition, PartitionError};
@@ -49,14 +50,11 @@ pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, reques
         entry.partitions = partitions;
         topics.push(entry);
     }
-    let is_live = |id: i32| {
-        let image = broker.image();
-        image.broker(id).is_some() && !image.is_fenced(id)
-    };
+    let is_live = |image: &Arc<MetadataImage>, id: i32| image.broker(id).is_some() && !image.is_fenced(id);
     for Pending { topic, partition, target, offset } in pending {
         let result = &mut topics[topic].partitions[partition];
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match target.wait_for_low_watermark(offset, timeout, is_live).await {
+        match target.wait_for_low_watermark(offset, timeout, broker.metadata.subscribe(), is_live).await {
             Ok(low_watermark) => result.low_watermark = low_watermark,
             Err(LowWatermarkWait::TimedOut { low_watermark }) => {
                 result.low_watermark = low_watermark;
