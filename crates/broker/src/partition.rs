@@ -532,9 +532,9 @@ impl Partition {
     }
 
     /// Records a follower's fetch on the leader: it has everything below
-    /// `fetch_offset` and its log starts at `log_start_offset`. Returns true when the follower is out of the ISR but has caught
-    /// up to the high watermark and into this leader's epoch, so the leader should ask
-    /// to add it back.
+    /// `fetch_offset` and its log starts at `log_start_offset`. Returns true when the
+    /// follower is out of the ISR but has caught up to the high watermark and into this
+    /// leader's epoch, so the leader should ask to add it back.
     pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, log_start_offset: i64, now_ms: i64) -> bool {
         let leader_end = *self.log_end.borrow();
         let log_start_moved = {

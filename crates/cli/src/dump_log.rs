@@ -192,7 +192,7 @@ fn print_records(header: &BatchHeader, batch: &[u8], args: &DumpLogArgs) -> Resu
         if !args.skip_record_metadata {
             let timestamp =
                 if header.is_log_append_time() { header.max_timestamp } else { header.base_timestamp + record.timestamp_delta };
-            let sequence = if header.base_sequence < 0 { -1 } else { header.base_sequence.wrapping_add(record.offset_delta) };
+            let sequence = header.sequence_at(record.offset_delta);
             let size = |bytes: Option<&[u8]>| bytes.map_or(-1, |b| b.len() as i64);
             let header_keys: Vec<String> =
                 record.header_keys()?.iter().map(|k| k.map(String::from_utf8_lossy).unwrap_or_default().into_owned()).collect();

@@ -810,7 +810,12 @@ fn dump_log_prints_batches_records_and_index_entries_as_kafka_dump_log_does() {
     // An index entry for every batch.
     topics(&addr, &["--create", "--topic", &topic, "--config", "index.interval.bytes=1"]).ok();
     let producer: BaseProducer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", &addr).set("compression.type", "gzip").create().expect("producer");
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &addr)
+            .set("compression.type", "gzip")
+            .set("enable.idempotence", "true")
+            .create()
+            .expect("producer");
     for batch in 0..2 {
         for i in 0..3 {
             // Compressible, so that librdkafka compresses (it sends tiny batches as they are).
@@ -832,7 +837,7 @@ fn dump_log_prints_batches_records_and_index_entries_as_kafka_dump_log_does() {
     let batches: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("baseOffset: ")).collect();
     assert_eq!(batches.len(), 2, "{lines:#?}");
     assert!(batches[0].starts_with("baseOffset: 0 lastOffset: 2 count: 3 "), "{}", batches[0]);
-    assert!(batches[1].starts_with("baseOffset: 3 lastOffset: 5 count: 3 "), "{}", batches[1]);
+    assert!(batches[1].starts_with("baseOffset: 3 lastOffset: 5 count: 3 baseSequence: 3 lastSequence: 5 producerId: "), "{}", batches[1]);
     for batch in &batches {
         assert!(batch.contains(" isTransactional: false isControl: false deleteHorizonMs: OptionalLong.empty position: "), "{batch}");
         assert!(batch.contains(" magic: 2 compresscodec: gzip crc: ") && batch.ends_with(" isvalid: true"), "{batch}");
@@ -840,7 +845,7 @@ fn dump_log_prints_batches_records_and_index_entries_as_kafka_dump_log_does() {
     let records: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("| offset: ")).collect();
     assert_eq!(records.len(), 6, "{lines:#?}");
     assert!(records[4].starts_with("| offset: 4 CreateTime: "), "{}", records[4]);
-    let payload = format!(" keySize: 3 valueSize: 203 sequence: -1 headerKeys: [h1] key: k11 payload: v11{}", "z".repeat(200));
+    let payload = format!(" keySize: 3 valueSize: 203 sequence: 4 headerKeys: [h1] key: k11 payload: v11{}", "z".repeat(200));
     assert!(records[4].ends_with(&payload), "{}", records[4]);
     let second_position: u64 =
         batches[1].split(" position: ").nth(1).and_then(|rest| rest.split(' ').next()).and_then(|p| p.parse().ok()).expect("a position");

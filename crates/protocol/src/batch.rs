@@ -175,14 +175,20 @@ impl BatchHeader {
 
     /// Sequence number of the last record, wrapping as Kafka does at `i32::MAX`.
     pub fn last_sequence(&self) -> i32 {
+        self.sequence_at(self.last_offset_delta)
+    }
+
+    /// Sequence number of the record at `offset_delta`, wrapping to 0 after `i32::MAX`
+    /// as Kafka does; -1 for a batch without sequence numbers.
+    pub fn sequence_at(&self, offset_delta: i32) -> i32 {
         if self.base_sequence < 0 {
             return -1;
         }
-        let last = self.base_sequence as i64 + self.last_offset_delta as i64;
-        if last > i32::MAX as i64 {
-            (last - i32::MAX as i64 - 1) as i32
+        let sequence = self.base_sequence as i64 + offset_delta as i64;
+        if sequence > i32::MAX as i64 {
+            (sequence - i32::MAX as i64 - 1) as i32
         } else {
-            last as i32
+            sequence as i32
         }
     }
 }
