@@ -25,6 +25,7 @@ use kafka_protocol::messages::ApiKey;
 
 use crate::admin::ClusterAdmin;
 use crate::connection_args::BootstrapArgs;
+use crate::kafka_error;
 
 /// How long the admin requests may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,14 +47,7 @@ pub(crate) struct BrokerApiVersionsArgs {
 
 /// Runs the tool; returns the process exit code.
 pub(crate) fn run(args: BrokerApiVersionsArgs) -> i32 {
-    match execute(&args) {
-        Ok(true) => 0,
-        Ok(false) => 1,
-        Err(e) => {
-            eprintln!("Error occurred: {e:#}");
-            1
-        }
-    }
+    kafka_error::exit_code(execute(&args))
 }
 
 /// Prints every broker's versions; whether every broker answered.

@@ -84,14 +84,7 @@ fn parse_offset_json(text: &str) -> Result<BTreeMap<TopicPartition, i64>> {
 
 /// Runs the tool; returns the process exit code.
 pub(crate) fn run(args: DeleteRecordsArgs) -> i32 {
-    match execute(&args) {
-        Ok(true) => 0,
-        Ok(false) => 1,
-        Err(e) => {
-            eprintln!("Error occurred: {e:#}");
-            1
-        }
-    }
+    kafka_error::exit_code(execute(&args))
 }
 
 /// Deletes and prints each partition's outcome; whether every partition succeeded.

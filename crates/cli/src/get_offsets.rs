@@ -133,13 +133,7 @@ fn parse_partition_pattern(text: &str) -> Result<PartitionPattern, String> {
 
 /// Runs the tool; returns the process exit code.
 pub(crate) fn run(args: GetOffsetsArgs) -> i32 {
-    match execute(&args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("Error occurred: {e:#}");
-            1
-        }
-    }
+    kafka_error::exit_code(execute(&args).map(|()| true))
 }
 
 fn execute(args: &GetOffsetsArgs) -> Result<()> {

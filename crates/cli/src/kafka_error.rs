@@ -1,10 +1,22 @@
-//! Kafka error codes as the text a Kafka tool would print.
+//! Kafka error codes as the text a Kafka tool would print, and how an admin tool ends.
 //!
 //! Kafka's tools print the exception message, which is the broker's `error_message`
 //! when the response carries one and otherwise the default message of the error code
 //! (from Kafka's `Errors.java`).
 
 use kafka_protocol::error::ResponseError;
+
+/// The exit code of an admin tool whose work gave `outcome` (whether every item it
+/// acted on succeeded); an error is printed as Kafka's admin commands print theirs.
+pub(crate) fn exit_code(outcome: anyhow::Result<bool>) -> i32 {
+    match outcome {
+        Ok(all_succeeded) => i32::from(!all_succeeded),
+        Err(e) => {
+            eprintln!("Error occurred: {e:#}");
+            1
+        }
+    }
+}
 
 /// The message for `code`: the broker's own message when it sent one.
 pub(crate) fn describe(code: i16, broker_message: Option<&str>) -> String {

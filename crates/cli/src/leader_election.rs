@@ -101,14 +101,7 @@ fn parse_partitions_json(text: &str) -> Result<BTreeSet<TopicPartition>> {
 
 /// Runs the tool; returns the process exit code.
 pub(crate) fn run(args: LeaderElectionArgs) -> i32 {
-    match execute(&args) {
-        Ok(true) => 0,
-        Ok(false) => 1,
-        Err(e) => {
-            eprintln!("Error occurred: {e:#}");
-            1
-        }
-    }
+    kafka_error::exit_code(execute(&args))
 }
 
 /// Elects and prints the outcome; whether every partition asked for has its leader.

@@ -57,13 +57,7 @@ pub(crate) struct LogDirsArgs {
 
 /// Runs the tool; returns the process exit code.
 pub(crate) fn run(args: LogDirsArgs) -> i32 {
-    match execute(&args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("Error occurred: {e:#}");
-            1
-        }
-    }
+    kafka_error::exit_code(execute(&args).map(|()| true))
 }
 
 fn execute(args: &LogDirsArgs) -> Result<()> {
