@@ -1,6 +1,7 @@
 //! The broker's shared state and its start-up.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,6 +39,11 @@ pub struct Broker {
     /// Serialises applying metadata to local partitions, so an older image can never be
     /// applied after a newer one (which would delete a partition just created).
     apply_lock: Mutex<()>,
+    /// Set by [`Broker::controlled_shutdown`]: no more heartbeats, which would unfence
+    /// this broker again.
+    shutting_down: AtomicBool,
+    /// Held across each heartbeat, so that a controlled shutdown knows none is on its way.
+    heartbeat: tokio::sync::Mutex<()>,
 }
 
 impl Broker {
@@ -72,6 +78,8 @@ impl Broker {
             groups,
             producer_ids: Mutex::new((0, 0)),
             apply_lock: Mutex::new(()),
+            shutting_down: AtomicBool::new(false),
+            heartbeat: tokio::sync::Mutex::new(()),
         });
         let registration = broker.registration();
         {
@@ -248,6 +256,37 @@ impl Broker {
         self.groups.stop();
         self.replicas.shutdown();
     }
+
+    /// Kafka's controlled shutdown, the first step of a clean stop
+    /// (`controlled.shutdown.enable`): this broker stops heartbeating and has the
+    /// controller fence it, which moves the leadership of its partitions to other in-sync
+    /// replicas and takes it out of their ISRs. Clients and followers move on at once,
+    /// instead of after the session timeout that fencing a silent broker waits for.
+    /// Skipped when no other broker is live, as none could take over. Bounded by the
+    /// session timeout: after that the controller fences this broker anyway.
+    pub async fn controlled_shutdown(&self) {
+        if !self.config.controlled_shutdown_enable() {
+            return;
+        }
+        self.shutting_down.store(true, Ordering::SeqCst);
+        if !self.image().live_brokers().any(|b| b.broker_id != self.node_id) {
+            return;
+        }
+        let bound = std::time::Duration::from_millis(self.config.broker_session_timeout_ms().max(100) as u64);
+        let fence = async {
+            // A heartbeat on its way would unfence this broker after the fence.
+            let _no_heartbeat = self.heartbeat.lock().await;
+            self.submit(ControllerRequest::ControlledShutdown { broker_id: self.node_id }).await
+        };
+        match tokio::time::timeout(bound, fence).await {
+            Ok(Ok(_)) => tracing::info!("controlled shutdown: the other replicas lead this broker's partitions now"),
+            Ok(Err(e)) => tracing::warn!("controlled shutdown failed ({:?}); the controller fences this broker after its session timeout", e.message),
+            Err(_) => tracing::warn!(
+                "controlled shutdown: no answer from the controller within {} ms; it fences this broker after its session timeout",
+                bound.as_millis()
+            ),
+        }
+    }
 }
 
 /// Applies every metadata change the quorum commits, whoever made it.
@@ -278,6 +317,10 @@ fn topic_ids(image: &MetadataImage) -> std::collections::HashMap<uuid::Uuid, Str
 async fn heartbeat_loop(broker: Arc<Broker>) {
     let interval = std::time::Duration::from_millis(broker.config.broker_heartbeat_interval_ms().max(50) as u64);
     loop {
+        let heartbeat = broker.heartbeat.lock().await;
+        if broker.shutting_down.load(Ordering::SeqCst) {
+            return;
+        }
         let image = broker.image();
         let registration = broker.registration();
         let request = if image.broker(broker.node_id) != Some(&registration) {
@@ -288,6 +331,7 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
         if let Err(e) = broker.submit(request).await {
             tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message);
         }
+        drop(heartbeat);
         tokio::time::sleep(interval).await;
     }
 }

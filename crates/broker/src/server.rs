@@ -86,8 +86,10 @@ impl Server {
         &self.broker
     }
 
-    /// Stops accepting, ends the background tasks and closes every log cleanly.
+    /// Moves leadership away (controlled shutdown), stops accepting, ends the
+    /// background tasks and closes every log cleanly.
     pub async fn shutdown(self) {
+        self.broker.controlled_shutdown().await;
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;

@@ -788,6 +788,36 @@ fn the_controller_moves_leadership_back_to_returning_preferred_replicas() {
     cluster.wait_for("node 1 leading again, by itself", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
 }
 
+#[test]
+fn a_cleanly_stopped_leader_hands_its_partitions_over_before_it_exits() {
+    let _exclusive = harness::cluster::exclusive();
+    // A session timeout long enough that fencing a silent broker cannot be what moves
+    // leadership within the bound below.
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", "30000")
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "30000")
+        .start();
+    let topic = harness::unique_topic("controlled");
+    create_topic_led_by_node_1(&mut cluster, &topic);
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..5));
+
+    assert!(cluster.stop(1), "node 1 stops cleanly");
+    let view = cluster.wait_for("a new leader, well within the session timeout", Duration::from_secs(10), |v| {
+        v.partition(&topic, 0).is_some_and(|p| p.leader > 1 && !p.isr.contains(&1))
+    });
+    let partition = view.partition(&topic, 0).expect("the partition");
+    assert_eq!(partition.isr.len(), 2, "{partition:?}");
+    // acks=all with min.insync.replicas=2 goes on at once, and nothing was lost.
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("after", 0..5));
+    let read: Vec<String> = read_n(&consumer(&cluster.bootstrap(), &topic, 0), 10, WAIT).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(read, [values("before", 0..5), values("after", 0..5)].concat());
+
+    // Started again, node 1 registers, catches up and rejoins the ISR.
+    cluster.restart(1);
+    cluster.wait_for("node 1 back in the ISR", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
+}
+
 /// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()

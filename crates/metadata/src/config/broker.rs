@@ -584,6 +584,11 @@ impl BrokerConfig {
         self.string("compression.type").unwrap_or_default()
     }
 
+    /// `controlled.shutdown.enable` (true).
+    pub fn controlled_shutdown_enable(&self) -> bool {
+        self.boolean("controlled.shutdown.enable")
+    }
+
     /// `auto.leader.rebalance.enable` (true).
     pub fn auto_leader_rebalance_enable(&self) -> bool {
         self.boolean("auto.leader.rebalance.enable")

@@ -65,14 +65,20 @@ pub fn unfence_broker(image: &MetadataImage, broker_id: i32) -> Vec<MetadataReco
         return Vec::new();
     }
     let mut records = vec![MetadataRecord::BrokerFenced { broker_id, fenced: false }];
-    for topic in image.topics() {
-        for partition in topic.partitions.values() {
-            if partition.leader == -1 && partition.isr.contains(&broker_id) {
-                records.push(changed(partition.clone(), broker_id, partition.isr.clone()));
-            }
-        }
-    }
+    records.extend(lead_offline_partitions(image, broker_id));
     records
+}
+
+/// Makes a broker that is live again leader of the offline partitions whose ISR it is
+/// in (it was their last in-sync replica): after its unfencing, or its registration,
+/// which unfences too.
+pub(super) fn lead_offline_partitions(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    image
+        .topics()
+        .flat_map(|topic| topic.partitions.values())
+        .filter(|partition| partition.leader == -1 && partition.isr.contains(&broker_id))
+        .map(|partition| changed(partition.clone(), broker_id, partition.isr.clone()))
+        .collect()
 }
 
 /// Changes a partition's ISR at the request of its leader.
@@ -230,6 +236,20 @@ mod tests {
         let p1 = image.partition("t", 1).unwrap();
         assert_eq!((p1.leader, p1.leader_epoch), (2, 0));
         assert!(fence_broker(&image, 1).is_empty(), "fencing twice changes nothing");
+    }
+
+    #[test]
+    fn a_fenced_broker_that_registers_again_leads_what_only_it_can() {
+        let mut image = cluster(1, 1);
+        let records = fence_broker(&image, 1);
+        apply(&mut image, records);
+        assert_eq!(image.partition("t", 0).unwrap().leader, -1);
+        // As after a controlled shutdown: the broker starts again and registers.
+        let registration = image.broker(1).unwrap().clone();
+        let (records, _) = crate::controller::decide(&image, &crate::controller::ControllerRequest::RegisterBroker(registration)).unwrap();
+        apply(&mut image, records);
+        assert!(!image.is_fenced(1));
+        assert!((0..3).all(|p| image.partition("t", p).unwrap().leader == 1), "every partition led again");
     }
 
     #[test]

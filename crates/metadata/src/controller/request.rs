@@ -19,6 +19,9 @@ pub enum ControllerRequest {
     BrokerHeartbeat { broker_id: i32 },
     /// The active controller stopped hearing from a broker.
     FenceBroker { broker_id: i32 },
+    /// A broker about to stop cleanly asks to be fenced, so that its partitions get other
+    /// leaders at once (Kafka's controlled shutdown).
+    ControlledShutdown { broker_id: i32 },
     CreateTopic { topic: NewTopic, topic_id: Uuid, defaults: TopicDefaults, validate_only: bool },
     DeleteTopic { name: String },
     CreatePartitions { name: String, total_count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool },
@@ -52,7 +55,10 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
             if image.broker(broker.broker_id) == Some(broker) && !image.is_fenced(broker.broker_id) {
                 Vec::new()
             } else {
-                super::register_broker(broker.clone())
+                // A registration unfences the broker: it leads again what only it can.
+                let mut records = super::register_broker(broker.clone());
+                records.extend(super::replication::lead_offline_partitions(image, broker.broker_id));
+                records
             }
         }
         ControllerRequest::BrokerHeartbeat { broker_id } => {
@@ -61,7 +67,9 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
             }
             super::unfence_broker(image, *broker_id)
         }
-        ControllerRequest::FenceBroker { broker_id } => super::fence_broker(image, *broker_id),
+        ControllerRequest::FenceBroker { broker_id } | ControllerRequest::ControlledShutdown { broker_id } => {
+            super::fence_broker(image, *broker_id)
+        }
         ControllerRequest::CreateTopic { topic, topic_id, defaults, validate_only } => {
             let records = super::create_topic(image, topic, *defaults, *topic_id)?;
             if *validate_only { Vec::new() } else { records }
