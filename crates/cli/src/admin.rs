@@ -289,6 +289,24 @@ impl AdminClient {
 /// A topic partition: (topic, partition).
 pub(crate) type TopicPartition = (String, i32);
 
+/// The partitions of a tool's JSON file, each with its value, or the `topic-partition`
+/// names given more than once, comma-separated (Kafka's tools refuse such files).
+pub(crate) fn unique_partitions<V>(entries: impl IntoIterator<Item = (TopicPartition, V)>) -> Result<BTreeMap<TopicPartition, V>, String> {
+    let mut partitions = BTreeMap::new();
+    let mut duplicates = Vec::new();
+    for (key, value) in entries {
+        if partitions.contains_key(&key) {
+            duplicates.push(format!("{}-{}", key.0, key.1));
+        }
+        partitions.insert(key, value);
+    }
+    if duplicates.is_empty() {
+        Ok(partitions)
+    } else {
+        Err(duplicates.join(","))
+    }
+}
+
 /// Per partition: an offset, or the error code the broker answered.
 pub(crate) type PartitionResults = BTreeMap<TopicPartition, Result<i64, i16>>;
 

@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::admin::{ClusterAdmin, TopicPartition};
+use crate::admin::{unique_partitions, ClusterAdmin, TopicPartition};
 use crate::connection_args::BootstrapArgs;
 use crate::kafka_error;
 
@@ -67,19 +67,8 @@ fn parse_offset_json(text: &str) -> Result<BTreeMap<TopicPartition, i64>> {
     if file.version != 1 {
         bail!("Not supported version field value {}", file.version);
     }
-    let mut offsets = BTreeMap::new();
-    let mut duplicates = Vec::new();
-    for p in file.partitions {
-        let key = (p.topic, p.partition);
-        if offsets.contains_key(&key) {
-            duplicates.push(format!("{}-{}", key.0, key.1));
-        }
-        offsets.insert(key, p.offset);
-    }
-    if !duplicates.is_empty() {
-        bail!("Offset json file contains duplicate topic partitions: {}", duplicates.join(","));
-    }
-    Ok(offsets)
+    unique_partitions(file.partitions.into_iter().map(|p| ((p.topic, p.partition), p.offset)))
+        .map_err(|duplicates| anyhow!("Offset json file contains duplicate topic partitions: {duplicates}"))
 }
 
 /// Runs the tool; returns the process exit code.

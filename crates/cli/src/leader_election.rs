@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
@@ -26,7 +26,7 @@ use kafka_protocol::messages::{ElectLeadersRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde::Deserialize;
 
-use crate::admin::{AdminClient, AdminTimeouts, TopicPartition};
+use crate::admin::{unique_partitions, AdminClient, AdminTimeouts, TopicPartition};
 use crate::connection_args::BootstrapArgs;
 use crate::kafka_error;
 
@@ -84,19 +84,9 @@ struct FilePartition {
 /// The partitions a JSON file names, refusing duplicates as Kafka does.
 fn parse_partitions_json(text: &str) -> Result<BTreeSet<TopicPartition>> {
     let file: PartitionsFile = serde_json::from_str(text).context("the partitions JSON file does not parse")?;
-    let mut partitions = BTreeSet::new();
-    let mut duplicates = Vec::new();
-    for p in file.partitions {
-        let key = (p.topic, p.partition);
-        if partitions.contains(&key) {
-            duplicates.push(format!("{}-{}", key.0, key.1));
-        }
-        partitions.insert(key);
-    }
-    if !duplicates.is_empty() {
-        bail!("Replica election data contains duplicate partitions: {}", duplicates.join(","));
-    }
-    Ok(partitions)
+    let partitions = unique_partitions(file.partitions.into_iter().map(|p| ((p.topic, p.partition), ())))
+        .map_err(|duplicates| anyhow!("Replica election data contains duplicate partitions: {duplicates}"))?;
+    Ok(partitions.into_keys().collect())
 }
 
 /// Runs the tool; returns the process exit code.
