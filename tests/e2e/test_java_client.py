@@ -61,7 +61,8 @@ def test_admin(compiled, bootstrap):
     lines = run_check(compiled, bootstrap, "admin", unique_topic("java-admin"))
     assert lines[-1] == "PASS admin", lines
     for step in ("createTopics", "listTopics", "describeCluster", "describeTopics", "describeConfigs",
-                 "listOffsets", "createPartitions", "describeLogDirs", "electLeaders", "deleteTopics"):
+                 "listOffsets", "createPartitions", "describeLogDirs", "electLeaders", "alterPartitionReassignments",
+                 "deleteTopics"):
         assert any(line.startswith(f"OK {step}") for line in lines), f"step {step} missing: {lines}"
 
 

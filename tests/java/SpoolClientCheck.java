@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
@@ -21,6 +22,7 @@ import org.apache.kafka.clients.admin.ListOffsetsResult;
 import org.apache.kafka.clients.admin.LogDirDescription;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -39,7 +41,10 @@ import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -220,6 +225,25 @@ public final class SpoolClientCheck {
             check(all.isEmpty(), "electLeaders of all partitions lists the ones not needing it: " + all);
             ok("electLeaders not needed");
 
+            // Reassignments on one broker: to the replica the partition has already is a
+            // no-op; to a broker that does not exist is refused; cancelling when nothing is
+            // in progress is refused. Each partition is answered on its own.
+            checkEq(0, admin.listPartitionReassignments().reassignments().get(TIMEOUT_S, TimeUnit.SECONDS).size(),
+                "reassignments in progress");
+            TopicPartition second = new TopicPartition(topic, 1);
+            TopicPartition third = new TopicPartition(topic, 2);
+            Map<TopicPartition, Optional<NewPartitionReassignment>> moves = new HashMap<>();
+            moves.put(first, Optional.of(new NewPartitionReassignment(List.of(node))));
+            moves.put(second, Optional.of(new NewPartitionReassignment(List.of(node, 99))));
+            moves.put(third, Optional.empty());
+            Map<TopicPartition, KafkaFuture<Void>> moved = admin.alterPartitionReassignments(moves).values();
+            moved.get(first).get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkFailsWith(moved.get(second), InvalidReplicaAssignmentException.class, "reassignment to broker 99");
+            checkFailsWith(moved.get(third), NoReassignmentInProgressException.class, "cancel of no reassignment");
+            checkEq(0, admin.listPartitionReassignments(Set.of(first, second)).reassignments().get(TIMEOUT_S, TimeUnit.SECONDS).size(),
+                "reassignments in progress after the no-op");
+            ok("alterPartitionReassignments/listPartitionReassignments");
+
             admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
             deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
             while (admin.listTopics().names().get(TIMEOUT_S, TimeUnit.SECONDS).contains(topic)) {
@@ -229,6 +253,17 @@ public final class SpoolClientCheck {
             ok("deleteTopics");
         }
         System.out.println("PASS admin");
+    }
+
+    /** Checks that `future` fails with an exception of type `expected`. */
+    private static void checkFailsWith(KafkaFuture<?> future, Class<? extends Throwable> expected, String what) throws Exception {
+        try {
+            future.get(TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            check(expected.isInstance(e.getCause()), what + ": expected " + expected.getSimpleName() + ", got " + e.getCause());
+            return;
+        }
+        check(false, what + ": expected " + expected.getSimpleName() + ", but it succeeded");
     }
 
     private static TopicDescription describe(Admin admin, String topic) throws Exception {

@@ -143,6 +143,12 @@ pub(crate) async fn handle(
         ApiKey::DeleteRecords => route!(DeleteRecordsRequest, handlers::delete_records::handle),
         ApiKey::DescribeLogDirs => route!(DescribeLogDirsRequest, handlers::describe_log_dirs::handle),
         ApiKey::ElectLeaders => route!(ElectLeadersRequest, handlers::elect_leaders::handle),
+        ApiKey::AlterPartitionReassignments => {
+            route!(AlterPartitionReassignmentsRequest, handlers::alter_partition_reassignments::handle)
+        }
+        ApiKey::ListPartitionReassignments => {
+            route!(ListPartitionReassignmentsRequest, handlers::list_partition_reassignments::handle)
+        }
         ApiKey::InitProducerId => route!(InitProducerIdRequest, handlers::init_producer_id::handle),
         ApiKey::DescribeConfigs => route!(DescribeConfigsRequest, handlers::describe_configs::handle),
         ApiKey::AlterConfigs => route!(AlterConfigsRequest, handlers::alter_configs::handle),

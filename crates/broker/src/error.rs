@@ -43,6 +43,7 @@ impl From<ControllerError> for KafkaError {
             ControllerError::InvalidUpdateVersion(_) => ResponseError::InvalidUpdateVersion,
             ControllerError::NotLeader(_) => ResponseError::NotLeaderOrFollower,
             ControllerError::IneligibleReplica(_) => ResponseError::IneligibleReplica,
+            ControllerError::NoReassignmentInProgress(_) => ResponseError::NoReassignmentInProgress,
         };
         KafkaError::with_message(code, e.to_string())
     }

@@ -487,7 +487,7 @@ mod tests {
         image.replay(&MetadataRecord::Topic(TopicRecord { name: name.into(), topic_id }));
         for partition in 0..partitions {
             let (replicas, isr) = (vec![1], vec![1]);
-            let record = PartitionRecord { topic_id, partition, replicas, isr, leader: 1, leader_epoch: 0, partition_epoch: 0 };
+            let record = PartitionRecord { topic_id, partition, replicas, isr, leader: 1, leader_epoch: 0, partition_epoch: 0, adding_replicas: vec![], removing_replicas: vec![] };
             image.replay(&MetadataRecord::Partition(record));
         }
         image

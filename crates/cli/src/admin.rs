@@ -33,13 +33,14 @@ use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteRecordsRequest,
     DescribeGroupsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
@@ -271,6 +272,45 @@ impl AdminClient {
             .map_err(|e| MalformedResponse(format!("malformed response (key {}, v{version}): {e}", R::KEY)))?)
     }
 
+    /// The partition reassignments in progress (ListPartitionReassignments), of
+    /// `partitions` or of every partition.
+    ///
+    /// # Errors
+    /// As [`AdminClient::call`], or the error the broker answered.
+    pub(crate) fn partition_reassignments(&mut self, partitions: Option<&[TopicPartition]>) -> Result<BTreeMap<TopicPartition, Reassignment>> {
+        let topics = partitions.map(|partitions| {
+            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for (topic, partition) in partitions {
+                by_topic.entry(topic).or_default().push(*partition);
+            }
+            by_topic
+                .into_iter()
+                .map(|(topic, indexes)| {
+                    ListPartitionReassignmentsTopics::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partition_indexes(indexes)
+                })
+                .collect()
+        });
+        let request = ListPartitionReassignmentsRequest::default().with_timeout_ms(REASSIGNMENT_TIMEOUT_MS).with_topics(topics);
+        let (response, _) = self.call(&request, 0)?;
+        if response.error_code != 0 {
+            bail!("{}", crate::kafka_error::describe(response.error_code, response.error_message.as_deref()));
+        }
+        let ids = |list: &[BrokerId]| list.iter().map(|b| b.0).collect();
+        Ok(response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    let reassignment =
+                        Reassignment { replicas: ids(&p.replicas), adding: ids(&p.adding_replicas), removing: ids(&p.removing_replicas) };
+                    ((t.name.0.to_string(), p.partition_index), reassignment)
+                })
+            })
+            .collect())
+    }
+
     /// Fetches metadata of every topic (Metadata v12 at most; topic ids from v10).
     ///
     /// # Errors
@@ -288,6 +328,19 @@ impl AdminClient {
 
 /// A topic partition: (topic, partition).
 pub(crate) type TopicPartition = (String, i32);
+
+/// The timeout of partition reassignment requests on the broker side, in milliseconds
+/// (Kafka's `kafka-reassign-partitions --timeout` default).
+pub(crate) const REASSIGNMENT_TIMEOUT_MS: i32 = 10_000;
+
+/// A partition reassignment in progress: every replica, those being added, those being
+/// removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reassignment {
+    pub(crate) replicas: Vec<i32>,
+    pub(crate) adding: Vec<i32>,
+    pub(crate) removing: Vec<i32>,
+}
 
 /// The partitions of a tool's JSON file, each with its value, or the `topic-partition`
 /// names given more than once, comma-separated (Kafka's tools refuse such files).

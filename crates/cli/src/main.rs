@@ -8,6 +8,7 @@
 //! spool delete-records    = kafka-delete-records(.sh)
 //! spool log-dirs          = kafka-log-dirs(.sh)
 //! spool leader-election   = kafka-leader-election(.sh)
+//! spool reassign-partitions = kafka-reassign-partitions(.sh)
 //! spool broker-api-versions = kafka-broker-api-versions(.sh)
 //! spool dump-log          = kafka-dump-log(.sh)
 //! spool console-producer  = kafka-console-producer(.sh)
@@ -46,6 +47,7 @@ mod line_reader;
 mod log_dirs;
 mod message_formatter;
 mod perf;
+mod reassign_partitions;
 mod server;
 mod signals;
 mod topic_filter;
@@ -87,6 +89,8 @@ enum Command {
     LogDirs(log_dirs::LogDirsArgs),
     /// Move partition leadership back to the preferred replicas (as kafka-leader-election)
     LeaderElection(leader_election::LeaderElectionArgs),
+    /// Move partition replicas between brokers (as kafka-reassign-partitions)
+    ReassignPartitions(reassign_partitions::ReassignPartitionsArgs),
     /// Print the API versions every broker supports (as kafka-broker-api-versions)
     BrokerApiVersions(broker_api_versions::BrokerApiVersionsArgs),
     /// Print the batches and records of segment files and their indexes (as kafka-dump-log)
@@ -112,6 +116,7 @@ enum KafkaTool {
     DeleteRecords,
     LogDirs,
     LeaderElection,
+    ReassignPartitions,
     BrokerApiVersions,
     DumpLog,
     ConsoleProducer,
@@ -131,6 +136,7 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
         "kafka-delete-records" => Some(KafkaTool::DeleteRecords),
         "kafka-log-dirs" => Some(KafkaTool::LogDirs),
         "kafka-leader-election" => Some(KafkaTool::LeaderElection),
+        "kafka-reassign-partitions" => Some(KafkaTool::ReassignPartitions),
         "kafka-broker-api-versions" => Some(KafkaTool::BrokerApiVersions),
         "kafka-dump-log" => Some(KafkaTool::DumpLog),
         "kafka-console-producer" => Some(KafkaTool::ConsoleProducer),
@@ -175,6 +181,9 @@ fn main() -> ExitCode {
                 KafkaTool::DeleteRecords => delete_records::run(delete_records::DeleteRecordsArgs::parse_from(argv)),
                 KafkaTool::LogDirs => log_dirs::run(log_dirs::LogDirsArgs::parse_from(argv)),
                 KafkaTool::LeaderElection => leader_election::run(leader_election::LeaderElectionArgs::parse_from(argv)),
+                KafkaTool::ReassignPartitions => {
+                    reassign_partitions::run(reassign_partitions::ReassignPartitionsArgs::parse_from(argv))
+                }
                 KafkaTool::DumpLog => dump_log::run(dump_log::DumpLogArgs::parse_from(argv)),
                 KafkaTool::BrokerApiVersions => {
                     broker_api_versions::run(broker_api_versions::BrokerApiVersionsArgs::parse_from(argv))
@@ -199,6 +208,7 @@ fn main() -> ExitCode {
                 Command::DeleteRecords(args) => delete_records::run(args),
                 Command::LogDirs(args) => log_dirs::run(args),
                 Command::LeaderElection(args) => leader_election::run(args),
+                Command::ReassignPartitions(args) => reassign_partitions::run(args),
                 Command::BrokerApiVersions(args) => broker_api_versions::run(args),
                 Command::DumpLog(args) => dump_log::run(args),
                 Command::ConsoleProducer(args) => console_producer::run(args),
@@ -231,7 +241,8 @@ mod tests {
         assert_eq!(kafka_tool(&"kafka-leader-election.sh".into()), Some(KafkaTool::LeaderElection));
         assert_eq!(kafka_tool(&"kafka-broker-api-versions".into()), Some(KafkaTool::BrokerApiVersions));
         assert_eq!(kafka_tool(&"kafka-dump-log.sh".into()), Some(KafkaTool::DumpLog));
-        assert_eq!(kafka_tool(&"kafka-reassign-partitions.sh".into()), None);
+        assert_eq!(kafka_tool(&"kafka-reassign-partitions.sh".into()), Some(KafkaTool::ReassignPartitions));
+        assert_eq!(kafka_tool(&"kafka-acls.sh".into()), None);
         assert_eq!(kafka_tool(&"kafka-producer-perf-test.sh".into()), Some(KafkaTool::ProducerPerfTest));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-groups.sh".into()), Some(KafkaTool::ConsumerGroups));
         assert_eq!(kafka_tool(&"/opt/kafka/bin/kafka-consumer-perf-test".into()), Some(KafkaTool::ConsumerPerfTest));

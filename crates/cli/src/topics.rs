@@ -5,7 +5,7 @@
 //! ```text
 //! Created topic T.
 //! Topic: T\tTopicId: <base64>\tPartitionCount: N\tReplicationFactor: R\tConfigs: k=v,...
-//! \tTopic: T\tPartition: P\tLeader: L\tReplicas: a,b\tIsr: a,b
+//! \tTopic: T\tPartition: P\tLeader: L\tReplicas: a,b\tIsr: a,b[\tAdding Replicas: c][\tRemoving Replicas: a]
 //! Error while executing topic command : <message>          (exit 1)
 //! ```
 //!
@@ -19,18 +19,19 @@
 //! `--at-min-isr-partitions`, `--unavailable-partitions`) or the topics with
 //! overridden configs (`--topics-with-overrides`).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser};
-use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::metadata_response::{MetadataResponsePartition, MetadataResponseTopic};
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataResponse,
-    TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    ListPartitionReassignmentsRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,6 +81,11 @@ pub(crate) struct TopicsArgs {
     /// the broker's default.replication.factor)
     #[arg(long = "replication-factor", value_name = "R")]
     replication_factor: Option<i32>,
+    /// The replicas of each partition, for --create, or for --alter (then the list
+    /// names every partition, the existing ones first): partitions separated by commas,
+    /// their replicas by colons, the preferred leader first ("1:2,2:3,3:1")
+    #[arg(long = "replica-assignment", value_name = "BROKER:BROKER,...")]
+    replica_assignment: Option<String>,
     /// A topic configuration override for the topic being created (repeatable)
     #[arg(long = "config", value_name = "NAME=VALUE", value_parser = parse_key_value)]
     config: Vec<(String, String)>,
@@ -127,6 +133,10 @@ impl TopicsArgs {
         }
         only(self.partitions.is_some(), "--partitions", &[(self.create, "--create"), (self.alter, "--alter")])?;
         only(self.replication_factor.is_some(), "--replication-factor", &[(self.create, "--create")])?;
+        only(self.replica_assignment.is_some(), "--replica-assignment", &[(self.create, "--create"), (self.alter, "--alter")])?;
+        if self.create && self.replica_assignment.is_some() && (self.partitions.is_some() || self.replication_factor.is_some()) {
+            return Err("--replica-assignment cannot be used with --partitions or --replication-factor: it sets both".into());
+        }
         only(!self.config.is_empty(), "--config", &[(self.create, "--create")])?;
         only(self.if_not_exists, "--if-not-exists", &[(self.create, "--create")])?;
         only(
@@ -278,15 +288,36 @@ impl TopicService {
                     .with_value(Some(StrBytes::from_string(v.trim().to_string())))
             })
             .collect();
+        let assignments: Vec<CreatableReplicaAssignment> = args
+            .replica_assignment
+            .as_deref()
+            .map(parse_replica_assignment)
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .zip(0..)
+            .map(|(replicas, partition)| {
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(partition)
+                    .with_broker_ids(replicas.into_iter().map(BrokerId).collect())
+            })
+            .collect();
         // From v4 the broker chooses (-1) the partition count and replication factor;
-        // before that the client must, and Kafka's old default was 1.
+        // before that the client must, and Kafka's old default was 1. An explicit
+        // assignment sets both (-1 at every version).
         let build = |version: i16| {
-            let default: i16 = if version >= 4 { -1 } else { 1 };
+            let default: i16 = if version >= 4 && assignments.is_empty() { -1 } else { 1 };
+            let (partitions, replication_factor) = if assignments.is_empty() {
+                (args.partitions.unwrap_or(i32::from(default)), args.replication_factor.map_or(default, |r| r as i16))
+            } else {
+                (-1, -1)
+            };
             CreateTopicsRequest::default()
                 .with_topics(vec![CreatableTopic::default()
                     .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                    .with_num_partitions(args.partitions.unwrap_or(i32::from(default)))
-                    .with_replication_factor(args.replication_factor.map_or(default, |r| r as i16))
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(replication_factor)
+                    .with_assignments(assignments.clone())
                     .with_configs(configs.clone())])
                 .with_timeout_ms(OPERATION_TIMEOUT_MS)
         };
@@ -360,6 +391,12 @@ impl TopicService {
             })
             .collect();
         let (configs, _) = self.client.call(&DescribeConfigsRequest::default().with_resources(resources), 4)?;
+        // As Kafka's: partitions being reassigned show the replicas being added and removed.
+        let reassignments = if self.client.supports::<ListPartitionReassignmentsRequest>() {
+            self.client.partition_reassignments(None)?
+        } else {
+            BTreeMap::new()
+        };
         for topic in topics {
             let name = topic.name.as_deref().map(|n| n.as_str()).unwrap_or_default();
             // A topic whose leaders are still being elected has partitions and an
@@ -395,7 +432,11 @@ impl TopicService {
                 if metadata_version >= 10 && !topic.topic_id.is_nil() {
                     write!(out, "\tTopicId: {}", kafka_uuid(topic.topic_id.as_bytes()))?;
                 }
-                let replication_factor = partitions.first().map_or(0, |p| p.replica_nodes.len());
+                // As Kafka: a partition being reassigned counts the replicas it keeps.
+                let replication_factor = partitions.first().map_or(0, |p| {
+                    let removing = reassignments.get(&(name.to_string(), p.partition_index)).map_or(0, |r| r.removing.len());
+                    p.replica_nodes.len() - removing
+                });
                 writeln!(
                     out,
                     "\tPartitionCount: {}\tReplicationFactor: {replication_factor}\tConfigs: {}",
@@ -408,13 +449,23 @@ impl TopicService {
             }
             for p in partitions.into_iter().filter(|p| args.shows_partition(p, min_isr, &live)) {
                 let leader = if p.leader_id.0 < 0 { "none".to_string() } else { p.leader_id.0.to_string() };
-                writeln!(
+                write!(
                     out,
                     "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}",
                     p.partition_index,
                     join_ids(&p.replica_nodes),
                     join_ids(&p.isr_nodes)
                 )?;
+                if let Some(reassignment) = reassignments.get(&(name.to_string(), p.partition_index)) {
+                    let ids = |ids: &[i32]| ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+                    if !reassignment.adding.is_empty() {
+                        write!(out, "\tAdding Replicas: {}", ids(&reassignment.adding))?;
+                    }
+                    if !reassignment.removing.is_empty() {
+                        write!(out, "\tRemoving Replicas: {}", ids(&reassignment.removing))?;
+                    }
+                }
+                writeln!(out)?;
             }
         }
         Ok(())
@@ -449,19 +500,31 @@ impl TopicService {
 
     fn alter(&mut self, args: &TopicsArgs) -> Result<()> {
         let Some(count) = args.partitions else { bail!("--partitions is required with --alter") };
+        let assignment = args.replica_assignment.as_deref().map(parse_replica_assignment).transpose()?;
         let (metadata, _) = self.client.metadata()?;
-        let names: Vec<TopicName> =
-            Self::matching_topics(&metadata, args)?.iter().filter_map(|t| t.name.clone()).collect();
-        Self::ensure_exists(names.len(), args)?;
-        if names.is_empty() {
+        let topics: Vec<(TopicName, usize)> = Self::matching_topics(&metadata, args)?
+            .iter()
+            .filter_map(|t| Some((t.name.clone()?, t.partitions.len())))
+            .collect();
+        Self::ensure_exists(topics.len(), args)?;
+        if topics.is_empty() {
             return Ok(());
         }
+        // As Kafka: the assignment lists every partition; the existing ones are skipped.
         let build = |_: i16| {
             CreatePartitionsRequest::default()
                 .with_topics(
-                    names
+                    topics
                         .iter()
-                        .map(|n| CreatePartitionsTopic::default().with_name(n.clone()).with_count(count).with_assignments(None))
+                        .map(|(name, existing)| {
+                            let new = assignment.as_ref().map(|all| {
+                                all.iter()
+                                    .skip(*existing)
+                                    .map(|replicas| CreatePartitionsAssignment::default().with_broker_ids(replicas.iter().copied().map(BrokerId).collect()))
+                                    .collect()
+                            });
+                            CreatePartitionsTopic::default().with_name(name.clone()).with_count(count).with_assignments(new)
+                        })
                         .collect(),
                 )
                 .with_timeout_ms(OPERATION_TIMEOUT_MS)
@@ -475,6 +538,28 @@ impl TopicService {
         }
         Ok(())
     }
+}
+
+/// Kafka's `--replica-assignment` syntax: partitions separated by commas, each a
+/// colon-separated list of broker ids; every partition with the same number of replicas.
+fn parse_replica_assignment(text: &str) -> Result<Vec<Vec<i32>>> {
+    let mut partitions: Vec<Vec<i32>> = Vec::new();
+    for (index, partition) in text.split(',').enumerate() {
+        let replicas: Vec<i32> = partition
+            .split(':')
+            .map(|b| b.trim().parse::<i32>().map_err(|_| anyhow::anyhow!("--replica-assignment: {b:?} is not a broker id (in {text:?})")))
+            .collect::<Result<_>>()?;
+        let twice: Vec<String> =
+            replicas.iter().enumerate().filter(|(i, b)| replicas[..*i].contains(b)).map(|(_, b)| b.to_string()).collect();
+        if !twice.is_empty() {
+            bail!("Partition replica lists may not contain duplicate entries: {}", twice.join(","));
+        }
+        if partitions.first().is_some_and(|first| first.len() != replicas.len()) {
+            bail!("Partition {index} has different replication factor: {replicas:?}");
+        }
+        partitions.push(replicas);
+    }
+    Ok(partitions)
 }
 
 fn join_ids(ids: &[kafka_protocol::messages::BrokerId]) -> String {
@@ -509,6 +594,18 @@ mod tests {
     }
 
     #[test]
+    fn replica_assignments_parse_as_kafka_reads_them() {
+        assert_eq!(parse_replica_assignment("1:2, 2:3 ,3:1").unwrap(), vec![vec![1, 2], vec![2, 3], vec![3, 1]]);
+        assert_eq!(parse_replica_assignment("4").unwrap(), vec![vec![4]]);
+        let twice = parse_replica_assignment("1:2,3:3").unwrap_err().to_string();
+        assert_eq!(twice, "Partition replica lists may not contain duplicate entries: 3");
+        let uneven = parse_replica_assignment("1:2,3").unwrap_err().to_string();
+        assert_eq!(uneven, "Partition 1 has different replication factor: [3]");
+        assert!(parse_replica_assignment("1:x").unwrap_err().to_string().contains("\"x\" is not a broker id"));
+        assert!(parse_replica_assignment("").is_err());
+    }
+
+    #[test]
     fn option_checks_follow_kafka() {
         let parse = |argv: &[&str]| TopicsArgs::try_parse_from(argv).map(|a| a.check());
         assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list"]), Ok(Ok(()))));
@@ -517,6 +614,13 @@ mod tests {
         assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--partitions", "3"]), Ok(Err(_))));
         assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--delete", "--topic", "x", "--if-not-exists"]), Ok(Err(_))));
         assert!(parse(&["t", "--bootstrap-server", "h:1"]).is_err(), "an action is required");
+        let placed = ["t", "--bootstrap-server", "h:1", "--create", "--topic", "x", "--replica-assignment", "1:2"];
+        assert!(matches!(parse(&placed), Ok(Ok(()))));
+        assert!(matches!(parse(&[&placed[..], &["--partitions", "2"]].concat()), Ok(Err(_))), "the assignment sets the count");
+        assert!(matches!(parse(&[&placed[..], &["--replication-factor", "2"]].concat()), Ok(Err(_))));
+        let grown = ["t", "--bootstrap-server", "h:1", "--alter", "--topic", "x", "--partitions", "3", "--replica-assignment", "1,2,3"];
+        assert!(matches!(parse(&grown), Ok(Ok(()))));
+        assert!(matches!(parse(&["t", "--bootstrap-server", "h:1", "--describe", "--replica-assignment", "1"]), Ok(Err(_))));
         assert!(parse(&["t", "--list"]).is_err(), "a bootstrap server is required");
         assert!(parse(&["t", "--bootstrap-server", "h:1", "--zookeeper", "z:2181", "--list"]).is_err());
         assert!(parse(&["t", "--bootstrap-server", "h:1", "--list", "--create", "--topic", "x"]).is_err());

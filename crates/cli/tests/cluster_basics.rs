@@ -819,6 +819,131 @@ fn a_cleanly_stopped_leader_hands_its_partitions_over_before_it_exits() {
 }
 
 /// `spool topics --bootstrap-server ADDR ARGS…`, which must succeed; its stdout lines.
+/// Runs `spool reassign-partitions` against `addr`: exit code and stdout, stderr.
+fn reassign(addr: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = std::process::Command::new(harness::spool_bin())
+        .args(["reassign-partitions", "--bootstrap-server", addr])
+        .args(args)
+        .output()
+        .expect("run spool reassign-partitions");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}
+
+/// Runs `reassign-partitions` until it prints `expected`: a broker's answer trails the
+/// controller's decision by the time the change takes to reach it.
+fn reassign_until(addr: &str, args: &[&str], expected: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (code, stdout, stderr) = reassign(addr, args);
+        if code == Some(0) && stdout == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "reassign-partitions {args:?} printed {stdout:?} ({code:?}, {stderr}), not {expected:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn plan_file(dir: &Path, name: &str, topic: &str, replicas: &[i32]) -> String {
+    let path = dir.join(name);
+    let plan = format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":{replicas:?}}}]}}"#);
+    std::fs::write(&path, plan).expect("write the plan");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+#[test]
+fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_progress() {
+    let _exclusive = harness::cluster::exclusive();
+    // A session timeout long enough that a paused broker stays registered and unfenced
+    // while the move to it is started, listed and cancelled.
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", "30000")
+        .set("broker.heartbeat.interval.ms", "500")
+        .set("replica.lag.time.max.ms", "5000")
+        .start();
+    let topic = harness::unique_topic("reassign");
+    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1]]));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options)).expect("CreateTopics");
+    assert!(created[0].is_ok(), "{created:?}");
+    cluster.wait_for("the partition on node 1", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..20));
+    let node_1_copy = cluster.data_dir(1).join(format!("{topic}-0"));
+    assert!(node_1_copy.is_dir());
+
+    // Move it from node 1 to nodes 2 and 3, asking node 3.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = plan_file(dir.path(), "move.json", &topic, &[2, 3]);
+    let (code, started, stderr) = reassign(&cluster.addr(3), &["--execute", "--reassignment-json-file", &plan]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        started,
+        format!(
+            "Current partition replica assignment\n\n\
+             {{\"version\":1,\"partitions\":[{{\"topic\":\"{topic}\",\"partition\":0,\"replicas\":[1],\"log_dirs\":[\"any\"]}}]}}\n\n\
+             Save this to use as the --reassignment-json-file option during rollback\n\
+             Successfully started partition reassignment for {topic}-0\n"
+        )
+    );
+    // It completes by itself once nodes 2 and 3 are in sync: node 1 leaves, node 2 leads.
+    cluster.wait_for("the partition on nodes 2 and 3 only", WAIT, |v| {
+        v.answers().count() == 3
+            && v.answers().all(|(_, md)| {
+                md.topics.get(&topic).and_then(|t| t.partitions.get(&0)).is_some_and(|p| p.replicas == [2, 3] && p.leader == 2)
+            })
+            && v.fully_replicated(&topic, 1)
+    });
+    let verify = ["--verify", "--reassignment-json-file", plan.as_str()];
+    reassign_until(&cluster.addr(1), &verify, &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n"));
+    reassign_until(&cluster.addr(2), &["--list"], "No partition reassignments found.\n");
+    let deadline = Instant::now() + WAIT;
+    while node_1_copy.exists() {
+        assert!(Instant::now() < deadline, "node 1 still has its copy of the partition: {}", node_1_copy.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every record is served by the new leader, which takes more.
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("after", 0..5));
+    let read: Vec<String> = read_n(&consumer(&cluster.bootstrap(), &topic, 0), 25, WAIT).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(read, [values("before", 0..20), values("after", 0..5)].concat());
+
+    // A move to a broker that cannot catch up stays in progress, and can be cancelled.
+    cluster.pause(1);
+    let back = plan_file(dir.path(), "back.json", &topic, &[1, 2, 3]);
+    let (code, _, stderr) = reassign(&cluster.addr(2), &["--execute", "--reassignment-json-file", &back]);
+    assert_eq!(code, Some(0), "{stderr}");
+    reassign_until(&cluster.addr(3), &["--list"], &format!("Current partition reassignments:\n{topic}-0: replicas: 1,2,3. adding: 1.\n"));
+    let described = topics_tool(&cluster.addr(3), &["--describe", "--topic", &topic]);
+    assert!(described[0].contains("\tReplicationFactor: 3\t"), "{described:?}");
+    assert!(described[1].contains("\tReplicas: 1,2,3\tIsr: "), "{described:?}");
+    assert!(described[1].ends_with("\tAdding Replicas: 1"), "{described:?}");
+    reassign_until(
+        &cluster.addr(3),
+        &["--verify", "--reassignment-json-file", &back],
+        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n"),
+    );
+    let (code, _, refused) = reassign(&cluster.addr(2), &["--execute", "--reassignment-json-file", &back]);
+    assert_eq!(code, Some(1));
+    assert!(refused.contains("Cannot execute because there is an existing partition assignment"), "{refused}");
+    let (code, cancelled, stderr) = reassign(&cluster.addr(2), &["--cancel", "--reassignment-json-file", &back]);
+    assert_eq!((code, cancelled), (Some(0), format!("Successfully cancelled partition reassignment for: {topic}-0\n")), "{stderr}");
+    reassign_until(&cluster.addr(3), &["--list"], "No partition reassignments found.\n");
+    reassign_until(
+        &cluster.addr(3),
+        &["--verify", "--reassignment-json-file", &back],
+        &format!("Status of partition reassignment:\nThere is no active reassignment of partition {topic}-0, but replica set is 2,3 rather than 1,2,3.\n"),
+    );
+    reassign_until(&cluster.addr(2), &["--cancel", "--reassignment-json-file", &back], "None of the specified partition reassignments are active.\n");
+    cluster.resume(1);
+
+    // A broker the cluster does not have is refused before anything starts.
+    let nowhere = plan_file(dir.path(), "nowhere.json", &topic, &[2, 9]);
+    let (code, stdout, refused) = reassign(&cluster.addr(1), &["--execute", "--reassignment-json-file", &nowhere]);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""), "{refused}");
+    assert!(refused.contains("Unknown broker id 9"), "{refused}");
+    let view = cluster.wait_for("every node answering", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
+    assert_eq!(view.partition(&topic, 0).map(|p| p.replicas.clone()), Some(vec![2, 3]));
+}
+
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()
 }
@@ -843,6 +968,17 @@ fn topics_describe_reports_the_partitions_an_operator_looks_for() {
     for report in ["--under-replicated-partitions", "--under-min-isr-partitions", "--unavailable-partitions"] {
         assert_eq!(topics_tool(&addr, &["--describe", report, "--topic", &all]), Vec::<String>::new(), "{report} while all is well");
     }
+
+    // --replica-assignment places each partition, at creation and when partitions are
+    // added (then it lists every partition, the existing ones first, as in Kafka).
+    let placed = format!("{prefix}placed");
+    topics_tool(&addr, &["--create", "--topic", &placed, "--replica-assignment", "2:3,3:1"]);
+    topics_tool(&addr, &["--alter", "--topic", &placed, "--partitions", "3", "--replica-assignment", "2:3,3:1,1:2"]);
+    cluster.wait_for("the placed topic fully replicated", WAIT, |v| v.fully_replicated(&placed, 3));
+    let described = topics_tool(&addr, &["--describe", "--topic", &placed]);
+    assert!(described[0].contains("\tPartitionCount: 3\tReplicationFactor: 2\t"), "{described:?}");
+    let replicas: Vec<&str> = described[1..].iter().filter_map(|line| line.split('\t').find(|f| f.starts_with("Replicas: "))).collect();
+    assert_eq!(replicas, ["Replicas: 2,3", "Replicas: 3,1", "Replicas: 1,2"], "{described:?}");
 
     cluster.kill9(3);
     cluster.wait_for("node 3 out of every ISR and without leadership", WAIT, |v| {

@@ -112,6 +112,29 @@ pub struct PartitionRecord {
     pub leader_epoch: i32,
     /// Bumped on every change of the partition record.
     pub partition_epoch: i32,
+    /// Replicas a reassignment in progress adds: listed in `replicas`, and made part of
+    /// the assignment for good once every target replica is in sync (Kafka's
+    /// `addingReplicas`). Empty when no reassignment is in progress; not written then, so
+    /// records stay as they were before reassignments existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment in progress removes once it completes (Kafka's
+    /// `removingReplicas`); listed in `replicas` until then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionRecord {
+    /// Whether a reassignment of this partition is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas the partition keeps once its reassignment completes: `replicas`
+    /// without the ones being removed (all of them when none is in progress).
+    pub fn target_replicas(&self) -> Vec<i32> {
+        self.replicas.iter().copied().filter(|r| !self.removing_replicas.contains(r)).collect()
+    }
 }
 
 /// What a configuration value belongs to.

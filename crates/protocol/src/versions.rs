@@ -63,6 +63,8 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(CreatePartitions, CreatePartitionsRequest, 3),
             api!(ElectLeaders, ElectLeadersRequest, 2),
             api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 1),
+            api!(AlterPartitionReassignments, AlterPartitionReassignmentsRequest, 0),
+            api!(ListPartitionReassignments, ListPartitionReassignmentsRequest, 0),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
             api!(DescribeQuorum, DescribeQuorumRequest, 2),
             api!(DescribeCluster, DescribeClusterRequest, 1),

@@ -124,6 +124,9 @@ mod tests {
                 leader: 1,
                 leader_epoch: 3,
                 partition_epoch: 4,
+                // A reassignment in progress: its fields survive the snapshot too.
+                adding_replicas: vec![2],
+                removing_replicas: vec![],
             }),
             MetadataRecord::Config(ConfigRecord {
                 resource: ConfigResource::Topic("t".into()),

@@ -23,9 +23,11 @@ pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// Why the controller refused a request. Each maps to one Kafka error code in the broker.
+mod reassignment;
 mod replication;
 mod request;
 
+pub use reassignment::alter_partition_reassignment;
 pub use replication::{alter_partition, elect_preferred_leaders, fence_broker, unfence_broker, Election};
 pub use request::{decide, ControllerReply, ControllerRequest};
 
@@ -57,6 +59,8 @@ pub enum ControllerError {
     NotLeader(String),
     #[error("{0}")]
     IneligibleReplica(String),
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
 }
 
 /// Defaults that apply when a CreateTopics request leaves a field unset (-1).
@@ -185,7 +189,7 @@ pub fn create_partitions(
         return Err(ControllerError::InvalidPartitions(format!("Topic already has {current} partitions.")));
     }
     check_partition_count(total_count)?;
-    let replication_factor = topic.partitions.values().next().map_or(1, |p| p.replicas.len() as i16);
+    let replication_factor = topic.partitions.values().next().map_or(1, |p| p.target_replicas().len() as i16);
     let new_assignments = match assignments {
         Some(lists) => {
             if lists.len() as i32 != total_count - current {
@@ -297,6 +301,8 @@ fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> Metadata
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     })
 }
 

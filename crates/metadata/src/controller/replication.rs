@@ -12,14 +12,18 @@ use super::ControllerError;
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, PartitionRecord};
 
-fn changed(mut partition: PartitionRecord, leader: i32, isr: Vec<i32>) -> MetadataRecord {
+fn changed(partition: PartitionRecord, leader: i32, isr: Vec<i32>) -> MetadataRecord {
+    MetadataRecord::Partition(with_leader_and_isr(partition, leader, isr))
+}
+
+fn with_leader_and_isr(mut partition: PartitionRecord, leader: i32, isr: Vec<i32>) -> PartitionRecord {
     if leader != partition.leader {
         partition.leader_epoch += 1;
     }
     partition.leader = leader;
     partition.isr = isr;
     partition.partition_epoch += 1;
-    MetadataRecord::Partition(partition)
+    partition
 }
 
 /// Fences a broker that stopped heartbeating: moves the leadership of its partitions to
@@ -134,7 +138,9 @@ pub fn alter_partition(
     if isr == current.isr {
         return Ok(Vec::new());
     }
-    Ok(vec![changed(current.clone(), current.leader, isr)])
+    // A reassignment whose target replicas are now all in sync completes with this change.
+    let next = with_leader_and_isr(current.clone(), current.leader, isr);
+    Ok(vec![MetadataRecord::Partition(super::reassignment::complete_if_in_sync(image, next))])
 }
 
 /// What a preferred leader election did for one partition (Kafka's per-partition

@@ -32,6 +32,9 @@ pub enum ControllerRequest {
     /// Preferred leader election for these partitions, or every one (`None`): from
     /// ElectLeaders, and from the active controller's leader rebalance.
     ElectPreferredLeaders { partitions: Option<Vec<(String, i32)>> },
+    /// Starts reassignments to the given target replicas, or cancels the ones in
+    /// progress (`None`), per partition (AlterPartitionReassignments).
+    AlterPartitionReassignments { partitions: Vec<(String, i32, Option<Vec<i32>>)> },
 }
 
 /// What the controller answers besides the records it wrote.
@@ -42,6 +45,9 @@ pub enum ControllerReply {
     ProducerIdBlock { first: i64 },
     /// Each partition's outcome of a preferred leader election.
     Elections(Vec<(String, i32, super::Election)>),
+    /// Each partition's outcome of an AlterPartitionReassignments request: the others
+    /// are carried out when one is refused.
+    Reassignments(Vec<(String, i32, Result<(), ControllerError>)>),
 }
 
 /// Runs one request against `image`: the records to commit and the reply.
@@ -93,6 +99,16 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
         ControllerRequest::ElectPreferredLeaders { partitions } => {
             let (records, elections) = super::elect_preferred_leaders(image, partitions.as_deref());
             return Ok((records, ControllerReply::Elections(elections)));
+        }
+        ControllerRequest::AlterPartitionReassignments { partitions } => {
+            let mut records = Vec::new();
+            let mut outcomes = Vec::new();
+            for (topic, partition, target) in partitions {
+                let outcome = super::alter_partition_reassignment(image, topic, *partition, target.as_deref())
+                    .map(|changes| records.extend(changes));
+                outcomes.push((topic.clone(), *partition, outcome));
+            }
+            return Ok((records, ControllerReply::Reassignments(outcomes)));
         }
     };
     Ok((records, Done))
