@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
@@ -43,6 +44,7 @@ import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.common.header.Header;
@@ -244,6 +246,27 @@ public final class SpoolClientCheck {
                 "reassignments in progress after the no-op");
             ok("alterPartitionReassignments/listPartitionReassignments");
 
+            // Dynamic broker configs: a cluster-wide default of a topic config reaches the
+            // broker's and the topic's configs, and goes again; a config Spool reads only
+            // at start-up is refused.
+            String key = "log.cleaner.delete.retention.ms";
+            ConfigResource clusterDefault = new ConfigResource(ConfigResource.Type.BROKER, "");
+            ConfigResource self = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(node));
+            AlterConfigOp setDefault = new AlterConfigOp(new ConfigEntry(key, "86400001"), AlterConfigOp.OpType.SET);
+            admin.incrementalAlterConfigs(Map.of(clusterDefault, List.of(setDefault))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            ConfigEntry brokerEntry = awaitConfig(admin, self, key, "86400001");
+            checkEq(ConfigEntry.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, brokerEntry.source(), "source of " + key);
+            ConfigEntry topicEntry = awaitConfig(admin, res, "delete.retention.ms", "86400001");
+            checkEq(ConfigEntry.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, topicEntry.source(), "source of delete.retention.ms");
+            AlterConfigOp ioThreads = new AlterConfigOp(new ConfigEntry("num.io.threads", "4"), AlterConfigOp.OpType.SET);
+            checkFailsWith(admin.incrementalAlterConfigs(Map.of(self, List.of(ioThreads))).values().get(self),
+                InvalidConfigurationException.class, "num.io.threads changed at runtime");
+            AlterConfigOp deleteDefault = new AlterConfigOp(new ConfigEntry(key, ""), AlterConfigOp.OpType.DELETE);
+            admin.incrementalAlterConfigs(Map.of(clusterDefault, List.of(deleteDefault))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(ConfigEntry.ConfigSource.DEFAULT_CONFIG, awaitConfig(admin, res, "delete.retention.ms", "86400000").source(),
+                "source of delete.retention.ms once the default is gone");
+            ok("incrementalAlterConfigs of the broker defaults");
+
             admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
             deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
             while (admin.listTopics().names().get(TIMEOUT_S, TimeUnit.SECONDS).contains(topic)) {
@@ -253,6 +276,20 @@ public final class SpoolClientCheck {
             ok("deleteTopics");
         }
         System.out.println("PASS admin");
+    }
+
+    /** Waits until `key` of `resource` has `value` (the broker applies committed changes a moment later). */
+    private static ConfigEntry awaitConfig(Admin admin, ConfigResource resource, String key, String value) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
+        while (true) {
+            ConfigEntry entry = admin.describeConfigs(List.of(resource)).all().get(TIMEOUT_S, TimeUnit.SECONDS).get(resource).get(key);
+            check(entry != null, "describeConfigs of " + resource + " lacks " + key);
+            if (value.equals(entry.value())) {
+                return entry;
+            }
+            check(System.nanoTime() < deadline, key + " of " + resource + " is " + entry.value() + ", not " + value);
+            Thread.sleep(100);
+        }
     }
 
     /** Checks that `future` fails with an exception of type `expected`. */

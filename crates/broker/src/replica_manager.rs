@@ -128,9 +128,12 @@ impl ReplicaManager {
         let mut wanted: HashSet<TopicPartition> = HashSet::new();
         let mut new: Vec<NewPartition> = Vec::new();
         let mut replaced: Vec<TopicPartition> = Vec::new();
+        // Topic configs fall back on the broker's, dynamic ones included: a partition
+        // without an override follows a changed cluster default at once.
+        let broker_config = self.broker_config.with_dynamic(image, self.node_id);
         for topic in image.topics() {
             let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
-            let config = resolve_topic_config(&self.broker_config, &overrides);
+            let config = resolve_topic_config(&broker_config, &overrides);
             for record in topic.partitions.values() {
                 if !record.replicas.contains(&self.node_id) {
                     continue;

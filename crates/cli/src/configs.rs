@@ -9,11 +9,13 @@
 //! Completed updating config for topic T.
 //! ```
 //!
-//! Flags, output and messages follow Kafka 3.9's `kafka-configs.sh`. Topic configs are
-//! changed with IncrementalAlterConfigs (set and delete), as Kafka's tool does. Spool's
-//! broker configs are static (`server.properties`, `--set`): they can be described, and
-//! an alter is refused by the broker with its reason. Clients, users and IPs (quotas,
-//! SCRAM credentials) do not exist in Spool and are refused here.
+//! Flags, output and messages follow Kafka 3.9's `kafka-configs.sh`. Configs are changed
+//! with IncrementalAlterConfigs (set and delete), as Kafka's tool does. Of a broker's
+//! configs (one broker's, `--entity-name ID`, or every broker's default,
+//! `--entity-default`), the broker defaults of topic configs change at runtime; an alter
+//! of another is refused by the broker with its reason (it is set in `server.properties`
+//! or with `--set`). Clients, users and IPs (quotas, SCRAM credentials) do not exist in
+//! Spool and are refused here.
 
 use std::path::PathBuf;
 

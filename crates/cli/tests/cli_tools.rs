@@ -651,11 +651,42 @@ fn configs_describes_and_alters_a_topics_configs_as_kafka_configs_does() {
     assert_eq!(all.lines()[0], format!("All configs for topic {topic} are:"));
     assert!(all.lines().iter().any(|l| l.starts_with("  retention.ms=604800000 sensitive=false")), "{}", all.stdout);
 
-    // Broker configs are static in Spool: described, and an alter is refused.
+    // The broker defaults of topic configs change at runtime, cluster-wide or per broker,
+    // and topics without an override follow them.
     let defaults = spool(&["configs", "--bootstrap-server", addr, "--broker-defaults", "--describe"]).ok();
     assert_eq!(defaults.lines(), vec!["Default configs for brokers in the cluster are:"]);
-    let static_config = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--add-config", "log.retention.hours=1"]).failed();
-    assert!(static_config.stderr.contains("server.properties"), "{}", static_config.stderr);
+    let set = spool(&["configs", "--bootstrap-server", addr, "--entity-type", "brokers", "--entity-default", "--alter", "--add-config", "log.retention.ms=3600000"]).ok();
+    assert_eq!(set.stdout, "Completed updating default config for brokers in the cluster.\n");
+    let defaults = spool(&["configs", "--bootstrap-server", addr, "--broker-defaults", "--describe"]).ok();
+    let default = "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=3600000, DEFAULT_CONFIG:log.retention.hours=168";
+    assert_eq!(
+        defaults.lines(),
+        vec!["Default configs for brokers in the cluster are:".to_string(), format!("  log.retention.ms=3600000 sensitive=false synonyms={{{default}}}")]
+    );
+    let retention = |addr: &str| {
+        let all = spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--describe", "--all"]).ok();
+        all.lines().into_iter().find(|l| l.starts_with("  retention.ms=")).map(str::to_string).expect("retention.ms listed")
+    };
+    assert_eq!(retention(addr), format!("  retention.ms=3600000 sensitive=false synonyms={{{default}}}"));
+    let set = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--add-config", "log.retention.ms=7200000"]).ok();
+    assert_eq!(set.stdout, "Completed updating config for broker 1.\n");
+    let mine = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--describe"]).ok();
+    let ms = format!("DYNAMIC_BROKER_CONFIG:log.retention.ms=7200000, {default}");
+    // Kafka changes at runtime only the primary broker name of a topic config.
+    let hours_refused = spool(&["configs", "--bootstrap-server", addr, "--broker-defaults", "--alter", "--add-config", "log.retention.hours=1"]).failed();
+    assert!(hours_refused.stderr.contains("'log.retention.hours' cannot be updated dynamically"), "{}", hours_refused.stderr);
+    assert_eq!(
+        mine.lines(),
+        vec!["Dynamic configs for broker 1 are:".to_string(), format!("  log.retention.ms=7200000 sensitive=false synonyms={{{ms}}}")]
+    );
+    assert_eq!(retention(addr), format!("  retention.ms=7200000 sensitive=false synonyms={{{ms}}}"));
+    // Configs Spool reads only at start-up are refused with the reason, and nothing changes.
+    let refused = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--add-config", "log.segment.bytes=1048576,num.io.threads=4"]).failed();
+    assert!(refused.stderr.contains("num.io.threads") && refused.stderr.contains("server.properties"), "{}", refused.stderr);
+    let unchanged = spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--describe"]).ok();
+    assert_eq!(unchanged.lines(), mine.lines());
+    spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--delete-config", "log.retention.ms"]).ok();
+    assert_eq!(retention(addr), format!("  retention.ms=3600000 sensitive=false synonyms={{{default}}}"));
 }
 
 /// Produces one record to each partition listed, in order, with librdkafka.

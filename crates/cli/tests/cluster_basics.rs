@@ -912,6 +912,10 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
     let (code, _, stderr) = reassign(&cluster.addr(2), &["--execute", "--reassignment-json-file", &back]);
     assert_eq!(code, Some(0), "{stderr}");
     reassign_until(&cluster.addr(3), &["--list"], &format!("Current partition reassignments:\n{topic}-0: replicas: 1,2,3. adding: 1.\n"));
+    // Node 3's metadata shows the widened replica set once the change reaches it.
+    cluster.wait_for("node 3 seeing replicas 1,2,3", WAIT, |v| {
+        v.nodes.get(&3).and_then(|n| n.as_ref().ok()).and_then(|md| md.topics.get(&topic)?.partitions.get(&0).map(|p| p.replicas == [1, 2, 3])) == Some(true)
+    });
     let described = topics_tool(&cluster.addr(3), &["--describe", "--topic", &topic]);
     assert!(described[0].contains("\tReplicationFactor: 3\t"), "{described:?}");
     assert!(described[1].contains("\tReplicas: 1,2,3\tIsr: "), "{described:?}");

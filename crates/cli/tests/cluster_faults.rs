@@ -20,7 +20,8 @@
 //! restart; SIGKILL of the active controller and a restart; SIGSTOP of a leader for
 //! longer than `broker.session.timeout.ms`, then SIGCONT; isolation of a leader from the
 //! other nodes while clients still reach it, then heal; a rolling restart (SIGTERM) of
-//! every node. Then the producer stops, every delivery resolves, the replicas must get
+//! every node; a partition reassigned away from its leader's node and back
+//! (`kafka-reassign-partitions`). Then the producer stops, every delivery resolves, the replicas must get
 //! back to a full ISR, the consumers must catch up to the high watermark, the nodes are
 //! stopped cleanly and each replica's partition directories are read from disk. The
 //! history (every write with its outcome, every read, every replica's final log) goes to
@@ -582,6 +583,29 @@ impl Run {
         (partition, p.leader, p.leader_epoch)
     }
 
+    /// Starts moving `partition` to `replicas` with `spool reassign-partitions --execute`.
+    fn reassign(&mut self, partition: i32, replicas: &[i32]) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plan = dir.path().join("plan.json");
+        let text = format!(
+            r#"{{"version":1,"partitions":[{{"topic":"{}","partition":{partition},"replicas":{replicas:?}}}]}}"#,
+            self.topic
+        );
+        std::fs::write(&plan, text).expect("write the plan");
+        let output = std::process::Command::new(harness::spool_bin())
+            .args(["reassign-partitions", "--bootstrap-server", &self.cluster.bootstrap(), "--execute", "--reassignment-json-file"])
+            .arg(&plan)
+            .output()
+            .expect("run spool reassign-partitions");
+        assert!(
+            output.status.success(),
+            "reassign-partitions --execute failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.scenario.note(format!("reassignment of {}/{partition} to {replicas:?} started", self.topic));
+    }
+
     /// The partitions that `node` does not lead now.
     fn partitions_not_led_by(&mut self, node: i32) -> Vec<i32> {
         let view = self.cluster.view();
@@ -990,5 +1014,35 @@ fn rolling_restart_of_every_node() {
         run.wait_converged(&format!("node {id} restarted"));
         run.wait_progress_everywhere(&format!("node {id} restarted"));
     }
+    run.finish();
+}
+
+#[test]
+fn reassignment_of_a_partition_away_from_its_leader_and_back() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut run = Run::start("reassignment_of_a_partition_away_from_its_leader_and_back");
+    let (partition, leader, epoch) = run.pick_leader();
+    let others: Vec<i32> = run.cluster.ids().into_iter().filter(|id| *id != leader).collect();
+    run.scenario.note(format!("{}/{partition} is led by node {leader} at epoch {epoch}", run.topic));
+    // The move completes at once (both remaining replicas are in sync): the leader's node
+    // leaves the partition, another replica leads, and the old copy is deleted.
+    run.reassign(partition, &others);
+    let topic = run.topic.clone();
+    run.cluster.wait_for(&format!("{topic}/{partition} on nodes {others:?} only"), CONVERGE_TIMEOUT, |v| {
+        v.answers().count() == 3
+            && v.answers().all(|(_, md)| {
+                md.topics.get(&topic).and_then(|t| t.partitions.get(&partition)).is_some_and(|p| {
+                    p.replicas == others && p.isr.len() == 2 && p.leader >= 0 && p.leader != leader
+                })
+            })
+    });
+    run.wait_new_leader(partition, leader);
+    run.wait_progress_everywhere("partition moved off its leader's node");
+    // Back: node `leader` copies the partition from scratch under load, joins the ISR, and
+    // the reassignment completes.
+    let back: Vec<i32> = std::iter::once(leader).chain(others.iter().copied()).collect();
+    run.reassign(partition, &back);
+    run.wait_converged("the partition back on every node");
+    run.wait_progress_everywhere("after the move back");
     run.finish();
 }

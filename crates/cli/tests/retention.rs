@@ -293,3 +293,41 @@ async fn a_topic_without_retention_overrides_keeps_everything() {
         assert_eq!(message.payload(), Some(value(i as i64).as_bytes()));
     }
 }
+
+#[tokio::test]
+async fn a_dynamic_cluster_default_retention_applies_at_once_to_topics_without_an_override_and_survives_a_restart() {
+    let mut broker = start_broker();
+    let follows = harness::unique_topic("retention-dynamic");
+    let pinned = harness::unique_topic("retention-pinned");
+    create_topic_with(&broker.addr, &follows, 1, &[]).await;
+    create_topic_with(&broker.addr, &pinned, 1, &[("retention.ms", "604800000")]).await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    let hour_ago = now_ms() - 3_600_000;
+    produce(&producer, &follows, 0, RECORDS, hour_ago).await;
+    produce(&producer, &pinned, 0, RECORDS, hour_ago).await;
+    let consumer = new_consumer(&broker.addr, "error");
+    assert_eq!(watermarks(&consumer, &follows), (0, RECORDS), "nothing deleted under the seven-day default");
+
+    // Ten minutes for every broker, as `kafka-configs --entity-default` sets it.
+    let configs = |addr: &str, args: &[&str]| {
+        let output = std::process::Command::new(harness::spool_bin())
+            .args(["configs", "--bootstrap-server", addr, "--entity-type", "brokers", "--entity-default"])
+            .args(args)
+            .output()
+            .expect("run spool configs");
+        assert!(output.status.success(), "spool configs {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    configs(&broker.addr, &["--alter", "--add-config", "log.retention.ms=600000"]);
+    wait_for_retention(&broker, &consumer, &follows, |low, bases, _| low == RECORDS && bases == [RECORDS]).await;
+    // The topic override still wins.
+    assert_eq!(watermarks(&consumer, &pinned), (0, RECORDS), "the topic's own retention.ms was overridden");
+
+    // The default is in the metadata log: a restarted broker still has it.
+    broker.restart();
+    let described = configs(&broker.addr, &["--describe"]);
+    assert!(described.contains("  log.retention.ms=600000 sensitive=false"), "{described}");
+}

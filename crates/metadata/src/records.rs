@@ -141,7 +141,11 @@ impl PartitionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ConfigResource {
     Topic(String),
+    /// One broker's dynamic configs (`DYNAMIC_BROKER_CONFIG`).
     Broker(i32),
+    /// The dynamic defaults of every broker (`DYNAMIC_DEFAULT_BROKER_CONFIG`; Kafka's broker
+    /// resource with the empty name).
+    BrokerDefault,
 }
 
 /// One dynamic configuration value; `value: None` removes the override.

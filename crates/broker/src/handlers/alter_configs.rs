@@ -1,6 +1,9 @@
 //! AlterConfigs (replace all overrides) and IncrementalAlterConfigs (set, delete,
-//! append, subtract) for topics. Broker configs are static for now: they come from
-//! `server.properties` and `--set`.
+//! append, subtract) for topics and brokers. A broker resource names one broker by id,
+//! or, with the empty name, the cluster-wide default of every broker. Spool changes at
+//! runtime the broker defaults of topic configs (`log.retention.ms`, `log.segment.bytes`,
+//! `min.insync.replicas`, ...); the other broker configs are refused with their reason:
+//! they are set in `server.properties` or with `--set`.
 
 use std::sync::Arc;
 
@@ -97,10 +100,23 @@ async fn alter(
             }
             Ok(())
         }
-        RESOURCE_BROKER => Err(KafkaError::with_message(
-            ResponseError::InvalidRequest,
-            "Dynamic broker configs are not supported yet: set them in server.properties (--config) or with --set",
-        )),
+        RESOURCE_BROKER => {
+            let target = if name.is_empty() {
+                None
+            } else {
+                Some(name.parse::<i32>().map_err(|_| {
+                    KafkaError::with_message(
+                        ResponseError::InvalidRequest,
+                        format!("The broker resource name must be a broker id or empty (the cluster default), not {name:?}"),
+                    )
+                })?)
+            };
+            broker.submit(ControllerRequest::AlterBrokerConfigs { broker: target, changes, replace_all, validate_only }).await?;
+            if !validate_only {
+                tracing::info!(broker = %if name.is_empty() { "default" } else { name }, "altered dynamic broker configs");
+            }
+            Ok(())
+        }
         other => Err(KafkaError::with_message(ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
     }
 }

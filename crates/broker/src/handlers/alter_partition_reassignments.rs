@@ -11,12 +11,11 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{ReassignablePartitionResponse, ReassignableTopicResponse};
 use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, RequestHeader};
 use spool_metadata::controller::{ControllerReply, ControllerRequest};
 
-use super::{message, topic_name};
+use super::{message, submit_expecting, topic_name};
 use crate::broker::Broker;
 use crate::error::KafkaError;
 
@@ -36,14 +35,13 @@ pub(crate) async fn handle(
         })
         .collect();
     let mut response = AlterPartitionReassignmentsResponse::default();
-    let outcomes = match broker.submit(ControllerRequest::AlterPartitionReassignments { partitions }).await {
-        Ok(ControllerReply::Reassignments(outcomes)) => outcomes,
-        Ok(other) => {
-            let e = KafkaError::with_message(ResponseError::UnknownServerError, format!("unexpected controller reply {other:?}"));
-            response.error_code = e.code();
-            response.error_message = message(e.message);
-            return response;
-        }
+    let request = ControllerRequest::AlterPartitionReassignments { partitions };
+    let replied = submit_expecting(broker, request, |reply| match reply {
+        ControllerReply::Reassignments(outcomes) => Ok(outcomes),
+        other => Err(other),
+    });
+    let outcomes = match replied.await {
+        Ok(outcomes) => outcomes,
         Err(e) => {
             response.error_code = e.code();
             response.error_message = message(e.message);

@@ -1,5 +1,7 @@
 //! DescribeConfigs: every config of a topic or broker with its value, source, default
 //! flag, synonyms and (on request) documentation, not only the ones that were set.
+//! Broker values include the dynamic ones (the cluster default's, then this broker's),
+//! which topic configs fall back on as well.
 
 use std::sync::Arc;
 
@@ -27,19 +29,20 @@ pub(crate) async fn handle(
 ) -> DescribeConfigsResponse {
     let version = header.request_api_version;
     let image = broker.image();
+    let config = broker.config.with_dynamic(&image, broker.node_id);
     let mut results = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let name = resource.resource_name.to_string();
         let described: Result<Vec<DescribedConfig>, KafkaError> = match resource.resource_type {
             RESOURCE_TOPIC => match image.topic(&name) {
-                Some(_) => Ok(describe_topic_configs(&broker.config, &image.configs(&ConfigResource::Topic(name.clone())))),
+                Some(_) => Ok(describe_topic_configs(&config, &image.configs(&ConfigResource::Topic(name.clone())))),
                 None => Err(KafkaError::with_message(
                     ResponseError::UnknownTopicOrPartition,
                     format!("Topic {name} does not exist"),
                 )),
             },
             RESOURCE_BROKER if name.is_empty() || name == broker.node_id.to_string() => {
-                Ok(describe_broker_configs(&broker.config))
+                Ok(describe_broker_configs(&config))
             }
             RESOURCE_BROKER => Err(KafkaError::with_message(
                 ResponseError::InvalidRequest,

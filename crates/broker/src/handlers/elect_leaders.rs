@@ -15,7 +15,7 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, RequestHeader};
 use spool_metadata::controller::{ControllerReply, ControllerRequest, Election};
 
-use super::{message, topic_name};
+use super::{message, submit_expecting, topic_name};
 use crate::broker::Broker;
 use crate::error::KafkaError;
 
@@ -32,11 +32,12 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
             "unclean leader election is not supported: Spool only elects in-sync replicas, which hold every acknowledged record",
         ))
     } else {
-        match broker.submit(ControllerRequest::ElectPreferredLeaders { partitions: asked.clone() }).await {
-            Ok(ControllerReply::Elections(elections)) => Ok(elections),
-            Ok(other) => Err(KafkaError::with_message(ResponseError::UnknownServerError, format!("unexpected controller reply {other:?}"))),
-            Err(e) => Err(e),
-        }
+        let request = ControllerRequest::ElectPreferredLeaders { partitions: asked.clone() };
+        submit_expecting(broker, request, |reply| match reply {
+            ControllerReply::Elections(elections) => Ok(elections),
+            other => Err(other),
+        })
+        .await
     };
     let mut response = ElectLeadersResponse::default();
     match outcome {

@@ -1,18 +1,20 @@
 //! ListPartitionReassignments: the reassignments in progress
-//! (`kafka-reassign-partitions --list/--verify`, `AdminClient.listPartitionReassignments`).
+//! (`kafka-reassign-partitions --list/--verify/--execute`,
+//! `AdminClient.listPartitionReassignments`).
 //!
-//! Answered from this broker's metadata image, which trails the controller's by the
-//! time a committed change takes to reach it. As in Kafka, a null topic list means
-//! every partition being reassigned; named topics that do not exist and partitions not
-//! being reassigned are left out.
+//! As in Kafka, the active controller answers (any broker forwards the request), so a
+//! broker whose metadata trails the controller's (one that was paused, say) never
+//! reports a reassignment that already completed or was cancelled. A null topic list
+//! means every partition being reassigned; named topics that do not exist and
+//! partitions not being reassigned are left out.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_partition_reassignments_response::{OngoingPartitionReassignment, OngoingTopicReassignment};
 use kafka_protocol::messages::{BrokerId, ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, RequestHeader};
-use spool_metadata::records::PartitionRecord;
+use spool_metadata::controller::{ControllerReply, ControllerRequest};
 
-use super::topic_name;
+use super::{message, submit_expecting, topic_name};
 use crate::broker::Broker;
 
 pub(crate) async fn handle(
@@ -20,37 +22,37 @@ pub(crate) async fn handle(
     _header: &RequestHeader,
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    let image = broker.image();
-    let asked: Vec<(String, Option<Vec<i32>>)> = match &request.topics {
-        Some(topics) => topics.iter().map(|t| (t.name.0.to_string(), Some(t.partition_indexes.clone()))).collect(),
-        None => image.topics().map(|t| (t.name.clone(), None)).collect(),
-    };
+    let topics = request.topics.map(|topics| topics.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
     let mut response = ListPartitionReassignmentsResponse::default();
-    for (name, indexes) in asked {
-        let Some(topic) = image.topic(&name) else { continue };
-        let ongoing: Vec<OngoingPartitionReassignment> = match indexes {
-            Some(indexes) => indexes.iter().filter_map(|i| topic.partitions.get(i)).filter_map(ongoing).collect(),
-            None => topic.partitions.values().filter_map(ongoing).collect(),
-        };
-        if !ongoing.is_empty() {
-            let mut entry = OngoingTopicReassignment::default();
-            entry.name = topic_name(&name);
-            entry.partitions = ongoing;
-            response.topics.push(entry);
+    let request = ControllerRequest::ListPartitionReassignments { topics };
+    let replied = submit_expecting(broker, request, |reply| match reply {
+        ControllerReply::OngoingReassignments(ongoing) => Ok(ongoing),
+        other => Err(other),
+    });
+    let ongoing = match replied.await {
+        Ok(ongoing) => ongoing,
+        Err(e) => {
+            response.error_code = e.code();
+            response.error_message = message(e.message);
+            return response;
+        }
+    };
+    let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect();
+    for reassignment in ongoing {
+        let mut entry = OngoingPartitionReassignment::default();
+        entry.partition_index = reassignment.partition;
+        entry.replicas = ids(&reassignment.replicas);
+        entry.adding_replicas = ids(&reassignment.adding);
+        entry.removing_replicas = ids(&reassignment.removing);
+        match response.topics.iter_mut().find(|t| t.name.0.as_str() == reassignment.topic) {
+            Some(topic) => topic.partitions.push(entry),
+            None => {
+                let mut topic = OngoingTopicReassignment::default();
+                topic.name = topic_name(&reassignment.topic);
+                topic.partitions = vec![entry];
+                response.topics.push(topic);
+            }
         }
     }
     response
-}
-
-fn ongoing(partition: &PartitionRecord) -> Option<OngoingPartitionReassignment> {
-    if !partition.is_reassigning() {
-        return None;
-    }
-    let ids = |ids: &[i32]| ids.iter().copied().map(BrokerId).collect();
-    let mut entry = OngoingPartitionReassignment::default();
-    entry.partition_index = partition.partition;
-    entry.replicas = ids(&partition.replicas);
-    entry.adding_replicas = ids(&partition.adding_replicas);
-    entry.removing_replicas = ids(&partition.removing_replicas);
-    Some(entry)
 }

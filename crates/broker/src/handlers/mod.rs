@@ -35,8 +35,13 @@ pub(crate) mod offset_fetch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
+use spool_metadata::controller::{ControllerReply, ControllerRequest};
+
+use crate::broker::Broker;
+use crate::error::KafkaError;
 
 /// A topic name for a response.
 pub(crate) fn topic_name(name: &str) -> TopicName {
@@ -46,4 +51,17 @@ pub(crate) fn topic_name(name: &str) -> TopicName {
 /// An optional message for a response.
 pub(crate) fn message(text: Option<String>) -> Option<StrBytes> {
     text.map(StrBytes::from_string)
+}
+
+/// Has the active controller carry out `request` and takes the kind of reply `expect`
+/// picks out; any other kind is an internal error (the controller and this broker
+/// disagree on what the request answers).
+pub(crate) async fn submit_expecting<T>(
+    broker: &Broker,
+    request: ControllerRequest,
+    expect: impl FnOnce(ControllerReply) -> Result<T, ControllerReply>,
+) -> Result<T, KafkaError> {
+    expect(broker.submit(request).await?).map_err(|other| {
+        KafkaError::with_message(ResponseError::UnknownServerError, format!("unexpected controller reply {other:?}"))
+    })
 }

@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use super::broker_defs::{broker_config_def, broker_config_defs};
 use super::listener::{parse_host_port, parse_listeners, parse_protocol_map, parse_voter};
 use super::properties::parse_properties;
+use super::topic::topic_config_defs;
 use super::value::parse_list;
 use super::{suggest, ConfigDef, ConfigError, ConfigSource, ConfigValue, Listener, QuorumVoter, SecurityProtocol};
+use crate::image::MetadataImage;
+use crate::records::ConfigResource;
 
 /// Largest server.properties [`BrokerConfig::from_file`] reads: real ones are a few KiB.
 pub const PROPERTIES_FILE_MAX_BYTES: u64 = 1024 * 1024;
@@ -168,6 +171,22 @@ impl BrokerConfig {
             }
         }
         Ok(())
+    }
+
+    /// This configuration with the dynamic broker configs of `image` over it: the
+    /// cluster-wide defaults, then those of broker `node_id`, as Kafka's
+    /// `DynamicBrokerConfig` layers them. The controller checked every value with
+    /// [`validate_dynamic_broker_config`] before committing it; one a later Spool no longer
+    /// accepts is left out.
+    pub fn with_dynamic(&self, image: &MetadataImage, node_id: i32) -> BrokerConfig {
+        let mut config = self.clone();
+        let layers = [(DynamicScope::ClusterDefault, ConfigResource::BrokerDefault), (DynamicScope::Broker, ConfigResource::Broker(node_id))];
+        for (scope, resource) in layers {
+            for (key, value) in image.configs(&resource) {
+                let _ = config.set_dynamic(scope, &key, Some(&value));
+            }
+        }
+        config
     }
 
     /// The value of `key`: the highest-precedence value set, else the default; `None` for an
@@ -768,6 +787,30 @@ impl BrokerConfig {
     pub fn producer_id_expiration_ms(&self) -> i32 {
         self.int("producer.id.expiration.ms")
     }
+}
+
+/// Checks a change of a dynamic broker config (IncrementalAlterConfigs or AlterConfigs on
+/// a broker resource, or the cluster default): `value` `None` removes it. Spool applies at
+/// runtime the broker defaults of topic configs (Kafka's `DynamicLogConfig`), which every
+/// partition without a topic override follows at once.
+///
+/// # Errors
+/// [`ConfigError::UnknownKey`], [`ConfigError::NotDynamic`] for a config Kafka reads only
+/// at start-up, [`ConfigError::NotDynamicInSpool`] for one Spool cannot change at runtime
+/// yet, [`ConfigError::InvalidValue`].
+pub fn validate_dynamic_broker_config(key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+    let def = lookup(key)?;
+    if !def.dynamic {
+        return Err(ConfigError::NotDynamic { key: key.to_string() });
+    }
+    let topic_default = topic_config_defs().iter().any(|t| t.broker_synonyms.iter().any(|s| s.name == def.name));
+    if !topic_default {
+        return Err(ConfigError::NotDynamicInSpool { key: key.to_string() });
+    }
+    if let Some(value) = value {
+        def.parse(value)?;
+    }
+    Ok(())
 }
 
 /// Finds `key` in the catalog, or says it is unknown with a suggestion.

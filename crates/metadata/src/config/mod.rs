@@ -38,7 +38,7 @@ mod value;
 
 use std::path::PathBuf;
 
-pub use broker::{BrokerConfig, DynamicScope, ProcessRole, PROPERTIES_FILE_MAX_BYTES};
+pub use broker::{validate_dynamic_broker_config, BrokerConfig, DynamicScope, ProcessRole, PROPERTIES_FILE_MAX_BYTES};
 pub use broker_defs::{broker_config_def, broker_config_defs};
 pub use describe::{describe_broker_configs, describe_topic_configs, ConfigSynonym, DescribedConfig};
 pub use listener::{Listener, QuorumVoter, SecurityProtocol};
@@ -260,6 +260,16 @@ pub enum ConfigError {
     /// A dynamic change of a config Kafka only reads at startup.
     #[error("config '{key}' cannot be updated dynamically; set it in server.properties and restart the broker")]
     NotDynamic {
+        /// The config's key.
+        key: String,
+    },
+    /// A dynamic change of a config Kafka can change at runtime and Spool cannot yet.
+    #[error(
+        "Spool cannot update config '{key}' dynamically yet: only the broker defaults of topic configs \
+         (log.retention.ms, log.segment.bytes, min.insync.replicas, ...) are; set it in server.properties \
+         (or with --set) and restart the broker"
+    )]
+    NotDynamicInSpool {
         /// The config's key.
         key: String,
     },

@@ -27,7 +27,7 @@ mod reassignment;
 mod replication;
 mod request;
 
-pub use reassignment::alter_partition_reassignment;
+pub use reassignment::{alter_partition_reassignment, list_partition_reassignments, OngoingReassignment};
 pub use replication::{alter_partition, elect_preferred_leaders, fence_broker, unfence_broker, Election};
 pub use request::{decide, ControllerReply, ControllerRequest};
 
@@ -228,16 +228,63 @@ pub fn alter_topic_configs(
     }
     let resource = ConfigResource::Topic(name.to_string());
     let current = image.configs(&resource);
+    let list_default = |key: &str| match config::topic_config_def(key) {
+        Some(def) => Ok(def.default),
+        None => Err(ControllerError::InvalidConfig(format!("Unknown topic config name: {key}"))),
+    };
+    let next = changed_configs(&current, changes, replace_all, list_default)?;
+    for (key, value) in &next {
+        config::validate_topic_config(key, value).map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
+    }
+    Ok(config_records(&resource, &current, next))
+}
+
+/// Changes dynamic broker configs: of broker `broker`, or the cluster-wide defaults of
+/// every broker (`None`). With `replace_all` (AlterConfigs), every dynamic config of the
+/// resource not named in `changes` is removed. Only the configs
+/// [`config::validate_dynamic_broker_config`] accepts can change.
+///
+/// # Errors
+/// [`ControllerError::InvalidConfig`] for a config that cannot change at runtime or a bad
+/// value; nothing is changed then.
+pub fn alter_broker_configs(
+    image: &MetadataImage,
+    broker: Option<i32>,
+    changes: &[(String, AlterOp, Option<String>)],
+    replace_all: bool,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let resource = broker.map_or(ConfigResource::BrokerDefault, ConfigResource::Broker);
+    let current = image.configs(&resource);
+    let invalid = |e: config::ConfigError| ControllerError::InvalidConfig(e.to_string());
+    // Every key named, also one being deleted, must be a config that can change at runtime.
+    let list_default = |key: &str| {
+        config::validate_dynamic_broker_config(key, None).map_err(invalid)?;
+        Ok(config::broker_config_def(key).and_then(|def| def.default))
+    };
+    let next = changed_configs(&current, changes, replace_all, list_default)?;
+    for (key, value) in &next {
+        config::validate_dynamic_broker_config(key, Some(value)).map_err(invalid)?;
+    }
+    Ok(config_records(&resource, &current, next))
+}
+
+/// The configs of a resource after `changes`: SET and DELETE as given; APPEND and
+/// SUBTRACT on comma-separated lists, which, as in Kafka, start from the config's default
+/// (`list_default`, which also refuses unknown keys) when the resource does not set it.
+fn changed_configs(
+    current: &BTreeMap<String, String>,
+    changes: &[(String, AlterOp, Option<String>)],
+    replace_all: bool,
+    list_default: impl Fn(&str) -> Result<Option<&'static str>, ControllerError>,
+) -> Result<BTreeMap<String, String>, ControllerError> {
     let mut next = if replace_all { BTreeMap::new() } else { current.clone() };
     for (key, op, value) in changes {
-        let Some(def) = config::topic_config_def(key) else {
-            return Err(ControllerError::InvalidConfig(format!("Unknown topic config name: {key}")));
-        };
+        let default = list_default(key)?;
         match op {
             AlterOp::Set => {
-                let value = value.clone().ok_or_else(|| {
-                    ControllerError::InvalidConfig(format!("Null value not supported for topic config {key}"))
-                })?;
+                let value = value
+                    .clone()
+                    .ok_or_else(|| ControllerError::InvalidConfig(format!("Null value not supported for config {key}")))?;
                 next.insert(key.clone(), value);
             }
             AlterOp::Delete => {
@@ -245,11 +292,10 @@ pub fn alter_topic_configs(
             }
             AlterOp::Append | AlterOp::Subtract => {
                 let value = value.clone().unwrap_or_default();
-                // As Kafka: a list never set on the topic starts from the config's default.
                 let mut items: Vec<String> = next
                     .get(key)
                     .map(String::as_str)
-                    .or(def.default)
+                    .or(default)
                     .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
                     .unwrap_or_default();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -265,17 +311,19 @@ pub fn alter_topic_configs(
             }
         }
     }
-    for (key, value) in &next {
-        config::validate_topic_config(key, value).map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
-    }
+    Ok(next)
+}
+
+/// The records that take a resource's configs from `current` to `next`.
+fn config_records(
+    resource: &ConfigResource,
+    current: &BTreeMap<String, String>,
+    next: BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
     for key in current.keys() {
         if !next.contains_key(key) {
-            records.push(MetadataRecord::Config(ConfigRecord {
-                resource: resource.clone(),
-                name: key.clone(),
-                value: None,
-            }));
+            records.push(MetadataRecord::Config(ConfigRecord { resource: resource.clone(), name: key.clone(), value: None }));
         }
     }
     for (key, value) in next {
@@ -283,7 +331,7 @@ pub fn alter_topic_configs(
             records.push(MetadataRecord::Config(ConfigRecord { resource: resource.clone(), name: key, value: Some(value) }));
         }
     }
-    Ok(records)
+    records
 }
 
 /// Reserves the next block of producer ids; returns the records and the block's first id.
@@ -504,6 +552,43 @@ mod tests {
         apply(&mut image, &records);
         let configs = image.configs(&ConfigResource::Topic("t".into()));
         assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+    }
+
+    #[test]
+    fn dynamic_broker_configs_change_only_what_can_change_at_runtime() {
+        let mut image = image_with_brokers(2);
+        let set = |key: &str, value: &str| (key.to_string(), AlterOp::Set, Some(value.to_string()));
+        let records = alter_broker_configs(&image, None, &[set("log.retention.ms", "1000")], false).unwrap();
+        apply(&mut image, &records);
+        let records = alter_broker_configs(&image, Some(2), &[set("min.insync.replicas", "2")], false).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(image.configs(&ConfigResource::BrokerDefault).get("log.retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(image.configs(&ConfigResource::Broker(2)).get("min.insync.replicas").map(String::as_str), Some("2"));
+        assert!(image.configs(&ConfigResource::Broker(1)).is_empty());
+
+        // The layers reach a broker's effective configuration, per broker.
+        let static_config = config::BrokerConfig::new();
+        assert_eq!(static_config.with_dynamic(&image, 2).log_retention_ms(), 1000);
+        assert_eq!(static_config.with_dynamic(&image, 2).min_insync_replicas(), 2);
+        assert_eq!(static_config.with_dynamic(&image, 1).min_insync_replicas(), 1);
+
+        for (key, value, why) in [
+            ("num.io.threads", "4", "cannot update config 'num.io.threads' dynamically yet"),
+            ("broker.id", "4", "cannot be updated dynamically"),
+            ("log.retention.ms", "soon", "invalid value"),
+            ("log.retention.nope", "1", "unknown config"),
+        ] {
+            let err = alter_broker_configs(&image, None, &[set("log.segment.bytes", "1048576"), set(key, value)], false).unwrap_err();
+            assert!(matches!(&err, ControllerError::InvalidConfig(m) if m.contains(why)), "{key}: {err}");
+        }
+        let delete = ("num.io.threads".to_string(), AlterOp::Delete, None);
+        assert!(alter_broker_configs(&image, None, &[delete], false).is_err(), "a delete names a config too");
+
+        // AlterConfigs replaces them all: the retention default goes.
+        let records = alter_broker_configs(&image, None, &[set("log.segment.bytes", "1048576")], true).unwrap();
+        apply(&mut image, &records);
+        let defaults = image.configs(&ConfigResource::BrokerDefault);
+        assert_eq!(defaults.into_iter().collect::<Vec<_>>(), vec![("log.segment.bytes".to_string(), "1048576".to_string())]);
     }
 
     #[test]

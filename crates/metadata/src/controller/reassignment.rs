@@ -15,6 +15,8 @@
 //! A cancelled reassignment returns to the replicas it started from, minus none: the
 //! replicas being added leave the assignment and the ISR.
 
+use serde::{Deserialize, Serialize};
+
 use super::ControllerError;
 use crate::image::MetadataImage;
 use crate::records::{MetadataRecord, PartitionRecord};
@@ -107,6 +109,39 @@ fn cancel(image: &MetadataImage, current: &PartitionRecord, name: &str) -> Resul
     Ok(next)
 }
 
+/// A reassignment in progress, as ListPartitionReassignments reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OngoingReassignment {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+/// The reassignments in progress: of the given topics' partitions, or of every partition
+/// (`None`). As in Kafka, topics that do not exist and partitions not being reassigned
+/// are left out.
+pub fn list_partition_reassignments(image: &MetadataImage, topics: Option<&[(String, Vec<i32>)]>) -> Vec<OngoingReassignment> {
+    let ongoing = |topic: &str, p: &PartitionRecord| {
+        p.is_reassigning().then(|| OngoingReassignment {
+            topic: topic.to_string(),
+            partition: p.partition,
+            replicas: p.replicas.clone(),
+            adding: p.adding_replicas.clone(),
+            removing: p.removing_replicas.clone(),
+        })
+    };
+    match topics {
+        Some(topics) => topics
+            .iter()
+            .filter_map(|(name, indexes)| Some((name, indexes, image.topic(name)?)))
+            .flat_map(|(name, indexes, topic)| indexes.iter().filter_map(|i| ongoing(name, topic.partitions.get(i)?)))
+            .collect(),
+        None => image.topics().flat_map(|t| t.partitions.values().filter_map(|p| ongoing(&t.name, p))).collect(),
+    }
+}
+
 /// Completes a reassignment whose target replicas are all in sync: the assignment
 /// becomes the target, the removed replicas leave the ISR, and an in-sync target
 /// replica leads if the leader was removed. Anything else is returned as it is. Called
@@ -191,6 +226,10 @@ mod tests {
         let mut image = cluster(&[1, 2]);
         let records = alter_partition_reassignment(&image, "t", 0, Some(&[3, 2])).unwrap();
         let moving = apply(&mut image, records);
+        let listed = vec![OngoingReassignment { topic: "t".into(), partition: 0, replicas: vec![3, 2, 1], adding: vec![3], removing: vec![1] }];
+        assert_eq!(list_partition_reassignments(&image, None), listed);
+        assert_eq!(list_partition_reassignments(&image, Some(&[("t".into(), vec![0, 7]), ("nope".into(), vec![0])])), listed);
+        assert!(list_partition_reassignments(&image, Some(&[("t".into(), vec![1])])).is_empty());
         assert_eq!(moving.replicas, vec![3, 2, 1], "the target first, then the replicas being removed");
         assert_eq!((moving.adding_replicas.clone(), moving.removing_replicas.clone()), (vec![3], vec![1]));
         assert_eq!((moving.leader, moving.isr.clone()), (1, vec![1, 2]), "leader and ISR unchanged until 3 is in sync");
@@ -203,6 +242,7 @@ mod tests {
         assert!(!done.is_reassigning());
         assert_eq!(done.leader, 3, "the removed leader handed over to the first in-sync target replica");
         assert_eq!(done.leader_epoch, moving.leader_epoch + 1);
+        assert!(list_partition_reassignments(&image, None).is_empty());
     }
 
     #[test]

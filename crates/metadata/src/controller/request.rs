@@ -26,6 +26,8 @@ pub enum ControllerRequest {
     DeleteTopic { name: String },
     CreatePartitions { name: String, total_count: i32, assignments: Option<Vec<Vec<i32>>>, validate_only: bool },
     AlterTopicConfigs { name: String, changes: Vec<(String, AlterOp, Option<String>)>, replace_all: bool, validate_only: bool },
+    /// Dynamic configs of one broker, or the cluster-wide defaults of every broker (`None`).
+    AlterBrokerConfigs { broker: Option<i32>, changes: Vec<(String, AlterOp, Option<String>)>, replace_all: bool, validate_only: bool },
     AllocateProducerIds,
     /// A partition leader asks to change the in-sync replica set (Kafka's AlterPartition).
     AlterPartition { topic: String, partition: i32, leader_id: i32, leader_epoch: i32, partition_epoch: i32, new_isr: Vec<i32> },
@@ -35,6 +37,9 @@ pub enum ControllerRequest {
     /// Starts reassignments to the given target replicas, or cancels the ones in
     /// progress (`None`), per partition (AlterPartitionReassignments).
     AlterPartitionReassignments { partitions: Vec<(String, i32, Option<Vec<i32>>)> },
+    /// The reassignments in progress, of these topics' partitions or of all: answered
+    /// from the active controller's image, which is current, and writing nothing.
+    ListPartitionReassignments { topics: Option<Vec<(String, Vec<i32>)>> },
 }
 
 /// What the controller answers besides the records it wrote.
@@ -48,6 +53,8 @@ pub enum ControllerReply {
     /// Each partition's outcome of an AlterPartitionReassignments request: the others
     /// are carried out when one is refused.
     Reassignments(Vec<(String, i32, Result<(), ControllerError>)>),
+    /// The reassignments in progress.
+    OngoingReassignments(Vec<super::OngoingReassignment>),
 }
 
 /// Runs one request against `image`: the records to commit and the reply.
@@ -89,6 +96,10 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
             let records = super::alter_topic_configs(image, name, changes, *replace_all)?;
             if *validate_only { Vec::new() } else { records }
         }
+        ControllerRequest::AlterBrokerConfigs { broker, changes, replace_all, validate_only } => {
+            let records = super::alter_broker_configs(image, *broker, changes, *replace_all)?;
+            if *validate_only { Vec::new() } else { records }
+        }
         ControllerRequest::AllocateProducerIds => {
             let (records, first) = super::allocate_producer_ids(image);
             return Ok((records, ControllerReply::ProducerIdBlock { first }));
@@ -109,6 +120,10 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
                 outcomes.push((topic.clone(), *partition, outcome));
             }
             return Ok((records, ControllerReply::Reassignments(outcomes)));
+        }
+        ControllerRequest::ListPartitionReassignments { topics } => {
+            let ongoing = super::list_partition_reassignments(image, topics.as_deref());
+            return Ok((Vec::new(), ControllerReply::OngoingReassignments(ongoing)));
         }
     };
     Ok((records, Done))
