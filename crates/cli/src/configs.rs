@@ -28,7 +28,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRe
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::{AdminClient, AdminTimeouts, RESOURCE_BROKER, RESOURCE_TOPIC};
-use crate::connection_args::{load_properties, BootstrapArgs};
+use crate::connection_args::{load_properties, read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
 /// IncrementalAlterConfigs operations.
@@ -81,6 +81,9 @@ pub(crate) struct ConfigsArgs {
     /// Accepted for compatibility (nothing is prompted)
     #[arg(long)]
     force: bool,
+    /// Admin client properties (read, then ignored: they configure security, which Spool does not have)
+    #[arg(long = "command-config", value_name = "FILE")]
+    command_config: Option<PathBuf>,
 }
 
 /// What the command acts on.
@@ -157,6 +160,7 @@ pub(crate) fn run(args: ConfigsArgs) -> i32 {
 }
 
 fn execute(args: &ConfigsArgs, entity: &Entity) -> Result<()> {
+    read_command_config(args.command_config.as_deref())?;
     let bootstrap = args.bootstrap.resolve(false)?;
     let mut client = AdminClient::connect(&bootstrap, AdminTimeouts::default())?;
     if args.describe {

@@ -113,6 +113,21 @@ pub(crate) fn load_properties(path: &Path) -> Result<Vec<(String, String)>> {
     parse_properties(&text).with_context(|| format!("in {}", path.display()))
 }
 
+/// Reads an admin tool's `--command-config` file, as Kafka's tools do (so a missing or
+/// malformed one is an error), and warns of each property: they configure security,
+/// which Spool does not have, so none is used.
+///
+/// # Errors
+/// As [`load_properties`].
+pub(crate) fn read_command_config(path: Option<&Path>) -> Result<()> {
+    if let Some(path) = path {
+        for (key, _) in load_properties(path)? {
+            tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
+        }
+    }
+    Ok(())
+}
+
 fn parse_properties(text: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (number, line) in text.lines().enumerate() {

@@ -43,7 +43,7 @@ use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser};
 
 use crate::admin::{ClusterAdmin, GroupDescription, TopicPartition};
-use crate::connection_args::{load_properties, BootstrapArgs};
+use crate::connection_args::{read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
 /// Kafka's placeholder for a column without a value.
@@ -326,11 +326,7 @@ fn execute<W: Write>(args: &ConsumerGroupsArgs, console: &mut Console<W>) -> Res
 /// `--bootstrap-server`. A `--command-config` file is read (so a missing one is an
 /// error, as in Kafka) but its properties, security settings mostly, are not used.
 fn bootstrap_servers(args: &ConsumerGroupsArgs) -> Result<String> {
-    if let Some(path) = &args.command_config {
-        for (key, _) in load_properties(path)? {
-            tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
-        }
-    }
+    read_command_config(args.command_config.as_deref())?;
     args.bootstrap.resolve(false)
 }
 

@@ -38,7 +38,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{unique_partitions, AdminClient, AdminTimeouts, TopicPartition, REASSIGNMENT_TIMEOUT_MS};
-use crate::connection_args::normalize_server_list;
+use crate::connection_args::{normalize_server_list, read_command_config};
 use crate::kafka_error;
 
 /// Kafka's refusal to start a reassignment while others are in progress.
@@ -100,7 +100,7 @@ pub(crate) struct ReassignPartitionsArgs {
     /// Accepted for compatibility: the wait for log directory moves, which Spool has none of
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout: i64,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Admin client properties (read, then ignored: they configure security, which Spool does not have)
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -151,6 +151,7 @@ pub(crate) fn run(args: ReassignPartitionsArgs) -> i32 {
 
 fn execute(args: &ReassignPartitionsArgs) -> Result<bool> {
     check_options(args)?;
+    read_command_config(args.command_config.as_deref())?;
     let connect = || AdminClient::connect(&normalize_server_list(&args.bootstrap_server), AdminTimeouts::default());
     if args.list {
         let mut client = connect()?;

@@ -36,7 +36,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::{AdminClient, AdminTimeouts, CONFIG_SOURCE_DEFAULT, RESOURCE_TOPIC};
-use crate::connection_args::{parse_key_value, BootstrapArgs};
+use crate::connection_args::{parse_key_value, read_command_config, BootstrapArgs};
 use crate::kafka_error;
 use crate::topic_filter::TopicFilter;
 
@@ -113,6 +113,9 @@ pub(crate) struct TopicsArgs {
     /// With --describe: only show topics that have overridden configs
     #[arg(long = "topics-with-overrides")]
     topics_with_overrides: bool,
+    /// Admin client properties (read, then ignored: they configure security, which Spool does not have)
+    #[arg(long = "command-config", value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
 }
 
 impl TopicsArgs {
@@ -197,6 +200,7 @@ pub(crate) fn run(args: TopicsArgs) -> i32 {
 }
 
 fn execute(args: &TopicsArgs) -> Result<()> {
+    read_command_config(args.command_config.as_deref())?;
     let bootstrap = args.bootstrap.resolve(false)?;
     let mut service = TopicService { client: AdminClient::connect(&bootstrap, AdminTimeouts::default())? };
     let stdout = std::io::stdout();

@@ -687,6 +687,19 @@ fn configs_describes_and_alters_a_topics_configs_as_kafka_configs_does() {
     assert_eq!(unchanged.lines(), mine.lines());
     spool(&["configs", "--bootstrap-server", addr, "--broker", "1", "--alter", "--delete-config", "log.retention.ms"]).ok();
     assert_eq!(retention(addr), format!("  retention.ms=3600000 sensitive=false synonyms={{{default}}}"));
+
+    // --command-config files are read, as by Kafka's tools, and their (security)
+    // properties ignored; a missing one is an error.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let properties = dir.path().join("admin.properties");
+    std::fs::write(&properties, "security.protocol=PLAINTEXT\n").expect("write properties");
+    let properties = properties.to_str().expect("utf-8 path");
+    let with_config = spool(&["configs", "--bootstrap-server", addr, "--topic", &topic, "--describe", "--command-config", properties]).ok();
+    assert_eq!(with_config.lines()[0], format!("Dynamic configs for topic {topic} are:"));
+    let listed = spool(&["topics", "--bootstrap-server", addr, "--list", "--command-config", properties]).ok();
+    assert!(listed.lines().contains(&topic.as_str()), "{}", listed.stdout);
+    let missing = spool(&["topics", "--bootstrap-server", addr, "--list", "--command-config", "/nonexistent/admin.properties"]).failed();
+    assert!(missing.stdout.contains("cannot read /nonexistent/admin.properties"), "{}", missing.stdout);
 }
 
 /// Produces one record to each partition listed, in order, with librdkafka.

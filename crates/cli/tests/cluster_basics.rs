@@ -948,6 +948,61 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
     assert_eq!(view.partition(&topic, 0).map(|p| p.replicas.clone()), Some(vec![2, 3]));
 }
 
+#[test]
+fn a_reassignment_in_progress_survives_a_controller_failover_and_completes_when_its_broker_returns() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("reassign-failover");
+    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2]]));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options)).expect("CreateTopics");
+    assert!(created[0].is_ok(), "{created:?}");
+    cluster.wait_for("the partition on nodes 1 and 2", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..10));
+
+    // Node 3, the broker being added, cannot catch up while it is paused.
+    cluster.pause(3);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plan = plan_file(dir.path(), "move.json", &topic, &[3, 1]);
+    let (code, _, stderr) = reassign(&cluster.addr(1), &["--execute", "--reassignment-json-file", &plan]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let in_progress = format!("Current partition reassignments:\n{topic}-0: replicas: 3,1,2. adding: 3. removing: 2.\n");
+    reassign_until(&cluster.addr(1), &["--list"], &in_progress);
+
+    // The active controller dies and comes back; the reassignment is in the metadata log.
+    // (It is node 1 or 2: the execute above needed a controller, and node 3 is paused.)
+    let deadline = Instant::now() + WAIT;
+    let controller = loop {
+        match cluster.active_controller() {
+            Some(id) if id != 3 => break id,
+            _ => assert!(Instant::now() < deadline, "no active controller among nodes 1 and 2"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    cluster.kill9(controller);
+    cluster.restart(controller);
+    let other = if controller == 1 { 2 } else { 1 };
+    reassign_until(&cluster.addr(other), &["--list"], &in_progress);
+
+    // Node 3 returns, catches up, and the reassignment completes: node 2 leaves.
+    cluster.resume(3);
+    cluster.wait_for("the partition on nodes 3 and 1 only", WAIT, |v| {
+        v.answers().count() == 3
+            && v.answers().all(|(_, md)| md.topics.get(&topic).and_then(|t| t.partitions.get(&0)).is_some_and(|p| p.replicas == [3, 1]))
+            && v.fully_replicated(&topic, 1)
+    });
+    reassign_until(&cluster.addr(2), &["--list"], "No partition reassignments found.\n");
+    let node_2_copy = cluster.data_dir(2).join(format!("{topic}-0"));
+    let deadline = Instant::now() + WAIT;
+    while node_2_copy.exists() {
+        assert!(Instant::now() < deadline, "node 2 still has its copy of the partition");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("after", 0..5));
+    let read: Vec<String> = read_n(&consumer(&cluster.bootstrap(), &topic, 0), 15, WAIT).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(read, [values("before", 0..10), values("after", 0..5)].concat());
+}
+
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()
 }
