@@ -395,9 +395,19 @@ impl TopicService {
             })
             .collect();
         let (configs, _) = self.client.call(&DescribeConfigsRequest::default().with_resources(resources), 4)?;
-        // As Kafka's: partitions being reassigned show the replicas being added and removed.
+        // As Kafka's: partitions being reassigned show the replicas being added and
+        // removed. The active controller answers that; without it (a quorum lost), the
+        // topics are described all the same, from metadata.
+        let described: Vec<(String, i32)> = topics
+            .iter()
+            .filter_map(|t| Some((t.name.as_ref()?.to_string(), t)))
+            .flat_map(|(name, t)| t.partitions.iter().map(move |p| (name.clone(), p.partition_index)))
+            .collect();
         let reassignments = if self.client.supports::<ListPartitionReassignmentsRequest>() {
-            self.client.partition_reassignments(None)?
+            self.client.partition_reassignments(Some(&described)).unwrap_or_else(|e| {
+                eprintln!("WARNING: the reassignments in progress could not be listed, so none is shown: {e:#}");
+                BTreeMap::new()
+            })
         } else {
             BTreeMap::new()
         };
