@@ -243,3 +243,46 @@ def test_describe_log_dirs(admin, bootstrap, broker):
 
     [only_one] = admin.describe_log_dirs(topic_partitions={topic: [1]})[0]["log_dirs"]
     assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in only_one["topics"]] == [(topic, [1])]
+
+
+def test_dynamic_broker_configs(admin):
+    """A broker default of a topic config changes at runtime through IncrementalAlterConfigs
+    and the legacy AlterConfigs (kafka-python names brokers by id only); a config the
+    broker reads at start-up is refused with the reason, and a delete restores the default."""
+    key = "log.cleaner.delete.retention.ms"
+    broker = ConfigResource(ConfigResourceType.BROKER, "1")
+
+    def dynamic_value():
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while True:
+            described = admin.describe_configs([broker])["broker"]["1"]
+            if key in described or time.monotonic() > deadline:
+                return described.get(key)
+            time.sleep(0.1)
+
+    def wait_for(value):
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while (entry := dynamic_value()) is None or entry["value"] != value:
+            assert time.monotonic() < deadline, (value, entry)
+            time.sleep(0.1)
+        return entry
+
+    try:
+        changed = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1", configs={key: "86400002"})], incremental=True)
+        assert changed == {"broker": {"1": "OK"}}, changed
+        assert wait_for("86400002")["config_source"] == "DYNAMIC_BROKER_CONFIG"
+        legacy = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1", configs={key: "86400003"})], incremental=False)
+        assert legacy == {"broker": {"1": "OK"}}, legacy
+        wait_for("86400003")
+
+        refused = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1", configs={"num.io.threads": "4"})], incremental=True
+        )
+        assert "InvalidConfigurationError" in refused["broker"]["1"] and "server.properties" in refused["broker"]["1"], refused
+        assert dynamic_value()["value"] == "86400003", "a refused change changed nothing"
+    finally:
+        admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1", configs={key: ("DELETE", None)})], incremental=True)
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while key in admin.describe_configs([broker])["broker"]["1"]:
+        assert time.monotonic() < deadline, "the dynamic value was not deleted"
+        time.sleep(0.1)
