@@ -111,14 +111,21 @@ fn values(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}-{i}")).collect()
 }
 
+/// Creates `topic` through librdkafka with the given replicas for each partition.
+fn create_placed_topic(bootstrap: &str, topic: &str, replicas: &[&[i32]], configs: &[(&str, &str)]) {
+    let mut new_topic = NewTopic::new(topic, replicas.len() as i32, TopicReplication::Variable(replicas));
+    for (key, value) in configs {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let created = futures::executor::block_on(admin(bootstrap).create_topics([&new_topic], &options)).expect("CreateTopics call");
+    assert!(created[0].is_ok(), "{created:?}");
+}
+
 /// Creates `topic` with one partition on nodes 1, 2 and 3, node 1 first so that it
 /// leads, and `min.insync.replicas=2`; returns once all three replicas are in sync.
 fn create_topic_led_by_node_1(cluster: &mut Cluster, topic: &str) {
-    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[1, 2, 3]])).set("min.insync.replicas", "2");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options))
-        .expect("CreateTopics call");
-    assert!(created[0].is_ok(), "{created:?}");
+    create_placed_topic(&cluster.bootstrap(), topic, &[&[1, 2, 3]], &[("min.insync.replicas", "2")]);
     let view = cluster.wait_for("the partition fully replicated", WAIT, |v| v.fully_replicated(topic, 1));
     assert_eq!(view.leader_of(topic, 0), Some(1));
 }
@@ -862,10 +869,7 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
         .set("replica.lag.time.max.ms", "5000")
         .start();
     let topic = harness::unique_topic("reassign");
-    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1]]));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options)).expect("CreateTopics");
-    assert!(created[0].is_ok(), "{created:?}");
+    create_placed_topic(&cluster.bootstrap(), &topic, &[&[1]], &[]);
     cluster.wait_for("the partition on node 1", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
     produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..20));
     let node_1_copy = cluster.data_dir(1).join(format!("{topic}-0"));
@@ -953,10 +957,7 @@ fn a_reassignment_in_progress_survives_a_controller_failover_and_completes_when_
     let _exclusive = harness::cluster::exclusive();
     let mut cluster = start_cluster();
     let topic = harness::unique_topic("reassign-failover");
-    let new_topic = NewTopic::new(&topic, 1, TopicReplication::Variable(&[&[1, 2]]));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let created = futures::executor::block_on(admin(&cluster.bootstrap()).create_topics([&new_topic], &options)).expect("CreateTopics");
-    assert!(created[0].is_ok(), "{created:?}");
+    create_placed_topic(&cluster.bootstrap(), &topic, &[&[1, 2]], &[]);
     cluster.wait_for("the partition on nodes 1 and 2", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
     produce_all(&producer(&cluster.bootstrap()), &topic, 0, &values("before", 0..10));
 
