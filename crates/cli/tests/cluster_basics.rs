@@ -1004,6 +1004,27 @@ fn a_reassignment_in_progress_survives_a_controller_failover_and_completes_when_
     assert_eq!(read, [values("before", 0..10), values("after", 0..5)].concat());
 }
 
+#[test]
+fn topics_describe_still_describes_when_the_metadata_quorum_is_lost() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let topic = harness::unique_topic("no-quorum");
+    create_placed_topic(&cluster.bootstrap(), &topic, &[&[1, 2, 3]], &[]);
+    cluster.wait_for("the partition fully replicated", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
+    // Two of three controllers gone: no active controller can list reassignments.
+    cluster.kill9(2);
+    cluster.kill9(3);
+    let output = std::process::Command::new(harness::spool_bin())
+        .args(["topics", "--bootstrap-server", &cluster.addr(1), "--describe", "--topic", &topic])
+        .output()
+        .expect("run spool topics");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.starts_with(&format!("Topic: {topic}\t")), "{stdout}");
+    assert!(stdout.contains(&format!("\tTopic: {topic}\tPartition: 0\t")), "{stdout}");
+    assert!(stderr.contains("the reassignments in progress could not be listed"), "{stderr}");
+}
+
 fn topics_tool(addr: &str, args: &[&str]) -> Vec<String> {
     harness::tool_output("topics", addr, args).lines().map(str::to_string).collect()
 }
