@@ -360,6 +360,13 @@ pub(crate) fn unique_partitions<V>(entries: impl IntoIterator<Item = (TopicParti
     }
 }
 
+/// The values listed more than once in `items`, comma-separated in order, as Kafka's
+/// `ToolsUtils.duplicates` finds them for its tools' messages; empty when there are none.
+pub(crate) fn duplicates<T: Ord + std::fmt::Display>(items: &[T]) -> String {
+    let twice: std::collections::BTreeSet<&T> = items.iter().enumerate().filter(|(i, item)| items[..*i].contains(item)).map(|(_, item)| item).collect();
+    twice.into_iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
 /// Per partition: an offset, or the error code the broker answered.
 pub(crate) type PartitionResults = BTreeMap<TopicPartition, Result<i64, i16>>;
 

@@ -37,7 +37,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use crate::admin::{unique_partitions, AdminClient, AdminTimeouts, TopicPartition, REASSIGNMENT_TIMEOUT_MS};
+use crate::admin::{duplicates, unique_partitions, AdminClient, AdminTimeouts, TopicPartition, REASSIGNMENT_TIMEOUT_MS};
 use crate::connection_args::{normalize_server_list, read_command_config};
 use crate::kafka_error;
 
@@ -263,8 +263,8 @@ fn parse_assignment_file(text: &str) -> Result<Assignment> {
     let repeated: Vec<String> = targets
         .iter()
         .filter_map(|((topic, partition), replicas)| {
-            let twice: BTreeSet<i32> = replicas.iter().enumerate().filter(|(i, b)| replicas[..*i].contains(b)).map(|(_, b)| *b).collect();
-            (!twice.is_empty()).then(|| format!("{topic}-{partition} contains multiple entries for {}", ids(twice.iter())))
+            let twice = duplicates(replicas);
+            (!twice.is_empty()).then(|| format!("{topic}-{partition} contains multiple entries for {twice}"))
         })
         .collect();
     if !repeated.is_empty() {
@@ -279,9 +279,9 @@ fn parse_topics_file(text: &str) -> Result<Vec<String>> {
         bail!("Not supported version field value {}", file.version);
     }
     let topics: Vec<String> = file.topics.into_iter().map(|t| t.topic).collect();
-    let twice: BTreeSet<&String> = topics.iter().enumerate().filter(|(i, t)| topics[..*i].contains(t)).map(|(_, t)| t).collect();
+    let twice = duplicates(&topics);
     if !twice.is_empty() {
-        bail!("List of topics to reassign contains duplicate entries: {}", twice.into_iter().cloned().collect::<Vec<_>>().join(","));
+        bail!("List of topics to reassign contains duplicate entries: {twice}");
     }
     Ok(topics)
 }
@@ -291,9 +291,9 @@ fn parse_broker_list(text: &str) -> Result<Vec<i32>> {
         .split(',')
         .map(|b| b.trim().parse::<i32>().map_err(|_| anyhow!("--broker-list must be broker ids like \"0,1,2\", not {text:?}")))
         .collect::<Result<_>>()?;
-    let twice: BTreeSet<i32> = brokers.iter().enumerate().filter(|(i, b)| brokers[..*i].contains(b)).map(|(_, b)| *b).collect();
+    let twice = duplicates(&brokers);
     if !twice.is_empty() {
-        bail!("Broker list contains duplicate entries: {}", ids(twice.iter()));
+        bail!("Broker list contains duplicate entries: {twice}");
     }
     Ok(brokers)
 }

@@ -35,7 +35,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::{AdminClient, AdminTimeouts, CONFIG_SOURCE_DEFAULT, RESOURCE_TOPIC};
+use crate::admin::{duplicates, AdminClient, AdminTimeouts, CONFIG_SOURCE_DEFAULT, RESOURCE_TOPIC};
 use crate::connection_args::{parse_key_value, read_command_config, BootstrapArgs};
 use crate::kafka_error;
 use crate::topic_filter::TopicFilter;
@@ -563,10 +563,9 @@ fn parse_replica_assignment(text: &str) -> Result<Vec<Vec<i32>>> {
             .split(':')
             .map(|b| b.trim().parse::<i32>().map_err(|_| anyhow::anyhow!("--replica-assignment: {b:?} is not a broker id (in {text:?})")))
             .collect::<Result<_>>()?;
-        let twice: Vec<String> =
-            replicas.iter().enumerate().filter(|(i, b)| replicas[..*i].contains(b)).map(|(_, b)| b.to_string()).collect();
+        let twice = duplicates(&replicas);
         if !twice.is_empty() {
-            bail!("Partition replica lists may not contain duplicate entries: {}", twice.join(","));
+            bail!("Partition replica lists may not contain duplicate entries: {twice}");
         }
         if partitions.first().is_some_and(|first| first.len() != replicas.len()) {
             bail!("Partition {index} has different replication factor: {replicas:?}");
