@@ -344,7 +344,8 @@ fn assignment_of_partitions(metadata: &MetadataResponse, partitions: impl Iterat
 fn propose(current: &Assignment, brokers: &[i32]) -> Result<Assignment> {
     let mut proposed = Assignment::new();
     for ((topic, partition), replicas) in current {
-        let factor = current.iter().find(|((t, _), _)| t == topic).map_or(replicas.len(), |(_, r)| r.len());
+        // The topic's first partition sets its factor, as in Kafka's `calculateAssignment`.
+        let factor = current.range((topic.clone(), i32::MIN)..).next().map_or(replicas.len(), |(_, r)| r.len());
         if factor > brokers.len() {
             bail!("Replication factor: {factor} larger than available brokers: {}.", brokers.len());
         }
