@@ -245,6 +245,40 @@ def test_describe_log_dirs(admin, bootstrap, broker):
     assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in only_one["topics"]] == [(topic, [1])]
 
 
+def test_replication_throttle_rates_are_dynamic_broker_configs(admin):
+    """kafka-reassign-partitions' throttle through another client: the rates are set on a
+    broker with IncrementalAlterConfigs, described as dynamic, and deleted together with
+    the log-dirs throttle that was never set, as the Java tool's --verify does."""
+    broker = ConfigResource(ConfigResourceType.BROKER, "1")
+    keys = ("leader.replication.throttled.rate", "follower.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second")
+
+    def described():
+        return admin.describe_configs([broker])["broker"]["1"]
+
+    try:
+        changed = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1", configs={keys[0]: "1048576", keys[1]: "2097152"})], incremental=True
+        )
+        assert changed == {"broker": {"1": "OK"}}, changed
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while (entry := described().get(keys[1])) is None or entry["value"] != "2097152":
+            assert time.monotonic() < deadline, entry
+            time.sleep(0.1)
+        assert entry["config_source"] == "DYNAMIC_BROKER_CONFIG", entry
+        assert described()[keys[0]]["value"] == "1048576"
+        refused = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, "1", configs={keys[0]: "-5"})], incremental=True)
+        assert "InvalidConfigurationError" in refused["broker"]["1"], refused
+    finally:
+        cleared = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1", configs={key: ("DELETE", None) for key in keys})], incremental=True
+        )
+    assert cleared == {"broker": {"1": "OK"}}, cleared
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    while (entry := described().get(keys[0])) is not None and entry["config_source"] == "DYNAMIC_BROKER_CONFIG":
+        assert time.monotonic() < deadline, "the throttle was not deleted"
+        time.sleep(0.1)
+
+
 def test_dynamic_broker_configs(admin):
     """A broker default of a topic config changes at runtime through IncrementalAlterConfigs
     and the legacy AlterConfigs (kafka-python names brokers by id only); a config the

@@ -36,6 +36,7 @@ mod metadata_quorum;
 mod partition;
 mod replica_fetcher;
 mod replica_manager;
+mod replication_quota;
 mod response;
 mod server;
 

@@ -7,6 +7,11 @@
 //! (KIP-320: the follower's last fetched epoch ends earlier on the leader) answers
 //! with the epoch's end offset, and the follower truncates to it before fetching on.
 //!
+//! A partition under the follower side's replication throttle that is out of sync is
+//! left out of the fetches while the throttle is exceeded (see
+//! [`crate::replication_quota`]); when that leaves nothing to ask for, the fetcher waits
+//! `replica.fetch.backoff.ms`, as Kafka's does.
+//!
 //! An answer is applied only to what it was asked for: a partition still fetched from
 //! this leader, whose log end has not moved and whose leader epoch has not changed since
 //! the request left (Kafka's `AbstractFetcherThread` checks the same). A fetch can be
@@ -15,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -26,6 +31,7 @@ use tokio::sync::Notify;
 use crate::append_failures::AppendFailures;
 use crate::broker_client::BrokerConnection;
 use crate::partition::{Partition, PartitionError};
+use crate::replication_quota::ReplicationQuota;
 
 /// The Fetch version followers use: flexible, with leader epochs and diverging-epoch
 /// answers, still addressing topics by name.
@@ -42,6 +48,8 @@ pub(crate) struct FetcherConfig {
     pub backoff_ms: u64,
     /// Where appends that failed on the disk are reported.
     pub append_failures: Arc<AppendFailures>,
+    /// The follower side's replication throttle (see [`crate::replication_quota`]).
+    pub quota: Arc<ReplicationQuota>,
 }
 
 /// The partitions one fetcher replicates, by topic and index; shared with its task.
@@ -146,6 +154,15 @@ async fn run_fetcher(
         }
         let Some(conn) = connection.as_mut() else { continue };
         let (request, asked) = build_request(&config, &current);
+        if asked.is_empty() {
+            // Every partition is throttled: wait as Kafka's fetcher does when it has
+            // nothing to ask for, or until what it follows changes.
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = wake.notified() => {}
+            }
+            continue;
+        }
         let response: FetchResponse = match conn.call(ApiKey::Fetch, REPLICA_FETCH_VERSION, &request, request_timeout).await {
             Ok(response) => response,
             Err(e) => {
@@ -166,6 +183,10 @@ async fn run_fetcher(
             for data in topic.partitions {
                 let key = (name.clone(), data.partition_index);
                 let Some(asked) = asked.get(&key) else { continue };
+                if config.quota.is_throttled(&name, data.partition_index) {
+                    let bytes = data.records.as_ref().map_or(0, |r| r.len());
+                    config.quota.record(bytes as u64, Instant::now());
+                }
                 let still_fetched = partitions.lock().get(&key).is_some_and(|p| Arc::ptr_eq(p, &asked.partition));
                 if !still_fetched || asked.partition.log_end_offset() != asked.fetch_offset {
                     tracing::debug!(leader, topic = %name, partition = data.partition_index, "replica fetch: answer outdated, dropped");
@@ -193,8 +214,17 @@ struct Asked {
 fn build_request(config: &FetcherConfig, partitions: &[Arc<Partition>]) -> (FetchRequest, HashMap<(String, i32), Asked>) {
     let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
     let mut asked = HashMap::with_capacity(partitions.len());
+    let now = Instant::now();
     for partition in partitions {
         let state = partition.state();
+        // An out-of-sync replica of a throttled partition waits while the throttle is
+        // exceeded (Kafka's `shouldFollowerThrottle`); one in the ISR never does.
+        if !state.isr.contains(&config.node_id)
+            && config.quota.is_throttled(&partition.topic, partition.index)
+            && config.quota.is_exceeded(now)
+        {
+            continue;
+        }
         let (log_start, last_epoch) = partition
             .with_log(|log| (log.log_start_offset(), log.latest_epoch().unwrap_or(-1)))
             .unwrap_or((0, -1));

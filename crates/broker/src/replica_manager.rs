@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use spool_metadata::config::{resolve_topic_config, BrokerConfig, TopicConfig};
+use spool_metadata::config::{resolve_topic_config, BrokerConfig, ThrottledPartitions, TopicConfig};
 use spool_metadata::records::ConfigResource;
 use spool_metadata::MetadataImage;
 use spool_storage::{CleaningCommit, Log};
@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::append_failures::AppendFailures;
 use crate::partition::{log_config, Partition, PartitionState};
 use crate::replica_fetcher::{FetcherConfig, ReplicaFetcherManager};
+use crate::replication_quota::ReplicationQuota;
 
 /// Key of a partition: topic name and partition index.
 pub(crate) type TopicPartition = (String, i32);
@@ -53,11 +54,20 @@ pub struct ReplicaManager {
     log_dir_failure: Arc<watch::Sender<Option<String>>>,
     /// Appends that failed on the disk, reported at most every few seconds.
     append_failures: Arc<AppendFailures>,
+    /// The replication throttle of what this broker sends as a leader.
+    leader_quota: Arc<ReplicationQuota>,
+    /// The replication throttle of what this broker fetches as a follower.
+    follower_quota: Arc<ReplicationQuota>,
 }
 
 impl ReplicaManager {
     pub fn new(node_id: i32, data_dir: PathBuf, broker_config: BrokerConfig) -> Self {
         let append_failures = Arc::new(AppendFailures::default());
+        let quota = || {
+            let window = std::time::Duration::from_secs(broker_config.replication_quota_window_size_seconds().max(1) as u64);
+            Arc::new(ReplicationQuota::new(broker_config.replication_quota_window_num().max(1) as usize, window))
+        };
+        let (leader_quota, follower_quota) = (quota(), quota());
         let fetchers = ReplicaFetcherManager::new(FetcherConfig {
             node_id,
             max_wait_ms: broker_config.replica_fetch_wait_max_ms(),
@@ -66,6 +76,7 @@ impl ReplicaManager {
             response_max_bytes: broker_config.replica_fetch_response_max_bytes(),
             backoff_ms: broker_config.replica_fetch_backoff_ms().max(0) as u64,
             append_failures: append_failures.clone(),
+            quota: follower_quota.clone(),
         });
         ReplicaManager {
             node_id,
@@ -75,6 +86,8 @@ impl ReplicaManager {
             fetchers,
             log_dir_failure: Arc::new(watch::Sender::new(None)),
             append_failures,
+            leader_quota,
+            follower_quota,
         }
     }
 
@@ -108,6 +121,11 @@ impl ReplicaManager {
         })
     }
 
+    /// The replication throttle of what this broker sends to followers.
+    pub(crate) fn leader_quota(&self) -> &ReplicationQuota {
+        &self.leader_quota
+    }
+
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.partitions.read().get(&TopicPartitionRef(topic, partition)).cloned()
     }
@@ -131,9 +149,18 @@ impl ReplicaManager {
         // Topic configs fall back on the broker's, dynamic ones included: a partition
         // without an override follows a changed cluster default at once.
         let broker_config = self.broker_config.with_dynamic(image, self.node_id);
+        let mut leader_throttled = HashMap::new();
+        let mut follower_throttled = HashMap::new();
         for topic in image.topics() {
             let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
             let config = resolve_topic_config(&broker_config, &overrides);
+            for (key, throttled) in
+                [("leader.replication.throttled.replicas", &mut leader_throttled), ("follower.replication.throttled.replicas", &mut follower_throttled)]
+            {
+                if let Some(partitions) = overrides.get(key).and_then(|v| ThrottledPartitions::parse(v, self.node_id)) {
+                    throttled.insert(topic.name.clone(), partitions);
+                }
+            }
             for record in topic.partitions.values() {
                 if !record.replicas.contains(&self.node_id) {
                     continue;
@@ -175,6 +202,10 @@ impl ReplicaManager {
                 }
             }
         }
+        self.leader_quota.set_bound(broker_config.leader_replication_throttled_rate());
+        self.leader_quota.set_throttled(leader_throttled);
+        self.follower_quota.set_bound(broker_config.follower_replication_throttled_rate());
+        self.follower_quota.set_throttled(follower_throttled);
         let replaced: Vec<Arc<Partition>> = {
             let mut partitions = self.partitions.write();
             replaced.iter().filter_map(|k| partitions.remove(k)).collect()

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
@@ -40,7 +41,7 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteRecordsRequest,
     DescribeGroupsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse,
+    FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
@@ -51,6 +52,9 @@ pub(crate) const RESPONSE_BYTES_MAX: usize = 100 * 1024 * 1024;
 /// Config resource types (DescribeConfigs, IncrementalAlterConfigs).
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
+/// IncrementalAlterConfigs operations.
+const CONFIG_OP_SET: i8 = 0;
+const CONFIG_OP_DELETE: i8 = 1;
 /// Config source DEFAULT_CONFIG: the value nobody set.
 pub(crate) const CONFIG_SOURCE_DEFAULT: i8 = 5;
 
@@ -311,6 +315,41 @@ impl AdminClient {
             .collect())
     }
 
+    /// Changes configs of several resources with one IncrementalAlterConfigs; each
+    /// change sets a key (`Some(value)`) or deletes it (`None`). Returns the resource
+    /// name and the broker's reason for each resource refused.
+    ///
+    /// # Errors
+    /// As [`AdminClient::call`].
+    pub(crate) fn alter_configs(&mut self, resources: &[ConfigChanges]) -> Result<Vec<(String, String)>> {
+        let resources = resources
+            .iter()
+            .map(|r| {
+                let configs = r
+                    .changes
+                    .iter()
+                    .map(|(key, value)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(key.trim().to_string()))
+                            .with_config_operation(if value.is_some() { CONFIG_OP_SET } else { CONFIG_OP_DELETE })
+                            .with_value(value.clone().map(StrBytes::from_string))
+                    })
+                    .collect();
+                AlterConfigsResource::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(StrBytes::from_string(r.name.clone()))
+                    .with_configs(configs)
+            })
+            .collect();
+        let (response, _) = self.call(&IncrementalAlterConfigsRequest::default().with_resources(resources), 1)?;
+        Ok(response
+            .responses
+            .iter()
+            .filter(|r| r.error_code != 0)
+            .map(|r| (r.resource_name.to_string(), crate::kafka_error::describe(r.error_code, r.error_message.as_deref())))
+            .collect())
+    }
+
     /// Fetches metadata of every topic (Metadata v12 at most; topic ids from v10).
     ///
     /// # Errors
@@ -325,6 +364,16 @@ impl AdminClient {
     }
 }
 
+
+/// Config changes to one resource for [`AdminClient::alter_configs`].
+pub(crate) struct ConfigChanges {
+    /// [`RESOURCE_TOPIC`] or [`RESOURCE_BROKER`].
+    pub(crate) resource_type: i8,
+    /// The topic, the broker id, or empty for the brokers' cluster default.
+    pub(crate) name: String,
+    /// Key and value to set, or `None` to delete the key.
+    pub(crate) changes: Vec<(String, Option<String>)>,
+}
 
 /// A topic partition: (topic, partition).
 pub(crate) type TopicPartition = (String, i32);

@@ -12,8 +12,9 @@
 //! Flags, output and messages follow Kafka 3.9's `kafka-configs.sh`. Configs are changed
 //! with IncrementalAlterConfigs (set and delete), as Kafka's tool does. Of a broker's
 //! configs (one broker's, `--entity-name ID`, or every broker's default,
-//! `--entity-default`), the broker defaults of topic configs change at runtime; an alter
-//! of another is refused by the broker with its reason (it is set in `server.properties`
+//! `--entity-default`), the broker defaults of topic configs and the replication
+//! throttle rates change at runtime; an alter of another is refused by the broker with
+//! its reason (it is set in `server.properties`
 //! or with `--set`). Clients, users and IPs (quotas, SCRAM credentials) do not exist in
 //! Spool and are refused here.
 
@@ -23,17 +24,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRequest};
+use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::{AdminClient, AdminTimeouts, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::admin::{AdminClient, AdminTimeouts, ConfigChanges, RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::connection_args::{load_properties, read_command_config, BootstrapArgs};
 use crate::kafka_error;
-
-/// IncrementalAlterConfigs operations.
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
 
 /// Add/Remove entity config for a topic or broker.
 #[derive(Parser, Debug)]
@@ -344,26 +340,13 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
             bail!("Invalid config(s): {}", invalid.join(","));
         }
     }
-    let op = |key: &str, operation: i8, value: Option<&str>| {
-        AlterableConfig::default()
-            .with_name(StrBytes::from_string(key.trim().to_string()))
-            .with_config_operation(operation)
-            .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+    let changes = ConfigChanges {
+        resource_type,
+        name: name.to_string(),
+        changes: added.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).chain(deleted.iter().map(|k| (k.clone(), None))).collect(),
     };
-    let configs: Vec<AlterableConfig> = added
-        .iter()
-        .map(|(k, v)| op(k, OP_SET, Some(v)))
-        .chain(deleted.iter().map(|k| op(k, OP_DELETE, None)))
-        .collect();
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(resource_type)
-        .with_resource_name(StrBytes::from_string(name.to_string()))
-        .with_configs(configs)]);
-    let (response, _) = client.call(&request, 1)?;
-    for result in &response.responses {
-        if result.error_code != 0 {
-            bail!("{}", kafka_error::describe(result.error_code, result.error_message.as_deref()));
-        }
+    if let Some((_, reason)) = client.alter_configs(&[changes])?.first() {
+        bail!("{reason}");
     }
     match entity {
         Entity::Brokers(Some(name)) if name.is_empty() => println!("Completed updating default config for brokers in the cluster."),

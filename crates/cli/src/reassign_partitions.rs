@@ -17,10 +17,17 @@
 //! completes on its own once every target replica is in sync; `--verify` tells which
 //! have. Here `--broker-list` is a list of broker ids, as in Kafka's tool.
 //!
-//! Unlike Kafka: Spool does not throttle replication, so `--throttle` and
-//! `--replica-alter-log-dirs-throttle` are refused rather than ignored (a move then
-//! copies at full speed), and `--verify` has no throttles to clear. A broker keeps its
-//! replicas in one log directory, so `log_dirs` entries must be `"any"`. `--generate`
+//! `--execute --throttle B` bounds the copying to B bytes/s per broker, as Kafka does:
+//! the partitions' current replicas go into their topics'
+//! `leader.replication.throttled.replicas`, the replicas being added into
+//! `follower.replication.throttled.replicas`, and every broker involved gets
+//! `leader.replication.throttled.rate` and `follower.replication.throttled.rate` B;
+//! `--additional --throttle` changes the rate of moves in progress. `--verify` of moves
+//! that all completed, and `--cancel`, clear those configs again (unless
+//! `--preserve-throttles`).
+//!
+//! Unlike Kafka: a broker keeps its replicas in one log directory, so `log_dirs` entries
+//! must be `"any"` and `--replica-alter-log-dirs-throttle` is refused. `--generate`
 //! places replicas as topic creation does, partition `p`'s replicas on brokers
 //! `p, p+1, …` of the list (Kafka starts at a random broker).
 
@@ -37,7 +44,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use crate::admin::{duplicates, unique_partitions, AdminClient, AdminTimeouts, TopicPartition, REASSIGNMENT_TIMEOUT_MS};
+use spool_metadata::config::REPLICATION_THROTTLE_CONFIGS;
+
+use crate::admin::{
+    duplicates, unique_partitions, AdminClient, AdminTimeouts, ConfigChanges, Reassignment, TopicPartition, REASSIGNMENT_TIMEOUT_MS,
+    RESOURCE_BROKER, RESOURCE_TOPIC,
+};
 use crate::connection_args::{normalize_server_list, read_command_config};
 use crate::kafka_error;
 
@@ -85,13 +97,14 @@ pub(crate) struct ReassignPartitionsArgs {
     /// Start this reassignment while others are in progress (--execute)
     #[arg(long)]
     additional: bool,
-    /// Refused: Spool does not throttle replication
-    #[arg(long, value_name = "BYTES/SEC")]
+    /// Bound the copying of the moves to this many bytes/s per broker (--execute; with
+    /// --additional, changes the bound of moves in progress)
+    #[arg(long, value_name = "BYTES/SEC", allow_negative_numbers = true)]
     throttle: Option<i64>,
     /// Refused: Spool keeps each broker's replicas in one log directory
     #[arg(long = "replica-alter-log-dirs-throttle", value_name = "BYTES/SEC")]
     replica_alter_log_dirs_throttle: Option<i64>,
-    /// Accepted for compatibility: there are no throttles to keep
+    /// Leave the replication throttles set (--verify, --cancel)
     #[arg(long = "preserve-throttles")]
     preserve_throttles: bool,
     /// Accepted for compatibility: --generate does not place by rack
@@ -173,21 +186,30 @@ fn execute(args: &ReassignPartitionsArgs) -> Result<bool> {
     let targets = parse_assignment_file(&read(args.reassignment_json_file.as_deref())?)?;
     let mut client = connect()?;
     if args.verify {
-        verify(&mut client, &targets)?.iter().for_each(|line| println!("{line}"));
+        let (lines, in_progress) = verify(&mut client, &targets)?;
+        lines.iter().for_each(|line| println!("{line}"));
+        if !in_progress && !args.preserve_throttles {
+            // Kafka clears every throttle: it cannot tell which brokers earlier moves used.
+            clear_throttles(&mut client, &targets)?;
+        }
         Ok(true)
     } else if args.cancel {
-        cancel(&mut client, &targets)
+        cancel(&mut client, &targets)?;
+        if !args.preserve_throttles {
+            clear_throttles(&mut client, &targets)?;
+        }
+        Ok(true)
     } else {
-        start(&mut client, &targets, args.additional)
+        start(&mut client, &targets, args.additional, args.throttle.filter(|rate| *rate >= 0))
     }
 }
 
 /// Kafka's per-action option checks, and the options Spool refuses.
 fn check_options(args: &ReassignPartitionsArgs) -> Result<()> {
-    if args.throttle.is_some() || args.replica_alter_log_dirs_throttle.is_some() {
+    if args.replica_alter_log_dirs_throttle.is_some() {
         bail!(
-            "Spool does not throttle replication: run without --throttle and --replica-alter-log-dirs-throttle \
-             (the new replicas then copy at full speed)"
+            "Spool keeps each broker's replicas in one log directory and never moves them between directories: \
+             run without --replica-alter-log-dirs-throttle"
         );
     }
     let needs_file = args.execute || args.verify || args.cancel;
@@ -202,6 +224,7 @@ fn check_options(args: &ReassignPartitionsArgs) -> Result<()> {
         ("topics-to-move-json-file", args.topics_to_move_json_file.is_some() && !args.generate),
         ("broker-list", args.broker_list.is_some() && !args.generate),
         ("additional", args.additional && !args.execute),
+        ("throttle", args.throttle.is_some() && !args.execute),
         ("preserve-throttles", args.preserve_throttles && !(args.verify || args.cancel)),
         ("disable-rack-aware", args.disable_rack_aware && !args.generate),
     ];
@@ -394,8 +417,9 @@ fn list_ongoing(client: &mut AdminClient) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// `--verify`: each partition's state, as Kafka's `partitionReassignmentStatesToString`.
-fn verify(client: &mut AdminClient, targets: &Assignment) -> Result<Vec<String>> {
+/// `--verify`: each partition's state, as Kafka's `partitionReassignmentStatesToString`,
+/// and whether any partition of the cluster is still moving.
+fn verify(client: &mut AdminClient, targets: &Assignment) -> Result<(Vec<String>, bool)> {
     let ongoing = client.partition_reassignments(None)?;
     let (metadata, _) = client.metadata()?;
     let mut lines = vec!["Status of partition reassignment:".to_string()];
@@ -419,12 +443,15 @@ fn verify(client: &mut AdminClient, targets: &Assignment) -> Result<Vec<String>>
             ));
         }
     }
-    Ok(lines)
+    // As Kafka: a move of any partition, not only of these, leaves the throttles set.
+    Ok((lines, !ongoing.is_empty()))
 }
 
-/// `--execute`: prints the current assignment (for a rollback) and starts the moves.
-fn start(client: &mut AdminClient, targets: &Assignment, additional: bool) -> Result<bool> {
-    if !additional && !client.partition_reassignments(None)?.is_empty() {
+/// `--execute`: prints the current assignment (for a rollback), sets the throttle if
+/// asked, and starts the moves.
+fn start(client: &mut AdminClient, targets: &Assignment, additional: bool, throttle: Option<i64>) -> Result<bool> {
+    let ongoing = client.partition_reassignments(None)?;
+    if !additional && !ongoing.is_empty() {
         bail!("{EXISTING_REASSIGNMENT}");
     }
     let (metadata, _) = client.metadata()?;
@@ -435,6 +462,16 @@ fn start(client: &mut AdminClient, targets: &Assignment, additional: bool) -> Re
     let current = assignment_of_partitions(&metadata, targets.keys().cloned())?;
     println!("Current partition replica assignment\n\n{}\n", to_json(&current));
     println!("Save this to use as the --reassignment-json-file option during rollback");
+    if let Some(rate) = throttle {
+        println!("Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.");
+        let changes = throttle_changes(&moves(&ongoing, targets, &current), rate);
+        let errors = client.alter_configs(&changes)?;
+        if !errors.is_empty() {
+            let errors: Vec<String> = errors.iter().map(|(resource, reason)| format!("{resource}: {reason}")).collect();
+            bail!("Error setting the replication throttle (no partition was moved):\n{}", errors.join("\n"));
+        }
+        println!("The inter-broker throttle limit was set to {rate} B/s");
+    }
     let errors = alter(client, targets.iter().map(|(p, replicas)| (p, Some(replicas.as_slice()))))?;
     if !errors.is_empty() {
         bail!("Error reassigning partition(s):\n{}", errors.join("\n"));
@@ -444,19 +481,110 @@ fn start(client: &mut AdminClient, targets: &Assignment, additional: bool) -> Re
 }
 
 /// `--cancel`: cancels the partitions' reassignments that are active.
-fn cancel(client: &mut AdminClient, targets: &Assignment) -> Result<bool> {
+fn cancel(client: &mut AdminClient, targets: &Assignment) -> Result<()> {
     let asked: Vec<TopicPartition> = targets.keys().cloned().collect();
     let active = client.partition_reassignments(Some(&asked))?;
     if active.is_empty() {
         println!("None of the specified partition reassignments are active.");
-        return Ok(true);
+        return Ok(());
     }
     let errors = alter(client, active.keys().map(|p| (p, None)))?;
     if !errors.is_empty() {
         bail!("Error cancelling partition reassignment{} for:\n{}", plural(errors.len()), errors.join("\n"));
     }
     println!("Successfully cancelled partition reassignment{} for: {}", plural(active.len()), names(active.keys()));
-    Ok(true)
+    Ok(())
+}
+
+/// Topic configs naming the replicas a throttle applies to.
+const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
+const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
+
+/// A partition's move: the replicas it copies from, and those it copies to.
+#[derive(Debug, PartialEq, Eq)]
+struct Move {
+    sources: BTreeSet<i32>,
+    destinations: BTreeSet<i32>,
+}
+
+/// Kafka's `calculateProposedMoveMap`: the moves in progress, with `targets` replacing
+/// or joining them. A partition already moving keeps copying from its original replicas.
+fn moves(ongoing: &BTreeMap<TopicPartition, Reassignment>, targets: &Assignment, current: &Assignment) -> BTreeMap<TopicPartition, Move> {
+    let mut moves: BTreeMap<TopicPartition, Move> = ongoing
+        .iter()
+        .map(|(partition, r)| {
+            let sources = r.replicas.iter().copied().filter(|b| !r.adding.contains(b)).collect();
+            (partition.clone(), Move { sources, destinations: r.adding.iter().copied().collect() })
+        })
+        .collect();
+    for (partition, target) in targets {
+        let sources = match moves.get(partition) {
+            Some(moving) => moving.sources.clone(),
+            None => current.get(partition).map(|r| r.iter().copied().collect()).unwrap_or_default(),
+        };
+        let destinations = target.iter().copied().filter(|b| !sources.contains(b)).collect();
+        moves.insert(partition.clone(), Move { sources, destinations });
+    }
+    moves
+}
+
+/// The configs that throttle `moves` at `rate` bytes/s (Kafka's
+/// `modifyReassignmentThrottle`): each topic's throttled replicas, the leader side on the
+/// sources and the follower side on the destinations, and both rates on every broker
+/// involved.
+fn throttle_changes(moves: &BTreeMap<TopicPartition, Move>, rate: i64) -> Vec<ConfigChanges> {
+    let mut by_topic: BTreeMap<&str, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut brokers = BTreeSet::new();
+    for ((topic, partition), moving) in moves {
+        let (leaders, followers) = by_topic.entry(topic).or_default();
+        leaders.extend(moving.sources.iter().map(|b| format!("{partition}:{b}")));
+        followers.extend(moving.destinations.iter().map(|b| format!("{partition}:{b}")));
+        brokers.extend(moving.sources.iter().chain(&moving.destinations).copied());
+    }
+    let topics = by_topic.into_iter().map(|(topic, (leaders, followers))| ConfigChanges {
+        resource_type: RESOURCE_TOPIC,
+        name: topic.to_string(),
+        changes: vec![
+            (LEADER_THROTTLED_REPLICAS.to_string(), Some(leaders.join(","))),
+            (FOLLOWER_THROTTLED_REPLICAS.to_string(), Some(followers.join(","))),
+        ],
+    });
+    let brokers = brokers.into_iter().map(|broker| ConfigChanges {
+        resource_type: RESOURCE_BROKER,
+        name: broker.to_string(),
+        changes: REPLICATION_THROTTLE_CONFIGS[..2].iter().map(|key| (key.to_string(), Some(rate.to_string()))).collect(),
+    });
+    topics.chain(brokers).collect()
+}
+
+/// Removes the replication throttles from every live broker and the brokers and topics
+/// of `targets` (Kafka's `clearAllThrottles`).
+fn clear_throttles(client: &mut AdminClient, targets: &Assignment) -> Result<()> {
+    let (metadata, _) = client.metadata()?;
+    let brokers: BTreeSet<i32> = metadata.brokers.iter().map(|b| b.node_id.0).chain(targets.values().flatten().copied()).collect();
+    let topics: BTreeSet<&str> = targets.keys().map(|(topic, _)| topic.as_str()).collect();
+    println!("Clearing broker-level throttles on broker{} {}", plural(brokers.len()), ids(brokers.iter()));
+    let delete = |keys: &[&str]| keys.iter().map(|key| (key.to_string(), None)).collect::<Vec<_>>();
+    let mut changes: Vec<ConfigChanges> = brokers
+        .iter()
+        .map(|broker| ConfigChanges { resource_type: RESOURCE_BROKER, name: broker.to_string(), changes: delete(REPLICATION_THROTTLE_CONFIGS) })
+        .collect();
+    let errors = client.alter_configs(&changes)?;
+    println!("Clearing topic-level throttles on topic{} {}", plural(topics.len()), topics.iter().copied().collect::<Vec<_>>().join(","));
+    changes = topics
+        .iter()
+        .map(|topic| ConfigChanges {
+            resource_type: RESOURCE_TOPIC,
+            name: topic.to_string(),
+            changes: delete(&[LEADER_THROTTLED_REPLICAS, FOLLOWER_THROTTLED_REPLICAS]),
+        })
+        .collect();
+    let errors: Vec<String> =
+        errors.into_iter().chain(client.alter_configs(&changes)?).map(|(resource, reason)| format!("{resource}: {reason}")).collect();
+    if !errors.is_empty() {
+        bail!("Error clearing the replication throttles:\n{}", errors.join("\n"));
+    }
+    Ok(())
 }
 
 /// Sends one AlterPartitionReassignments request; the `topic-partition: message` of
@@ -536,10 +664,44 @@ mod tests {
             "Option \"[broker-list]\" can't be used with action \"[verify]\""
         );
         let throttled = parse(&["--execute", "--reassignment-json-file", "f", "--throttle", "1000"]).unwrap();
-        assert!(check_options(&throttled).unwrap_err().to_string().contains("does not throttle"));
+        assert!(check_options(&throttled).is_ok());
+        let misplaced = parse(&["--verify", "--reassignment-json-file", "f", "--throttle", "1000"]).unwrap();
+        assert_eq!(check_options(&misplaced).unwrap_err().to_string(), "Option \"[throttle]\" can't be used with action \"[verify]\"");
+        let log_dirs = parse(&["--execute", "--reassignment-json-file", "f", "--replica-alter-log-dirs-throttle", "1000"]).unwrap();
+        assert!(check_options(&log_dirs).unwrap_err().to_string().contains("one log directory"));
         let generate = parse(&["--generate", "--topics-to-move-json-file", "t", "--broker-list", "1,2"]).unwrap();
         assert!(check_options(&generate).is_ok());
         assert!(check_options(&parse(&["--generate", "--broker-list", "1,2"]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_throttle_names_the_sources_as_leaders_and_the_new_replicas_as_followers_on_every_broker_involved() {
+        let partition = |p: i32| ("orders".to_string(), p);
+        let current = Assignment::from([(partition(0), vec![1, 2]), (partition(1), vec![2, 3])]);
+        // Partition 1 is already moving from 2,3 to 3,4; a new target 3,5 keeps copying from 2,3.
+        let ongoing =
+            BTreeMap::from([(partition(1), Reassignment { replicas: vec![3, 4, 2], adding: vec![4], removing: vec![2] })]);
+        let targets = Assignment::from([(partition(0), vec![2, 3]), (partition(1), vec![3, 5])]);
+        let moves = moves(&ongoing, &targets, &current);
+        let set = |ids: &[i32]| ids.iter().copied().collect::<BTreeSet<i32>>();
+        assert_eq!(moves[&partition(0)], Move { sources: set(&[1, 2]), destinations: set(&[3]) });
+        assert_eq!(moves[&partition(1)], Move { sources: set(&[2, 3]), destinations: set(&[5]) });
+        let described: Vec<String> = throttle_changes(&moves, 1000)
+            .iter()
+            .flat_map(|c| {
+                let resource = format!("{} {}", if c.resource_type == RESOURCE_TOPIC { "topic" } else { "broker" }, c.name);
+                c.changes.iter().map(move |(key, value)| format!("{resource}: {key}={}", value.as_deref().unwrap_or("(delete)")))
+            })
+            .collect();
+        let mut expected = vec![
+            "topic orders: leader.replication.throttled.replicas=0:1,0:2,1:2,1:3".to_string(),
+            "topic orders: follower.replication.throttled.replicas=0:3,1:5".to_string(),
+        ];
+        for broker in [1, 2, 3, 5] {
+            expected.push(format!("broker {broker}: leader.replication.throttled.rate=1000"));
+            expected.push(format!("broker {broker}: follower.replication.throttled.rate=1000"));
+        }
+        assert_eq!(described, expected);
     }
 
     #[test]

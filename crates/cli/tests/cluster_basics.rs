@@ -851,6 +851,12 @@ fn reassign_until(addr: &str, args: &[&str], expected: &str) {
     }
 }
 
+/// What `--verify` of completed moves and `--cancel` print last in a cluster of nodes
+/// 1 to 3: the throttles they clear.
+fn cleared(topic: &str) -> String {
+    format!("Clearing broker-level throttles on brokers 1,2,3\nClearing topic-level throttles on topic {topic}\n")
+}
+
 fn plan_file(dir: &Path, name: &str, topic: &str, replicas: &[i32]) -> String {
     let path = dir.join(name);
     let plan = format!(r#"{{"version":1,"partitions":[{{"topic":"{topic}","partition":0,"replicas":{replicas:?}}}]}}"#);
@@ -898,7 +904,7 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
             && v.fully_replicated(&topic, 1)
     });
     let verify = ["--verify", "--reassignment-json-file", plan.as_str()];
-    reassign_until(&cluster.addr(1), &verify, &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n"));
+    reassign_until(&cluster.addr(1), &verify, &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n{}", cleared(&topic)));
     reassign_until(&cluster.addr(2), &["--list"], "No partition reassignments found.\n");
     let deadline = Instant::now() + WAIT;
     while node_1_copy.exists() {
@@ -933,14 +939,21 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
     assert_eq!(code, Some(1));
     assert!(refused.contains("Cannot execute because there is an existing partition assignment"), "{refused}");
     let (code, cancelled, stderr) = reassign(&cluster.addr(2), &["--cancel", "--reassignment-json-file", &back]);
-    assert_eq!((code, cancelled), (Some(0), format!("Successfully cancelled partition reassignment for: {topic}-0\n")), "{stderr}");
+    assert_eq!((code, cancelled), (Some(0), format!("Successfully cancelled partition reassignment for: {topic}-0\n{}", cleared(&topic))), "{stderr}");
     reassign_until(&cluster.addr(3), &["--list"], "No partition reassignments found.\n");
     reassign_until(
         &cluster.addr(3),
         &["--verify", "--reassignment-json-file", &back],
-        &format!("Status of partition reassignment:\nThere is no active reassignment of partition {topic}-0, but replica set is 2,3 rather than 1,2,3.\n"),
+        &format!(
+            "Status of partition reassignment:\nThere is no active reassignment of partition {topic}-0, but replica set is 2,3 rather than 1,2,3.\n{}",
+            cleared(&topic)
+        ),
     );
-    reassign_until(&cluster.addr(2), &["--cancel", "--reassignment-json-file", &back], "None of the specified partition reassignments are active.\n");
+    reassign_until(
+        &cluster.addr(2),
+        &["--cancel", "--reassignment-json-file", &back],
+        &format!("None of the specified partition reassignments are active.\n{}", cleared(&topic)),
+    );
     cluster.resume(1);
 
     // A broker the cluster does not have is refused before anything starts.
@@ -950,6 +963,139 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
     assert!(refused.contains("Unknown broker id 9"), "{refused}");
     let view = cluster.wait_for("every node answering", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
     assert_eq!(view.partition(&topic, 0).map(|p| p.replicas.clone()), Some(vec![2, 3]));
+}
+
+/// Bytes of `topic`-0's log segments on `node`.
+fn copied_bytes(cluster: &Cluster, node: i32, topic: &str) -> u64 {
+    let dir = cluster.data_dir(node).join(format!("{topic}-0"));
+    let Ok(entries) = std::fs::read_dir(&dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Checks that `node`'s new copy of `topic`-0 (about 8 MB on the leader) grows no faster
+/// than a throttle of 100 kB/s lets it: after it started, 3 s later it holds less than
+/// 3 MB (the throttle's first burst is one fetch of `replica.fetch.max.bytes`, 1 MiB;
+/// unthrottled, the whole log arrives within a second).
+fn assert_copy_throttled(cluster: &Cluster, node: i32, topic: &str) {
+    let deadline = Instant::now() + WAIT;
+    while copied_bytes(cluster, node, topic) == 0 {
+        assert!(Instant::now() < deadline, "node {node} never started copying {topic}-0");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let copied = copied_bytes(cluster, node, topic);
+    assert!(copied < 3_000_000, "node {node} copied {copied} bytes of {topic}-0 within 3 s under a 100 kB/s throttle");
+}
+
+fn configs_tool(addr: &str, args: &[&str]) -> String {
+    harness::tool_output("configs", addr, args)
+}
+
+/// Runs `configs --describe` of `entity` (`topics` or `brokers`) until `holds` accepts
+/// its output: the broker asked applies a change a moment after the controller made it.
+fn describe_configs_until(addr: &str, entity: &[&str], what: &str, holds: impl Fn(&str) -> bool) {
+    let args = [&["--describe", "--entity-type"][..], entity].concat();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let described = configs_tool(addr, &args);
+        if holds(&described) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: configs {args:?} printed {described}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_throttled_reassignment_copies_at_the_throttles_rate_until_it_is_raised_and_verify_clears_it() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = start_cluster();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = big_values("big", 0..480);
+
+    // kafka-reassign-partitions --throttle: both sides throttled.
+    let topic = harness::unique_topic("throttled");
+    create_placed_topic(&cluster.bootstrap(), &topic, &[&[1]], &[]);
+    cluster.wait_for("the partition on node 1", WAIT, |v| v.leader_of(&topic, 0) == Some(1));
+    produce_all(&producer(&cluster.bootstrap()), &topic, 0, &big);
+    let plan = plan_file(dir.path(), "move.json", &topic, &[1, 2]);
+    let (code, started, stderr) = reassign(&cluster.addr(1), &["--execute", "--reassignment-json-file", &plan, "--throttle", "100000"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        started.ends_with(&format!(
+            "Save this to use as the --reassignment-json-file option during rollback\n\
+             Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed.\n\
+             The inter-broker throttle limit was set to 100000 B/s\n\
+             Successfully started partition reassignment for {topic}-0\n"
+        )),
+        "{started}"
+    );
+    describe_configs_until(&cluster.addr(2), &["topics", "--entity-name", &topic], "the topic's throttled replicas", |d| {
+        d.contains("leader.replication.throttled.replicas=0:1 ") && d.contains("follower.replication.throttled.replicas=0:2 ")
+    });
+    for broker in [1, 2] {
+        describe_configs_until(&cluster.addr(broker), &["brokers", "--entity-name", &broker.to_string()], "the broker's rates", |d| {
+            d.contains("leader.replication.throttled.rate=100000 ") && d.contains("follower.replication.throttled.rate=100000 ")
+        });
+    }
+    assert_copy_throttled(&cluster, 2, &topic);
+    let verify = ["--verify", "--reassignment-json-file", plan.as_str()];
+    let (_, in_progress, _) = reassign(&cluster.addr(3), &verify);
+    assert_eq!(in_progress, format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n"));
+    // --additional --throttle raises the rate of the move in progress, which then completes.
+    let (code, raised, stderr) =
+        reassign(&cluster.addr(1), &["--execute", "--additional", "--reassignment-json-file", &plan, "--throttle", "1000000000"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(raised.contains("The inter-broker throttle limit was set to 1000000000 B/s\n"), "{raised}");
+    reassign_until(
+        &cluster.addr(3),
+        &verify,
+        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n{}", cleared(&topic)),
+    );
+    describe_configs_until(&cluster.addr(2), &["topics", "--entity-name", &topic], "no throttled replicas", |d| !d.contains("replication.throttled"));
+    describe_configs_until(&cluster.addr(1), &["brokers", "--entity-name", "1"], "no throttle rates", |d| !d.contains("replication.throttled"));
+    // (Resubmitting the target ended the reassignment at once, as in Kafka: node 2 may
+    // still be catching up as an ordinary follower.)
+    cluster.wait_for("node 2 in sync", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 1));
+    assert_eq!(on_disk(&cluster, 2, &topic, 0).len(), big.len());
+
+    // The follower side alone (kafka-configs): node 3 fetching what node 1 sends freely.
+    let follower_side = harness::unique_topic("follower-throttled");
+    create_placed_topic(&cluster.bootstrap(), &follower_side, &[&[1]], &[("follower.replication.throttled.replicas", "0:3")]);
+    cluster.wait_for("the partition on node 1", WAIT, |v| v.leader_of(&follower_side, 0) == Some(1));
+    produce_all(&producer(&cluster.bootstrap()), &follower_side, 0, &big);
+    configs_tool(&cluster.addr(1), &["--alter", "--entity-type", "brokers", "--entity-name", "3", "--add-config", "follower.replication.throttled.rate=100000"]);
+    let plan = plan_file(dir.path(), "follower.json", &follower_side, &[1, 3]);
+    let (code, _, stderr) = reassign(&cluster.addr(1), &["--execute", "--reassignment-json-file", &plan]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_copy_throttled(&cluster, 3, &follower_side);
+    configs_tool(&cluster.addr(1), &["--alter", "--entity-type", "brokers", "--entity-name", "3", "--delete-config", "follower.replication.throttled.rate"]);
+    cluster.wait_for("node 3 in sync", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&follower_side, 1));
+
+    // The leader side alone: it holds back node 3, the new replica, and never node 2,
+    // which is in sync: acks=all produces go on while the throttle is exceeded.
+    let leader_side = harness::unique_topic("leader-throttled");
+    create_placed_topic(&cluster.bootstrap(), &leader_side, &[&[1, 2]], &[("leader.replication.throttled.replicas", "*")]);
+    cluster.wait_for("the partition on nodes 1 and 2", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&leader_side, 1));
+    configs_tool(&cluster.addr(2), &["--alter", "--entity-type", "brokers", "--entity-name", "1", "--add-config", "leader.replication.throttled.rate=100000"]);
+    describe_configs_until(&cluster.addr(1), &["brokers", "--entity-name", "1"], "node 1's throttle", |d| {
+        d.contains("leader.replication.throttled.rate=100000 ")
+    });
+    produce_all(&producer(&cluster.bootstrap()), &leader_side, 0, &big);
+    let view = cluster.view();
+    assert_eq!(view.partition(&leader_side, 0).map(|p| p.isr.clone()), Some(vec![1, 2]), "node 2 fell out of sync: {view:?}");
+    let plan = plan_file(dir.path(), "leader.json", &leader_side, &[1, 2, 3]);
+    let (code, _, stderr) = reassign(&cluster.addr(1), &["--execute", "--reassignment-json-file", &plan]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_copy_throttled(&cluster, 3, &leader_side);
+    configs_tool(&cluster.addr(2), &["--alter", "--entity-type", "brokers", "--entity-name", "1", "--delete-config", "leader.replication.throttled.rate"]);
+    cluster.wait_for("node 3 in sync", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&leader_side, 1));
+    assert_eq!(on_disk(&cluster, 3, &leader_side, 0).len(), big.len());
 }
 
 #[test]

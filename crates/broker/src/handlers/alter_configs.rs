@@ -2,7 +2,9 @@
 //! append, subtract) for topics and brokers. A broker resource names one broker by id,
 //! or, with the empty name, the cluster-wide default of every broker. Spool changes at
 //! runtime the broker defaults of topic configs (`log.retention.ms`, `log.segment.bytes`,
-//! `min.insync.replicas`, ...); the other broker configs are refused with their reason:
+//! `min.insync.replicas`, ...) and the replication throttle rates
+//! (`leader.replication.throttled.rate`, ...); the other broker configs are refused with
+//! their reason:
 //! they are set in `server.properties` or with `--set`.
 
 use std::sync::Arc;

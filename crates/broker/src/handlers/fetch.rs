@@ -1,9 +1,11 @@
 //! Fetch: return whole batches up to the high watermark, long-polling on `max_wait_ms`
 //! until `min_bytes` are available. A waiting fetch is woken by the append that moves
-//! a high watermark it reads, not by a timer.
+//! a high watermark it reads, not by a timer. A follower is answered up to the log end;
+//! one out of sync on a partition under the leader side's replication throttle gets no
+//! records while the throttle is exceeded (see [`crate::replication_quota`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::select_all;
@@ -36,23 +38,37 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
     let deadline = tokio::time::Instant::now() + wait;
-    loop {
+    let read = loop {
         let mut watchers = Vec::new();
-        let (fetched, bytes, has_error) = read_once(broker, &request, version, replica_id, &mut watchers);
-        let done = bytes >= request.min_bytes.max(0) as usize
-            || has_error
+        let read = read_once(broker, &request, version, replica_id, &mut watchers);
+        let done = read.bytes >= request.min_bytes.max(0) as usize
+            || read.has_error
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
         if done {
-            return fetched;
+            break read;
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             // Deadline reached: answer with whatever is there now.
-            let (fetched, _, _) = read_once(broker, &request, version, replica_id, &mut Vec::new());
-            return fetched;
+            break read_once(broker, &request, version, replica_id, &mut Vec::new());
         }
-    }
+    };
+    // What followers of throttled partitions get counts against the leader's
+    // throttle, whether or not they are in sync (as Kafka's `sizeOfThrottledPartitions`).
+    broker.replicas.leader_quota().record(read.throttled_bytes as u64, Instant::now());
+    read.fetched
+}
+
+/// One pass over the requested partitions.
+struct Read {
+    fetched: Fetched,
+    /// Record bytes in the answer.
+    bytes: usize,
+    /// Whether a partition answers an error (or a divergence), so the fetch must not wait.
+    has_error: bool,
+    /// Record bytes of partitions under the leader's replication throttle.
+    throttled_bytes: usize,
 }
 
 /// Reads every requested partition once. Watchers for the partitions read are
@@ -63,8 +79,9 @@ fn read_once(
     version: i16,
     replica_id: i32,
     watchers: &mut Vec<watch::Receiver<i64>>,
-) -> (Fetched, usize, bool) {
+) -> Read {
     let image = broker.image();
+    let mut throttled_bytes = 0usize;
     let mut spliced = Vec::new();
     let mut total_bytes = 0usize;
     let mut has_error = false;
@@ -110,7 +127,10 @@ fn read_once(
                     // The follower must truncate before anything else happens.
                     has_error = true;
                 }
-                Ok(PartitionRead::Records { records, high_watermark, log_start_offset }) => {
+                Ok(PartitionRead::Records { records, high_watermark, log_start_offset, throttled }) => {
+                    if throttled {
+                        throttled_bytes += records.len();
+                    }
                     data.high_watermark = high_watermark;
                     data.last_stable_offset = high_watermark;
                     data.log_start_offset = log_start_offset;
@@ -153,12 +173,13 @@ fn read_once(
     }
     let mut response = FetchResponse::default();
     response.responses = topics;
-    (Fetched { response, spliced }, total_bytes, has_error)
+    Read { fetched: Fetched { response, spliced }, bytes: total_bytes, has_error, throttled_bytes }
 }
 
 /// What a fetch found in one partition.
 enum PartitionRead {
-    Records { records: LogSlices, high_watermark: i64, log_start_offset: i64 },
+    /// `throttled`: read by a follower of a partition under the leader's replication throttle.
+    Records { records: LogSlices, high_watermark: i64, log_start_offset: i64, throttled: bool },
     /// A follower's log diverges from the leader's after `end_offset` of `epoch` (KIP-320).
     Diverging { epoch: i32, end_offset: i64, high_watermark: i64, log_start_offset: i64 },
 }
@@ -179,6 +200,8 @@ fn read_partition(
         return Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1));
     };
     let state = partition.leader_state(fetch.current_leader_epoch).map_err(|code| (KafkaError::new(code), -1, -1))?;
+    let mut throttled = false;
+    let mut held_back = false;
     let limit = if replica_id >= 0 {
         if !state.replicas.contains(&replica_id) {
             return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
@@ -202,6 +225,11 @@ fn read_partition(
         if partition.record_follower_fetch(replica_id, fetch.fetch_offset, fetch.log_start_offset, now_ms()) {
             broker.expand_isr(partition.clone(), replica_id);
         }
+        // An out-of-sync follower of a throttled partition gets no records while the
+        // throttle is exceeded (Kafka's `shouldLeaderThrottle`).
+        let quota = broker.replicas.leader_quota();
+        throttled = quota.is_throttled(topic, index);
+        held_back = throttled && !state.isr.contains(&replica_id) && quota.is_exceeded(Instant::now());
         watchers.push(partition.subscribe_log_end());
         ReadLimit::LogEnd
     } else {
@@ -210,9 +238,10 @@ fn read_partition(
     };
     match partition.read(fetch.fetch_offset, max_bytes, min_one_batch, limit) {
         Ok(read) => Ok(PartitionRead::Records {
-            records: read.records,
+            records: if held_back { LogSlices::default() } else { read.records },
             high_watermark: read.high_watermark,
             log_start_offset: read.log_start_offset,
+            throttled,
         }),
         Err(PartitionError::Read(e)) => {
             let high_watermark = partition.high_watermark();

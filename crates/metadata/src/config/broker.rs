@@ -529,6 +529,26 @@ impl BrokerConfig {
         u64::try_from(self.long("spool.log.drop.behind.bytes")).unwrap_or(0)
     }
 
+    /// `leader.replication.throttled.rate` in bytes/s (Long.MAX_VALUE: no throttle).
+    pub fn leader_replication_throttled_rate(&self) -> i64 {
+        self.long("leader.replication.throttled.rate")
+    }
+
+    /// `follower.replication.throttled.rate` in bytes/s (Long.MAX_VALUE: no throttle).
+    pub fn follower_replication_throttled_rate(&self) -> i64 {
+        self.long("follower.replication.throttled.rate")
+    }
+
+    /// `replication.quota.window.num` (11): samples of the replication throttles' rates.
+    pub fn replication_quota_window_num(&self) -> i32 {
+        self.int("replication.quota.window.num")
+    }
+
+    /// `replication.quota.window.size.seconds` (1): the span of each sample.
+    pub fn replication_quota_window_size_seconds(&self) -> i32 {
+        self.int("replication.quota.window.size.seconds")
+    }
+
     /// `log.flush.interval.messages` (Long.MAX_VALUE).
     pub fn log_flush_interval_messages(&self) -> i64 {
         self.long("log.flush.interval.messages")
@@ -789,10 +809,20 @@ impl BrokerConfig {
     }
 }
 
+/// The broker configs of replication throttling, which only a broker's dynamic config
+/// sets (Kafka's `QuotaConfigs.brokerQuotaConfigs`); kafka-reassign-partitions sets the
+/// first two with `--throttle` and deletes all three once the moves completed.
+pub const REPLICATION_THROTTLE_CONFIGS: &[&str] = &[
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
+];
+
 /// Checks a change of a dynamic broker config (IncrementalAlterConfigs or AlterConfigs on
 /// a broker resource, or the cluster default): `value` `None` removes it. Spool applies at
 /// runtime the broker defaults of topic configs (Kafka's `DynamicLogConfig`), which every
-/// partition without a topic override follows at once.
+/// partition without a topic override follows at once, and the replication throttles
+/// ([`REPLICATION_THROTTLE_CONFIGS`]).
 ///
 /// # Errors
 /// [`ConfigError::UnknownKey`], [`ConfigError::NotDynamic`] for a config Kafka reads only
@@ -804,7 +834,7 @@ pub fn validate_dynamic_broker_config(key: &str, value: Option<&str>) -> Result<
         return Err(ConfigError::NotDynamic { key: key.to_string() });
     }
     let topic_default = topic_config_defs().iter().any(|t| t.broker_synonyms.iter().any(|s| s.name == def.name));
-    if !topic_default {
+    if !topic_default && !REPLICATION_THROTTLE_CONFIGS.contains(&def.name) {
         return Err(ConfigError::NotDynamicInSpool { key: key.to_string() });
     }
     if let Some(value) = value {

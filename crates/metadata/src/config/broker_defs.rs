@@ -3,9 +3,9 @@
 //! Names, types, defaults, validators and the dynamic (runtime-changeable) flag follow Kafka
 //! 3.9 (`KafkaConfig`, `ServerLogConfigs`, `ReplicationConfigs`, `KRaftConfigs`,
 //! `SocketServerConfigs`, `GroupCoordinatorConfig`, `TransactionLogConfigs`, `CleanerConfig`,
-//! `QuorumConfig`, `DynamicBrokerConfig`). Security (SSL/SASL), quota, metrics and plugin
-//! class configs are left out: Spool does not implement them, and accepting them silently
-//! would promise what it does not do.
+//! `QuorumConfig`, `DynamicBrokerConfig`, and the replication throttles of `QuotaConfigs`).
+//! Security (SSL/SASL), client quota, metrics and plugin class configs are left out: Spool
+//! does not implement them, and accepting them silently would promise what it does not do.
 
 use super::listener::{
     check_listener_protocol_map, check_listeners, check_quorum_bootstrap_servers, check_quorum_voters,
@@ -111,6 +111,10 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("delete.topic.enable", Boolean, Some("true"), "Allow topics to be deleted; when false DeleteTopics fails."),
     def("fetch.max.bytes", Int, Some("57671680"), "Maximum bytes returned for one fetch request.").check(at_least(1024)),
     def("fetch.purgatory.purge.interval.requests", Int, Some("1000"), "Purge interval (in requests) of the fetch purgatory."),
+    def("follower.replication.throttled.rate", Long, Some(LONG_MAX),
+        "Bytes per second this broker fetches, as a follower, for the replicas listed in topics' \
+         follower.replication.throttled.replicas that are not in sync; dynamic (kafka-reassign-partitions --throttle sets it).")
+        .check(at_least(0)).dynamic(),
     def("group.consumer.assignors", List, Some("uniform,range"),
         "Server-side assignors of consumer groups (KIP-848), uniform and/or range; the first is the default."),
     def("group.consumer.heartbeat.interval.ms", Int, Some("5000"), "How often consumer group members heartbeat.")
@@ -139,6 +143,10 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("leader.imbalance.per.broker.percentage", Int, Some("10"),
         "Leader imbalance per broker (percent) above which a ZooKeeper-mode controller rebalances; accepted for \
          compatibility: as KRaft's, Spool's controller moves every partition whose preferred replica can lead back to it."),
+    def("leader.replication.throttled.rate", Long, Some(LONG_MAX),
+        "Bytes per second this broker sends, as a leader, to out-of-sync followers of the replicas listed in topics' \
+         leader.replication.throttled.replicas; dynamic (kafka-reassign-partitions --throttle sets it).")
+        .check(at_least(0)).dynamic(),
     def("listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
         "Map from listener name to security protocol, as NAME:PROTOCOL,... Each listener needs an entry.")
         .check(Validator::Custom { describe: "NAME:PROTOCOL,...", check: check_listener_protocol_map }).dynamic(),
@@ -300,6 +308,10 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
         "Most bytes of requests queued before no more are read; -1 is no limit, else at least socket.request.max.bytes."),
     def("queued.max.requests", Int, Some("500"), "Most requests queued before the network threads stop reading.")
         .check(at_least(1)),
+    def("replica.alter.log.dirs.io.max.bytes.per.second", Long, Some(LONG_MAX),
+        "Bytes per second of replica moves between log directories of one broker; accepted for compatibility \
+         (kafka-reassign-partitions clears it): a Spool broker keeps its replicas in one directory and never moves them.")
+        .check(at_least(0)).dynamic(),
     def("replica.fetch.backoff.ms", Int, Some("1000"), "Sleep after a replica fetch error.").check(at_least(0)),
     def("replica.fetch.max.bytes", Int, Some("1048576"), "Bytes a replica fetch asks for per partition.").check(at_least(0)),
     def("replica.fetch.min.bytes", Int, Some("1"), "Least bytes a replica fetch waits for."),
@@ -312,6 +324,11 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
         "A follower that has not caught up within this time leaves the ISR."),
     def("replica.socket.receive.buffer.bytes", Int, Some("65536"), "Socket receive buffer of replica fetches."),
     def("replica.socket.timeout.ms", Int, Some("30000"), "Socket timeout of replica fetches."),
+    def("replication.quota.window.num", Int, Some("11"),
+        "Samples kept to measure the replication throttles' rates (see leader.replication.throttled.rate).")
+        .check(at_least(1)),
+    def("replication.quota.window.size.seconds", Int, Some("1"), "Time span of each sample of the replication throttles' rates.")
+        .check(at_least(1)),
     def("request.timeout.ms", Int, Some("30000"), "Longest the broker waits for a response to its own requests."),
     def("reserved.broker.max.id", Int, Some("1000"), "ZooKeeper-era highest manually assigned broker id; unused by Spool.")
         .check(at_least(0)),

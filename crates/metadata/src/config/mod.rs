@@ -38,14 +38,16 @@ mod value;
 
 use std::path::PathBuf;
 
-pub use broker::{validate_dynamic_broker_config, BrokerConfig, DynamicScope, ProcessRole, PROPERTIES_FILE_MAX_BYTES};
+pub use broker::{
+    validate_dynamic_broker_config, BrokerConfig, DynamicScope, ProcessRole, PROPERTIES_FILE_MAX_BYTES, REPLICATION_THROTTLE_CONFIGS,
+};
 pub use broker_defs::{broker_config_def, broker_config_defs};
 pub use describe::{describe_broker_configs, describe_topic_configs, ConfigSynonym, DescribedConfig};
 pub use listener::{Listener, QuorumVoter, SecurityProtocol};
 pub use properties::{parse_properties, PropertyLine};
 pub use topic::{
     resolve_topic_config, topic_config_def, topic_config_defs, validate_topic_config, validate_topic_configs,
-    BrokerSynonym, SynonymUnit, TimestampType, TopicConfig, TopicConfigDef,
+    BrokerSynonym, SynonymUnit, ThrottledPartitions, TimestampType, TopicConfig, TopicConfigDef,
 };
 pub use value::ConfigValue;
 

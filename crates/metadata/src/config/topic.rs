@@ -2,7 +2,7 @@
 //! defaults (`ServerTopicConfigSynonyms`), validation for CreateTopics/AlterConfigs, and the
 //! resolved [`TopicConfig`] a partition runs with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::broker::BrokerConfig;
 use super::broker_defs::{
@@ -415,6 +415,44 @@ fn check_throttled_replicas(value: &str) -> Result<(), String> {
     }
 }
 
+/// The partitions of one topic whose replication a broker throttles, read from its
+/// `leader.replication.throttled.replicas` or `follower.replication.throttled.replicas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThrottledPartitions {
+    /// `*`: every partition of the topic, on every broker.
+    All,
+    /// The partitions listed as `partition:broker` with this broker's id.
+    Listed(BTreeSet<i32>),
+}
+
+impl ThrottledPartitions {
+    /// Reads a throttled-replicas value as broker `broker_id` applies it (Kafka's
+    /// `TopicConfigHandler.parseThrottledPartitions`); `None` when it names no partition
+    /// on that broker. Entries that do not parse (the controller checked the value with
+    /// [`validate_topic_config`]) are skipped.
+    pub fn parse(value: &str, broker_id: i32) -> Option<ThrottledPartitions> {
+        let entries = super::value::parse_list(value);
+        if entries.concat() == "*" {
+            return Some(ThrottledPartitions::All);
+        }
+        let listed: BTreeSet<i32> = entries
+            .iter()
+            .filter_map(|e| e.split_once(':'))
+            .filter(|(_, broker)| broker.trim().parse::<i32>().ok() == Some(broker_id))
+            .filter_map(|(partition, _)| partition.trim().parse::<i32>().ok())
+            .collect();
+        (!listed.is_empty()).then_some(ThrottledPartitions::Listed(listed))
+    }
+
+    /// Whether `partition` is throttled.
+    pub fn contains(&self, partition: i32) -> bool {
+        match self {
+            ThrottledPartitions::All => true,
+            ThrottledPartitions::Listed(partitions) => partitions.contains(&partition),
+        }
+    }
+}
+
 /// Kafka's `MetadataVersionValidator`: a known version such as `2.8`, `3.0-IV1` or `0.10.2`.
 pub(crate) fn check_metadata_version(value: &str) -> Result<(), String> {
     // (version, highest IV); None for versions without IV variants.
@@ -620,6 +658,20 @@ mod tests {
         );
         assert_eq!(resolve_topic_config(&broker("log.retention.hours=-1"), &BTreeMap::new()).retention_ms, -1);
         assert_eq!(resolve_topic_config(&broker(""), &overrides(&[("retention.ms", "-1")])).retention_ms, -1);
+    }
+
+    #[test]
+    fn throttled_replicas_name_the_partitions_of_one_broker_or_all() {
+        let listed = |parts: &[i32]| Some(ThrottledPartitions::Listed(parts.iter().copied().collect()));
+        assert_eq!(ThrottledPartitions::parse("0:1,1:2,2:1", 1), listed(&[0, 2]));
+        assert_eq!(ThrottledPartitions::parse(" 0:1 , 1:2 ", 2), listed(&[1]));
+        assert_eq!(ThrottledPartitions::parse("0:1,1:2", 3), None);
+        assert_eq!(ThrottledPartitions::parse("", 1), None);
+        assert_eq!(ThrottledPartitions::parse("*", 7), Some(ThrottledPartitions::All));
+        let all = ThrottledPartitions::All;
+        assert!(all.contains(5));
+        let some = ThrottledPartitions::parse("0:1,2:1", 1).unwrap();
+        assert!(some.contains(2) && !some.contains(1));
     }
 
     #[test]

@@ -572,7 +572,21 @@ mod tests {
         assert_eq!(static_config.with_dynamic(&image, 2).min_insync_replicas(), 2);
         assert_eq!(static_config.with_dynamic(&image, 1).min_insync_replicas(), 1);
 
+        // The replication throttles, which only dynamic configs set.
+        let throttle = [set("leader.replication.throttled.rate", "1000"), set("follower.replication.throttled.rate", "2000")];
+        let records = alter_broker_configs(&image, Some(1), &throttle, false).unwrap();
+        apply(&mut image, &records);
+        assert_eq!(static_config.with_dynamic(&image, 1).leader_replication_throttled_rate(), 1000);
+        assert_eq!(static_config.with_dynamic(&image, 1).follower_replication_throttled_rate(), 2000);
+        assert_eq!(static_config.with_dynamic(&image, 2).leader_replication_throttled_rate(), i64::MAX);
+        let clear: Vec<_> =
+            config::REPLICATION_THROTTLE_CONFIGS.iter().map(|key| (key.to_string(), AlterOp::Delete, None)).collect();
+        let records = alter_broker_configs(&image, Some(1), &clear, false).unwrap();
+        apply(&mut image, &records);
+        assert!(image.configs(&ConfigResource::Broker(1)).is_empty());
+
         for (key, value, why) in [
+            ("leader.replication.throttled.rate", "-1", "invalid value"),
             ("num.io.threads", "4", "cannot update config 'num.io.threads' dynamically yet"),
             ("broker.id", "4", "cannot be updated dynamically"),
             ("log.retention.ms", "soon", "invalid value"),
