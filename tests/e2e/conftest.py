@@ -99,8 +99,10 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 class Broker:
     """A real `spool server` process on a loopback port with its own data dir."""
 
-    def __init__(self, data_dir: Path, port: int | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, sets: dict | None = None):
         self.binary = spool_bin()
+        # Broker configs passed as `--set key=value`.
+        self.sets = dict(sets or {})
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -120,6 +122,8 @@ class Broker:
         log.write(f"\n===== start #{self.starts} =====\n".encode())
         log.flush()
         cmd = [str(self.binary), "server", "--data-dir", str(self.data_dir), "--listen", self.bootstrap]
+        for key, value in self.sets.items():
+            cmd += ["--set", f"{key}={value}"]
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")

@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import TopicAlreadyExistsError
 
-from conftest import stored_codecs, unique_topic
+from conftest import Broker, stored_codecs, unique_topic
 
 READ_TIMEOUT_S = 30.0
 
@@ -243,6 +243,23 @@ def test_describe_log_dirs(admin, bootstrap, broker):
 
     [only_one] = admin.describe_log_dirs(topic_partitions={topic: [1]})[0]["log_dirs"]
     assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in only_one["topics"]] == [(topic, [1])]
+
+
+def test_a_broker_reports_its_rack(tmp_path):
+    """`broker.rack` reaches clients in the broker list (Metadata and DescribeCluster),
+    which rack-aware clients and tools read."""
+    racked = Broker(tmp_path / "data", sets={"broker.rack": "eu-west-1a"})
+    racked.start()
+    try:
+        client = KafkaAdminClient(bootstrap_servers=racked.bootstrap, client_id="spool-rack-check")
+        try:
+            described = client.describe_cluster()
+            assert [(b["broker_id"], b["rack"]) for b in described["brokers"]] == [(1, "eu-west-1a")], described
+            assert [(b.node_id, b.rack) for b in client._client.cluster.brokers()] == [(1, "eu-west-1a")]
+        finally:
+            client.close()
+    finally:
+        racked.stop()
 
 
 def test_replication_throttle_rates_are_dynamic_broker_configs(admin):

@@ -168,7 +168,7 @@ impl Broker {
                 security_protocol: self.config.listener_security_protocol(&l.name).map_or(0, |p| p.id()),
             })
             .collect();
-        BrokerRecord { broker_id: self.node_id, endpoints, rack: None }
+        BrokerRecord { broker_id: self.node_id, endpoints, rack: self.config.broker_rack() }
     }
 
     /// Hands out the next producer id, reserving a new block through the controller when

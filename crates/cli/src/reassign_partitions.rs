@@ -28,8 +28,9 @@
 //!
 //! Unlike Kafka: a broker keeps its replicas in one log directory, so `log_dirs` entries
 //! must be `"any"` and `--replica-alter-log-dirs-throttle` is refused. `--generate`
-//! places replicas as topic creation does, partition `p`'s replicas on brokers
-//! `p, p+1, …` of the list (Kafka starts at a random broker).
+//! places replicas as topic creation does (`spool_metadata::placement`: by rack when the
+//! brokers name one, unless `--disable-rack-aware`), with the first partition on the
+//! lowest broker id (Kafka starts at a random broker).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
 use spool_metadata::config::REPLICATION_THROTTLE_CONFIGS;
+use spool_metadata::placement::{place_replicas, Candidate};
 
 use crate::admin::{
     duplicates, unique_partitions, AdminClient, AdminTimeouts, ConfigChanges, Reassignment, TopicPartition, REASSIGNMENT_TIMEOUT_MS,
@@ -107,7 +109,7 @@ pub(crate) struct ReassignPartitionsArgs {
     /// Leave the replication throttles set (--verify, --cancel)
     #[arg(long = "preserve-throttles")]
     preserve_throttles: bool,
-    /// Accepted for compatibility: --generate does not place by rack
+    /// Place the replicas without regard to the brokers' racks (--generate)
     #[arg(long = "disable-rack-aware")]
     disable_rack_aware: bool,
     /// Accepted for compatibility: the wait for log directory moves, which Spool has none of
@@ -176,8 +178,12 @@ fn execute(args: &ReassignPartitionsArgs) -> Result<bool> {
         let brokers = parse_broker_list(args.broker_list.as_deref().unwrap_or_default())?;
         let (metadata, _) = connect()?.metadata()?;
         let current = assignment_of_topics(&metadata, &topics)?;
-        let live: BTreeSet<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
-        let brokers: Vec<i32> = brokers.into_iter().filter(|b| live.contains(b)).collect();
+        let brokers: Vec<Candidate<'_>> = metadata
+            .brokers
+            .iter()
+            .filter(|b| brokers.contains(&b.node_id.0))
+            .map(|b| (b.node_id.0, if args.disable_rack_aware { None } else { b.rack.as_deref() }))
+            .collect();
         let proposed = propose(&current, &brokers)?;
         println!("Current partition replica assignment\n{}\n", to_json(&current));
         println!("Proposed partition reassignment configuration\n{}", to_json(&proposed));
@@ -362,19 +368,26 @@ fn assignment_of_partitions(metadata: &MetadataResponse, partitions: impl Iterat
     Ok(assignment)
 }
 
-/// `--generate`: each topic keeps its replication factor; partition `p`'s replicas go to
-/// brokers `p, p+1, …` (mod the list), as Spool places the partitions of a new topic.
-fn propose(current: &Assignment, brokers: &[i32]) -> Result<Assignment> {
+/// `--generate`: each topic keeps its replication factor, its partitions placed on
+/// `brokers` as Spool places the partitions of a new topic.
+fn propose(current: &Assignment, brokers: &[Candidate<'_>]) -> Result<Assignment> {
     let mut proposed = Assignment::new();
-    for ((topic, partition), replicas) in current {
+    let topics: BTreeSet<&str> = current.keys().map(|(topic, _)| topic.as_str()).collect();
+    for topic in topics {
+        let partitions: Vec<(i32, usize)> = current
+            .range((topic.to_string(), i32::MIN)..=(topic.to_string(), i32::MAX))
+            .map(|((_, partition), replicas)| (*partition, replicas.len()))
+            .collect();
         // The topic's first partition sets its factor, as in Kafka's `calculateAssignment`.
-        let factor = current.range((topic.clone(), i32::MIN)..).next().map_or(replicas.len(), |(_, r)| r.len());
+        let factor = partitions.first().map_or(0, |(_, factor)| *factor);
         if factor > brokers.len() {
             bail!("Replication factor: {factor} larger than available brokers: {}.", brokers.len());
         }
-        let start = usize::try_from(*partition).unwrap_or(0);
-        let placed = (0..factor).map(|r| brokers[(start + r) % brokers.len()]).collect();
-        proposed.insert((topic.clone(), *partition), placed);
+        let count = partitions.last().map_or(0, |(partition, _)| partition + 1);
+        let mut placed = place_replicas(brokers, 0, count, factor);
+        for (partition, _) in partitions {
+            proposed.insert((topic.to_string(), partition), placed.remove(&partition).unwrap_or_default());
+        }
     }
     Ok(proposed)
 }
@@ -735,11 +748,15 @@ mod tests {
     fn generate_keeps_each_topics_replication_factor_over_the_given_brokers() {
         let current: Assignment =
             [(("t".into(), 0), vec![1, 2]), (("t".into(), 1), vec![2, 1]), (("u".into(), 0), vec![1])].into_iter().collect();
-        let proposed = propose(&current, &[2, 3, 4]).unwrap();
+        let proposed = propose(&current, &[(2, None), (3, None), (4, None)]).unwrap();
         assert_eq!(proposed[&("t".to_string(), 0)], vec![2, 3]);
         assert_eq!(proposed[&("t".to_string(), 1)], vec![3, 4]);
         assert_eq!(proposed[&("u".to_string(), 0)], vec![2]);
-        assert!(propose(&current, &[2]).unwrap_err().to_string().contains("larger than available brokers: 1"));
+        assert!(propose(&current, &[(2, None)]).unwrap_err().to_string().contains("larger than available brokers: 1"));
+        // By rack unless --disable-rack-aware: each partition of t on both racks.
+        let racked = propose(&current, &[(2, Some("a")), (3, Some("a")), (4, Some("b"))]).unwrap();
+        assert_eq!(racked[&("t".to_string(), 0)], vec![2, 4]);
+        assert_eq!(racked[&("t".to_string(), 1)], vec![4, 3]);
         assert_eq!(
             to_json(&proposed),
             r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3],"log_dirs":["any","any"]},{"topic":"t","partition":1,"replicas":[3,4],"log_dirs":["any","any"]},{"topic":"u","partition":0,"replicas":[2],"log_dirs":["any"]}]}"#

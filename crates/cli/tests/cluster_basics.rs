@@ -285,6 +285,53 @@ fn replication_factor_three_spreads_replicas_and_balances_leaders() {
 }
 
 #[test]
+fn brokers_report_their_racks_and_new_partitions_are_spread_over_them() {
+    let _exclusive = harness::cluster::exclusive();
+    let mut cluster = Cluster::builder(3)
+        .set("broker.session.timeout.ms", &SESSION_TIMEOUT_MS.to_string())
+        .set("broker.heartbeat.interval.ms", "500")
+        .set_on(1, "broker.rack", "rack-a")
+        .set_on(2, "broker.rack", "rack-a")
+        .set_on(3, "broker.rack", "rack-b")
+        .start();
+    // Metadata tells clients each broker's rack.
+    let versions = harness::tool_output("broker-api-versions", &cluster.addr(2), &[]);
+    for (id, rack) in [(1, "rack-a"), (2, "rack-a"), (3, "rack-b")] {
+        assert!(versions.contains(&format!(" (id: {id} rack: {rack}) -> (")), "{versions}");
+    }
+
+    // Every partition of a factor-2 topic has a replica on each rack, so node 3, alone on
+    // rack-b, holds them all (in id order alone, partition 0 would be on nodes 1 and 2);
+    // leaders still rotate over the three nodes. Partitions added later too.
+    let topic = harness::unique_topic("racks");
+    create_topic(&cluster.bootstrap(), &topic, 6, 2, &[]).expect("create the topic");
+    topics_tool(&cluster.addr(1), &["--alter", "--topic", &topic, "--partitions", "9"]);
+    let view = cluster.wait_for("9 partitions in sync", WAIT, |v| v.answers().count() == 3 && v.fully_replicated(&topic, 9));
+    let mut leaders = BTreeMap::<i32, usize>::new();
+    for p in 0..9 {
+        let replicas = view.partition(&topic, p).map(|m| m.replicas.clone()).unwrap_or_default();
+        assert!(replicas.len() == 2 && replicas.contains(&3), "partition {p} is not on both racks: {replicas:?}");
+        *leaders.entry(replicas[0]).or_default() += 1;
+    }
+    assert_eq!(leaders, BTreeMap::from([(1, 3), (2, 3), (3, 3)]));
+
+    // reassign-partitions --generate places by rack too, unless told not to.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let topics = dir.path().join("topics.json");
+    std::fs::write(&topics, format!(r#"{{"version":1,"topics":[{{"topic":"{topic}"}}]}}"#)).expect("write topics file");
+    let generate = |extra: &[&str]| {
+        let args = [&["--generate", "--topics-to-move-json-file", topics.to_str().expect("utf-8"), "--broker-list", "1,2,3"][..], extra].concat();
+        let (code, out, err) = reassign(&cluster.addr(1), &args);
+        assert_eq!(code, Some(0), "{err}");
+        out.lines().last().unwrap_or_default().to_string()
+    };
+    let by_rack = generate(&[]);
+    assert!(by_rack.contains(&format!(r#"{{"topic":"{topic}","partition":0,"replicas":[1,3],"#)), "{by_rack}");
+    let by_id = generate(&["--disable-rack-aware"]);
+    assert!(by_id.contains(&format!(r#"{{"topic":"{topic}","partition":0,"replicas":[1,2],"#)), "{by_id}");
+}
+
+#[test]
 fn replication_factor_above_the_broker_count_is_refused() {
     let _exclusive = harness::cluster::exclusive();
     let cluster = start_cluster();

@@ -10,6 +10,7 @@
 //! - [`image`]: the in-memory state those records build ([`MetadataImage`]).
 //! - [`controller`]: decisions (topic creation and placement, deletion, partition
 //!   growth, config changes, producer-id blocks) as functions from an image to records.
+//! - [`placement`]: where the replicas of new partitions go (by rack when brokers name one).
 //! - [`config`]: the catalog of broker and topic configs with Kafka's names, defaults,
 //!   validation and DescribeConfigs view.
 //!
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod controller;
 pub mod image;
+pub mod placement;
 pub mod records;
 pub mod topic_name;
 

@@ -137,12 +137,20 @@ pub struct ClusterBuilder {
     data_dirs: Vec<(i32, PathBuf)>,
     /// `metadata.log.dir` of the nodes whose metadata log is not in their data directory.
     metadata_dirs: Vec<(i32, PathBuf)>,
+    /// `--set key=value` of one node: (node, key, value).
+    node_sets: Vec<(i32, String, String)>,
 }
 
 impl ClusterBuilder {
     /// Adds `--set key=value` to every node (e.g. a shorter `broker.session.timeout.ms`).
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.sets.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds `--set key=value` to node `id` only (e.g. its `broker.rack`).
+    pub fn set_on(mut self, id: i32, key: &str, value: &str) -> Self {
+        self.node_sets.push((id, key.to_string(), value.to_string()));
         self
     }
 
@@ -205,6 +213,12 @@ impl ClusterBuilder {
                         .find(|(node, _)| *node == id)
                         .map_or_else(|| temp.path().join(format!("node-{id}")), |(_, dir)| dir.clone()),
                     metadata_dir: self.metadata_dirs.iter().find(|(node, _)| *node == id).map(|(_, dir)| dir.clone()),
+                    sets: self
+                        .node_sets
+                        .iter()
+                        .filter(|(node, _, _)| *node == id)
+                        .map(|(_, key, value)| (key.clone(), value.clone()))
+                        .collect(),
                     log_path: temp.path().join(format!("node-{id}.log")),
                     child: None,
                     paused: false,
@@ -238,6 +252,8 @@ struct Node {
     controller_port: u16,
     data_dir: PathBuf,
     metadata_dir: Option<PathBuf>,
+    /// This node's own `--set`s, after the cluster's.
+    sets: Vec<(String, String)>,
     log_path: PathBuf,
     child: Option<Child>,
     paused: bool,
@@ -270,6 +286,7 @@ impl Cluster {
             sets: Vec::new(),
             data_dirs: Vec::new(),
             metadata_dirs: Vec::new(),
+            node_sets: Vec::new(),
         }
     }
 
@@ -651,7 +668,7 @@ impl Cluster {
             "--data-dir".into(),
             node.data_dir.to_string_lossy().into_owned(),
         ];
-        for (key, value) in &self.sets {
+        for (key, value) in self.sets.iter().chain(&node.sets) {
             args.push("--set".into());
             args.push(format!("{key}={value}"));
         }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::config;
 use crate::image::MetadataImage;
+use crate::placement;
 use crate::records::{BrokerRecord, ConfigRecord, ConfigResource, MetadataRecord, PartitionRecord, TopicRecord};
 use crate::topic_name::{collision_key, validate_topic_name};
 
@@ -366,16 +367,15 @@ fn check_partition_count(partitions: i32) -> Result<(), ControllerError> {
     Ok(())
 }
 
-/// Spreads `count` new partitions (numbered from `first`) over the registered brokers:
-/// replica `r` of partition `p` goes to broker `(p + r) mod n` in id order, so leaders
-/// (the first replica) rotate over the brokers.
+/// Spreads `count` new partitions (numbered from `first`) over the live brokers, by their
+/// racks when they name them (see [`crate::placement`]).
 fn place_replicas(
     image: &MetadataImage,
     first: i32,
     count: i32,
     replication_factor: i16,
 ) -> Result<BTreeMap<i32, Vec<i32>>, ControllerError> {
-    let brokers: Vec<i32> = image.live_brokers().map(|b| b.broker_id).collect();
+    let brokers: Vec<placement::Candidate<'_>> = image.live_brokers().map(|b| (b.broker_id, b.rack.as_deref())).collect();
     if replication_factor < 1 {
         return Err(ControllerError::InvalidReplicationFactor("Replication factor must be larger than 0.".into()));
     }
@@ -386,13 +386,7 @@ fn place_replicas(
             brokers.len()
         )));
     }
-    let n = brokers.len();
-    Ok((first..first + count)
-        .map(|p| {
-            let replicas = (0..replication_factor as usize).map(|r| brokers[(p as usize + r) % n]).collect();
-            (p, replicas)
-        })
-        .collect())
+    Ok(placement::place_replicas(&brokers, first, count, replication_factor as usize))
 }
 
 fn check_assignments(
