@@ -220,6 +220,20 @@ impl Partition {
         if state.leader != self.node_id {
             return Err(ResponseError::NotLeaderOrFollower);
         }
+        Self::check_epoch(state, current_leader_epoch)
+    }
+
+    /// The state of a partition this broker holds a replica of, leader or follower, checked
+    /// against the client's leader epoch as [`Partition::leader_state`] does: a consumer
+    /// may fetch from a follower (KIP-392).
+    ///
+    /// # Errors
+    /// As [`Partition::leader_state`], without the leader check.
+    pub fn replica_state(&self, current_leader_epoch: i32) -> Result<Arc<PartitionState>, ResponseError> {
+        Self::check_epoch(self.state(), current_leader_epoch)
+    }
+
+    fn check_epoch(state: Arc<PartitionState>, current_leader_epoch: i32) -> Result<Arc<PartitionState>, ResponseError> {
         if current_leader_epoch >= 0 && current_leader_epoch != state.leader_epoch {
             return Err(if current_leader_epoch < state.leader_epoch {
                 ResponseError::FencedLeaderEpoch
@@ -558,6 +572,18 @@ impl Partition {
             && !self.isr_change_in_flight.load(Ordering::SeqCst)
     }
 
+    /// The followers this leader knows to hold what a consumer reads from `offset` (their
+    /// log start at or below it, their log end at or above it), from their last fetches:
+    /// where that consumer could be sent instead (KIP-392), with each one's log end.
+    pub fn followers_holding(&self, offset: i64) -> Vec<(i32, i64)> {
+        self.followers
+            .lock()
+            .iter()
+            .filter(|(_, f)| f.log_start_offset <= offset && f.log_end_offset >= offset)
+            .map(|(id, f)| (*id, f.log_end_offset))
+            .collect()
+    }
+
     /// In-sync followers that have not caught up within `lag_max_ms`.
     pub fn lagging_followers(&self, now_ms: i64, lag_max_ms: i64) -> Vec<i32> {
         let state = self.state.borrow();
@@ -747,6 +773,35 @@ mod tests {
         leader.set_state(led_by(2, 1), NOW_MS);
         let outcome = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("woken by the leadership change");
         assert_eq!(outcome.unwrap(), Err(CommitWait::LeadershipLost));
+    }
+
+    #[test]
+    fn a_follower_serves_consumers_in_its_leaders_epoch_and_the_leader_knows_which_hold_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = replica(&dir, 1, led_by(1, 3));
+        let follower = replica(&dir, 2, led_by(1, 3));
+        // Leader-only requests refuse a follower; a consumer's fetch may be served by it.
+        assert_eq!(follower.leader_state(3).unwrap_err(), ResponseError::NotLeaderOrFollower);
+        assert_eq!(follower.replica_state(3).unwrap().leader, 1);
+        assert_eq!(follower.replica_state(-1).unwrap().leader_epoch, 3);
+        assert_eq!(follower.replica_state(2).unwrap_err(), ResponseError::FencedLeaderEpoch);
+        assert_eq!(follower.replica_state(4).unwrap_err(), ResponseError::UnknownLeaderEpoch);
+
+        for value in ["a", "b", "c"] {
+            leader.append_as_leader(&batch(value), NOW_MS).unwrap();
+        }
+        // Follower 2 has offsets 0 and 1 (log end 2); follower 3 starts at 2 (log end 3).
+        leader.record_follower_fetch(2, 2, 0, NOW_MS);
+        leader.record_follower_fetch(3, 3, 2, NOW_MS);
+        let holding = |offset: i64| {
+            let mut found = leader.followers_holding(offset);
+            found.sort_unstable();
+            found
+        };
+        assert_eq!(holding(0), vec![(2, 2)]);
+        assert_eq!(holding(2), vec![(2, 2), (3, 3)], "a log end at the offset holds it: a consumer at the end waits there");
+        assert_eq!(holding(3), vec![(3, 3)]);
+        assert_eq!(holding(4), vec![]);
     }
 
     #[tokio::test]

@@ -3,6 +3,11 @@
 //! a high watermark it reads, not by a timer. A follower is answered up to the log end;
 //! one out of sync on a partition under the leader side's replication throttle gets no
 //! records while the throttle is exceeded (see [`crate::replication_quota`]).
+//!
+//! A consumer's fetch (v11 and later) may go to a follower, which serves it up to its
+//! own high watermark; with `replica.selector.class` set to Kafka's
+//! `RackAwareReplicaSelector`, the leader sends a consumer that names its rack to an
+//! in-sync replica on that rack (`preferred_read_replica`, KIP-392).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +23,7 @@ use tokio::sync::watch;
 use super::topic_name;
 use crate::broker::{now_ms, Broker};
 use crate::error::KafkaError;
-use crate::partition::{PartitionError, ReadLimit};
+use crate::partition::{Partition, PartitionError, PartitionState, ReadLimit};
 use crate::response::{marker, SPLICE_MIN_BYTES};
 
 /// Upper bound on how long one fetch may wait, whatever the client asks.
@@ -42,7 +47,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
         let mut watchers = Vec::new();
         let read = read_once(broker, &request, version, replica_id, &mut watchers);
         let done = read.bytes >= request.min_bytes.max(0) as usize
-            || read.has_error
+            || read.answer_now
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
         if done {
@@ -65,8 +70,9 @@ struct Read {
     fetched: Fetched,
     /// Record bytes in the answer.
     bytes: usize,
-    /// Whether a partition answers an error (or a divergence), so the fetch must not wait.
-    has_error: bool,
+    /// Whether a partition answers an error, a divergence or another replica to read
+    /// from, so the fetch must not wait.
+    answer_now: bool,
     /// Record bytes of partitions under the leader's replication throttle.
     throttled_bytes: usize,
 }
@@ -84,7 +90,7 @@ fn read_once(
     let mut throttled_bytes = 0usize;
     let mut spliced = Vec::new();
     let mut total_bytes = 0usize;
-    let mut has_error = false;
+    let mut answer_now = false;
     let response_max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -111,7 +117,7 @@ fn read_once(
                     broker,
                     name,
                     fetch,
-                    replica_id,
+                    Reader::of(request, version, replica_id),
                     (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes)),
                     total_bytes == 0,
                     watchers,
@@ -125,7 +131,14 @@ fn read_once(
                     data.last_stable_offset = high_watermark;
                     data.log_start_offset = log_start_offset;
                     // The follower must truncate before anything else happens.
-                    has_error = true;
+                    answer_now = true;
+                }
+                Ok(PartitionRead::Elsewhere { replica, high_watermark, log_start_offset }) => {
+                    data.preferred_read_replica = BrokerId(replica);
+                    data.high_watermark = high_watermark;
+                    data.last_stable_offset = high_watermark;
+                    data.log_start_offset = log_start_offset;
+                    answer_now = true;
                 }
                 Ok(PartitionRead::Records { records, high_watermark, log_start_offset, throttled }) => {
                     if throttled {
@@ -145,7 +158,7 @@ fn read_once(
                                 data.records = Some(bytes);
                             }
                             Err(e) => {
-                                has_error = true;
+                                answer_now = true;
                                 data.error_code = ResponseError::KafkaStorageError.code();
                                 tracing::warn!("fetch of {}-{} failed reading its segment: {e}", name.as_deref().unwrap_or("?"), fetch.partition);
                             }
@@ -153,7 +166,7 @@ fn read_once(
                     }
                 }
                 Err((e, high_watermark, log_start_offset)) => {
-                    has_error = true;
+                    answer_now = true;
                     data.error_code = e.code();
                     data.high_watermark = high_watermark;
                     data.last_stable_offset = high_watermark;
@@ -173,7 +186,31 @@ fn read_once(
     }
     let mut response = FetchResponse::default();
     response.responses = topics;
-    Read { fetched: Fetched { response, spliced }, bytes: total_bytes, has_error, throttled_bytes }
+    Read { fetched: Fetched { response, spliced }, bytes: total_bytes, answer_now, throttled_bytes }
+}
+
+/// Kafka's `RackAwareReplicaSelector` (`replica.selector.class`), on the leader: the
+/// replica a consumer on `rack` reading from `offset` should fetch from instead, if any.
+/// The leader keeps it if the leader is on that rack or no replica is; else the in-sync
+/// follower on that rack holding `offset` with the most records (the lowest id of equals).
+fn preferred_read_replica(broker: &Broker, partition: &Partition, state: &PartitionState, offset: i64, rack: &str) -> Option<i32> {
+    if rack.is_empty() || state.leader != broker.node_id || !broker.config.rack_aware_replica_selector() {
+        return None;
+    }
+    if broker.config.broker_rack().as_deref() == Some(rack) {
+        return None;
+    }
+    let image = broker.image();
+    partition
+        .followers_holding(offset)
+        .into_iter()
+        .filter(|(id, _)| {
+            state.isr.contains(id)
+                && !image.is_fenced(*id)
+                && image.broker(*id).and_then(|b| b.rack.as_deref()) == Some(rack)
+        })
+        .max_by_key(|(id, log_end)| (*log_end, -id))
+        .map(|(id, _)| id)
 }
 
 /// What a fetch found in one partition.
@@ -182,6 +219,27 @@ enum PartitionRead {
     Records { records: LogSlices, high_watermark: i64, log_start_offset: i64, throttled: bool },
     /// A follower's log diverges from the leader's after `end_offset` of `epoch` (KIP-320).
     Diverging { epoch: i32, end_offset: i64, high_watermark: i64, log_start_offset: i64 },
+    /// The consumer should read from `replica`, on its rack (KIP-392).
+    Elsewhere { replica: i32, high_watermark: i64, log_start_offset: i64 },
+}
+
+/// Who fetches: a follower (its broker id) or a consumer, with the consumer's rack.
+#[derive(Clone, Copy)]
+enum Reader<'a> {
+    Follower(i32),
+    /// `rack`: the consumer's `client.rack`, empty when it names none. `any_replica`: the
+    /// request may be served by a follower (Fetch v11 and later, as in Kafka).
+    Consumer { rack: &'a str, any_replica: bool },
+}
+
+impl<'a> Reader<'a> {
+    fn of(request: &'a FetchRequest, version: i16, replica_id: i32) -> Reader<'a> {
+        if replica_id >= 0 {
+            Reader::Follower(replica_id)
+        } else {
+            Reader::Consumer { rack: request.rack_id.as_str(), any_replica: version >= 11 }
+        }
+    }
 }
 
 type PartitionFetchError = (KafkaError, i64, i64);
@@ -190,7 +248,7 @@ fn read_partition(
     broker: &Arc<Broker>,
     topic: &str,
     fetch: &kafka_protocol::messages::fetch_request::FetchPartition,
-    replica_id: i32,
+    reader: Reader<'_>,
     max_bytes: usize,
     min_one_batch: bool,
     watchers: &mut Vec<watch::Receiver<i64>>,
@@ -199,10 +257,14 @@ fn read_partition(
     let Some(partition) = broker.replicas.get(topic, index) else {
         return Err((KafkaError::new(ResponseError::UnknownTopicOrPartition), -1, -1));
     };
-    let state = partition.leader_state(fetch.current_leader_epoch).map_err(|code| (KafkaError::new(code), -1, -1))?;
+    let state = match reader {
+        Reader::Consumer { any_replica: true, .. } => partition.replica_state(fetch.current_leader_epoch),
+        _ => partition.leader_state(fetch.current_leader_epoch),
+    }
+    .map_err(|code| (KafkaError::new(code), -1, -1))?;
     let mut throttled = false;
     let mut held_back = false;
-    let limit = if replica_id >= 0 {
+    let limit = if let Reader::Follower(replica_id) = reader {
         if !state.replicas.contains(&replica_id) {
             return Err((KafkaError::new(ResponseError::NotLeaderOrFollower), -1, -1));
         }
@@ -233,6 +295,12 @@ fn read_partition(
         watchers.push(partition.subscribe_log_end());
         ReadLimit::LogEnd
     } else {
+        if let Reader::Consumer { rack, any_replica: true } = reader {
+            if let Some(replica) = preferred_read_replica(broker, &partition, &state, fetch.fetch_offset, rack) {
+                let log_start_offset = partition.with_log(|log| log.log_start_offset()).unwrap_or(-1);
+                return Ok(PartitionRead::Elsewhere { replica, high_watermark: partition.high_watermark(), log_start_offset });
+            }
+        }
         watchers.push(partition.subscribe());
         ReadLimit::HighWatermark
     };

@@ -788,6 +788,12 @@ impl BrokerConfig {
         self.int("broker.heartbeat.interval.ms")
     }
 
+    /// Whether `replica.selector.class` is Kafka's `RackAwareReplicaSelector`: consumers
+    /// naming their rack are sent to an in-sync replica on it (KIP-392).
+    pub fn rack_aware_replica_selector(&self) -> bool {
+        self.string("replica.selector.class").as_deref() == Some(super::broker_defs::RACK_AWARE_REPLICA_SELECTOR)
+    }
+
     /// `broker.rack`, if set.
     pub fn broker_rack(&self) -> Option<String> {
         self.string("broker.rack")

@@ -31,6 +31,9 @@ pub(crate) const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "
 pub(crate) const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 pub(crate) const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+/// The replica selectors Spool has (`replica.selector.class`).
+pub(crate) const RACK_AWARE_REPLICA_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+const REPLICA_SELECTORS: &[&str] = &[RACK_AWARE_REPLICA_SELECTOR, "org.apache.kafka.common.replica.LeaderSelector"];
 
 /// gzip levels: 1..=9, or -1 for the codec's default (Kafka's `CompressionType.GZIP.levelValidator`).
 pub(crate) fn check_gzip_level(raw: &str) -> Result<(), std::string::String> {
@@ -322,6 +325,11 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), "How often high watermarks are checkpointed."),
     def("replica.lag.time.max.ms", Long, Some("30000"),
         "A follower that has not caught up within this time leaves the ISR."),
+    def("replica.selector.class", String, None,
+        "Where consumers that name their rack (client.rack) fetch from (KIP-392): \
+         org.apache.kafka.common.replica.RackAwareReplicaSelector sends them to an in-sync replica on their rack; \
+         unset (or org.apache.kafka.common.replica.LeaderSelector), to the leader. Other classes cannot be loaded by Spool.")
+        .check(Validator::OneOf(REPLICA_SELECTORS)),
     def("replica.socket.receive.buffer.bytes", Int, Some("65536"), "Socket receive buffer of replica fetches."),
     def("replica.socket.timeout.ms", Int, Some("30000"), "Socket timeout of replica fetches."),
     def("replication.quota.window.num", Int, Some("11"),
