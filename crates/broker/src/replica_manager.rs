@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use spool_metadata::config::{resolve_topic_config, BrokerConfig, ThrottledPartitions, TopicConfig};
+use spool_metadata::config::{
+    resolve_topic_config, BrokerConfig, ThrottledPartitions, TopicConfig, FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS,
+};
 use spool_metadata::records::ConfigResource;
 use spool_metadata::MetadataImage;
 use spool_storage::{CleaningCommit, Log};
@@ -155,7 +157,7 @@ impl ReplicaManager {
             let overrides = image.configs(&ConfigResource::Topic(topic.name.clone()));
             let config = resolve_topic_config(&broker_config, &overrides);
             for (key, throttled) in
-                [("leader.replication.throttled.replicas", &mut leader_throttled), ("follower.replication.throttled.replicas", &mut follower_throttled)]
+                [(LEADER_THROTTLED_REPLICAS, &mut leader_throttled), (FOLLOWER_THROTTLED_REPLICAS, &mut follower_throttled)]
             {
                 if let Some(partitions) = overrides.get(key).and_then(|v| ThrottledPartitions::parse(v, self.node_id)) {
                     throttled.insert(topic.name.clone(), partitions);

@@ -45,7 +45,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use serde::{Deserialize, Serialize};
 
-use spool_metadata::config::REPLICATION_THROTTLE_CONFIGS;
+use spool_metadata::config::{FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS, REPLICATION_THROTTLE_CONFIGS};
 use spool_metadata::placement::{place_replicas, Candidate};
 
 use crate::admin::{
@@ -508,10 +508,6 @@ fn cancel(client: &mut AdminClient, targets: &Assignment) -> Result<()> {
     println!("Successfully cancelled partition reassignment{} for: {}", plural(active.len()), names(active.keys()));
     Ok(())
 }
-
-/// Topic configs naming the replicas a throttle applies to.
-const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
-const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
 
 /// A partition's move: the replicas it copies from, and those it copies to.
 #[derive(Debug, PartialEq, Eq)]

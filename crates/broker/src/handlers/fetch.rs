@@ -87,6 +87,7 @@ fn read_once(
     watchers: &mut Vec<watch::Receiver<i64>>,
 ) -> Read {
     let image = broker.image();
+    let reader = Reader::of(request, version, replica_id);
     let mut throttled_bytes = 0usize;
     let mut spliced = Vec::new();
     let mut total_bytes = 0usize;
@@ -117,7 +118,7 @@ fn read_once(
                     broker,
                     name,
                     fetch,
-                    Reader::of(request, version, replica_id),
+                    reader,
                     (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes)),
                     total_bytes == 0,
                     watchers,

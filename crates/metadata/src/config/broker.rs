@@ -791,7 +791,7 @@ impl BrokerConfig {
     /// Whether `replica.selector.class` is Kafka's `RackAwareReplicaSelector`: consumers
     /// naming their rack are sent to an in-sync replica on it (KIP-392).
     pub fn rack_aware_replica_selector(&self) -> bool {
-        self.string("replica.selector.class").as_deref() == Some(super::broker_defs::RACK_AWARE_REPLICA_SELECTOR)
+        self.get("replica.selector.class") == Some(super::broker_defs::RACK_AWARE_REPLICA_SELECTOR)
     }
 
     /// `broker.rack`, if set.

@@ -47,7 +47,8 @@ pub use listener::{Listener, QuorumVoter, SecurityProtocol};
 pub use properties::{parse_properties, PropertyLine};
 pub use topic::{
     resolve_topic_config, topic_config_def, topic_config_defs, validate_topic_config, validate_topic_configs,
-    BrokerSynonym, SynonymUnit, ThrottledPartitions, TimestampType, TopicConfig, TopicConfigDef,
+    BrokerSynonym, SynonymUnit, ThrottledPartitions, TimestampType, TopicConfig, TopicConfigDef, FOLLOWER_THROTTLED_REPLICAS,
+    LEADER_THROTTLED_REPLICAS,
 };
 pub use value::ConfigValue;
 

@@ -415,6 +415,11 @@ fn check_throttled_replicas(value: &str) -> Result<(), String> {
     }
 }
 
+/// The topic configs naming the replicas the leader side and the follower side of the
+/// replication throttle apply to (`partition:broker,...` or `*`).
+pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
+pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
+
 /// The partitions of one topic whose replication a broker throttles, read from its
 /// `leader.replication.throttled.replicas` or `follower.replication.throttled.replicas`.
 #[derive(Debug, Clone, PartialEq, Eq)]
