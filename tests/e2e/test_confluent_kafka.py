@@ -5,6 +5,7 @@ Consumer groups do not exist yet, so consumers use `assign` with
 """
 
 import os
+import subprocess
 import time
 import uuid
 
@@ -26,7 +27,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from conftest import create_topic, stored_codecs, unique_topic, wait_for_topic
+from conftest import Broker, create_topic, spool_bin, stored_codecs, unique_topic, wait_for_topic
 
 CONSUME_TIMEOUT_S = 30.0
 
@@ -430,3 +431,91 @@ def test_topics_and_records_survive_a_clean_restart(fresh_broker):
     a = admin(bootstrap)
     res = ConfigResource(ResourceType.TOPIC, topic)
     assert a.describe_configs([res])[res].result(timeout=30)["retention.ms"].value == "7200000"
+
+
+def test_client_quotas_throttle_a_producer_and_a_consumer_over_them(tmp_path):
+    """Quotas set with `spool configs` (as kafka-configs) throttle librdkafka's producer
+    and consumer of that client id: responses carry a throttle time (librdkafka's
+    throttle_cb reports it) and the client gets no faster than its byte rate; another
+    client id is not throttled, and removed quotas no longer throttle."""
+    # Two one-second windows: the rate is measured over at least one second, so a
+    # client may send about one second's worth before it is throttled.
+    b = Broker(tmp_path / "data", sets={"quota.window.num": "2"})
+    b.start()
+    try:
+        def configs(*args: str) -> str:
+            proc = subprocess.run(
+                [str(spool_bin()), "configs", "--bootstrap-server", b.bootstrap, *args],
+                capture_output=True, text=True, timeout=60,
+            )
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout.strip()
+
+        topic = unique_topic("quota")
+        create_topic(b.bootstrap, topic)
+        rate = 100_000
+        assert configs("--entity-type", "clients", "--entity-name", "slow", "--alter", "--add-config",
+                       f"producer_byte_rate={rate},consumer_byte_rate={rate}") == "Completed updating config for client slow."
+        assert configs("--entity-type", "clients", "--describe") == (
+            f"Quota configs for client-id 'slow' are consumer_byte_rate={rate}.0, producer_byte_rate={rate}.0"
+        )
+
+        value = b"q" * 1000
+        count = 300  # 300 kB: three times the byte rate
+
+        def produce(client_id: str) -> tuple[float, list[int]]:
+            """Sends `count` records in one burst, then one more; returns how long that
+            one took and the throttle times reported."""
+            throttles: list[int] = []
+            p = Producer({"bootstrap.servers": b.bootstrap, "client.id": client_id, "linger.ms": 5,
+                          "throttle_cb": lambda event: throttles.append(event.throttle_time)})
+            for _ in range(count):
+                p.produce(topic, value)
+                p.poll(0)
+            assert p.flush(60) == 0
+            p.poll(0.2)  # throttle events are served by poll
+            start = time.monotonic()
+            p.produce(topic, value)
+            assert p.flush(60) == 0
+            elapsed = time.monotonic() - start
+            p.poll(0.2)
+            return elapsed, throttles
+
+        elapsed, throttles = produce("slow")
+        # Kafka's throttle time: 300 kB measured over the one-second span is twice over
+        # the bound of 100 kB/s, so two seconds.
+        assert throttles and 1.5 <= max(throttles) <= 2.5, f"throttle times (s) {throttles}"
+        # The connection stays muted meanwhile: the next record waits.
+        assert elapsed >= 1.0, f"the record after the burst went out in {elapsed:.2f} s"
+        elapsed, others = produce("fast")
+        assert not any(others) and elapsed < 1.0, f"a client id without a quota was throttled: {others}"
+
+        throttled_fetches: list[int] = []
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "quota-check", "client.id": "slow",
+                      "enable.auto.commit": False,
+                      "throttle_cb": lambda event: throttled_fetches.append(event.throttle_time)})
+        try:
+            c.assign([TopicPartition(topic, 0, 0)])
+            read, start = 0, time.monotonic()
+            while read < 2 * count and time.monotonic() - start < CONSUME_TIMEOUT_S:
+                msg = c.poll(1.0)
+                if msg is not None and msg.error() is None:
+                    assert msg.value() == value
+                    read += 1
+            elapsed = time.monotonic() - start
+        finally:
+            c.close()
+        assert read == 2 * count, f"read {read} of {2 * count}"
+        assert throttled_fetches and max(throttled_fetches) > 0, "the consumer over its quota was throttled"
+        # The first fetch takes one 300 kB batch, three times the byte rate over the
+        # one-second span: the consumer gets the next one two seconds later.
+        assert max(throttled_fetches) >= 1.5 and elapsed >= 1.5, f"{2 * count} kB read in {elapsed:.2f} s, throttled {throttled_fetches}"
+
+        assert configs("--client", "slow", "--alter", "--delete-config", "producer_byte_rate,consumer_byte_rate") == (
+            "Completed updating config for client slow."
+        )
+        assert configs("--entity-type", "clients", "--describe") == ""
+        _, after = produce("slow")
+        assert not any(after), f"throttled after the quota was removed: {after}"
+    finally:
+        b.stop()

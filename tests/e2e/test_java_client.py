@@ -2,7 +2,7 @@
 
 tests/java/SpoolClientCheck.java does the work: Admin (createTopics,
 describeTopics, describeConfigs, listOffsets incl. MAX_TIMESTAMP, createPartitions,
-describeLogDirs, electLeaders, deleteTopics),
+describeLogDirs, electLeaders, deleteTopics, alterClientQuotas, describeClientQuotas),
 a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
 compression type, a KafkaConsumer with assign/seekToBeginning that reads
 everything back and compares it, and KafkaConsumers with group.protocol=consumer
@@ -101,3 +101,13 @@ def test_consumer_group_protocol(compiled, bootstrap):
         assert want in lines, f"{want!r} missing: {lines}"
     consumed = [line for line in lines if line.startswith("OK group consumed records=200 exactly once")]
     assert consumed, lines
+
+
+def test_client_quotas(compiled, bootstrap):
+    """Admin.alterClientQuotas / describeClientQuotas, and a KafkaProducer over its
+    producer_byte_rate that the broker's responses tell it is throttled."""
+    lines = run_check(compiled, bootstrap, "quotas", unique_topic("java-quotas"))
+    assert lines[-1] == "PASS quotas", lines
+    for want in ("OK alterClientQuotas and describeClientQuotas", "OK alterClientQuotas refusals",
+                 "OK producer throttled throttleMs>0", "OK quotas removed"):
+        assert want in lines, lines

@@ -15,6 +15,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
@@ -44,10 +45,15 @@ import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidRequestException;
 import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
 import org.apache.kafka.common.errors.NoReassignmentInProgressException;
 import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.quota.ClientQuotaAlteration;
+import org.apache.kafka.common.quota.ClientQuotaEntity;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
+import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -72,7 +78,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group TOPIC [CODEC]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas TOPIC [CODEC]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -91,6 +97,9 @@ public final class SpoolClientCheck {
                     break;
                 case "consumer-group":
                     consumerGroup(bootstrap, topic);
+                    break;
+                case "quotas":
+                    quotas(bootstrap, topic);
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -301,6 +310,67 @@ public final class SpoolClientCheck {
             return;
         }
         check(false, what + ": expected " + expected.getSimpleName() + ", but it succeeded");
+    }
+
+    /**
+     * Client quotas: alterClientQuotas (validateOnly, set, remove, refusals) and
+     * describeClientQuotas, and a KafkaProducer over its producer_byte_rate told it is
+     * throttled (its produce-throttle-time-max metric).
+     */
+    private static void quotas(String bootstrap, String topic) throws Exception {
+        String clientId = "quota-" + topic;
+        ClientQuotaEntity entity = new ClientQuotaEntity(Map.of(ClientQuotaEntity.CLIENT_ID, clientId));
+        ClientQuotaFilter filter = ClientQuotaFilter.containsOnly(List.of(ClientQuotaFilterComponent.ofEntity(ClientQuotaEntity.CLIENT_ID, clientId)));
+        try (Admin admin = newAdmin(bootstrap)) {
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            List<ClientQuotaAlteration.Op> ops = List.of(
+                    new ClientQuotaAlteration.Op("producer_byte_rate", 50000.0),
+                    new ClientQuotaAlteration.Op("consumer_byte_rate", 70000.0));
+            admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity, ops)), new AlterClientQuotasOptions().validateOnly(true))
+                    .all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(Map.of(), admin.describeClientQuotas(filter).entities().get(TIMEOUT_S, TimeUnit.SECONDS), "quotas after validateOnly");
+            admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity, ops))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(Map.of(entity, Map.of("producer_byte_rate", 50000.0, "consumer_byte_rate", 70000.0)),
+                    admin.describeClientQuotas(filter).entities().get(TIMEOUT_S, TimeUnit.SECONDS), "describeClientQuotas");
+            ok("alterClientQuotas and describeClientQuotas");
+            checkFailsWith(admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity,
+                    List.of(new ClientQuotaAlteration.Op("request_percentage", 50.0))))).all(),
+                    InvalidRequestException.class, "an unenforced quota key");
+            checkFailsWith(admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity,
+                    List.of(new ClientQuotaAlteration.Op("producer_byte_rate", 0.5))))).all(),
+                    InvalidRequestException.class, "a fractional byte rate");
+            ok("alterClientQuotas refusals");
+
+            Properties pp = new Properties();
+            pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            pp.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
+            pp.put(ProducerConfig.ACKS_CONFIG, "1");
+            pp.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+            double throttleMax;
+            try (KafkaProducer<byte[], byte[]> producer =
+                     new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+                // 600 kB: over the 500 kB the quota lets through in its 10 s span.
+                byte[] value = new byte[1000];
+                for (int i = 0; i < 600; i++) {
+                    producer.send(new ProducerRecord<>(topic, value));
+                }
+                producer.flush();
+                throttleMax = producer.metrics().entrySet().stream()
+                        .filter(e -> e.getKey().name().equals("produce-throttle-time-max") && e.getKey().group().equals("producer-metrics"))
+                        .mapToDouble(e -> ((Number) e.getValue().metricValue()).doubleValue())
+                        .findFirst().orElse(Double.NaN);
+            }
+            check(throttleMax > 0, "produce-throttle-time-max is " + throttleMax + " after going over the quota");
+            ok("producer throttled throttleMs>0");
+
+            List<ClientQuotaAlteration.Op> removals = List.of(
+                    new ClientQuotaAlteration.Op("producer_byte_rate", null),
+                    new ClientQuotaAlteration.Op("consumer_byte_rate", null));
+            admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity, removals))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            checkEq(Map.of(), admin.describeClientQuotas(filter).entities().get(TIMEOUT_S, TimeUnit.SECONDS), "quotas after removal");
+            ok("quotas removed");
+        }
+        System.out.println("PASS quotas");
     }
 
     private static TopicDescription describe(Admin admin, String topic) throws Exception {

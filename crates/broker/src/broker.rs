@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use spool_metadata::config::{BrokerConfig, Listener};
 use spool_metadata::controller::{self, ControllerReply, ControllerRequest, Election, TopicDefaults};
+use spool_metadata::quota::QuotaTable;
 use spool_metadata::records::{BrokerEndpoint, BrokerRecord};
 use spool_metadata::MetadataImage;
 
+use crate::client_quotas::ClientQuotas;
 use crate::error::KafkaError;
 use crate::group_coordinator::GroupCoordinator;
 use crate::metadata_quorum::{self, MetadataQuorum};
@@ -34,6 +36,8 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     /// The group coordinator for the `__consumer_offsets` partitions this node leads.
     pub groups: Arc<GroupCoordinator>,
+    /// Produce and fetch byte-rate quotas of clients.
+    pub(crate) client_quotas: ClientQuotas,
     /// The current block of producer ids: next to hand out, end (exclusive).
     producer_ids: Mutex<(i64, i64)>,
     /// Serialises applying metadata to local partitions, so an older image can never be
@@ -67,6 +71,10 @@ impl Broker {
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         replicas.remove_deleted_logs_left_behind();
         let groups = Arc::new(GroupCoordinator::new(&config));
+        let client_quotas = ClientQuotas::new(
+            config.quota_window_num().max(1) as usize,
+            Duration::from_secs(config.quota_window_size_seconds().max(1) as u64),
+        );
         let broker = Arc::new(Broker {
             config,
             node_id,
@@ -76,6 +84,7 @@ impl Broker {
             metadata,
             replicas,
             groups,
+            client_quotas,
             producer_ids: Mutex::new((0, 0)),
             apply_lock: Mutex::new(()),
             shutting_down: AtomicBool::new(false),
@@ -84,7 +93,9 @@ impl Broker {
         let registration = broker.registration();
         {
             let _applying = broker.apply_lock.lock();
-            broker.replicas.apply_image(&broker.metadata.image(), now)?;
+            let image = broker.metadata.image();
+            broker.replicas.apply_image(&image, now)?;
+            broker.client_quotas.set_quotas(QuotaTable::from_image(&image));
         }
         if single_voter {
             // A cluster of one has its controller at hand: be registered before serving.
@@ -151,6 +162,7 @@ impl Broker {
             if let Err(e) = self.replicas.apply_image(&image, now_ms()) {
                 tracing::error!("applying metadata to local partitions failed: {e:#}");
             }
+            self.client_quotas.set_quotas(QuotaTable::from_image(&image));
         })
     }
 

@@ -4,10 +4,13 @@
 //! order they were sent. A request whose response waits on something else (an
 //! `acks=all` produce waiting on replication) does not hold up the ones behind it: up
 //! to [`MAX_IN_FLIGHT`] responses may be outstanding, and they are sent in request
-//! order as they complete. Anything malformed closes this connection only.
+//! order as they complete. Anything malformed closes this connection only. A client
+//! throttled for going over its quota is muted: nothing more is read from it until
+//! its throttle time has passed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -41,8 +44,11 @@ pub(crate) async fn serve(
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
     // Responses owed, oldest first. Empty unless an earlier response is still waiting.
     let mut in_flight: FuturesOrdered<LaterResponse> = FuturesOrdered::new();
+    // A client over its quota: nothing more is read from it until then.
+    let mut muted_until: Option<tokio::time::Instant> = None;
     loop {
-        let frame = if in_flight.len() >= MAX_IN_FLIGHT {
+        let muted = muted_until.is_some_and(|until| until > tokio::time::Instant::now());
+        let frame = if muted || in_flight.len() >= MAX_IN_FLIGHT {
             None
         } else {
             match take_frame(&mut input, max_frame_bytes) {
@@ -57,9 +63,11 @@ pub(crate) async fn serve(
             if input.capacity() - input.len() < 4096 {
                 input.reserve(READ_CHUNK_BYTES);
             }
-            let may_read = in_flight.len() < MAX_IN_FLIGHT;
+            let may_read = !muted && in_flight.len() < MAX_IN_FLIGHT;
+            let unmute_at = muted_until.unwrap_or_else(tokio::time::Instant::now);
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = tokio::time::sleep_until(unmute_at), if muted => muted_until = None,
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                     Ok(response) => {
                         if let Err(e) = response.write_to(&mut stream).await {
@@ -88,7 +96,12 @@ pub(crate) async fn serve(
             }
             continue;
         };
-        let response = match dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output).await {
+        let mut throttle = Duration::ZERO;
+        let outcome = dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output, &mut throttle).await;
+        if !throttle.is_zero() {
+            muted_until = Some(tokio::time::Instant::now() + throttle);
+        }
+        let response = match outcome {
             Outcome::Respond => Response::Frame(output.split()),
             Outcome::RespondParts(parts) => Response::Parts(parts),
             Outcome::Later(response) => {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
@@ -36,14 +37,18 @@ pub(crate) enum Outcome {
 }
 
 /// Handles one request frame from `peer`, which connected through the listener named
-/// `listener`, writing the response frame into `out`.
+/// `listener`, writing the response frame into `out`. A client over its quota is told
+/// how long it is throttled in the response, and in `throttle` the connection is told
+/// how long to read nothing more from it (see [`crate::client_quotas`]).
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     listener: &str,
     mut frame: Bytes,
     out: &mut BytesMut,
+    throttle: &mut Duration,
 ) -> Outcome {
+    let request_bytes = frame.len();
     let prefix = match peek_prefix(&frame) {
         Ok(prefix) => prefix,
         Err(e) => return Outcome::Close(e.to_string()),
@@ -103,7 +108,10 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed Produce v{version} request: {e}")),
             };
             let acks = request.acks;
-            let produced = handlers::produce::append_all(broker, &header, request);
+            let mut produced = handlers::produce::append_all(broker, &header, request);
+            let client_id = header.client_id.as_deref().unwrap_or_default();
+            *throttle = broker.client_quotas.record_produce(client_id, request_bytes, Instant::now());
+            produced.set_throttle_time(*throttle);
             if acks == 0 {
                 return Outcome::NoResponse;
             }
@@ -126,6 +134,7 @@ pub(crate) async fn handle(
                 Err(e) => return Outcome::Close(format!("malformed Fetch v{version} request: {e}")),
             };
             let fetched = handlers::fetch::handle(broker, &header, request).await;
+            *throttle = fetched.throttle;
             let outcome = respond(out, api_key, version, header.correlation_id, &fetched.response);
             if fetched.spliced.is_empty() || !matches!(outcome, Outcome::Respond) {
                 return outcome;
@@ -155,6 +164,8 @@ pub(crate) async fn handle(
         ApiKey::IncrementalAlterConfigs => {
             route!(IncrementalAlterConfigsRequest, handlers::alter_configs::handle_incremental)
         }
+        ApiKey::DescribeClientQuotas => route!(DescribeClientQuotasRequest, handlers::client_quotas::handle_describe),
+        ApiKey::AlterClientQuotas => route!(AlterClientQuotasRequest, handlers::client_quotas::handle_alter),
         ApiKey::CreatePartitions => route!(CreatePartitionsRequest, handlers::create_partitions::handle),
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle, listener),
         ApiKey::DescribeQuorum => route!(DescribeQuorumRequest, handlers::describe_quorum::handle),

@@ -12,32 +12,25 @@
 //! Replicas in the ISR are never held back: a throttle slows a copy, never the
 //! acknowledgement of what producers write.
 //!
-//! The rate is Kafka's: the bytes of the last `replication.quota.window.num` samples of
-//! `replication.quota.window.size.seconds` each, over their span, counted as at least
-//! all windows but one. A new throttle therefore lets about that many seconds' worth
-//! through at once before it holds.
+//! The rate is Kafka's ([`Rate`]) over `replication.quota.window.num` samples of
+//! `replication.quota.window.size.seconds` each. A new throttle therefore lets about
+//! that many seconds' worth through at once before it holds.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use spool_metadata::config::ThrottledPartitions;
 
+use crate::quota_rate::Rate;
+
 /// One side's quota: the bound, the rate measured, and the partitions it applies to.
 pub(crate) struct ReplicationQuota {
     /// Bytes per second; `i64::MAX` (the default) is no bound.
     bound: RwLock<i64>,
-    samples: Mutex<Samples>,
+    samples: Mutex<Rate>,
     /// Topic name → the partitions throttled on this broker.
     throttled: RwLock<HashMap<String, ThrottledPartitions>>,
-}
-
-/// Bytes recorded per window, oldest first.
-struct Samples {
-    windows: usize,
-    window: Duration,
-    /// (window start, bytes recorded in it).
-    recorded: VecDeque<(Instant, u64)>,
 }
 
 impl ReplicationQuota {
@@ -45,7 +38,7 @@ impl ReplicationQuota {
     pub(crate) fn new(windows: usize, window: Duration) -> Self {
         ReplicationQuota {
             bound: RwLock::new(i64::MAX),
-            samples: Mutex::new(Samples { windows: windows.max(1), window: window.max(Duration::from_millis(1)), recorded: VecDeque::new() }),
+            samples: Mutex::new(Rate::new(windows, window)),
             throttled: RwLock::new(HashMap::new()),
         }
     }
@@ -91,34 +84,6 @@ impl std::fmt::Debug for ReplicationQuota {
             .field("bound", &*self.bound.read())
             .field("throttled", &*self.throttled.read())
             .finish_non_exhaustive()
-    }
-}
-
-impl Samples {
-    fn record(&mut self, bytes: u64, now: Instant) {
-        match self.recorded.back_mut() {
-            Some((start, total)) if now.saturating_duration_since(*start) < self.window => *total += bytes,
-            _ => {
-                self.recorded.push_back((now, bytes));
-                while self.recorded.len() > self.windows {
-                    self.recorded.pop_front();
-                }
-            }
-        }
-    }
-
-    /// Bytes per second over the samples kept (Kafka's `Rate` over a `SampledStat`).
-    fn rate(&mut self, now: Instant) -> f64 {
-        let span = self.window * self.windows as u32;
-        while self.recorded.front().is_some_and(|(start, _)| now.saturating_duration_since(*start) >= span) {
-            self.recorded.pop_front();
-        }
-        let Some((oldest, _)) = self.recorded.front() else { return 0.0 };
-        let total: u64 = self.recorded.iter().map(|(_, bytes)| bytes).sum();
-        // Counted as at least all windows but one, so a first burst does not measure as
-        // an enormous rate (nor a sample just started as an empty one).
-        let elapsed = now.saturating_duration_since(*oldest).max(self.window * (self.windows as u32 - 1));
-        total as f64 / elapsed.as_secs_f64().max(0.001)
     }
 }
 

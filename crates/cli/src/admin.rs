@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::alter_client_quotas_request::{EntityData as AlterEntityData, EntryData, OpData};
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
@@ -39,7 +41,8 @@ use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartiti
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DeleteRecordsRequest,
+    AlterClientQuotasRequest, ApiVersionsRequest, BrokerId, ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest,
+    DeleteRecordsRequest, DescribeClientQuotasRequest,
     DescribeGroupsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse,
     FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
@@ -350,6 +353,82 @@ impl AdminClient {
             .collect())
     }
 
+    /// The client quotas of the entities `components` select (DescribeClientQuotas): each
+    /// a part's entity type with the name it must have (`Some(Some(name))`), the default
+    /// (`Some(None)`), or any (`None`); with `strict`, entities with other parts too are
+    /// left out. Each entity as its (type, name or `None` for the default) parts, with
+    /// its quotas by key.
+    ///
+    /// # Errors
+    /// As [`AdminClient::call`], and the broker's refusal.
+    pub(crate) fn describe_client_quotas(
+        &mut self,
+        components: &[(&str, Option<Option<String>>)],
+        strict: bool,
+    ) -> Result<Vec<QuotaEntry>> {
+        let components = components
+            .iter()
+            .map(|(entity_type, name)| {
+                let (match_type, name) = match name {
+                    Some(Some(name)) => (0, Some(StrBytes::from_string(name.clone()))),
+                    Some(None) => (1, None),
+                    None => (2, None),
+                };
+                ComponentData::default()
+                    .with_entity_type(StrBytes::from_string(entity_type.to_string()))
+                    .with_match_type(match_type)
+                    .with_match(name)
+            })
+            .collect();
+        let request = DescribeClientQuotasRequest::default().with_components(components).with_strict(strict);
+        let (response, _) = self.call(&request, 1)?;
+        if response.error_code != 0 {
+            bail!("{}", crate::kafka_error::describe(response.error_code, response.error_message.as_deref()));
+        }
+        Ok(response
+            .entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| QuotaEntry {
+                entity: entry.entity.into_iter().map(|p| (p.entity_type.to_string(), p.entity_name.map(|n| n.to_string()))).collect(),
+                values: entry.values.into_iter().map(|v| (v.key.to_string(), v.value)).collect(),
+            })
+            .collect())
+    }
+
+    /// Sets (`Some(rate)`) and removes (`None`) quotas of one entity (AlterClientQuotas);
+    /// the broker's reason when it refuses them.
+    ///
+    /// # Errors
+    /// As [`AdminClient::call`].
+    pub(crate) fn alter_client_quotas(
+        &mut self,
+        entity: &[(String, Option<String>)],
+        changes: &[(String, Option<f64>)],
+    ) -> Result<Option<String>> {
+        let entity = entity
+            .iter()
+            .map(|(entity_type, name)| {
+                AlterEntityData::default()
+                    .with_entity_type(StrBytes::from_string(entity_type.clone()))
+                    .with_entity_name(name.clone().map(StrBytes::from_string))
+            })
+            .collect();
+        let ops = changes
+            .iter()
+            .map(|(key, value)| {
+                OpData::default().with_key(StrBytes::from_string(key.clone())).with_value(value.unwrap_or(0.0)).with_remove(value.is_none())
+            })
+            .collect();
+        let request = AlterClientQuotasRequest::default().with_entries(vec![EntryData::default().with_entity(entity).with_ops(ops)]);
+        let (response, _) = self.call(&request, 1)?;
+        Ok(response
+            .entries
+            .iter()
+            .find(|e| e.error_code != 0)
+            .map(|e| crate::kafka_error::describe(e.error_code, e.error_message.as_deref())))
+    }
+
     /// Fetches metadata of every topic (Metadata v12 at most; topic ids from v10).
     ///
     /// # Errors
@@ -364,6 +443,15 @@ impl AdminClient {
     }
 }
 
+
+/// One entity's client quotas, from [`AdminClient::describe_client_quotas`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QuotaEntry {
+    /// (entity type, name; `None` for the default), in the broker's order.
+    pub(crate) entity: Vec<(String, Option<String>)>,
+    /// (quota key, bytes per second).
+    pub(crate) values: Vec<(String, f64)>,
+}
 
 /// Config changes to one resource for [`AdminClient::alter_configs`].
 pub(crate) struct ConfigChanges {

@@ -1,5 +1,5 @@
 //! `spool configs` / `kafka-configs`: describe and alter the configs of topics and
-//! brokers.
+//! brokers, and the quotas of clients and users.
 //!
 //! ```text
 //! kafka-configs --bootstrap-server H:P --entity-type topics --entity-name T --alter --add-config retention.ms=86400000
@@ -7,6 +7,9 @@
 //! Dynamic configs for topic T are:
 //!   retention.ms=86400000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=86400000, DEFAULT_CONFIG:log.retention.hours=168}
 //! Completed updating config for topic T.
+//! kafka-configs --bootstrap-server H:P --entity-type clients --entity-name app --alter --add-config producer_byte_rate=1048576
+//! kafka-configs --bootstrap-server H:P --entity-type clients --describe
+//! Quota configs for client-id 'app' are producer_byte_rate=1048576.0
 //! ```
 //!
 //! Flags, output and messages follow Kafka 3.9's `kafka-configs.sh`. Configs are changed
@@ -14,9 +17,10 @@
 //! configs (one broker's, `--entity-name ID`, or every broker's default,
 //! `--entity-default`), the broker defaults of topic configs and the replication
 //! throttle rates change at runtime; an alter of another is refused by the broker with
-//! its reason (it is set in `server.properties`
-//! or with `--set`). Clients, users and IPs (quotas, SCRAM credentials) do not exist in
-//! Spool and are refused here.
+//! its reason (it is set in `server.properties` or with `--set`). Quotas of clients and
+//! users (`--entity-type clients|users`, both for a user's client id; or `--client`,
+//! `--user`, `--client-defaults`, `--user-defaults`) go through DescribeClientQuotas and
+//! AlterClientQuotas. IPs and SCRAM credentials do not exist in Spool and are refused.
 
 use std::path::PathBuf;
 
@@ -47,18 +51,31 @@ pub(crate) struct ConfigsArgs {
     /// With --describe: list all configs, static and default ones included
     #[arg(long)]
     all: bool,
-    /// Type of entity: topics or brokers
+    /// Type of entity: topics, brokers, clients or users (users and clients together: a
+    /// user's client id)
     #[arg(long = "entity-type", value_name = "TYPE")]
-    entity_type: Option<String>,
-    /// Name of entity: topic name or broker id
-    #[arg(long = "entity-name", value_name = "NAME", conflicts_with = "entity_default")]
-    entity_name: Option<String>,
-    /// The cluster-wide default entity (brokers)
+    entity_type: Vec<String>,
+    /// Name of entity: topic name, broker id, client id or user name (one per --entity-type)
+    #[arg(long = "entity-name", value_name = "NAME")]
+    entity_name: Vec<String>,
+    /// The default entity: every broker, client id or user without configs of its own
     #[arg(long = "entity-default")]
     entity_default: bool,
     /// The topic's name (as --entity-type topics --entity-name TOPIC)
     #[arg(long, value_name = "TOPIC", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker", "broker_defaults"])]
     topic: Option<String>,
+    /// A client id (as --entity-type clients --entity-name ID)
+    #[arg(long, value_name = "CLIENT-ID", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults", "client_defaults"])]
+    client: Option<String>,
+    /// The default client id (as --entity-type clients --entity-default)
+    #[arg(long = "client-defaults", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults"])]
+    client_defaults: bool,
+    /// A user (as --entity-type users --entity-name USER); Spool's clients are all user ANONYMOUS
+    #[arg(long, value_name = "USER", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults", "user_defaults"])]
+    user: Option<String>,
+    /// The default user (as --entity-type users --entity-default)
+    #[arg(long = "user-defaults", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker", "broker_defaults"])]
+    user_defaults: bool,
     /// The broker's id (as --entity-type brokers --entity-name ID)
     #[arg(long, value_name = "ID", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker_defaults"])]
     broker: Option<String>,
@@ -90,6 +107,10 @@ enum Entity {
     /// A broker by id, the cluster default (`Some("")`), or every broker and the
     /// default (`--describe` without a name).
     Brokers(Option<String>),
+    /// Quotas of clients, users, or a user's client ids: per part in the order given,
+    /// its type (`users`, `clients`) and a name (`Some(Some(name))`), the default
+    /// (`Some(None)`) or every one (`None`, `--describe` only).
+    Quotas(Vec<(&'static str, Option<Option<String>>)>),
 }
 
 impl ConfigsArgs {
@@ -105,25 +126,55 @@ impl ConfigsArgs {
         if self.alter && !changes {
             return Err("At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter".into());
         }
+        let quota_flags = [(USERS, self.user.as_ref(), self.user_defaults), (CLIENTS, self.client.as_ref(), self.client_defaults)];
         let entity = if let Some(topic) = &self.topic {
             Entity::Topics(Some(topic.clone()))
         } else if let Some(broker) = &self.broker {
             Entity::Brokers(Some(broker.clone()))
         } else if self.broker_defaults {
             Entity::Brokers(Some(String::new()))
+        } else if quota_flags.iter().any(|(_, name, default)| name.is_some() || *default) {
+            Entity::Quotas(
+                quota_flags
+                    .into_iter()
+                    .filter(|(_, name, default)| name.is_some() || *default)
+                    .map(|(kind, name, _)| (kind, Some(name.cloned())))
+                    .collect(),
+            )
         } else {
-            let name = if self.entity_default { Some(String::new()) } else { self.entity_name.clone() };
-            match self.entity_type.as_deref() {
-                Some("topics") if self.entity_default => return Err("--entity-default is not valid for topics".into()),
-                Some("topics") => Entity::Topics(name),
-                Some("brokers") => Entity::Brokers(name),
-                Some(other @ ("clients" | "users" | "ips" | "broker-loggers" | "client-metrics" | "groups")) => {
-                    return Err(format!("entity type {other} is not supported by Spool (it has topic and broker configs only)"))
+            let types: Vec<&str> = self.entity_type.iter().map(String::as_str).collect();
+            let name = if self.entity_default { Some(String::new()) } else { self.entity_name.first().cloned() };
+            match types.as_slice() {
+                [] => return Err("--entity-type must be specified (or --topic, --broker, --broker-defaults, --client, --user)".into()),
+                [_, _] => return two_quota_parts(&types, &self.entity_name, self.entity_default),
+                [_, _, _, ..] => return Err("At most two entity types (users and clients) can be given".into()),
+                [_] if self.entity_name.len() > 1 => return Err("Only one --entity-name per --entity-type".into()),
+                [_] if self.entity_default && !self.entity_name.is_empty() => {
+                    return Err("--entity-name and --entity-default cannot both name the entity".into())
                 }
-                Some(other) => return Err(format!("Invalid entity type {other}, the entity type must be one of topics, brokers")),
-                None => return Err("--entity-type must be specified (or --topic, --broker, --broker-defaults)".into()),
+                ["topics"] if self.entity_default => return Err("--entity-default is not valid for topics".into()),
+                ["topics"] => Entity::Topics(name),
+                ["brokers"] => Entity::Brokers(name),
+                [kind @ (USERS | CLIENTS)] => {
+                    let kind = if *kind == USERS { USERS } else { CLIENTS };
+                    let part = if self.entity_default { Some(None) } else { self.entity_name.first().map(|n| Some(n.clone())) };
+                    Entity::Quotas(vec![(kind, part)])
+                }
+                [other @ ("ips" | "broker-loggers" | "client-metrics" | "groups")] => {
+                    return Err(format!("entity type {other} is not supported by Spool (it has topic, broker, client and user configs)"))
+                }
+                [other] => {
+                    return Err(format!("Invalid entity type {other}, the entity type must be one of topics, brokers, clients, users"))
+                }
             }
         };
+        if self.alter {
+            if let Entity::Quotas(parts) = &entity {
+                if parts.iter().any(|(_, name)| name.is_none()) {
+                    return Err("An entity name must be specified with --alter".into());
+                }
+            }
+        }
         if self.alter && matches!(&entity, Entity::Topics(None) | Entity::Brokers(None)) {
             return Err("An entity name must be specified with --alter".into());
         }
@@ -134,6 +185,31 @@ impl ConfigsArgs {
         }
         Ok(entity)
     }
+}
+
+/// `--entity-type` values of quotas.
+const USERS: &str = "users";
+const CLIENTS: &str = "clients";
+
+/// A user's client id, named by two `--entity-type`s and their `--entity-name`s in order.
+fn two_quota_parts(types: &[&str], names: &[String], entity_default: bool) -> Result<Entity, String> {
+    let mut kinds = Vec::with_capacity(2);
+    for kind in types {
+        match *kind {
+            USERS if !kinds.contains(&USERS) => kinds.push(USERS),
+            CLIENTS if !kinds.contains(&CLIENTS) => kinds.push(CLIENTS),
+            _ => return Err("Two entity types must be users and clients (a user's client id)".into()),
+        }
+    }
+    if entity_default {
+        return Err("With two entity types, name defaults with --user-defaults / --client-defaults".into());
+    }
+    let parts = match names {
+        [] => kinds.into_iter().map(|kind| (kind, None)).collect(),
+        [first, second] => kinds.into_iter().zip([first, second]).map(|(kind, name)| (kind, Some(Some(name.clone())))).collect(),
+        _ => return Err("With two entity types, give an --entity-name for each (or none, to describe)".into()),
+    };
+    Ok(Entity::Quotas(parts))
 }
 
 /// Runs the command; returns the process exit code.
@@ -159,6 +235,13 @@ fn execute(args: &ConfigsArgs, entity: &Entity) -> Result<()> {
     read_command_config(args.command_config.as_deref())?;
     let bootstrap = args.bootstrap.resolve(false)?;
     let mut client = AdminClient::connect(&bootstrap, AdminTimeouts::default())?;
+    if let Entity::Quotas(parts) = entity {
+        return if args.describe {
+            describe_quotas(&mut client, parts)
+        } else {
+            alter_quotas(&mut client, parts, &configs_to_add(args)?, &args.delete_config)
+        };
+    }
     if args.describe {
         describe(&mut client, entity, args.all)
     } else {
@@ -289,6 +372,7 @@ fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> 
             (RESOURCE_TOPIC, "topic", names)
         }
         Entity::Brokers(Some(name)) => (RESOURCE_BROKER, "broker", vec![name.clone()]),
+        Entity::Quotas(_) => bail!("quotas are described by describe_quotas"),
         Entity::Brokers(None) => {
             let (metadata, _) = client.metadata()?;
             let mut ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
@@ -330,6 +414,7 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
         Entity::Topics(Some(name)) => (RESOURCE_TOPIC, name.as_str()),
         Entity::Brokers(Some(name)) => (RESOURCE_BROKER, name.as_str()),
         Entity::Topics(None) | Entity::Brokers(None) => bail!("An entity name must be specified with --alter"),
+        Entity::Quotas(_) => bail!("quotas are altered by alter_quotas"),
     };
     // As Kafka: deleting a config that is not set is an error, and nothing changes.
     if !deleted.is_empty() {
@@ -352,6 +437,75 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
         Entity::Brokers(Some(name)) if name.is_empty() => println!("Completed updating default config for brokers in the cluster."),
         Entity::Brokers(_) => println!("Completed updating config for broker {name}."),
         Entity::Topics(_) => println!("Completed updating config for topic {name}."),
+        Entity::Quotas(_) => {}
+    }
+    Ok(())
+}
+
+/// The protocol's entity type of a `--entity-type` of quotas.
+fn quota_entity_type(kind: &str) -> &'static str {
+    if kind == USERS { "user" } else { "client-id" }
+}
+
+/// Kafka's line per entity: `Quota configs for user-principal 'u', client-id 'c' are k=v, ...`.
+fn describe_quotas(client: &mut AdminClient, parts: &[(&'static str, Option<Option<String>>)]) -> Result<()> {
+    let components: Vec<(&str, Option<Option<String>>)> =
+        parts.iter().map(|(kind, name)| (quota_entity_type(kind), name.clone())).collect();
+    for entry in client.describe_client_quotas(&components, true)? {
+        let mut entity = entry.entity.clone();
+        // User first, as Kafka prints them.
+        entity.sort_by_key(|(entity_type, _)| entity_type != "user");
+        let names: Vec<String> = entity
+            .iter()
+            .map(|(entity_type, name)| {
+                let kind = if entity_type == "user" { "user-principal" } else { entity_type.as_str() };
+                match name {
+                    Some(name) => format!("{kind} '{name}'"),
+                    None => format!("the default {kind}"),
+                }
+            })
+            .collect();
+        let values: Vec<String> = entry.values.iter().map(|(key, value)| format!("{key}={value:?}")).collect();
+        println!("Quota configs for {} are {}", names.join(", "), values.join(", "));
+    }
+    Ok(())
+}
+
+fn alter_quotas(
+    client: &mut AdminClient,
+    parts: &[(&'static str, Option<Option<String>>)],
+    added: &[(String, String)],
+    deleted: &[String],
+) -> Result<()> {
+    let entity: Vec<(String, Option<String>)> =
+        parts.iter().map(|(kind, name)| (quota_entity_type(kind).to_string(), name.clone().flatten())).collect();
+    let mut changes = Vec::with_capacity(added.len() + deleted.len());
+    for (key, value) in added {
+        let rate: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("Invalid value {value} for quota {key}: a number of bytes per second is expected"))?;
+        changes.push((key.trim().to_string(), Some(rate)));
+    }
+    // As Kafka: deleting a quota that is not set is an error, and nothing changes.
+    if !deleted.is_empty() {
+        let components: Vec<(&str, Option<Option<String>>)> =
+            entity.iter().map(|(entity_type, name)| (entity_type.as_str(), Some(name.clone()))).collect();
+        let current = client.describe_client_quotas(&components, true)?;
+        let set: Vec<&str> = current.iter().flat_map(|e| e.values.iter().map(|(k, _)| k.as_str())).collect();
+        let invalid: Vec<&str> = deleted.iter().map(|k| k.trim()).filter(|k| !set.contains(k)).collect();
+        if !invalid.is_empty() {
+            bail!("Invalid config(s): {}", invalid.join(","));
+        }
+        changes.extend(deleted.iter().map(|k| (k.trim().to_string(), None)));
+    }
+    if let Some(reason) = client.alter_client_quotas(&entity, &changes)? {
+        bail!("{reason}");
+    }
+    let (head, name) = &parts[0];
+    match name {
+        Some(Some(name)) => println!("Completed updating config for {} {name}.", head.trim_end_matches('s')),
+        _ => println!("Completed updating default config for {head} in the cluster."),
     }
     Ok(())
 }
@@ -375,6 +529,19 @@ mod tests {
         assert_eq!(parse(&["--describe", "--broker", "2", "--all"]), Ok(Entity::Brokers(Some("2".into()))));
         assert_eq!(parse(&["--describe", "--entity-type", "brokers", "--entity-default"]), Ok(Entity::Brokers(Some(String::new()))));
         assert_eq!(parse(&["--describe", "--broker-defaults"]), Ok(Entity::Brokers(Some(String::new()))));
+        let app = Entity::Quotas(vec![(CLIENTS, Some(Some("app".into())))]);
+        assert_eq!(parse(&["--describe", "--entity-type", "clients", "--entity-name", "app"]), Ok(app.clone()));
+        assert_eq!(parse(&["--describe", "--client", "app"]), Ok(app));
+        assert_eq!(parse(&["--describe", "--entity-type", "clients"]), Ok(Entity::Quotas(vec![(CLIENTS, None)])));
+        assert_eq!(parse(&["--describe", "--entity-type", "users", "--entity-default"]), Ok(Entity::Quotas(vec![(USERS, Some(None))])));
+        let user_client = Entity::Quotas(vec![(USERS, Some(Some("u".into()))), (CLIENTS, Some(Some("c".into())))]);
+        let two = ["--describe", "--entity-type", "users", "--entity-type", "clients", "--entity-name", "u", "--entity-name", "c"];
+        assert_eq!(parse(&two), Ok(user_client.clone()));
+        assert_eq!(parse(&["--describe", "--user", "u", "--client", "c"]), Ok(user_client));
+        assert_eq!(
+            parse(&["--describe", "--user", "u", "--client-defaults"]),
+            Ok(Entity::Quotas(vec![(USERS, Some(Some("u".into()))), (CLIENTS, Some(None))]))
+        );
     }
 
     #[test]
@@ -386,7 +553,12 @@ mod tests {
         assert!(parse(&["--alter", "--entity-type", "topics", "--add-config", "a=b"]).unwrap_err().contains("entity name"));
         assert!(parse(&["--describe", "--topic", "t", "--add-config", "a=b"]).is_err());
         assert!(parse(&["--alter", "--topic", "t", "--add-config", "a=b", "--all"]).is_err());
-        assert!(parse(&["--describe", "--entity-type", "users"]).unwrap_err().contains("not supported by Spool"));
+        assert!(parse(&["--describe", "--entity-type", "ips"]).unwrap_err().contains("not supported by Spool"));
+        assert!(parse(&["--alter", "--entity-type", "clients", "--add-config", "a=1"]).unwrap_err().contains("entity name"));
+        assert!(parse(&["--describe", "--entity-type", "users", "--entity-type", "topics"]).unwrap_err().contains("users and clients"));
+        assert!(parse(&["--describe", "--entity-type", "users", "--entity-type", "clients", "--entity-default"]).is_err());
+        assert!(parse(&["--describe", "--entity-type", "clients", "--entity-name", "a", "--entity-default"]).is_err());
+        assert!(parse(&["--describe", "--client", "a", "--topic", "t"]).is_err());
         assert!(parse(&["--describe", "--entity-type", "tables"]).unwrap_err().contains("Invalid entity type"));
         assert!(parse(&["--describe", "--broker", "one"]).unwrap_err().contains("valid integer broker id"));
         assert!(parse(&["--describe", "--topic", "t", "--broker", "1"]).is_err());

@@ -1191,6 +1191,43 @@ fn a_throttled_reassignment_copies_at_the_throttles_rate_until_it_is_raised_and_
 }
 
 #[test]
+fn a_client_quota_set_through_one_broker_throttles_the_client_on_another() {
+    use kafka_protocol::messages::{ApiKey, MetadataResponse};
+    let _exclusive = harness::cluster::exclusive();
+    let cluster = start_cluster();
+    let topic = harness::unique_topic("quota");
+    create_placed_topic(&cluster.bootstrap(), &topic, &[&[3]], &[]);
+    // The wire client's client id, limited through node 1 (which forwards it to the
+    // controller); node 3, which leads the partition, learns it from the metadata.
+    let set = configs_tool(
+        &cluster.addr(1),
+        &["--alter", "--entity-type", "clients", "--entity-name", "spool-wire-test", "--add-config", "producer_byte_rate=1000"],
+    );
+    assert_eq!(set.trim(), "Completed updating config for client spool-wire-test.");
+    describe_configs_until(&cluster.addr(3), &["clients"], "the quota reaches node 3", |out| {
+        out.trim() == "Quota configs for client-id 'spool-wire-test' are producer_byte_rate=1000.0"
+    });
+
+    let mut conn = wire::Conn::connect(&cluster.addr(3)).expect("connect to node 3");
+    let values: Vec<wire::KeyValue> = (0..20).map(|_| (None, Some(vec![b'q'; 1000]))).collect();
+    let request = wire::produce_request(&topic, 0, wire::batch(&values, wire::now_ms()), 1);
+    let response = conn.call(&request, wire::PRODUCE_V).expect("produce");
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0, "{response:?}");
+    // Kafka's throttle time: 20 kB over the 10 s span is twice the bound of 1,000 B/s,
+    // so as long again as the span.
+    assert!((9_000..=12_000).contains(&response.throttle_time_ms), "throttle time {} ms", response.throttle_time_ms);
+    // The connection is muted meanwhile: a request sent now is not answered yet.
+    let id = conn.send(&wire::metadata_request(Some(&[topic.as_str()]), false), wire::METADATA_V).expect("send metadata");
+    match conn.next_event(Duration::from_secs(2)) {
+        wire::PeerEvent::Silent => {}
+        other => panic!("a throttled client is not answered before its throttle time has passed: {other:?}"),
+    }
+    conn.set_read_timeout(Duration::from_secs(30));
+    let metadata: MetadataResponse = conn.recv(ApiKey::Metadata, wire::METADATA_V, id).expect("answered after the throttle time");
+    assert_eq!(metadata.topics.len(), 1);
+}
+
+#[test]
 fn a_reassignment_in_progress_survives_a_controller_failover_and_completes_when_its_broker_returns() {
     let _exclusive = harness::cluster::exclusive();
     let mut cluster = start_cluster();

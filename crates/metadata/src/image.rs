@@ -126,6 +126,11 @@ impl MetadataImage {
         self.configs.get(resource).cloned().unwrap_or_default()
     }
 
+    /// Every resource with dynamic configs, and its overrides.
+    pub fn all_configs(&self) -> impl Iterator<Item = (&ConfigResource, &BTreeMap<String, String>)> {
+        self.configs.iter()
+    }
+
     /// The first producer id not yet handed out.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id

@@ -21,6 +21,7 @@ pub mod config;
 pub mod controller;
 pub mod image;
 pub mod placement;
+pub mod quota;
 pub mod records;
 pub mod topic_name;
 

@@ -146,6 +146,41 @@ pub enum ConfigResource {
     /// The dynamic defaults of every broker (`DYNAMIC_DEFAULT_BROKER_CONFIG`; Kafka's broker
     /// resource with the empty name).
     BrokerDefault,
+    /// The client quotas of a user, a client id or both (Kafka's `ClientQuotaRecord`):
+    /// `producer_byte_rate` and `consumer_byte_rate`, see [`crate::quota`].
+    ClientQuota(QuotaEntity),
+}
+
+/// Whom a client quota applies to (Kafka's `ClientQuotaEntity`): a user, a client id, or
+/// a user's connections with one client id. Each part names one or is the default of all.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct QuotaEntity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<QuotaName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<QuotaName>,
+}
+
+/// One part of a [`QuotaEntity`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum QuotaName {
+    /// Every user (client id) without a quota of its own (Kafka's `<default>`).
+    Default,
+    Named(String),
+}
+
+impl QuotaName {
+    /// The name as Kafka's protocol carries it: `None` for the default.
+    pub fn as_option(&self) -> Option<&str> {
+        match self {
+            QuotaName::Default => None,
+            QuotaName::Named(name) => Some(name),
+        }
+    }
+
+    pub fn from_option(name: Option<&str>) -> Self {
+        name.map_or(QuotaName::Default, |n| QuotaName::Named(n.to_string()))
+    }
 }
 
 /// One dynamic configuration value; `value: None` removes the override.
@@ -202,6 +237,14 @@ mod tests {
                 value: Some("1000".into()),
             }),
             MetadataRecord::ProducerIds { next_producer_id: 1000 },
+            MetadataRecord::Config(ConfigRecord {
+                resource: ConfigResource::ClientQuota(QuotaEntity {
+                    user: Some(QuotaName::Default),
+                    client_id: Some(QuotaName::Named("app".into())),
+                }),
+                name: "producer_byte_rate".into(),
+                value: Some("1024".into()),
+            }),
         ];
         for record in records {
             assert_eq!(MetadataRecord::from_bytes(&record.to_bytes()).unwrap(), record);

@@ -66,6 +66,8 @@ pub fn supported_apis() -> &'static [SupportedApi] {
             api!(AlterPartitionReassignments, AlterPartitionReassignmentsRequest, 0),
             api!(ListPartitionReassignments, ListPartitionReassignmentsRequest, 0),
             api!(OffsetDelete, OffsetDeleteRequest, 0),
+            api!(DescribeClientQuotas, DescribeClientQuotasRequest, 1),
+            api!(AlterClientQuotas, AlterClientQuotasRequest, 1),
             api!(DescribeQuorum, DescribeQuorumRequest, 2),
             api!(DescribeCluster, DescribeClusterRequest, 1),
             api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 4),

@@ -103,7 +103,9 @@ pub(crate) fn read(dir: &Path) -> Result<Option<(SnapshotMeta, Vec<u8>)>, Snapsh
 
 #[cfg(test)]
 mod tests {
-    use spool_metadata::records::{BrokerEndpoint, BrokerRecord, ConfigRecord, ConfigResource, PartitionRecord, TopicRecord};
+    use spool_metadata::records::{
+        BrokerEndpoint, BrokerRecord, ConfigRecord, ConfigResource, PartitionRecord, QuotaEntity, QuotaName, TopicRecord,
+    };
     use spool_metadata::MetadataRecord;
     use uuid::Uuid;
 
@@ -138,6 +140,14 @@ mod tests {
                 name: "log.retention.ms".into(),
                 value: Some("20".into()),
             }),
+            MetadataRecord::Config(ConfigRecord {
+                resource: ConfigResource::ClientQuota(QuotaEntity {
+                    user: Some(QuotaName::Default),
+                    client_id: Some(QuotaName::Named("app".into())),
+                }),
+                name: "producer_byte_rate".into(),
+                value: Some("1024".into()),
+            }),
             MetadataRecord::ProducerIds { next_producer_id: 3000 },
         ];
         let mut image = MetadataImage::default();
@@ -154,6 +164,8 @@ mod tests {
         assert_eq!(format!("{decoded:?}"), format!("{image:?}"));
         assert!(decoded.is_fenced(2));
         assert_eq!(decoded.configs(&ConfigResource::Broker(7)).get("log.retention.ms").map(String::as_str), Some("20"));
+        assert_eq!(decoded.client_quotas().collect::<Vec<_>>(), image.client_quotas().collect::<Vec<_>>());
+        assert_eq!(decoded.client_quotas().count(), 1);
     }
 
     #[test]

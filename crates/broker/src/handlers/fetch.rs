@@ -22,6 +22,7 @@ use tokio::sync::watch;
 
 use super::topic_name;
 use crate::broker::{now_ms, Broker};
+use crate::client_quotas::throttle_time_ms;
 use crate::error::KafkaError;
 use crate::partition::{Partition, PartitionError, PartitionState, ReadLimit};
 use crate::response::{marker, SPLICE_MIN_BYTES};
@@ -34,13 +35,31 @@ const MAX_WAIT_MS_LIMIT: i32 = 60_000;
 pub(crate) struct Fetched {
     pub(crate) response: FetchResponse,
     pub(crate) spliced: Vec<LogSlices>,
+    /// How long the client is throttled for going over its `consumer_byte_rate`.
+    pub(crate) throttle: Duration,
 }
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request: FetchRequest) -> Fetched {
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut request: FetchRequest) -> Fetched {
     let version = header.request_api_version;
     // A follower replicating this broker's partitions names itself (KIP-903 moved the
     // field into `replica_state` in v15).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    let client_id = header.client_id.as_deref().unwrap_or_default();
+    if replica_id < 0 {
+        // A consumer over its quota gets nothing until its throttle time has passed (as
+        // Kafka's throttled response: no partitions); under a quota, it asks for no more
+        // than the quota lets through at once.
+        let throttle = broker.client_quotas.fetch_throttle(client_id, Instant::now());
+        if !throttle.is_zero() {
+            let mut response = FetchResponse::default();
+            response.throttle_time_ms = throttle_time_ms(throttle);
+            return Fetched { response, spliced: Vec::new(), throttle };
+        }
+        if let Some(quota_bytes) = broker.client_quotas.fetch_max_bytes(client_id) {
+            let quota_bytes = quota_bytes.clamp(1, i32::MAX as usize) as i32;
+            request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(quota_bytes) } else { quota_bytes };
+        }
+    }
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let read = loop {
@@ -62,7 +81,12 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, request
     // What followers of throttled partitions get counts against the leader's
     // throttle, whether or not they are in sync (as Kafka's `sizeOfThrottledPartitions`).
     broker.replicas.leader_quota().record(read.throttled_bytes as u64, Instant::now());
-    read.fetched
+    let mut fetched = read.fetched;
+    if replica_id < 0 {
+        fetched.throttle = broker.client_quotas.record_fetch(client_id, read.bytes, Instant::now());
+        fetched.response.throttle_time_ms = throttle_time_ms(fetched.throttle);
+    }
+    fetched
 }
 
 /// One pass over the requested partitions.
@@ -187,7 +211,7 @@ fn read_once(
     }
     let mut response = FetchResponse::default();
     response.responses = topics;
-    Read { fetched: Fetched { response, spliced }, bytes: total_bytes, answer_now, throttled_bytes }
+    Read { fetched: Fetched { response, spliced, throttle: Duration::ZERO }, bytes: total_bytes, answer_now, throttled_bytes }
 }
 
 /// Kafka's `RackAwareReplicaSelector` (`replica.selector.class`), on the leader: the

@@ -18,6 +18,7 @@ use spool_protocol::record::find_record_without_key;
 
 use super::{message, topic_name};
 use crate::broker::{now_ms, Broker};
+use crate::client_quotas::throttle_time_ms;
 use crate::error::KafkaError;
 use crate::partition::{CommitWait, Partition, PartitionError};
 
@@ -50,6 +51,11 @@ pub(crate) struct Produced {
 }
 
 impl Produced {
+    /// Tells the client it is throttled for `throttle` (client quotas).
+    pub(crate) fn set_throttle_time(&mut self, throttle: Duration) {
+        self.response.throttle_time_ms = throttle_time_ms(throttle);
+    }
+
     /// True when the response is final: nothing waits on replication.
     pub(crate) fn is_complete(&self) -> bool {
         self.waiting.is_empty()

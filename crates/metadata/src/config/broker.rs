@@ -549,6 +549,16 @@ impl BrokerConfig {
         self.int("replication.quota.window.size.seconds")
     }
 
+    /// `quota.window.num` (11): samples of clients' byte rates (client quotas).
+    pub fn quota_window_num(&self) -> i32 {
+        self.int("quota.window.num")
+    }
+
+    /// `quota.window.size.seconds` (1): the span of each sample.
+    pub fn quota_window_size_seconds(&self) -> i32 {
+        self.int("quota.window.size.seconds")
+    }
+
     /// `log.flush.interval.messages` (Long.MAX_VALUE).
     pub fn log_flush_interval_messages(&self) -> i64 {
         self.long("log.flush.interval.messages")

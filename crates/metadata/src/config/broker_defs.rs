@@ -3,9 +3,11 @@
 //! Names, types, defaults, validators and the dynamic (runtime-changeable) flag follow Kafka
 //! 3.9 (`KafkaConfig`, `ServerLogConfigs`, `ReplicationConfigs`, `KRaftConfigs`,
 //! `SocketServerConfigs`, `GroupCoordinatorConfig`, `TransactionLogConfigs`, `CleanerConfig`,
-//! `QuorumConfig`, `DynamicBrokerConfig`, and the replication throttles of `QuotaConfigs`).
-//! Security (SSL/SASL), client quota, metrics and plugin class configs are left out: Spool
-//! does not implement them, and accepting them silently would promise what it does not do.
+//! `QuorumConfig`, `DynamicBrokerConfig`, and the replication throttles and client quota
+//! windows of `QuotaConfigs`). Security (SSL/SASL), metrics and plugin class configs are
+//! left out: Spool does not implement them, and accepting them silently would promise
+//! what it does not do. (Client quotas themselves are set per user or client id, not in
+//! the broker's config; see `spool_metadata::quota`.)
 
 use super::listener::{
     check_listener_protocol_map, check_listeners, check_quorum_bootstrap_servers, check_quorum_voters,
@@ -311,6 +313,10 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
         "Most bytes of requests queued before no more are read; -1 is no limit, else at least socket.request.max.bytes."),
     def("queued.max.requests", Int, Some("500"), "Most requests queued before the network threads stop reading.")
         .check(at_least(1)),
+    def("quota.window.num", Int, Some("11"),
+        "Samples kept to measure clients' byte rates against their quotas (producer_byte_rate, consumer_byte_rate).")
+        .check(at_least(1)),
+    def("quota.window.size.seconds", Int, Some("1"), "Time span of each sample of clients' byte rates.").check(at_least(1)),
     def("replica.alter.log.dirs.io.max.bytes.per.second", Long, Some(LONG_MAX),
         "Bytes per second of replica moves between log directories of one broker; accepted for compatibility \
          (kafka-reassign-partitions clears it): a Spool broker keeps its replicas in one directory and never moves them.")

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::config;
 use crate::image::MetadataImage;
 use crate::placement;
-use crate::records::{BrokerRecord, ConfigRecord, ConfigResource, MetadataRecord, PartitionRecord, TopicRecord};
+use crate::records::{BrokerRecord, ConfigRecord, ConfigResource, MetadataRecord, PartitionRecord, QuotaEntity, TopicRecord};
 use crate::topic_name::{collision_key, validate_topic_name};
 
 /// Most partitions a single topic may have; bounds what one request can allocate.
@@ -30,7 +30,7 @@ mod request;
 
 pub use reassignment::{alter_partition_reassignment, list_partition_reassignments, OngoingReassignment};
 pub use replication::{alter_partition, elect_preferred_leaders, fence_broker, unfence_broker, Election};
-pub use request::{decide, ControllerReply, ControllerRequest};
+pub use request::{decide, ControllerReply, ControllerRequest, QuotaChanges};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ControllerError {
@@ -267,6 +267,34 @@ pub fn alter_broker_configs(
         config::validate_dynamic_broker_config(key, Some(value)).map_err(invalid)?;
     }
     Ok(config_records(&resource, &current, next))
+}
+
+/// The records that set (`Some(rate)`) and remove (`None`) client quotas of `entity`
+/// (Kafka's `ClientQuotaControlManager`): all of them or, when one is refused, none.
+/// Removing a quota that is not set changes nothing.
+pub fn alter_client_quotas(
+    image: &MetadataImage,
+    entity: &QuotaEntity,
+    changes: &[(String, Option<f64>)],
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let resource = ConfigResource::ClientQuota(entity.clone());
+    let current = image.configs(&resource);
+    let mut records = Vec::with_capacity(changes.len());
+    for (key, value) in changes {
+        if changes.iter().filter(|(k, _)| k == key).count() > 1 {
+            return Err(ControllerError::InvalidRequest(format!("Duplicate quota key {key} not updated")));
+        }
+        crate::quota::validate_quota(entity, key, *value).map_err(ControllerError::InvalidRequest)?;
+        if value.is_none() && !current.contains_key(key) {
+            continue;
+        }
+        records.push(MetadataRecord::Config(ConfigRecord {
+            resource: resource.clone(),
+            name: key.clone(),
+            value: value.map(|rate| rate.to_string()),
+        }));
+    }
+    Ok(records)
 }
 
 /// The configs of a resource after `changes`: SET and DELETE as given; APPEND and

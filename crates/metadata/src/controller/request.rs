@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{AlterOp, ControllerError, NewTopic, TopicDefaults};
 use crate::image::MetadataImage;
-use crate::records::{BrokerRecord, MetadataRecord};
+use crate::records::{BrokerRecord, MetadataRecord, QuotaEntity};
 
 /// One change a broker asks of the controller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +40,13 @@ pub enum ControllerRequest {
     /// The reassignments in progress, of these topics' partitions or of all: answered
     /// from the active controller's image, which is current, and writing nothing.
     ListPartitionReassignments { topics: Option<Vec<(String, Vec<i32>)>> },
+    /// Sets (`Some(rate)`) and removes (`None`) client quotas, per entity
+    /// (AlterClientQuotas): an entity refused leaves the others to go ahead.
+    AlterClientQuotas { entries: Vec<(QuotaEntity, QuotaChanges)>, validate_only: bool },
 }
+
+/// Quota keys to set to a rate (`Some`) or remove (`None`).
+pub type QuotaChanges = Vec<(String, Option<f64>)>;
 
 /// What the controller answers besides the records it wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +61,8 @@ pub enum ControllerReply {
     Reassignments(Vec<(String, i32, Result<(), ControllerError>)>),
     /// The reassignments in progress.
     OngoingReassignments(Vec<super::OngoingReassignment>),
+    /// Each entity's outcome of an AlterClientQuotas request, in request order.
+    QuotaAlterations(Vec<Result<(), ControllerError>>),
 }
 
 /// Runs one request against `image`: the records to commit and the reply.
@@ -125,6 +133,18 @@ pub fn decide(image: &MetadataImage, request: &ControllerRequest) -> Result<(Vec
             let ongoing = super::list_partition_reassignments(image, topics.as_deref());
             return Ok((Vec::new(), ControllerReply::OngoingReassignments(ongoing)));
         }
+        ControllerRequest::AlterClientQuotas { entries, validate_only } => {
+            let mut records = Vec::new();
+            let mut outcomes = Vec::with_capacity(entries.len());
+            for (entity, changes) in entries {
+                let outcome = super::alter_client_quotas(image, entity, changes).map(|changes| records.extend(changes));
+                outcomes.push(outcome);
+            }
+            if *validate_only {
+                records.clear();
+            }
+            return Ok((records, ControllerReply::QuotaAlterations(outcomes)));
+        }
     };
     Ok((records, Done))
 }
@@ -158,5 +178,48 @@ mod tests {
         ));
         let (_, reply) = decide(&image, &ControllerRequest::AllocateProducerIds).unwrap();
         assert_eq!(reply, ControllerReply::ProducerIdBlock { first: 0 });
+    }
+
+    #[test]
+    fn client_quotas_are_set_removed_and_refused_per_entity() {
+        use crate::quota::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+        use crate::records::QuotaName;
+        let mut image = MetadataImage::default();
+        let app = QuotaEntity { user: None, client_id: Some(QuotaName::Named("app".into())) };
+        let users = QuotaEntity { user: Some(QuotaName::Default), client_id: None };
+        let alter = |image: &MetadataImage, entries: Vec<(QuotaEntity, QuotaChanges)>, validate_only| {
+            let (records, reply) = decide(image, &ControllerRequest::AlterClientQuotas { entries, validate_only }).unwrap();
+            let ControllerReply::QuotaAlterations(outcomes) = reply else { panic!("unexpected reply {reply:?}") };
+            (records, outcomes)
+        };
+        let quotas = |image: &MetadataImage| image.client_quotas().collect::<Vec<_>>();
+
+        let set = vec![
+            (app.clone(), vec![(PRODUCER_BYTE_RATE.to_string(), Some(1024.0)), (CONSUMER_BYTE_RATE.to_string(), Some(2048.0))]),
+            (users.clone(), vec![(PRODUCER_BYTE_RATE.to_string(), Some(-1.0))]),
+        ];
+        let (records, outcomes) = alter(&image, set.clone(), true);
+        assert!(records.is_empty(), "validate_only writes nothing");
+        assert!(outcomes[0].is_ok() && matches!(&outcomes[1], Err(ControllerError::InvalidRequest(m)) if m.contains("at least 1")));
+
+        let (records, _) = alter(&image, set, false);
+        records.iter().for_each(|r| image.replay(r));
+        assert_eq!(quotas(&image).len(), 1, "the refused entity changed nothing");
+        assert_eq!(quotas(&image)[0].1.get(PRODUCER_BYTE_RATE), Some(&1024.0));
+        assert_eq!(quotas(&image)[0].1.get(CONSUMER_BYTE_RATE), Some(&2048.0));
+
+        // Removing one key keeps the other; removing what is not set writes nothing.
+        let (records, outcomes) = alter(&image, vec![(app.clone(), vec![(PRODUCER_BYTE_RATE.to_string(), None)])], false);
+        assert!(outcomes[0].is_ok());
+        records.iter().for_each(|r| image.replay(r));
+        assert_eq!(quotas(&image)[0].1.keys().collect::<Vec<_>>(), vec![CONSUMER_BYTE_RATE]);
+        let (records, _) = alter(&image, vec![(app.clone(), vec![(PRODUCER_BYTE_RATE.to_string(), None)])], false);
+        assert!(records.is_empty());
+        let (records, _) = alter(&image, vec![(app.clone(), vec![(CONSUMER_BYTE_RATE.to_string(), None)])], false);
+        records.iter().for_each(|r| image.replay(r));
+        assert!(quotas(&image).is_empty(), "an entity without quotas is gone");
+
+        let twice = vec![(app, vec![(PRODUCER_BYTE_RATE.to_string(), Some(1.0)), (PRODUCER_BYTE_RATE.to_string(), None)])];
+        assert!(matches!(&alter(&image, twice, false).1[0], Err(ControllerError::InvalidRequest(m)) if m.contains("Duplicate")));
     }
 }

@@ -1,0 +1,158 @@
+//! Client quotas (Kafka's `ClientQuotaManager` for produce and fetch): a client whose
+//! byte rate goes above its `producer_byte_rate` or `consumer_byte_rate` is throttled.
+//!
+//! Which quota applies, and whose rate it is measured over, is
+//! [`spool_metadata::quota`]'s decision; this module measures and throttles. As in Kafka
+//! (KIP-219), a throttled client gets its response at once, carrying `throttle_time_ms`,
+//! and its connection is muted for that long: the broker reads no further request from
+//! it until then. A produce is appended before it is counted. A fetch from a consumer
+//! already over its quota is answered at once with no records; otherwise it is served,
+//! counted, and throttled if that took the consumer over. (Kafka instead answers with no
+//! records any fetch whose answer would go over the quota, so a consumer whose quota
+//! over the measuring span is smaller than one record batch never gets it.) No fetch
+//! asks for more than the quota lets through in one measuring span. Followers' fetches
+//! never count.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use spool_metadata::quota::{QuotaKey, QuotaTable, ANONYMOUS_USER, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+
+use crate::quota_rate::Rate;
+
+/// A throttle as a response's `throttle_time_ms`.
+pub(crate) fn throttle_time_ms(throttle: Duration) -> i32 {
+    throttle.as_millis().min(i32::MAX as u128) as i32
+}
+
+/// The broker's client quotas and the rates measured against them.
+pub(crate) struct ClientQuotas {
+    table: RwLock<QuotaTable>,
+    produce: Mutex<HashMap<QuotaKey, Rate>>,
+    fetch: Mutex<HashMap<QuotaKey, Rate>>,
+    windows: usize,
+    window: Duration,
+}
+
+impl ClientQuotas {
+    /// No quotas yet; rates over `windows` samples of `window` (`quota.window.num`,
+    /// `quota.window.size.seconds`).
+    pub(crate) fn new(windows: usize, window: Duration) -> Self {
+        ClientQuotas {
+            table: RwLock::new(QuotaTable::default()),
+            produce: Mutex::new(HashMap::new()),
+            fetch: Mutex::new(HashMap::new()),
+            windows: windows.max(1),
+            window: window.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// Takes the quotas of a new metadata image.
+    pub(crate) fn set_quotas(&self, table: QuotaTable) {
+        let mut current = self.table.write();
+        if *current != table {
+            *current = table;
+        }
+    }
+
+    /// Counts a produce request of `bytes` from `client_id`; the time to throttle it
+    /// (zero when within its quota or without one).
+    pub(crate) fn record_produce(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
+        let Some(quota) = self.lookup(PRODUCER_BYTE_RATE, client_id) else { return Duration::ZERO };
+        let mut rates = self.produce.lock();
+        let rate = rates.entry(quota.key).or_insert_with(|| Rate::new(self.windows, self.window));
+        rate.record(bytes as u64, now);
+        rate.throttle_time(quota.bound, now)
+    }
+
+    /// The most record bytes a fetch from `client_id` may ask for: what its quota lets
+    /// through over the measuring span (Kafka's `getMaxValueInQuotaWindow`).
+    pub(crate) fn fetch_max_bytes(&self, client_id: &str) -> Option<usize> {
+        let quota = self.lookup(CONSUMER_BYTE_RATE, client_id)?;
+        let span = self.window.as_secs_f64() * (self.windows - 1).max(1) as f64;
+        Some((quota.bound * span).min(i32::MAX as f64) as usize)
+    }
+
+    /// How long `client_id` is still throttled for the fetches it was sent: a fetch
+    /// asked meanwhile gets no records.
+    pub(crate) fn fetch_throttle(&self, client_id: &str, now: Instant) -> Duration {
+        let Some(quota) = self.lookup(CONSUMER_BYTE_RATE, client_id) else { return Duration::ZERO };
+        self.fetch.lock().get_mut(&quota.key).map_or(Duration::ZERO, |rate| rate.throttle_time(quota.bound, now))
+    }
+
+    /// Counts a fetch answer of `bytes` for `client_id`; the time to throttle it when
+    /// that takes the client over its quota.
+    pub(crate) fn record_fetch(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
+        let Some(quota) = self.lookup(CONSUMER_BYTE_RATE, client_id) else { return Duration::ZERO };
+        let mut rates = self.fetch.lock();
+        let rate = rates.entry(quota.key).or_insert_with(|| Rate::new(self.windows, self.window));
+        rate.record(bytes as u64, now);
+        rate.throttle_time(quota.bound, now)
+    }
+
+    fn lookup(&self, key: &str, client_id: &str) -> Option<spool_metadata::quota::AppliedQuota> {
+        let table = self.table.read();
+        // Every produce and fetch asks: without quotas, no lookups.
+        if table.is_empty() {
+            return None;
+        }
+        table.lookup(key, ANONYMOUS_USER, client_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spool_metadata::records::{ConfigRecord, ConfigResource, MetadataRecord, QuotaEntity, QuotaName};
+    use spool_metadata::MetadataImage;
+
+    use super::*;
+
+    fn quotas(entries: &[(QuotaEntity, &str, f64)]) -> ClientQuotas {
+        let mut image = MetadataImage::default();
+        for (entity, key, rate) in entries {
+            image.replay(&MetadataRecord::Config(ConfigRecord {
+                resource: ConfigResource::ClientQuota(entity.clone()),
+                name: key.to_string(),
+                value: Some(rate.to_string()),
+            }));
+        }
+        let quotas = ClientQuotas::new(11, Duration::from_secs(1));
+        quotas.set_quotas(QuotaTable::from_image(&image));
+        quotas
+    }
+
+    fn client(name: Option<&str>) -> QuotaEntity {
+        QuotaEntity { user: None, client_id: Some(QuotaName::from_option(name)) }
+    }
+
+    #[test]
+    fn a_producer_over_its_quota_is_throttled_for_the_excess() {
+        let quotas = quotas(&[(client(Some("app")), PRODUCER_BYTE_RATE, 1000.0)]);
+        let now = Instant::now();
+        // 10 s' worth passes at once (the span is at least 10 windows) ...
+        assert_eq!(quotas.record_produce("app", 10_000, now), Duration::ZERO);
+        // ... 5,000 more is half again the bound: half of the 10 s span.
+        assert_eq!(quotas.record_produce("app", 5_000, now), Duration::from_secs(5));
+        assert_eq!(quotas.record_produce("other", 1_000_000, now), Duration::ZERO, "no quota applies to others");
+        assert_eq!(quotas.record_fetch("app", 1_000_000, now), Duration::ZERO, "nor to fetches");
+    }
+
+    #[test]
+    fn default_quotas_are_per_client_and_a_fetch_over_the_quota_throttles_the_next() {
+        let quotas = quotas(&[(client(None), CONSUMER_BYTE_RATE, 100.0)]);
+        let now = Instant::now();
+        assert_eq!(quotas.fetch_max_bytes("a"), Some(1000));
+        assert_eq!(quotas.fetch_throttle("a", now), Duration::ZERO);
+        assert_eq!(quotas.record_fetch("a", 1000, now), Duration::ZERO);
+        assert_eq!(quotas.fetch_throttle("a", now), Duration::ZERO, "at the bound, not over it");
+        assert_eq!(quotas.record_fetch("a", 500, now), Duration::from_secs(5));
+        assert_eq!(quotas.fetch_throttle("a", now), Duration::from_secs(5), "the next fetch is throttled");
+        // Client "b" has a default quota of its own.
+        assert_eq!(quotas.fetch_throttle("b", now), Duration::ZERO);
+        assert_eq!(quotas.record_fetch("b", 1000, now), Duration::ZERO);
+        quotas.set_quotas(QuotaTable::default());
+        assert_eq!(quotas.fetch_max_bytes("a"), None);
+        assert_eq!(quotas.record_fetch("a", 1_000_000, now), Duration::ZERO, "removed quotas no longer throttle");
+    }
+}
