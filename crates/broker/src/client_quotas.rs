@@ -29,8 +29,8 @@ pub(crate) fn throttle_time_ms(throttle: Duration) -> i32 {
 /// The broker's client quotas and the rates measured against them.
 pub(crate) struct ClientQuotas {
     table: RwLock<QuotaTable>,
-    produce: Mutex<HashMap<QuotaKey, Rate>>,
-    fetch: Mutex<HashMap<QuotaKey, Rate>>,
+    produce: Mutex<Rates>,
+    fetch: Mutex<Rates>,
     windows: usize,
     window: Duration,
 }
@@ -41,8 +41,8 @@ impl ClientQuotas {
     pub(crate) fn new(windows: usize, window: Duration) -> Self {
         ClientQuotas {
             table: RwLock::new(QuotaTable::default()),
-            produce: Mutex::new(HashMap::new()),
-            fetch: Mutex::new(HashMap::new()),
+            produce: Mutex::new(Rates::default()),
+            fetch: Mutex::new(Rates::default()),
             windows: windows.max(1),
             window: window.max(Duration::from_millis(1)),
         }
@@ -59,11 +59,7 @@ impl ClientQuotas {
     /// Counts a produce request of `bytes` from `client_id`; the time to throttle it
     /// (zero when within its quota or without one).
     pub(crate) fn record_produce(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        let Some(quota) = self.lookup(PRODUCER_BYTE_RATE, client_id) else { return Duration::ZERO };
-        let mut rates = self.produce.lock();
-        let rate = rates.entry(quota.key).or_insert_with(|| Rate::new(self.windows, self.window));
-        rate.record(bytes as u64, now);
-        rate.throttle_time(quota.bound, now)
+        self.record(&self.produce, PRODUCER_BYTE_RATE, client_id, bytes, now)
     }
 
     /// The most record bytes a fetch from `client_id` may ask for: what its quota lets
@@ -78,15 +74,19 @@ impl ClientQuotas {
     /// asked meanwhile gets no records.
     pub(crate) fn fetch_throttle(&self, client_id: &str, now: Instant) -> Duration {
         let Some(quota) = self.lookup(CONSUMER_BYTE_RATE, client_id) else { return Duration::ZERO };
-        self.fetch.lock().get_mut(&quota.key).map_or(Duration::ZERO, |rate| rate.throttle_time(quota.bound, now))
+        self.fetch.lock().rates.get_mut(&quota.key).map_or(Duration::ZERO, |rate| rate.throttle_time(quota.bound, now))
     }
 
     /// Counts a fetch answer of `bytes` for `client_id`; the time to throttle it when
     /// that takes the client over its quota.
     pub(crate) fn record_fetch(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        let Some(quota) = self.lookup(CONSUMER_BYTE_RATE, client_id) else { return Duration::ZERO };
-        let mut rates = self.fetch.lock();
-        let rate = rates.entry(quota.key).or_insert_with(|| Rate::new(self.windows, self.window));
+        self.record(&self.fetch, CONSUMER_BYTE_RATE, client_id, bytes, now)
+    }
+
+    fn record(&self, rates: &Mutex<Rates>, quota_key: &str, client_id: &str, bytes: usize, now: Instant) -> Duration {
+        let Some(quota) = self.lookup(quota_key, client_id) else { return Duration::ZERO };
+        let mut rates = rates.lock();
+        let rate = rates.entry(quota.key, now, || Rate::new(self.windows, self.window));
         rate.record(bytes as u64, now);
         rate.throttle_time(quota.bound, now)
     }
@@ -98,6 +98,26 @@ impl ClientQuotas {
             return None;
         }
         table.lookup(key, ANONYMOUS_USER, client_id)
+    }
+}
+
+/// The rates of one quota, by whom they measure. Rates with nothing left in their
+/// windows are dropped once the map has doubled since it was last cleared of them (as
+/// Kafka expires idle quota sensors), so clients that come and go leave nothing behind.
+#[derive(Default)]
+struct Rates {
+    rates: HashMap<QuotaKey, Rate>,
+    /// The size at which idle rates are next dropped.
+    purge_at: usize,
+}
+
+impl Rates {
+    fn entry(&mut self, key: QuotaKey, now: Instant, new: impl FnOnce() -> Rate) -> &mut Rate {
+        if !self.rates.contains_key(&key) && self.rates.len() >= self.purge_at {
+            self.rates.retain(|_, rate| !rate.is_idle(now));
+            self.purge_at = (self.rates.len() * 2).max(64);
+        }
+        self.rates.entry(key).or_insert_with(new)
     }
 }
 
@@ -154,5 +174,21 @@ mod tests {
         quotas.set_quotas(QuotaTable::default());
         assert_eq!(quotas.fetch_max_bytes("a"), None);
         assert_eq!(quotas.record_fetch("a", 1_000_000, now), Duration::ZERO, "removed quotas no longer throttle");
+    }
+
+    #[test]
+    fn rates_of_clients_gone_idle_are_dropped() {
+        let quotas = quotas(&[(client(None), PRODUCER_BYTE_RATE, 100.0)]);
+        let start = Instant::now();
+        // Idle rates are looked for at 64, 128 and 256 rates: none is idle yet.
+        for i in 0..256 {
+            quotas.record_produce(&format!("client-{i}"), 10, start);
+        }
+        assert_eq!(quotas.produce.lock().rates.len(), 256, "all active");
+        // Once their samples have left the 11 windows, the next new client clears them out.
+        let later = start + Duration::from_secs(12);
+        quotas.record_produce("late", 10, later);
+        assert_eq!(quotas.produce.lock().rates.len(), 1);
+        assert_eq!(quotas.record_produce("late", 5000, later), Duration::from_millis(40_100), "its own rate still counts");
     }
 }

@@ -37,6 +37,11 @@ impl Rate {
         }
     }
 
+    /// Whether nothing recorded is left in the windows at `now`.
+    pub(crate) fn is_idle(&self, now: Instant) -> bool {
+        self.recorded.back().is_none_or(|(start, _)| now.saturating_duration_since(*start) >= self.window * self.windows as u32)
+    }
+
     /// Bytes per second over the samples kept.
     pub(crate) fn rate(&mut self, now: Instant) -> f64 {
         self.measure(now).0
