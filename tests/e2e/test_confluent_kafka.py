@@ -519,3 +519,47 @@ def test_client_quotas_throttle_a_producer_and_a_consumer_over_them(tmp_path):
         assert not any(after), f"throttled after the quota was removed: {after}"
     finally:
         b.stop()
+
+
+def test_broker_log_levels_change_at_runtime(fresh_broker):
+    """kafka-configs --entity-type broker-loggers: a tracing target set to TRACE logs
+    at once (here the request trace, spool::requests), and logs no more once its
+    level is deleted; levels Kafka does not know, and deleting root, are refused."""
+    b = fresh_broker
+
+    def configs(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [str(spool_bin()), "configs", "--bootstrap-server", b.bootstrap, "--entity-type", "broker-loggers", *args],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert (proc.returncode == 0) == ok, proc.stderr
+        return proc
+
+    def traced_requests() -> int:
+        return b.log_path.read_text(errors="replace").count("spool::requests")
+
+    def list_topics() -> None:
+        AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=30)
+
+    assert configs("--entity-name", "1", "--describe").stdout == (
+        "Dynamic configs for broker-logger 1 are:\n  root=INFO sensitive=false synonyms={}\n"
+    )
+    list_topics()
+    assert traced_requests() == 0, "the request trace is off by default"
+
+    assert configs("--entity-name", "1", "--alter", "--add-config", "spool::requests=TRACE").stdout.strip() == (
+        "Completed updating config for broker-logger 1."
+    )
+    list_topics()
+    assert traced_requests() > 0, "TRACE takes effect at once"
+    assert "  spool::requests=TRACE sensitive=false synonyms={}" in configs("--describe").stdout.splitlines()
+
+    configs("--entity-name", "1", "--alter", "--delete-config", "spool::requests")
+    before = traced_requests()
+    list_topics()
+    assert traced_requests() == before, "a deleted level follows root (INFO) again"
+
+    assert "not a supported log level" in configs("--entity-name", "1", "--alter", "--add-config", "root=LOUD", ok=False).stderr
+    assert "root logger is not allowed" in configs("--entity-name", "1", "--alter", "--delete-config", "root", ok=False).stderr
+    assert "Invalid config(s): nothing.set" in configs(
+        "--entity-name", "1", "--alter", "--delete-config", "nothing.set", ok=False).stderr

@@ -276,6 +276,25 @@ public final class SpoolClientCheck {
                 "source of delete.retention.ms once the default is gone");
             ok("incrementalAlterConfigs of the broker defaults");
 
+            // Broker loggers (KIP-412): a tracing target's level is set, described and
+            // deleted; a level log4j does not know is refused.
+            ConfigResource loggers = new ConfigResource(ConfigResource.Type.BROKER_LOGGER, Integer.toString(node));
+            String logger = "spool_broker::replica_fetcher";
+            admin.incrementalAlterConfigs(Map.of(loggers, List.of(
+                new AlterConfigOp(new ConfigEntry(logger, "DEBUG"), AlterConfigOp.OpType.SET)))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            Config levels = admin.describeConfigs(List.of(loggers)).all().get(TIMEOUT_S, TimeUnit.SECONDS).get(loggers);
+            checkEq("DEBUG", levels.get(logger) == null ? null : levels.get(logger).value(), "level of " + logger);
+            checkEq(ConfigEntry.ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG, levels.get(logger).source(), "source of " + logger);
+            check(levels.get("root") != null, "describeConfigs of broker loggers lists root: " + levels);
+            checkFailsWith(admin.incrementalAlterConfigs(Map.of(loggers, List.of(
+                new AlterConfigOp(new ConfigEntry(logger, "LOUD"), AlterConfigOp.OpType.SET)))).all(),
+                InvalidConfigurationException.class, "an unknown log level");
+            admin.incrementalAlterConfigs(Map.of(loggers, List.of(
+                new AlterConfigOp(new ConfigEntry(logger, ""), AlterConfigOp.OpType.DELETE)))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            levels = admin.describeConfigs(List.of(loggers)).all().get(TIMEOUT_S, TimeUnit.SECONDS).get(loggers);
+            check(levels.get(logger) == null, "the deleted level is still described: " + levels);
+            ok("incrementalAlterConfigs of broker loggers");
+
             admin.deleteTopics(List.of(topic)).all().get(TIMEOUT_S, TimeUnit.SECONDS);
             deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
             while (admin.listTopics().names().get(TIMEOUT_S, TimeUnit.SECONDS).contains(topic)) {

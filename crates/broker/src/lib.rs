@@ -32,6 +32,7 @@ mod dispatch;
 mod error;
 mod group_coordinator;
 mod handlers;
+pub mod log_levels;
 mod meta_properties;
 mod metadata_quorum;
 mod partition;

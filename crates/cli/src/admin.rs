@@ -55,6 +55,7 @@ pub(crate) const RESPONSE_BYTES_MAX: usize = 100 * 1024 * 1024;
 /// Config resource types (DescribeConfigs, IncrementalAlterConfigs).
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
+pub(crate) const RESOURCE_BROKER_LOGGER: i8 = 8;
 /// IncrementalAlterConfigs operations.
 const CONFIG_OP_SET: i8 = 0;
 const CONFIG_OP_DELETE: i8 = 1;

@@ -20,7 +20,9 @@
 //! its reason (it is set in `server.properties` or with `--set`). Quotas of clients and
 //! users (`--entity-type clients|users`, both for a user's client id; or `--client`,
 //! `--user`, `--client-defaults`, `--user-defaults`) go through DescribeClientQuotas and
-//! AlterClientQuotas. IPs and SCRAM credentials do not exist in Spool and are refused.
+//! AlterClientQuotas. A broker's log levels (`--entity-type broker-loggers --entity-name
+//! ID`, loggers being tracing targets) are asked of and changed on that broker. IPs and
+//! SCRAM credentials do not exist in Spool and are refused.
 
 use std::path::PathBuf;
 
@@ -31,7 +33,7 @@ use kafka_protocol::messages::describe_configs_response::DescribeConfigsResource
 use kafka_protocol::messages::DescribeConfigsRequest;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::{AdminClient, AdminTimeouts, ConfigChanges, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::admin::{AdminClient, AdminTimeouts, ConfigChanges, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
 use crate::connection_args::{load_properties, read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
@@ -107,6 +109,8 @@ enum Entity {
     /// A broker by id, the cluster default (`Some("")`), or every broker and the
     /// default (`--describe` without a name).
     Brokers(Option<String>),
+    /// One broker's log levels, or every broker's (`--describe` without a name).
+    BrokerLoggers(Option<String>),
     /// Quotas of clients, users, or a user's client ids: per part in the order given,
     /// its type (`users`, `clients`) and a name (`Some(Some(name))`), the default
     /// (`Some(None)`) or every one (`None`, `--describe` only).
@@ -155,16 +159,22 @@ impl ConfigsArgs {
                 ["topics"] if self.entity_default => return Err("--entity-default is not valid for topics".into()),
                 ["topics"] => Entity::Topics(name),
                 ["brokers"] => Entity::Brokers(name),
+                ["broker-loggers"] if self.entity_default => return Err("--entity-default is not valid for broker-loggers".into()),
+                ["broker-loggers"] => Entity::BrokerLoggers(name),
                 [kind @ (USERS | CLIENTS)] => {
                     let kind = if *kind == USERS { USERS } else { CLIENTS };
                     let part = if self.entity_default { Some(None) } else { self.entity_name.first().map(|n| Some(n.clone())) };
                     Entity::Quotas(vec![(kind, part)])
                 }
-                [other @ ("ips" | "broker-loggers" | "client-metrics" | "groups")] => {
-                    return Err(format!("entity type {other} is not supported by Spool (it has topic, broker, client and user configs)"))
+                [other @ ("ips" | "client-metrics" | "groups")] => {
+                    return Err(format!(
+                        "entity type {other} is not supported by Spool (it has topic, broker, broker-logger, client and user configs)"
+                    ))
                 }
                 [other] => {
-                    return Err(format!("Invalid entity type {other}, the entity type must be one of topics, brokers, clients, users"))
+                    return Err(format!(
+                        "Invalid entity type {other}, the entity type must be one of topics, brokers, broker-loggers, clients, users"
+                    ))
                 }
             }
         };
@@ -175,10 +185,10 @@ impl ConfigsArgs {
                 }
             }
         }
-        if self.alter && matches!(&entity, Entity::Topics(None) | Entity::Brokers(None)) {
+        if self.alter && matches!(&entity, Entity::Topics(None) | Entity::Brokers(None) | Entity::BrokerLoggers(None)) {
             return Err("An entity name must be specified with --alter".into());
         }
-        if let Entity::Brokers(Some(id)) = &entity {
+        if let Entity::Brokers(Some(id)) | Entity::BrokerLoggers(Some(id)) = &entity {
             if !id.is_empty() && id.parse::<i32>().is_err() {
                 return Err(format!("The entity name for brokers must be a valid integer broker id, found: {id}"));
             }
@@ -262,7 +272,10 @@ fn configs_to_add(args: &ConfigsArgs) -> Result<Vec<(String, String)>> {
             configs.push((key, value));
         }
     }
-    if let Some((key, _)) = configs.iter().find(|(k, _)| !k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    // Loggers are tracing targets, module paths with `::`.
+    let loggers = args.entity_type.iter().any(|t| t == "broker-loggers");
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') || (loggers && c == ':');
+    if let Some((key, _)) = configs.iter().find(|(k, _)| !k.chars().all(valid)) {
         bail!("Invalid character found for config key: {key}");
     }
     Ok(configs)
@@ -338,13 +351,7 @@ fn resource_configs(
     source: Option<i8>,
     synonyms: bool,
 ) -> Result<Vec<DescribeConfigsResourceResult>> {
-    let mut target = None;
-    if resource_type == RESOURCE_BROKER && !name.is_empty() {
-        let (metadata, _) = client.metadata()?;
-        let id: i32 = name.parse().with_context(|| format!("broker id {name}"))?;
-        let broker = metadata.brokers.iter().find(|b| b.node_id.0 == id).ok_or_else(|| anyhow!("broker {id} is not in the cluster"))?;
-        target = Some(client.connect_to(broker.host.as_str(), broker.port)?);
-    }
+    let mut target = broker_client(client, resource_type, name)?;
     let client = target.as_mut().unwrap_or(client);
     let resource = DescribeConfigsResource::default()
         .with_resource_type(resource_type)
@@ -361,6 +368,18 @@ fn resource_configs(
     Ok(configs)
 }
 
+/// A connection to the broker a resource names (one broker's configs or log levels are
+/// asked of that broker); `None` for a resource any broker answers for.
+fn broker_client(client: &mut AdminClient, resource_type: i8, name: &str) -> Result<Option<AdminClient>> {
+    if !matches!(resource_type, RESOURCE_BROKER | RESOURCE_BROKER_LOGGER) || name.is_empty() {
+        return Ok(None);
+    }
+    let (metadata, _) = client.metadata()?;
+    let id: i32 = name.parse().with_context(|| format!("broker id {name}"))?;
+    let broker = metadata.brokers.iter().find(|b| b.node_id.0 == id).ok_or_else(|| anyhow!("broker {id} is not in the cluster"))?;
+    Ok(Some(client.connect_to(broker.host.as_str(), broker.port)?))
+}
+
 fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> {
     let mut out = String::new();
     let (resource_type, kind, names) = match entity {
@@ -373,6 +392,13 @@ fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> 
         }
         Entity::Brokers(Some(name)) => (RESOURCE_BROKER, "broker", vec![name.clone()]),
         Entity::Quotas(_) => bail!("quotas are described by describe_quotas"),
+        Entity::BrokerLoggers(Some(name)) => (RESOURCE_BROKER_LOGGER, "broker-logger", vec![name.clone()]),
+        Entity::BrokerLoggers(None) => {
+            let (metadata, _) = client.metadata()?;
+            let mut ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
+            ids.sort_unstable();
+            (RESOURCE_BROKER_LOGGER, "broker-logger", ids.iter().map(i32::to_string).collect())
+        }
         Entity::Brokers(None) => {
             let (metadata, _) = client.metadata()?;
             let mut ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id.0).collect();
@@ -383,7 +409,8 @@ fn describe(client: &mut AdminClient, entity: &Entity, all: bool) -> Result<()> 
         }
     };
     for name in names {
-        let source = (!all).then(|| dynamic_source(resource_type, &name));
+        // Every log level is dynamic: none is left out (Kafka's tool filters none).
+        let source = (!all && resource_type != RESOURCE_BROKER_LOGGER).then(|| dynamic_source(resource_type, &name));
         let configs = resource_configs(client, resource_type, &name, source, true)?;
         if name.is_empty() {
             out.push_str("Default configs for brokers in the cluster are:\n");
@@ -413,12 +440,16 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
     let (resource_type, name) = match entity {
         Entity::Topics(Some(name)) => (RESOURCE_TOPIC, name.as_str()),
         Entity::Brokers(Some(name)) => (RESOURCE_BROKER, name.as_str()),
-        Entity::Topics(None) | Entity::Brokers(None) => bail!("An entity name must be specified with --alter"),
+        Entity::BrokerLoggers(Some(name)) => (RESOURCE_BROKER_LOGGER, name.as_str()),
+        Entity::Topics(None) | Entity::Brokers(None) | Entity::BrokerLoggers(None) => {
+            bail!("An entity name must be specified with --alter")
+        }
         Entity::Quotas(_) => bail!("quotas are altered by alter_quotas"),
     };
     // As Kafka: deleting a config that is not set is an error, and nothing changes.
     if !deleted.is_empty() {
-        let set = resource_configs(client, resource_type, name, Some(dynamic_source(resource_type, name)), false)?;
+        let source = (resource_type != RESOURCE_BROKER_LOGGER).then(|| dynamic_source(resource_type, name));
+        let set = resource_configs(client, resource_type, name, source, false)?;
         let invalid: Vec<&str> =
             deleted.iter().map(|k| k.trim()).filter(|k| !set.iter().any(|c| c.name.as_str() == *k)).collect();
         if !invalid.is_empty() {
@@ -430,13 +461,16 @@ fn alter(client: &mut AdminClient, entity: &Entity, added: &[(String, String)], 
         name: name.to_string(),
         changes: added.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).chain(deleted.iter().map(|k| (k.clone(), None))).collect(),
     };
-    if let Some((_, reason)) = client.alter_configs(&[changes])?.first() {
+    // A broker's log levels are its own: the request goes to that broker.
+    let mut target = if resource_type == RESOURCE_BROKER_LOGGER { broker_client(client, resource_type, name)? } else { None };
+    if let Some((_, reason)) = target.as_mut().unwrap_or(client).alter_configs(&[changes])?.first() {
         bail!("{reason}");
     }
     match entity {
         Entity::Brokers(Some(name)) if name.is_empty() => println!("Completed updating default config for brokers in the cluster."),
         Entity::Brokers(_) => println!("Completed updating config for broker {name}."),
         Entity::Topics(_) => println!("Completed updating config for topic {name}."),
+        Entity::BrokerLoggers(_) => println!("Completed updating config for broker-logger {name}."),
         Entity::Quotas(_) => {}
     }
     Ok(())
@@ -529,6 +563,11 @@ mod tests {
         assert_eq!(parse(&["--describe", "--broker", "2", "--all"]), Ok(Entity::Brokers(Some("2".into()))));
         assert_eq!(parse(&["--describe", "--entity-type", "brokers", "--entity-default"]), Ok(Entity::Brokers(Some(String::new()))));
         assert_eq!(parse(&["--describe", "--broker-defaults"]), Ok(Entity::Brokers(Some(String::new()))));
+        assert_eq!(
+            parse(&["--describe", "--entity-type", "broker-loggers", "--entity-name", "1"]),
+            Ok(Entity::BrokerLoggers(Some("1".into())))
+        );
+        assert_eq!(parse(&["--describe", "--entity-type", "broker-loggers"]), Ok(Entity::BrokerLoggers(None)));
         let app = Entity::Quotas(vec![(CLIENTS, Some(Some("app".into())))]);
         assert_eq!(parse(&["--describe", "--entity-type", "clients", "--entity-name", "app"]), Ok(app.clone()));
         assert_eq!(parse(&["--describe", "--client", "app"]), Ok(app));
@@ -554,6 +593,9 @@ mod tests {
         assert!(parse(&["--describe", "--topic", "t", "--add-config", "a=b"]).is_err());
         assert!(parse(&["--alter", "--topic", "t", "--add-config", "a=b", "--all"]).is_err());
         assert!(parse(&["--describe", "--entity-type", "ips"]).unwrap_err().contains("not supported by Spool"));
+        assert!(parse(&["--describe", "--entity-type", "broker-loggers", "--entity-default"]).is_err());
+        assert!(parse(&["--describe", "--entity-type", "broker-loggers", "--entity-name", "x"]).unwrap_err().contains("integer"));
+        assert!(parse(&["--alter", "--entity-type", "broker-loggers", "--add-config", "a=INFO"]).unwrap_err().contains("entity name"));
         assert!(parse(&["--alter", "--entity-type", "clients", "--add-config", "a=1"]).unwrap_err().contains("entity name"));
         assert!(parse(&["--describe", "--entity-type", "users", "--entity-type", "topics"]).unwrap_err().contains("users and clients"));
         assert!(parse(&["--describe", "--entity-type", "users", "--entity-type", "clients", "--entity-default"]).is_err());

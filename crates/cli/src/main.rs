@@ -45,6 +45,7 @@ mod kafka_error;
 mod leader_election;
 mod line_reader;
 mod log_dirs;
+mod log_filter;
 mod message_formatter;
 mod perf;
 mod reassign_partitions;
@@ -149,11 +150,6 @@ fn kafka_tool(argv0: &OsString) -> Option<KafkaTool> {
     }
 }
 
-fn init_tracing(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
 
 /// mimalloc serves Rust's allocations and, through its `override` feature, the C code
 /// linked into the binary: librdkafka's `malloc` and `free`. librdkafka's consumer
@@ -173,7 +169,7 @@ fn main() -> ExitCode {
     let tool = argv.first().and_then(kafka_tool);
     let code = match tool {
         Some(tool) => {
-            init_tracing("warn");
+            log_filter::init("warn", false);
             match tool {
                 KafkaTool::Topics => topics::run(TopicsArgs::parse_from(argv)),
                 KafkaTool::Configs => configs::run(configs::ConfigsArgs::parse_from(argv)),
@@ -199,7 +195,8 @@ fn main() -> ExitCode {
         None => {
             let command = Cli::parse_from(argv).command;
             // openraft narrates every election and vote at info; its warnings are what an operator needs.
-            init_tracing(if matches!(command, Command::Server(_)) { "info,openraft=warn" } else { "warn" });
+            let server = matches!(command, Command::Server(_));
+            log_filter::init(if server { "info,openraft=warn" } else { "warn" }, server);
             match command {
                 Command::Server(args) => server::run(args),
                 Command::Topics(args) => topics::run(args),

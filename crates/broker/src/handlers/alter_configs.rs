@@ -16,10 +16,11 @@ use kafka_protocol::messages::{
 };
 use spool_metadata::controller::{AlterOp, ControllerRequest};
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC};
 use super::message;
 use crate::broker::Broker;
 use crate::error::KafkaError;
+use crate::log_levels;
 
 pub(crate) async fn handle(broker: &Arc<Broker>, _header: &RequestHeader, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
@@ -68,6 +69,9 @@ pub(crate) async fn handle_incremental(
         }
         let outcome = match bad_op {
             Some(op) => Err(KafkaError::with_message(ResponseError::InvalidRequest, format!("Unknown config operation {op}"))),
+            None if resource.resource_type == RESOURCE_BROKER_LOGGER => {
+                alter_loggers(broker, &resource.resource_name, &changes, request.validate_only)
+            }
             None => alter(broker, resource.resource_type, &resource.resource_name, changes, false, request.validate_only).await,
         };
         let mut entry = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
@@ -82,6 +86,48 @@ pub(crate) async fn handle_incremental(
     let mut response = IncrementalAlterConfigsResponse::default();
     response.responses = responses;
     response
+}
+
+/// Sets (SET) and takes back (DELETE) this broker's log levels, all or none, as Kafka's
+/// `ConfigAdminManager` does for a `BROKER_LOGGER` resource; they are the process's
+/// own, not metadata.
+fn alter_loggers(
+    broker: &Broker,
+    name: &str,
+    changes: &[(String, AlterOp, Option<String>)],
+    validate_only: bool,
+) -> Result<(), KafkaError> {
+    let invalid_request = |text: String| KafkaError::with_message(ResponseError::InvalidRequest, text);
+    let invalid_config = |text: String| KafkaError::with_message(ResponseError::InvalidConfig, text);
+    if name != broker.node_id.to_string() {
+        return Err(invalid_request(format!("Unexpected broker id, expected {} but received {name}", broker.node_id)));
+    }
+    let control =
+        log_levels::control().ok_or_else(|| invalid_request("this broker's log levels cannot be changed at runtime".into()))?;
+    for (logger, op, level) in changes {
+        match op {
+            AlterOp::Set => log_levels::check_level(logger, level.as_deref().unwrap_or("null")).map_err(invalid_config)?,
+            AlterOp::Delete if logger == log_levels::ROOT_LOGGER => {
+                return Err(invalid_request("Removing the log level of the root logger is not allowed".into()))
+            }
+            AlterOp::Delete => log_levels::check_logger(logger).map_err(invalid_config)?,
+            AlterOp::Append | AlterOp::Subtract => {
+                return Err(invalid_request(format!("{op:?} is not a valid operation for broker loggers")))
+            }
+        }
+    }
+    if validate_only {
+        return Ok(());
+    }
+    for (logger, op, level) in changes {
+        let changed = match op {
+            AlterOp::Set => control.set(logger, level.as_deref().unwrap_or_default()),
+            _ => control.reset(logger),
+        };
+        changed.map_err(|e| KafkaError::with_message(ResponseError::UnknownServerError, e))?;
+        tracing::info!(%logger, level = level.as_deref().unwrap_or("(root's)"), "log level changed");
+    }
+    Ok(())
 }
 
 async fn alter(

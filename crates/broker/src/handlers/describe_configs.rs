@@ -11,16 +11,18 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
-use spool_metadata::config::{describe_broker_configs, describe_topic_configs, DescribedConfig};
+use spool_metadata::config::{describe_broker_configs, describe_topic_configs, ConfigSource, ConfigType, DescribedConfig};
 use spool_metadata::records::ConfigResource;
 
 use super::message;
 use crate::broker::Broker;
 use crate::error::KafkaError;
+use crate::log_levels;
 
 /// Kafka's `ConfigResource.Type` codes.
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
+pub(crate) const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
@@ -48,6 +50,7 @@ pub(crate) async fn handle(
                 ResponseError::InvalidRequest,
                 format!("Broker {name} is not this broker ({})", broker.node_id),
             )),
+            RESOURCE_BROKER_LOGGER => describe_loggers(broker, &name),
             other => Err(KafkaError::with_message(
                 ResponseError::InvalidRequest,
                 format!("Unsupported resource type {other}"),
@@ -76,6 +79,34 @@ pub(crate) async fn handle(
     let mut response = DescribeConfigsResponse::default();
     response.results = results;
     response
+}
+
+/// This broker's log levels (`kafka-configs --entity-type broker-loggers`).
+fn describe_loggers(broker: &Broker, name: &str) -> Result<Vec<DescribedConfig>, KafkaError> {
+    if name != broker.node_id.to_string() {
+        return Err(KafkaError::with_message(
+            ResponseError::InvalidRequest,
+            format!("Unexpected broker id, expected {} but received {name}", broker.node_id),
+        ));
+    }
+    let control = log_levels::control().ok_or_else(|| {
+        KafkaError::with_message(ResponseError::InvalidRequest, "this broker's log levels cannot be changed at runtime")
+    })?;
+    Ok(control
+        .levels()
+        .into_iter()
+        .map(|(logger, level)| DescribedConfig {
+            name: logger,
+            value: Some(level),
+            source: ConfigSource::DynamicBrokerLogger,
+            is_default: false,
+            read_only: false,
+            sensitive: false,
+            ty: ConfigType::String,
+            doc: "The log level of a tracing target (root: of every target without a level of its own).",
+            synonyms: Vec::new(),
+        })
+        .collect())
 }
 
 fn entry(config: DescribedConfig, version: i16, synonyms: bool, documentation: bool) -> DescribeConfigsResourceResult {

@@ -212,7 +212,7 @@ impl BrokerConfig {
             ConfigSource::DynamicDefaultBroker => &self.dynamic_default,
             ConfigSource::StaticBroker => &self.static_values,
             ConfigSource::Default => return broker_config_def(name).and_then(|d| d.default),
-            ConfigSource::DynamicTopic => return None,
+            ConfigSource::DynamicTopic | ConfigSource::DynamicBrokerLogger => return None,
         };
         let alias = match name {
             "node.id" => Some("broker.id"),

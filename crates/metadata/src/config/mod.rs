@@ -121,6 +121,8 @@ pub enum ConfigSource {
     StaticBroker = 4,
     /// The catalog default (`DEFAULT_CONFIG`).
     Default = 5,
+    /// A log level of this broker process (`DYNAMIC_BROKER_LOGGER_CONFIG`).
+    DynamicBrokerLogger = 6,
 }
 
 /// How a config's value is checked after it parses as its type (Kafka's `ConfigDef.Validator`s).
