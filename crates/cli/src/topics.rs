@@ -73,6 +73,9 @@ pub(crate) struct TopicsArgs {
     /// expression, except for --create
     #[arg(long, value_name = "TOPIC")]
     topic: Option<String>,
+    /// With --describe: the topic with this id (as --describe prints it, "TopicId: ...")
+    #[arg(long = "topic-id", value_name = "TOPIC-ID", conflicts_with = "topic")]
+    topic_id: Option<String>,
     /// The number of partitions for the topic being created or altered (default: the
     /// broker's num.partitions)
     #[arg(long, value_name = "N")]
@@ -131,6 +134,7 @@ impl TopicsArgs {
         if self.topic.is_none() && !(self.list || self.describe) {
             return Err("Missing required argument \"[topic]\"".into());
         }
+        only(self.topic_id.is_some(), "--topic-id", &[(self.describe, "--describe")])?;
         if self.alter && self.partitions.is_none() {
             return Err("Missing required argument \"[partitions]\"".into());
         }
@@ -351,6 +355,7 @@ impl TopicService {
             .filter(|t| {
                 t.name.as_deref().is_some_and(|name| filter.as_ref().is_none_or(|filter| filter.matches(name.as_str())))
             })
+            .filter(|t| args.topic_id.as_deref().is_none_or(|id| kafka_uuid(t.topic_id.as_bytes()) == id.trim()))
             .collect();
         topics.sort_by(|a, b| a.name.as_deref().map(|n| n.as_str()).cmp(&b.name.as_deref().map(|n| n.as_str())));
         Ok(topics)
@@ -361,6 +366,11 @@ impl TopicService {
         if let Some(topic) = args.topic.as_deref() {
             if found == 0 && !args.if_exists {
                 bail!("Topic '{topic}' does not exist as expected");
+            }
+        }
+        if let Some(id) = args.topic_id.as_deref() {
+            if found == 0 && !args.if_exists {
+                bail!("Topic with id '{id}' does not exist as expected");
             }
         }
         Ok(())

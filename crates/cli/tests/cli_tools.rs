@@ -185,6 +185,14 @@ fn seed_walkthrough_create_list_describe_produce_and_consume() {
         assert_eq!(fields[4], format!("Replicas: {leader}"));
         assert_eq!(fields[5], format!("Isr: {leader}"));
     }
+    // kafka-topics --describe --topic-id: the same topic, found by the id it printed.
+    assert_eq!(topics(addr, &["--describe", "--topic-id", topic_id]).ok().stdout, described.stdout);
+    let unknown = topics(addr, &["--describe", "--topic-id", "AAAAAAAAAAAAAAAAAAAAAA"]);
+    assert_eq!(
+        unknown.stdout.trim(),
+        "Error while executing topic command : Topic with id 'AAAAAAAAAAAAAAAAAAAAAA' does not exist as expected"
+    );
+    assert!(topics(addr, &["--list", "--topic-id", topic_id]).stderr.contains("--topic-id can only be used with --describe"));
 
     // cat alerts.txt | kafka-console-producer --broker-list … --topic …
     let dir = tempfile::tempdir().expect("temp dir");
