@@ -194,6 +194,9 @@ fn execute(args: &ReassignPartitionsArgs) -> Result<bool> {
     if args.verify {
         let (lines, in_progress) = verify(&mut client, &targets)?;
         lines.iter().for_each(|line| println!("{line}"));
+        // Kafka prints the replica moves between log directories next: none in Spool
+        // (one log directory per broker), so, as Kafka's for none, an empty line.
+        println!();
         if !in_progress && !args.preserve_throttles {
             // Kafka clears every throttle: it cannot tell which brokers earlier moves used.
             clear_throttles(&mut client, &targets)?;

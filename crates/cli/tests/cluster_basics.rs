@@ -996,7 +996,7 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
             && v.fully_replicated(&topic, 1)
     });
     let verify = ["--verify", "--reassignment-json-file", plan.as_str()];
-    reassign_until(&cluster.addr(1), &verify, &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n{}", cleared(&topic)));
+    reassign_until(&cluster.addr(1), &verify, &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n\n{}", cleared(&topic)));
     reassign_until(&cluster.addr(2), &["--list"], "No partition reassignments found.\n");
     let deadline = Instant::now() + WAIT;
     while node_1_copy.exists() {
@@ -1025,7 +1025,7 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
     reassign_until(
         &cluster.addr(3),
         &["--verify", "--reassignment-json-file", &back],
-        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n"),
+        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n\n"),
     );
     let (code, _, refused) = reassign(&cluster.addr(2), &["--execute", "--reassignment-json-file", &back]);
     assert_eq!(code, Some(1));
@@ -1037,7 +1037,7 @@ fn reassign_partitions_moves_a_partition_to_other_brokers_and_cancels_a_move_in_
         &cluster.addr(3),
         &["--verify", "--reassignment-json-file", &back],
         &format!(
-            "Status of partition reassignment:\nThere is no active reassignment of partition {topic}-0, but replica set is 2,3 rather than 1,2,3.\n{}",
+            "Status of partition reassignment:\nThere is no active reassignment of partition {topic}-0, but replica set is 2,3 rather than 1,2,3.\n\n{}",
             cleared(&topic)
         ),
     );
@@ -1138,7 +1138,7 @@ fn a_throttled_reassignment_copies_at_the_throttles_rate_until_it_is_raised_and_
     assert_copy_throttled(&cluster, 2, &topic);
     let verify = ["--verify", "--reassignment-json-file", plan.as_str()];
     let (_, in_progress, _) = reassign(&cluster.addr(3), &verify);
-    assert_eq!(in_progress, format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n"));
+    assert_eq!(in_progress, format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is still in progress.\n\n"));
     // --additional --throttle raises the rate of the move in progress, which then completes.
     let (code, raised, stderr) =
         reassign(&cluster.addr(1), &["--execute", "--additional", "--reassignment-json-file", &plan, "--throttle", "1000000000"]);
@@ -1147,7 +1147,7 @@ fn a_throttled_reassignment_copies_at_the_throttles_rate_until_it_is_raised_and_
     reassign_until(
         &cluster.addr(3),
         &verify,
-        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n{}", cleared(&topic)),
+        &format!("Status of partition reassignment:\nReassignment of partition {topic}-0 is completed.\n\n{}", cleared(&topic)),
     );
     describe_configs_until(&cluster.addr(2), &["topics", "--entity-name", &topic], "no throttled replicas", |d| !d.contains("replication.throttled"));
     describe_configs_until(&cluster.addr(1), &["brokers", "--entity-name", "1"], "no throttle rates", |d| !d.contains("replication.throttled"));
