@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use spool_metadata::quota::{QuotaKey, QuotaTable, ANONYMOUS_USER, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+use spool_metadata::quota::{AppliedQuota, QuotaKey, QuotaTable, ANONYMOUS_USER, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
 
 use crate::quota_rate::Rate;
 
@@ -50,48 +50,52 @@ impl ClientQuotas {
 
     /// Takes the quotas of a new metadata image.
     pub(crate) fn set_quotas(&self, table: QuotaTable) {
-        let mut current = self.table.write();
-        if *current != table {
-            *current = table;
-        }
+        *self.table.write() = table;
     }
 
     /// Counts a produce request of `bytes` from `client_id`; the time to throttle it
     /// (zero when within its quota or without one).
     pub(crate) fn record_produce(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        self.record(&self.produce, PRODUCER_BYTE_RATE, client_id, bytes, now)
+        match self.lookup(PRODUCER_BYTE_RATE, client_id) {
+            Some(quota) => self.record(&self.produce, &quota, bytes, now),
+            None => Duration::ZERO,
+        }
     }
 
-    /// The most record bytes a fetch from `client_id` may ask for: what its quota lets
-    /// through over the measuring span (Kafka's `getMaxValueInQuotaWindow`).
-    pub(crate) fn fetch_max_bytes(&self, client_id: &str) -> Option<usize> {
-        let quota = self.lookup(CONSUMER_BYTE_RATE, client_id)?;
-        let span = self.window.as_secs_f64() * (self.windows - 1).max(1) as f64;
-        Some((quota.bound * span).min(i32::MAX as f64) as usize)
+    /// The `consumer_byte_rate` quota a fetch from `client_id` counts against, if any:
+    /// looked up once per fetch, for [`ClientQuotas::fetch_throttle`],
+    /// [`ClientQuotas::fetch_max_bytes`] and [`ClientQuotas::record_fetch`].
+    pub(crate) fn fetch_quota(&self, client_id: &str) -> Option<AppliedQuota> {
+        self.lookup(CONSUMER_BYTE_RATE, client_id)
     }
 
-    /// How long `client_id` is still throttled for the fetches it was sent: a fetch
+    /// How long a consumer is still throttled for the fetches it was sent: a fetch
     /// asked meanwhile gets no records.
-    pub(crate) fn fetch_throttle(&self, client_id: &str, now: Instant) -> Duration {
-        let Some(quota) = self.lookup(CONSUMER_BYTE_RATE, client_id) else { return Duration::ZERO };
+    pub(crate) fn fetch_throttle(&self, quota: &AppliedQuota, now: Instant) -> Duration {
         self.fetch.lock().rates.get_mut(&quota.key).map_or(Duration::ZERO, |rate| rate.throttle_time(quota.bound, now))
     }
 
-    /// Counts a fetch answer of `bytes` for `client_id`; the time to throttle it when
-    /// that takes the client over its quota.
-    pub(crate) fn record_fetch(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        self.record(&self.fetch, CONSUMER_BYTE_RATE, client_id, bytes, now)
+    /// The most record bytes a fetch under `quota` may ask for: what the quota lets
+    /// through over the measuring span (Kafka's `getMaxValueInQuotaWindow`).
+    pub(crate) fn fetch_max_bytes(&self, quota: &AppliedQuota) -> usize {
+        let span = self.window.as_secs_f64() * (self.windows - 1).max(1) as f64;
+        (quota.bound * span).min(i32::MAX as f64) as usize
     }
 
-    fn record(&self, rates: &Mutex<Rates>, quota_key: &str, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        let Some(quota) = self.lookup(quota_key, client_id) else { return Duration::ZERO };
+    /// Counts a fetch answer of `bytes` under `quota`; the time to throttle the consumer
+    /// when that takes it over its quota.
+    pub(crate) fn record_fetch(&self, quota: &AppliedQuota, bytes: usize, now: Instant) -> Duration {
+        self.record(&self.fetch, quota, bytes, now)
+    }
+
+    fn record(&self, rates: &Mutex<Rates>, quota: &AppliedQuota, bytes: usize, now: Instant) -> Duration {
         let mut rates = rates.lock();
-        let rate = rates.entry(quota.key, now, || Rate::new(self.windows, self.window));
+        let rate = rates.entry(&quota.key, now, || Rate::new(self.windows, self.window));
         rate.record(bytes as u64, now);
         rate.throttle_time(quota.bound, now)
     }
 
-    fn lookup(&self, key: &str, client_id: &str) -> Option<spool_metadata::quota::AppliedQuota> {
+    fn lookup(&self, key: &str, client_id: &str) -> Option<AppliedQuota> {
         let table = self.table.read();
         // Every produce and fetch asks: without quotas, no lookups.
         if table.is_empty() {
@@ -112,12 +116,12 @@ struct Rates {
 }
 
 impl Rates {
-    fn entry(&mut self, key: QuotaKey, now: Instant, new: impl FnOnce() -> Rate) -> &mut Rate {
-        if !self.rates.contains_key(&key) && self.rates.len() >= self.purge_at {
+    fn entry(&mut self, key: &QuotaKey, now: Instant, new: impl FnOnce() -> Rate) -> &mut Rate {
+        if !self.rates.contains_key(key) && self.rates.len() >= self.purge_at {
             self.rates.retain(|_, rate| !rate.is_idle(now));
             self.purge_at = (self.rates.len() * 2).max(64);
         }
-        self.rates.entry(key).or_insert_with(new)
+        self.rates.entry(key.clone()).or_insert_with(new)
     }
 }
 
@@ -155,25 +159,26 @@ mod tests {
         // ... 5,000 more is half again the bound: half of the 10 s span.
         assert_eq!(quotas.record_produce("app", 5_000, now), Duration::from_secs(5));
         assert_eq!(quotas.record_produce("other", 1_000_000, now), Duration::ZERO, "no quota applies to others");
-        assert_eq!(quotas.record_fetch("app", 1_000_000, now), Duration::ZERO, "nor to fetches");
+        assert!(quotas.fetch_quota("app").is_none(), "nor to fetches");
     }
 
     #[test]
     fn default_quotas_are_per_client_and_a_fetch_over_the_quota_throttles_the_next() {
         let quotas = quotas(&[(client(None), CONSUMER_BYTE_RATE, 100.0)]);
         let now = Instant::now();
-        assert_eq!(quotas.fetch_max_bytes("a"), Some(1000));
-        assert_eq!(quotas.fetch_throttle("a", now), Duration::ZERO);
-        assert_eq!(quotas.record_fetch("a", 1000, now), Duration::ZERO);
-        assert_eq!(quotas.fetch_throttle("a", now), Duration::ZERO, "at the bound, not over it");
-        assert_eq!(quotas.record_fetch("a", 500, now), Duration::from_secs(5));
-        assert_eq!(quotas.fetch_throttle("a", now), Duration::from_secs(5), "the next fetch is throttled");
+        let a = quotas.fetch_quota("a").expect("the default applies to a");
+        assert_eq!(quotas.fetch_max_bytes(&a), 1000);
+        assert_eq!(quotas.fetch_throttle(&a, now), Duration::ZERO);
+        assert_eq!(quotas.record_fetch(&a, 1000, now), Duration::ZERO);
+        assert_eq!(quotas.fetch_throttle(&a, now), Duration::ZERO, "at the bound, not over it");
+        assert_eq!(quotas.record_fetch(&a, 500, now), Duration::from_secs(5));
+        assert_eq!(quotas.fetch_throttle(&a, now), Duration::from_secs(5), "the next fetch is throttled");
         // Client "b" has a default quota of its own.
-        assert_eq!(quotas.fetch_throttle("b", now), Duration::ZERO);
-        assert_eq!(quotas.record_fetch("b", 1000, now), Duration::ZERO);
+        let b = quotas.fetch_quota("b").expect("the default applies to b");
+        assert_eq!(quotas.fetch_throttle(&b, now), Duration::ZERO);
+        assert_eq!(quotas.record_fetch(&b, 1000, now), Duration::ZERO);
         quotas.set_quotas(QuotaTable::default());
-        assert_eq!(quotas.fetch_max_bytes("a"), None);
-        assert_eq!(quotas.record_fetch("a", 1_000_000, now), Duration::ZERO, "removed quotas no longer throttle");
+        assert!(quotas.fetch_quota("a").is_none(), "removed quotas no longer apply");
     }
 
     #[test]

@@ -44,21 +44,20 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
     // A follower replicating this broker's partitions names itself (KIP-903 moved the
     // field into `replica_state` in v15).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
-    let client_id = header.client_id.as_deref().unwrap_or_default();
-    if replica_id < 0 {
+    // A consumer's quota, if it has one (followers' fetches never count).
+    let quota = if replica_id < 0 { broker.client_quotas.fetch_quota(header.client_id.as_deref().unwrap_or_default()) } else { None };
+    if let Some(quota) = &quota {
         // A consumer over its quota gets nothing until its throttle time has passed (as
-        // Kafka's throttled response: no partitions); under a quota, it asks for no more
-        // than the quota lets through at once.
-        let throttle = broker.client_quotas.fetch_throttle(client_id, Instant::now());
+        // Kafka's throttled response: no partitions); under its quota, it asks for no
+        // more than the quota lets through at once.
+        let throttle = broker.client_quotas.fetch_throttle(quota, Instant::now());
         if !throttle.is_zero() {
             let mut response = FetchResponse::default();
             response.throttle_time_ms = throttle_time_ms(throttle);
             return Fetched { response, spliced: Vec::new(), throttle };
         }
-        if let Some(quota_bytes) = broker.client_quotas.fetch_max_bytes(client_id) {
-            let quota_bytes = quota_bytes.clamp(1, i32::MAX as usize) as i32;
-            request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(quota_bytes) } else { quota_bytes };
-        }
+        let quota_bytes = broker.client_quotas.fetch_max_bytes(quota).clamp(1, i32::MAX as usize) as i32;
+        request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(quota_bytes) } else { quota_bytes };
     }
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
     let deadline = tokio::time::Instant::now() + wait;
@@ -82,8 +81,8 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
     // throttle, whether or not they are in sync (as Kafka's `sizeOfThrottledPartitions`).
     broker.replicas.leader_quota().record(read.throttled_bytes as u64, Instant::now());
     let mut fetched = read.fetched;
-    if replica_id < 0 {
-        fetched.throttle = broker.client_quotas.record_fetch(client_id, read.bytes, Instant::now());
+    if let Some(quota) = &quota {
+        fetched.throttle = broker.client_quotas.record_fetch(quota, read.bytes, Instant::now());
         fetched.response.throttle_time_ms = throttle_time_ms(fetched.throttle);
     }
     fetched
