@@ -358,6 +358,9 @@ public final class SpoolClientCheck {
             checkFailsWith(admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity,
                     List.of(new ClientQuotaAlteration.Op("producer_byte_rate", 0.5))))).all(),
                     InvalidRequestException.class, "a fractional byte rate");
+            checkFailsWith(admin.alterClientQuotas(List.of(new ClientQuotaAlteration(entity,
+                    List.of(new ClientQuotaAlteration.Op("consumer_byte_rate", Double.NaN))))).all(),
+                    InvalidRequestException.class, "a byte rate that is not a number");
             ok("alterClientQuotas refusals");
 
             Properties pp = new Properties();

@@ -15,8 +15,8 @@ use kafka_protocol::messages::{
     DescribeClientQuotasRequest, DescribeClientQuotasResponse, RequestHeader,
 };
 use kafka_protocol::protocol::StrBytes;
-use spool_metadata::controller::{ControllerReply, ControllerRequest};
-use spool_metadata::quota::{matches_filter, QuotaMatch, ENTITY_CLIENT_ID, ENTITY_IP, ENTITY_USER};
+use spool_metadata::controller::{ControllerReply, ControllerRequest, QuotaChanges};
+use spool_metadata::quota::{matches_filter, validate_quota, QuotaMatch, ENTITY_CLIENT_ID, ENTITY_IP, ENTITY_USER};
 use spool_metadata::records::{QuotaEntity, QuotaName};
 
 use super::{message, submit_expecting};
@@ -116,9 +116,17 @@ pub(crate) async fn handle_alter(
     let mut refused: Vec<Option<KafkaError>> = Vec::with_capacity(request.entries.len());
     let mut entries = Vec::new();
     for entry in &request.entries {
-        match quota_entity(entry) {
+        let ops: QuotaChanges = entry.ops.iter().map(|op| (op.key.to_string(), (!op.remove).then_some(op.value))).collect();
+        // Checked here too, before the request travels to the controller: a rate that is
+        // not a number cannot travel as one.
+        let checked = quota_entity(entry).and_then(|entity| {
+            for (key, value) in &ops {
+                validate_quota(&entity, key, *value).map_err(|e| KafkaError::with_message(ResponseError::InvalidRequest, e))?;
+            }
+            Ok(entity)
+        });
+        match checked {
             Ok(entity) => {
-                let ops = entry.ops.iter().map(|op| (op.key.to_string(), (!op.remove).then_some(op.value))).collect();
                 entries.push((entity, ops));
                 refused.push(None);
             }
