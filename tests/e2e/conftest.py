@@ -13,7 +13,7 @@ Fixtures
 
 Helpers (import from conftest)
   unique_topic(prefix), create_topic(bootstrap, name, ...), Broker.restart(),
-  Broker.kill9(), Broker.log_tail()
+  Broker.kill9(), Broker.log_tail(), make_tls_certs(dir), tls_broker(dir, certs, client_auth)
 """
 
 from __future__ import annotations
@@ -99,10 +99,13 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 class Broker:
     """A real `spool server` process on a loopback port with its own data dir."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, sets: dict | None = None):
+    def __init__(self, data_dir: Path, port: int | None = None, sets: dict | None = None,
+                 extra_listeners: str = ""):
         self.binary = spool_bin()
         # Broker configs passed as `--set key=value`.
         self.sets = dict(sets or {})
+        # Listeners beside the PLAINTEXT one on `port`, as `NAME://host:port,...`.
+        self.extra_listeners = extra_listeners
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -121,7 +124,11 @@ class Broker:
         log = open(self.log_path, "ab")
         log.write(f"\n===== start #{self.starts} =====\n".encode())
         log.flush()
-        cmd = [str(self.binary), "server", "--data-dir", str(self.data_dir), "--listen", self.bootstrap]
+        cmd = [str(self.binary), "server", "--data-dir", str(self.data_dir)]
+        if self.extra_listeners:
+            cmd += ["--set", f"listeners=PLAINTEXT://{self.bootstrap},{self.extra_listeners}"]
+        else:
+            cmd += ["--listen", self.bootstrap]
         for key, value in self.sets.items():
             cmd += ["--set", f"{key}={value}"]
         env = dict(os.environ)
@@ -181,6 +188,60 @@ class Broker:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def make_tls_certs(directory: Path) -> dict[str, Path]:
+    """Certificates for SSL listeners, made with the openssl tool: a CA; the broker's key
+    and certificate (for localhost and 127.0.0.1) in one PEM file; a client's, signed by
+    the CA; and a client's signed by another CA the broker does not trust. Keys are
+    unencrypted PKCS#8, which Spool, librdkafka, Python and Java all read."""
+    openssl = require_tool("openssl")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        proc = subprocess.run([openssl, *args], cwd=directory, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"openssl {' '.join(args)} failed:\n{proc.stderr}"
+
+    def authority(name: str) -> None:
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", f"/CN={name}",
+            "-keyout", f"{name}.key", "-out", f"{name}.pem")
+
+    def signed(name: str, ca: str, san: str | None) -> Path:
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")
+        ext = directory / f"{name}.ext"
+        ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+            "-days", "30", "-out", f"{name}.crt", "-extfile", ext.name)
+        pem = directory / f"{name}.pem"
+        pem.write_text((directory / f"{name}.key").read_text() + (directory / f"{name}.crt").read_text())
+        return pem
+
+    authority("ca")
+    authority("rogue-ca")
+    return {
+        "ca": directory / "ca.pem",
+        "ca_key": directory / "ca.key",
+        "broker": signed("broker", "ca", "DNS:localhost,IP:127.0.0.1"),
+        "client": signed("client", "ca", None),
+        "client_key": directory / "client.key",
+        "client_crt": directory / "client.crt",
+        "rogue_client": signed("rogue-client", "rogue-ca", None),
+        "rogue_client_key": directory / "rogue-client.key",
+        "rogue_client_crt": directory / "rogue-client.crt",
+    }
+
+
+def tls_broker(data_dir: Path, certs: dict[str, Path], client_auth: str = "none") -> tuple["Broker", str]:
+    """A started broker with a PLAINTEXT listener and an SSL one; returns it and the SSL
+    listener's "127.0.0.1:PORT"."""
+    ssl_port = free_port()
+    sets = {"ssl.keystore.location": str(certs["broker"]), "ssl.client.auth": client_auth}
+    if client_auth != "none":
+        sets["ssl.truststore.location"] = str(certs["ca"])
+    b = Broker(data_dir, sets=sets, extra_listeners=f"SSL://127.0.0.1:{ssl_port}")
+    b.start()
+    return b, f"127.0.0.1:{ssl_port}"
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:

@@ -7,7 +7,8 @@ a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
 compression type, a KafkaConsumer with assign/seekToBeginning that reads
 everything back and compares it, and KafkaConsumers with group.protocol=consumer
 (KIP-848: the broker assigns partitions through ConsumerGroupHeartbeat) that
-split a topic, commit and resume. It is compiled here, at test time, against the
+split a topic, commit and resume; and Admin, producer and consumer over an SSL
+listener with PEM stores. It is compiled here, at test time, against the
 jars scripts/install-test-deps put in .test-deps/java/.
 """
 
@@ -16,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO_ROOT, require_tool, stored_codecs, unique_topic
+from conftest import REPO_ROOT, make_tls_certs, require_tool, stored_codecs, tls_broker, unique_topic
 
 JAVA_DEPS = REPO_ROOT / ".test-deps" / "java"
 SOURCE = REPO_ROOT / "tests" / "java" / "SpoolClientCheck.java"
@@ -111,3 +112,19 @@ def test_client_quotas(compiled, bootstrap):
     for want in ("OK alterClientQuotas and describeClientQuotas", "OK alterClientQuotas refusals",
                  "OK producer throttled throttleMs>0", "OK quotas removed"):
         assert want in lines, lines
+
+
+def test_tls(compiled, tmp_path):
+    """The Java client over an SSL listener with PEM stores (KIP-651): Admin, producer and
+    consumer, first trusting the broker's CA only, then also presenting a client
+    certificate to a broker that requires one."""
+    certs = make_tls_certs(tmp_path / "certs")
+    for client_auth, client_pem in (("none", None), ("required", certs["client"])):
+        b, ssl_bootstrap = tls_broker(tmp_path / f"data-{client_auth}", certs, client_auth=client_auth)
+        try:
+            args = [str(certs["ca"])] + ([str(client_pem)] if client_pem else [])
+            lines = run_check(compiled, ssl_bootstrap, "tls", unique_topic("java-tls"), *args)
+        finally:
+            b.stop()
+        assert lines[-1] == "PASS tls", lines
+        assert "OK consumed records=300 over TLS, all equal" in lines, lines

@@ -68,6 +68,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * java SpoolClientCheck BOOTSTRAP produce-consume TOPIC CODEC   (none|gzip|snappy|lz4|zstd)
  * java SpoolClientCheck BOOTSTRAP max-timestamp TOPIC
  * java SpoolClientCheck BOOTSTRAP consumer-group TOPIC         (group.protocol=consumer, KIP-848)
+ * java SpoolClientCheck BOOTSTRAP tls TOPIC CA_PEM [CLIENT_PEM]  (security.protocol=SSL, PEM stores)
  * </pre>
  *
  * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
@@ -78,7 +79,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas TOPIC [CODEC]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|tls TOPIC [CODEC|CA_PEM [CLIENT_PEM]]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -100,6 +101,9 @@ public final class SpoolClientCheck {
                     break;
                 case "quotas":
                     quotas(bootstrap, topic);
+                    break;
+                case "tls":
+                    tls(bootstrap, topic, args[3], args.length > 4 ? args[4] : null);
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -518,6 +522,75 @@ public final class SpoolClientCheck {
             ok("listOffsets maxTimestamp offset=4");
         }
         System.out.println("PASS max-timestamp");
+    }
+
+    /**
+     * An SSL listener: Admin, a KafkaProducer and a KafkaConsumer over TLS, trusting the
+     * broker through a PEM trust store (and, when CLIENT_PEM is given, presenting that
+     * key and certificate). The records are large enough that the broker's fetch
+     * responses carry record sets it would otherwise send from the file by sendfile.
+     */
+    private static void tls(String bootstrap, String topic, String caPem, String clientPem) throws Exception {
+        Properties security = new Properties();
+        security.put("security.protocol", "SSL");
+        security.put("ssl.truststore.type", "PEM");
+        security.put("ssl.truststore.location", caPem);
+        if (clientPem != null) {
+            security.put("ssl.keystore.type", "PEM");
+            security.put("ssl.keystore.location", clientPem);
+        }
+        final int records = 300;
+        Properties ap = new Properties();
+        ap.putAll(security);
+        ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
+        try (Admin admin = Admin.create(ap)) {
+            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
+            ok("createTopics over TLS");
+        }
+        Properties pp = new Properties();
+        pp.putAll(security);
+        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        pp.put(ProducerConfig.LINGER_MS_CONFIG, "20");
+        try (KafkaProducer<byte[], byte[]> producer =
+                 new KafkaProducer<>(pp, new ByteArraySerializer(), new ByteArraySerializer())) {
+            for (int i = 0; i < records; i++) {
+                producer.send(new ProducerRecord<>(topic, 0, bytes("k" + i), tlsValue(i)));
+            }
+            producer.flush();
+        }
+        ok("produced records=" + records + " over TLS");
+        Properties cp = new Properties();
+        cp.putAll(security);
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        int read = 0;
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                 new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            long deadline = System.currentTimeMillis() + TIMEOUT_S * 1000;
+            while (read < records && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+                    checkEq((long) read, r.offset(), "offset");
+                    check(Arrays.equals(tlsValue(read), r.value()), "value of record " + read);
+                    read++;
+                }
+            }
+        }
+        checkEq(records, read, "records read back over TLS");
+        ok("consumed records=" + records + " over TLS, all equal");
+        System.out.println("PASS tls");
+    }
+
+    /** Record i's 4 KiB value, different for every record. */
+    private static byte[] tlsValue(int i) {
+        byte[] value = new byte[4096];
+        for (int j = 0; j < value.length; j++) {
+            value[j] = (byte) (i * 31 + j);
+        }
+        return value;
     }
 
     /**

@@ -16,12 +16,12 @@ use bytes::BytesMut;
 use futures::stream::{FuturesOrdered, StreamExt};
 use spool_protocol::frame::{take_frame, FrameError};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::dispatch::{self, LaterResponse, Outcome};
 use crate::response::Response;
+use crate::tls::ClientStream;
 
 /// How many responses one connection may owe before it stops reading requests: a
 /// producer's pipeline depth for `acks=all` (librdkafka's default
@@ -33,7 +33,7 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Serves one connection accepted on the listener named `listener` (Kafka's
 /// `RequestContext.listenerName`): the addresses it hands out are that listener's.
 pub(crate) async fn serve(
-    mut stream: TcpStream,
+    mut stream: ClientStream,
     peer: SocketAddr,
     listener: Arc<str>,
     broker: Arc<Broker>,

@@ -42,6 +42,7 @@ mod replica_manager;
 mod replication_quota;
 mod response;
 mod server;
+pub mod tls;
 
 pub use broker::{now_ms, Broker};
 pub use server::{run, Server};

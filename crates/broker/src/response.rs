@@ -1,4 +1,5 @@
-//! Response frames whose record sets go from segment files to the socket by `sendfile`.
+//! Response frames whose record sets go from segment files to the socket by `sendfile`
+//! (on plain connections; TLS must encrypt them, so it reads them).
 //!
 //! A fetch of many bytes is answered as Kafka does (`FileRecords.writeTo`): the records
 //! never pass through the broker's memory. kafka-protocol encodes the response with a
@@ -9,12 +10,18 @@
 //! bytes say which record set it stands for.
 
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::sync::LazyLock;
 
 use bytes::{Bytes, BytesMut};
 use spool_storage::{FileSlice, LogSlices};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+
+use crate::tls::ClientStream;
+
+/// How much of a spliced record set a TLS connection reads into memory at a time.
+const TLS_READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Record sets at least this large are spliced; smaller ones are read and encoded
 /// inline, which costs less than the extra system calls.
@@ -51,7 +58,44 @@ pub(crate) enum Response {
 }
 
 impl Response {
-    pub(crate) async fn write_to(&self, stream: &mut TcpStream) -> io::Result<()> {
+    /// Writes the response: file slices by `sendfile` on a plain connection; through TLS,
+    /// which must encrypt them, read from the page cache a chunk at a time.
+    pub(crate) async fn write_to(&self, stream: &mut ClientStream) -> io::Result<()> {
+        match stream {
+            ClientStream::Plain(stream) => self.write_to_tcp(stream).await,
+            ClientStream::Tls(stream) => {
+                let stream = stream.as_mut();
+                match self {
+                    Response::Frame(frame) => stream.write_all(frame).await?,
+                    Response::Parts(parts) => {
+                        let mut chunk = Vec::new();
+                        for part in parts {
+                            match part {
+                                Part::Bytes(bytes) => stream.write_all(bytes).await?,
+                                Part::File(slice) => {
+                                    let mut position = slice.position();
+                                    let end = position + slice.len() as u64;
+                                    while position < end {
+                                        let len = (end - position).min(TLS_READ_CHUNK_BYTES as u64) as usize;
+                                        chunk.resize(len, 0);
+                                        // A truncated segment ends the read early: the frame
+                                        // cannot be completed, so the connection closes.
+                                        slice.file().read_exact_at(&mut chunk, position)?;
+                                        stream.write_all(&chunk).await?;
+                                        position += len as u64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                // rustls holds encrypted records until flushed.
+                stream.flush().await
+            }
+        }
+    }
+
+    async fn write_to_tcp(&self, stream: &mut TcpStream) -> io::Result<()> {
         match self {
             Response::Frame(frame) => stream.write_all(frame).await,
             Response::Parts(parts) => {

@@ -4,12 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use spool_metadata::config::BrokerConfig;
+use spool_metadata::config::{BrokerConfig, SecurityProtocol};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::broker::{now_ms, Broker};
 use crate::connection;
+use crate::tls::{self, ClientStream};
+
+/// How long a client on an SSL listener has to complete its TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A started broker: its listeners are bound and its tasks are running.
 pub struct Server {
@@ -40,8 +45,22 @@ impl Server {
         // anything else binds (the metadata quorum's own listener may take an ephemeral
         // port, which could otherwise be a configured Kafka port still free). Connections
         // wait in the backlog until the broker accepts them.
-        let mut bound = Vec::with_capacity(listener_configs.len());
+        // Each SSL listener's TLS acceptor, built before anything is bound, so that a key
+        // store that cannot be used stops the broker before it listens.
+        let mut acceptors = Vec::with_capacity(listener_configs.len());
         for listener_config in &listener_configs {
+            let acceptor = if config.listener_security_protocol(&listener_config.name) == Some(SecurityProtocol::Ssl) {
+                let settings = config.ssl_settings()?;
+                let acceptor = tls::acceptor(&settings)
+                    .with_context(|| format!("cannot set up TLS for listener {}", listener_config.name))?;
+                Some(acceptor)
+            } else {
+                None
+            };
+            acceptors.push(acceptor);
+        }
+        let mut bound = Vec::with_capacity(listener_configs.len());
+        for (listener_config, acceptor) in listener_configs.iter().zip(acceptors) {
             // `PLAINTEXT://:9092` means every interface, as in Kafka.
             let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };
             let bind = format!("{host}:{}", listener_config.port);
@@ -51,18 +70,19 @@ impl Server {
                     listener_config.name
                 )
             })?;
-            bound.push((listener_config.name.clone(), listener));
+            bound.push((listener_config.name.clone(), listener, acceptor));
         }
         let broker = Broker::open(config).await?;
         let mut listener_addrs = Vec::with_capacity(bound.len());
-        for (name, listener) in &bound {
+        for (name, listener, _) in &bound {
             listener_addrs.push((name.clone(), listener.local_addr()?));
         }
         let local_addr = listener_addrs[0].1;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for (name, listener) in bound {
-            tasks.push(tokio::spawn(accept_loop(listener, Arc::from(name), broker.clone(), shutdown_rx.clone())));
+        for (name, listener, acceptor) in bound {
+            let accept = accept_loop(listener, acceptor, Arc::from(name), broker.clone(), shutdown_rx.clone());
+            tasks.push(tokio::spawn(accept));
         }
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
         tasks.push(tokio::spawn(tick_loop(broker.clone(), shutdown_rx.clone())));
@@ -161,15 +181,40 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Accepts the connections of one listener; each serves its client as that listener.
-async fn accept_loop(listener: TcpListener, name: Arc<str>, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// Accepts the connections of one listener; each serves its client as that listener,
+/// after a TLS handshake on an SSL listener.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    name: Arc<str>,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::serve(stream, peer, name.clone(), broker.clone(), shutdown.clone()));
+                    let (name, broker, shutdown) = (name.clone(), broker.clone(), shutdown.clone());
+                    let Some(tls) = tls.clone() else {
+                        tokio::spawn(connection::serve(ClientStream::Plain(stream), peer, name, broker, shutdown));
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                connection::serve(ClientStream::Tls(Box::new(stream)), peer, name, broker, shutdown).await;
+                            }
+                            Ok(Err(e)) => tracing::info!(
+                                %peer,
+                                listener = %name,
+                                "TLS handshake failed ({e}); the client needs security.protocol=SSL and must trust \
+                                 the authority of the broker's certificate (and the broker that of the client's)"
+                            ),
+                            Err(_) => tracing::info!(%peer, listener = %name, "TLS handshake not done within {TLS_HANDSHAKE_TIMEOUT:?}"),
+                        }
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

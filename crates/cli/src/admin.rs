@@ -49,6 +49,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 
+use crate::client_tls::{AdminStream, ClientSecurity};
+
 /// Largest response frame accepted; a bigger length prefix is a protocol error.
 pub(crate) const RESPONSE_BYTES_MAX: usize = 100 * 1024 * 1024;
 
@@ -94,23 +96,25 @@ impl Default for AdminTimeouts {
 
 /// A connection to one broker with the API versions it announced.
 pub(crate) struct AdminClient {
-    stream: TcpStream,
+    stream: AdminStream,
     peer: String,
     api_versions: Vec<(i16, i16, i16)>,
     next_correlation_id: i32,
     timeouts: AdminTimeouts,
+    security: ClientSecurity,
 }
 
 impl AdminClient {
-    /// Connects to the first reachable address of a comma-separated bootstrap list and
-    /// negotiates API versions.
+    /// Connects to the first reachable address of a comma-separated bootstrap list (in
+    /// PLAINTEXT or TLS, as `security` says) and negotiates API versions.
     ///
     /// # Errors
-    /// When no address can be resolved or reached, or ApiVersions fails.
-    pub(crate) fn connect(bootstrap: &str, timeouts: AdminTimeouts) -> Result<AdminClient> {
+    /// When no address can be resolved or reached, the TLS handshake fails, or
+    /// ApiVersions fails.
+    pub(crate) fn connect(bootstrap: &str, timeouts: AdminTimeouts, security: &ClientSecurity) -> Result<AdminClient> {
         let mut failures = Vec::new();
         for server in bootstrap.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match Self::connect_one(server, timeouts) {
+            match Self::connect_one(server, timeouts, security) {
                 Ok(client) => return Ok(client),
                 Err(e) => failures.push(format!("{server}: {e:#}")),
             }
@@ -121,7 +125,7 @@ impl AdminClient {
         bail!("could not connect to any bootstrap server ({})", failures.join("; "))
     }
 
-    fn connect_one(server: &str, timeouts: AdminTimeouts) -> Result<AdminClient> {
+    fn connect_one(server: &str, timeouts: AdminTimeouts, security: &ClientSecurity) -> Result<AdminClient> {
         let addrs: Vec<SocketAddr> = server
             .to_socket_addrs()
             .with_context(|| format!("cannot resolve {server:?} (expected HOST:PORT)"))?
@@ -133,12 +137,15 @@ impl AdminClient {
                     stream.set_read_timeout(Some(timeouts.request))?;
                     stream.set_write_timeout(Some(timeouts.request))?;
                     stream.set_nodelay(true)?;
+                    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
                     let mut client = AdminClient {
-                        stream,
+                        stream: security.open(stream, host)?,
                         peer: server.to_string(),
                         api_versions: Vec::new(),
                         next_correlation_id: 1,
                         timeouts,
+                        security: security.clone(),
                     };
                     client.negotiate_versions()?;
                     return Ok(client);
@@ -158,7 +165,15 @@ impl AdminClient {
     /// # Errors
     /// As [`AdminClient::connect`].
     pub(crate) fn connect_to(&self, host: &str, port: i32) -> Result<AdminClient> {
-        Self::connect_one(&format!("{host}:{port}"), self.timeouts)
+        self.connect_to_server(&format!("{host}:{port}"))
+    }
+
+    /// As [`AdminClient::connect_to`], to `server` given as `host:port`.
+    ///
+    /// # Errors
+    /// As [`AdminClient::connect`].
+    pub(crate) fn connect_to_server(&self, server: &str) -> Result<AdminClient> {
+        Self::connect_one(server, self.timeouts, &self.security)
     }
 
     /// How long a request waits for its response before the client gives up.
@@ -587,8 +602,8 @@ impl ClusterAdmin {
     ///
     /// # Errors
     /// As [`AdminClient::connect`], or when metadata cannot be read.
-    pub(crate) fn connect(bootstrap: &str, timeout: Duration) -> Result<ClusterAdmin> {
-        let client = AdminClient::connect(bootstrap, AdminTimeouts::default())?;
+    pub(crate) fn connect(bootstrap: &str, timeout: Duration, security: &ClientSecurity) -> Result<ClusterAdmin> {
+        let client = AdminClient::connect(bootstrap, AdminTimeouts::default(), security)?;
         let mut admin = ClusterAdmin {
             bootstrap: client,
             nodes: HashMap::new(),
@@ -1127,7 +1142,7 @@ mod tests {
     fn refused_connection_fails_fast_with_the_address() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let start = Instant::now();
-        let err = AdminClient::connect(&format!("127.0.0.1:{port}"), AdminTimeouts::default()).err().unwrap();
+        let err = AdminClient::connect(&format!("127.0.0.1:{port}"), AdminTimeouts::default(), &ClientSecurity::default()).err().unwrap();
         assert!(start.elapsed() < Duration::from_secs(5));
         assert!(format!("{err:#}").contains(&format!("127.0.0.1:{port}")), "{err:#}");
     }
@@ -1138,7 +1153,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let timeouts = AdminTimeouts { connect: Duration::from_secs(1), request: Duration::from_millis(300) };
         let start = Instant::now();
-        let err = AdminClient::connect(&addr.to_string(), timeouts).err().unwrap();
+        let err = AdminClient::connect(&addr.to_string(), timeouts, &ClientSecurity::default()).err().unwrap();
         assert!(format!("{err:#}").contains("timed out"), "{err:#}");
         assert!(start.elapsed() < Duration::from_millis(600), "waited once, not per version: {:?}", start.elapsed());
         drop(listener);
@@ -1146,7 +1161,7 @@ mod tests {
 
     #[test]
     fn unresolvable_server_is_reported() {
-        let err = AdminClient::connect("no-port-here", AdminTimeouts::default()).err().unwrap();
+        let err = AdminClient::connect("no-port-here", AdminTimeouts::default(), &ClientSecurity::default()).err().unwrap();
         assert!(format!("{err:#}").contains("HOST:PORT"), "{err:#}");
     }
 }

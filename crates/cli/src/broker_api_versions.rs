@@ -24,7 +24,7 @@ use clap::Parser;
 use kafka_protocol::messages::ApiKey;
 
 use crate::admin::ClusterAdmin;
-use crate::connection_args::BootstrapArgs;
+use crate::connection_args::{read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
 /// How long the admin requests may take.
@@ -40,7 +40,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct BrokerApiVersionsArgs {
     #[command(flatten)]
     bootstrap: BootstrapArgs,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Client properties: security.protocol=SSL and the ssl.* stores (PEM); others are ignored
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -52,7 +52,7 @@ pub(crate) fn run(args: BrokerApiVersionsArgs) -> i32 {
 
 /// Prints every broker's versions; whether every broker answered.
 fn execute(args: &BrokerApiVersionsArgs) -> Result<bool> {
-    let mut admin = ClusterAdmin::connect(&args.bootstrap.resolve(false)?, TIMEOUT)?;
+    let mut admin = ClusterAdmin::connect(&args.bootstrap.resolve(false)?, TIMEOUT, &read_command_config(args.command_config.as_deref())?)?;
     let metadata = admin.metadata()?;
     let mut all_answered = true;
     for broker in &metadata.brokers {

@@ -42,6 +42,7 @@ use kafka_protocol::messages::{DescribeQuorumRequest, DescribeQuorumResponse, Me
 use kafka_protocol::protocol::StrBytes;
 
 use crate::admin::{AdminClient, AdminTimeouts};
+use crate::connection_args::read_command_config;
 use crate::kafka_error;
 use crate::topics::kafka_uuid;
 
@@ -130,6 +131,7 @@ fn execute(args: &ClusterArgs, as_kafka_tool: bool, out: &mut impl Write) -> Res
             bail!("Properties file {} does not exist.", path.display());
         }
     }
+    let security = read_command_config(args.command_config.as_deref())?;
     let describe = match &args.command {
         Some(QuorumCommand::Describe(describe)) => Some(describe),
         None if as_kafka_tool => bail!("kafka-metadata-quorum: error: too few arguments (expected: describe)"),
@@ -147,7 +149,7 @@ fn execute(args: &ClusterArgs, as_kafka_tool: bool, out: &mut impl Write) -> Res
         }
     }
     let bootstrap = args.bootstrap_server.as_deref().unwrap_or_default();
-    let mut client = AdminClient::connect(bootstrap, AdminTimeouts::default())?;
+    let mut client = AdminClient::connect(bootstrap, AdminTimeouts::default(), &security)?;
     let (metadata, metadata_version) = client.metadata()?;
     match describe {
         Some(d) => {
@@ -289,7 +291,7 @@ fn find_quorum(client: &mut AdminClient, mut metadata: MetadataResponse) -> Resu
             let result = if target == client.peer() {
                 client.call(&request, 2).map(|(r, _)| r)
             } else {
-                AdminClient::connect(&target, AdminTimeouts::default())
+                client.connect_to_server(&target)
                     .and_then(|mut other| other.call(&request, 2).map(|(r, _)| r))
             };
             match result.and_then(|response| interpret(&response, &cluster_id)) {

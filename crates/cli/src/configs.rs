@@ -242,9 +242,9 @@ pub(crate) fn run(args: ConfigsArgs) -> i32 {
 }
 
 fn execute(args: &ConfigsArgs, entity: &Entity) -> Result<()> {
-    read_command_config(args.command_config.as_deref())?;
+    let security = read_command_config(args.command_config.as_deref())?;
     let bootstrap = args.bootstrap.resolve(false)?;
-    let mut client = AdminClient::connect(&bootstrap, AdminTimeouts::default())?;
+    let mut client = AdminClient::connect(&bootstrap, AdminTimeouts::default(), &security)?;
     if let Entity::Quotas(parts) = entity {
         return if args.describe {
             describe_quotas(&mut client, parts)

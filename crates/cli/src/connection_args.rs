@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use rdkafka::ClientConfig;
 
+use crate::client_tls::{ClientSecurity, SECURITY_PROPERTIES};
+
 /// Where the tools find the cluster: `--bootstrap-server` or one of its aliases.
 #[derive(Args, Debug, Clone, Default)]
 #[group(id = "bootstrap", required = true, multiple = false)]
@@ -114,18 +116,22 @@ pub(crate) fn load_properties(path: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// Reads an admin tool's `--command-config` file, as Kafka's tools do (so a missing or
-/// malformed one is an error), and warns of each property: they configure security,
-/// which Spool does not have, so none is used.
+/// malformed one is an error): the security properties say how to connect (see
+/// [`ClientSecurity`]); each other property is ignored with a warning.
 ///
 /// # Errors
-/// As [`load_properties`].
-pub(crate) fn read_command_config(path: Option<&Path>) -> Result<()> {
-    if let Some(path) = path {
-        for (key, _) in load_properties(path)? {
+/// As [`load_properties`] and [`ClientSecurity::from_properties`].
+pub(crate) fn read_command_config(path: Option<&Path>) -> Result<ClientSecurity> {
+    let Some(path) = path else {
+        return Ok(ClientSecurity::default());
+    };
+    let properties = load_properties(path)?;
+    for (key, _) in &properties {
+        if !SECURITY_PROPERTIES.contains(&key.as_str()) {
             tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
         }
     }
-    Ok(())
+    ClientSecurity::from_properties(&properties, path)
 }
 
 fn parse_properties(text: &str) -> Result<Vec<(String, String)>> {

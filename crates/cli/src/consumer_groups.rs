@@ -308,8 +308,10 @@ impl<W: Write> Console<W> {
 }
 
 fn execute<W: Write>(args: &ConsumerGroupsArgs, console: &mut Console<W>) -> Result<()> {
-    let bootstrap = bootstrap_servers(args)?;
-    let mut admin = ClusterAdmin::connect(&bootstrap, Duration::from_millis(args.timeout.max(1)))?;
+    let bootstrap = args.bootstrap.resolve(false)?;
+    // Read first, so that a missing file is an error whatever the command.
+    let security = read_command_config(args.command_config.as_deref())?;
+    let mut admin = ClusterAdmin::connect(&bootstrap, Duration::from_millis(args.timeout.max(1)), &security)?;
     if args.list {
         list(&mut admin, args, console)
     } else if args.describe {
@@ -321,13 +323,6 @@ fn execute<W: Write>(args: &ConsumerGroupsArgs, console: &mut Console<W>) -> Res
     } else {
         delete_offsets(&mut admin, args, console)
     }
-}
-
-/// `--bootstrap-server`. A `--command-config` file is read (so a missing one is an
-/// error, as in Kafka) but its properties, security settings mostly, are not used.
-fn bootstrap_servers(args: &ConsumerGroupsArgs) -> Result<String> {
-    read_command_config(args.command_config.as_deref())?;
-    args.bootstrap.resolve(false)
 }
 
 /// The groups named with `--group`, or every consumer group with `--all-groups`;

@@ -21,7 +21,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::admin::{unique_partitions, ClusterAdmin, TopicPartition};
-use crate::connection_args::BootstrapArgs;
+use crate::connection_args::{read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
 /// How long the admin requests may take.
@@ -37,7 +37,7 @@ pub(crate) struct DeleteRecordsArgs {
     /// "partition": 1, "offset": 1}], "version": 1}
     #[arg(long = "offset-json-file", value_name = "FILE")]
     offset_json_file: PathBuf,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Client properties: security.protocol=SSL and the ssl.* stores (PEM); others are ignored
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -82,7 +82,7 @@ fn execute(args: &DeleteRecordsArgs) -> Result<bool> {
         .with_context(|| format!("cannot read {}", args.offset_json_file.display()))?;
     let offsets = parse_offset_json(&text)?;
     let bootstrap = args.bootstrap.resolve(false)?;
-    let mut admin = ClusterAdmin::connect(&bootstrap, TIMEOUT)?;
+    let mut admin = ClusterAdmin::connect(&bootstrap, TIMEOUT, &read_command_config(args.command_config.as_deref())?)?;
     println!("Executing records delete operation");
     let results = admin.delete_records(&offsets)?;
     println!("Records delete operation completed:");

@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use clap::Parser;
 
 use crate::admin::{ClusterAdmin, TopicPartition};
-use crate::connection_args::BootstrapArgs;
+use crate::connection_args::{read_command_config, BootstrapArgs};
 use crate::kafka_error;
 use crate::topic_filter::TopicFilter;
 
@@ -51,7 +51,7 @@ pub(crate) struct GetOffsetsArgs {
     /// Leave out internal topics
     #[arg(long = "exclude-internal-topics")]
     exclude_internal_topics: bool,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Client properties: security.protocol=SSL and the ssl.* stores (PEM); others are ignored
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -138,7 +138,7 @@ pub(crate) fn run(args: GetOffsetsArgs) -> i32 {
 
 fn execute(args: &GetOffsetsArgs) -> Result<()> {
     let bootstrap = args.bootstrap.resolve(false)?;
-    let mut admin = ClusterAdmin::connect(&bootstrap, TIMEOUT)?;
+    let mut admin = ClusterAdmin::connect(&bootstrap, TIMEOUT, &read_command_config(args.command_config.as_deref())?)?;
     let metadata = admin.metadata()?;
     let topic = args.topic.as_deref().map(TopicFilter::include_list).transpose().map_err(anyhow::Error::msg)?;
     let wanted = |name: &str, partition: i32| match &args.topic_partitions {

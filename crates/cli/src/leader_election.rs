@@ -27,7 +27,7 @@ use kafka_protocol::protocol::StrBytes;
 use serde::Deserialize;
 
 use crate::admin::{unique_partitions, AdminClient, AdminTimeouts, TopicPartition};
-use crate::connection_args::BootstrapArgs;
+use crate::connection_args::{read_command_config, BootstrapArgs};
 use crate::kafka_error;
 
 /// The election's timeout on the broker side, in milliseconds (Kafka's default).
@@ -58,7 +58,7 @@ pub(crate) struct LeaderElectionArgs {
     /// Kafka's JSON file of the partitions to elect: {"partitions": [{"topic": "foo", "partition": 1}]}
     #[arg(long = "path-to-json-file", value_name = "FILE", group = "which")]
     path_to_json_file: Option<PathBuf>,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Client properties: security.protocol=SSL and the ssl.* stores (PEM); others are ignored
     #[arg(long = "admin.config", value_name = "FILE")]
     admin_config: Option<PathBuf>,
 }
@@ -111,7 +111,7 @@ fn execute(args: &LeaderElectionArgs) -> Result<bool> {
             bail!("UNCLEAN leader election is not supported: Spool only makes in-sync replicas leader, so no acknowledged record is lost")
         }
     };
-    let mut client = AdminClient::connect(&args.bootstrap.resolve(false)?, AdminTimeouts::default())?;
+    let mut client = AdminClient::connect(&args.bootstrap.resolve(false)?, AdminTimeouts::default(), &read_command_config(args.admin_config.as_deref())?)?;
     let request = ElectLeadersRequest::default().with_election_type(0).with_timeout_ms(ELECTION_TIMEOUT_MS).with_topic_partitions(
         partitions.as_ref().map(|partitions| {
             let mut topics: Vec<TopicPartitions> = Vec::new();

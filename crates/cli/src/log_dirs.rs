@@ -22,7 +22,7 @@ use kafka_protocol::messages::DescribeLogDirsResponse;
 use serde_json::{json, Value};
 
 use crate::admin::ClusterAdmin;
-use crate::connection_args::normalize_server_list;
+use crate::connection_args::{normalize_server_list, read_command_config};
 use crate::kafka_error;
 
 /// How long the admin requests may take.
@@ -50,7 +50,7 @@ pub(crate) struct LogDirsArgs {
     /// cluster is queried if none is given
     #[arg(long = "broker-list", value_name = "BROKER LIST")]
     broker_list: Option<String>,
-    /// Accepted for compatibility: Spool's admin client needs no properties
+    /// Client properties: security.protocol=SSL and the ssl.* stores (PEM); others are ignored
     #[arg(long = "command-config", value_name = "FILE")]
     command_config: Option<PathBuf>,
 }
@@ -66,7 +66,7 @@ fn execute(args: &LogDirsArgs) -> Result<()> {
     }
     let topics: BTreeSet<&str> = args.topic_list.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
     let asked = args.broker_list.as_deref().map(parse_broker_list).transpose()?;
-    let mut admin = ClusterAdmin::connect(&normalize_server_list(&args.bootstrap_server), TIMEOUT)?;
+    let mut admin = ClusterAdmin::connect(&normalize_server_list(&args.bootstrap_server), TIMEOUT, &read_command_config(args.command_config.as_deref())?)?;
     let cluster: BTreeSet<i32> = admin.broker_ids().into_iter().collect();
     let brokers = asked.unwrap_or_else(|| cluster.clone());
     let missing: Vec<i32> = brokers.difference(&cluster).copied().collect();

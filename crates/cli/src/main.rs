@@ -32,6 +32,7 @@
 mod admin;
 mod broker_api_versions;
 mod client_context;
+mod client_tls;
 mod cluster;
 mod configs;
 mod connection_args;

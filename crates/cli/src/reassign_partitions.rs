@@ -166,8 +166,8 @@ pub(crate) fn run(args: ReassignPartitionsArgs) -> i32 {
 
 fn execute(args: &ReassignPartitionsArgs) -> Result<bool> {
     check_options(args)?;
-    read_command_config(args.command_config.as_deref())?;
-    let connect = || AdminClient::connect(&normalize_server_list(&args.bootstrap_server), AdminTimeouts::default());
+    let security = read_command_config(args.command_config.as_deref())?;
+    let connect = || AdminClient::connect(&normalize_server_list(&args.bootstrap_server), AdminTimeouts::default(), &security);
     if args.list {
         let mut client = connect()?;
         list_ongoing(&mut client)?.iter().for_each(|line| println!("{line}"));

@@ -204,9 +204,9 @@ pub(crate) fn run(args: TopicsArgs) -> i32 {
 }
 
 fn execute(args: &TopicsArgs) -> Result<()> {
-    read_command_config(args.command_config.as_deref())?;
+    let security = read_command_config(args.command_config.as_deref())?;
     let bootstrap = args.bootstrap.resolve(false)?;
-    let mut service = TopicService { client: AdminClient::connect(&bootstrap, AdminTimeouts::default())? };
+    let mut service = TopicService { client: AdminClient::connect(&bootstrap, AdminTimeouts::default(), &security)? };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.create {

@@ -314,8 +314,13 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:
         (format!("{base}\ninter.broker.listener.name=OUTSIDE"), vec![], "set inter.broker.listener.name to one of them"),
         (
             format!("{base}\ninter.broker.listener.name=INTERNAL"),
+            vec!["--set", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"],
+            "listeners are PLAINTEXT or SSL",
+        ),
+        (
+            format!("{base}\ninter.broker.listener.name=INTERNAL"),
             vec!["--set", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:SSL"],
-            "only PLAINTEXT listeners are supported",
+            "set ssl.keystore.location",
         ),
         (
             format!("{base}\ninter.broker.listener.name=INTERNAL"),
@@ -358,4 +363,30 @@ fn a_taken_port_stops_start_up_before_anything_is_written() {
     assert!(stderr.contains("is another broker running there?"), "says what to do: {stderr}");
     // The listeners are bound first: no data directory, no metadata quorum on another port.
     assert!(!data.exists(), "the data directory was created before the bind failed");
+}
+
+#[test]
+fn an_ssl_listener_whose_key_store_cannot_be_used_stops_start_up_before_anything_is_written() {
+    let [plain, ssl] = free_ports(2)[..] else { unreachable!() };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data = temp.path().join("data");
+    let no_key = temp.path().join("certificate-only.pem");
+    std::fs::write(&no_key, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").expect("write");
+    let empty = temp.path().join("empty.pem");
+    std::fs::write(&empty, "").expect("write");
+    let missing = temp.path().join("missing.pem");
+    let cases = [
+        (&missing, format!("cannot read ssl.keystore.location {}", missing.display())),
+        (&no_key, format!("ssl.keystore.location {} holds no usable private key", no_key.display())),
+        (&empty, format!("ssl.keystore.location {} holds no certificate", empty.display())),
+    ];
+    for (keystore, expected) in cases {
+        let listeners = format!("listeners=PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl}");
+        let keystore = format!("ssl.keystore.location={}", keystore.display());
+        let (code, stderr) = server_refusal_in(&data, &["--set", &listeners, "--set", &keystore]);
+        assert_eq!(code, Some(1), "stderr:\n{stderr}");
+        assert!(stderr.contains("cannot set up TLS for listener SSL"), "{stderr}");
+        assert!(stderr.contains(&expected), "expected '{expected}' in:\n{stderr}");
+        assert!(!data.exists(), "the data directory was created before TLS was set up");
+    }
 }

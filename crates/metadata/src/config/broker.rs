@@ -305,6 +305,14 @@ impl BrokerConfig {
         }
     }
 
+    pub(super) fn password(&self, key: &'static str) -> Option<String> {
+        match self.typed(key) {
+            Some(ConfigValue::Password(v)) => Some(v),
+            None => None,
+            other => panic!("catalog bug: {key} is not a password: {other:?}"),
+        }
+    }
+
     pub(super) fn list(&self, key: &'static str) -> Vec<String> {
         match self.typed(key) {
             Some(ConfigValue::List(v)) => v,
@@ -1029,7 +1037,7 @@ mod tests {
             other => panic!("expected UnknownKey, got {other:?}"),
         }
         let mut c = BrokerConfig::new();
-        match c.set("ssl.keystore.location", "/x") {
+        match c.set("sasl.enabled.mechanisms", "PLAIN") {
             Err(ConfigError::UnknownKey { suggestion: None, .. }) => {}
             other => panic!("expected UnknownKey without suggestion, got {other:?}"),
         }

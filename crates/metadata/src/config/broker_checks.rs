@@ -102,6 +102,7 @@ impl BrokerConfig {
             |keys: &[&'static str], reason: String| Err(ConfigError::Inconsistent { keys: keys.to_vec(), reason });
         let listeners = self.listeners();
         let controller_names = self.controller_listener_names();
+        let mut ssl_listeners = false;
         for listener in &listeners {
             match self.listener_security_protocol(&listener.name) {
                 None => {
@@ -111,13 +112,24 @@ impl BrokerConfig {
                     )
                 }
                 Some(SecurityProtocol::Plaintext) => {}
+                Some(SecurityProtocol::Ssl) if controller_names.contains(&listener.name) => {
+                    return fail(
+                        &["controller.listener.names", "listener.security.protocol.map"],
+                        format!(
+                            "controller listener {0} uses SSL; Spool's controllers and brokers talk to each other over PLAINTEXT only: map it as {0}:PLAINTEXT (SSL listeners are for clients)",
+                            listener.name
+                        ),
+                    )
+                }
+                Some(SecurityProtocol::Ssl) => ssl_listeners = true,
                 Some(other) => {
                     return fail(
                         &["listeners", "listener.security.protocol.map"],
                         format!(
-                            "listener {} uses {}, which Spool does not support: only PLAINTEXT listeners are supported; map it as {}:PLAINTEXT in listener.security.protocol.map (TLS and SASL are not implemented)",
+                            "listener {} uses {}, which Spool does not support: listeners are PLAINTEXT or SSL; map it as {}:PLAINTEXT or {}:SSL in listener.security.protocol.map (SASL is not implemented)",
                             listener.name,
                             other.name(),
+                            listener.name,
                             listener.name
                         ),
                     )
@@ -174,6 +186,17 @@ impl BrokerConfig {
                     ),
                 );
             }
+            if self.listener_security_protocol(&name) == Some(SecurityProtocol::Ssl) {
+                return fail(
+                    &["inter.broker.listener.name", "security.inter.broker.protocol"],
+                    format!(
+                        "the inter-broker listener {name} uses SSL; Spool's brokers talk to each other over PLAINTEXT only: set inter.broker.listener.name to a PLAINTEXT listener (SSL listeners are for clients)"
+                    ),
+                );
+            }
+        }
+        if ssl_listeners {
+            self.ssl_settings()?;
         }
         if self.process_roles().contains(&ProcessRole::Controller) {
             if let Some(missing) = controller_names.iter().find(|n| !listener_names.contains(n.as_str())) {
@@ -333,12 +356,25 @@ log.dirs=/tmp/x/data
     }
 
     #[test]
-    fn only_plaintext_listeners_are_supported() {
+    fn listeners_are_plaintext_or_ssl_for_clients() {
         let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL"));
         let text = e.to_string();
         assert!(text.contains("listener EXTERNAL uses SASL_SSL"), "{text}");
-        assert!(text.contains("only PLAINTEXT listeners are supported"), "{text}");
-        assert!(matches!(error("listeners=SSL://:9093\nadvertised.listeners=SSL://a:9093\ninter.broker.listener.name=SSL"), ConfigError::Inconsistent { .. }));
+        assert!(text.contains("listeners are PLAINTEXT or SSL"), "{text}");
+        // An SSL client listener needs a key store, and then is fine.
+        let ssl_external = INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SSL");
+        let e = error(&ssl_external);
+        assert!(e.to_string().contains("set ssl.keystore.location"), "{e}");
+        let c = config(&format!("{ssl_external}\nssl.keystore.location=/etc/spool/broker.pem"));
+        assert_eq!(c.listener_security_protocol("EXTERNAL"), Some(SecurityProtocol::Ssl));
+        // Brokers and controllers talk PLAINTEXT among themselves.
+        let e = error("listeners=SSL://:9093\nadvertised.listeners=SSL://a:9093\ninter.broker.listener.name=SSL\nssl.keystore.location=k.pem");
+        assert!(e.to_string().contains("the inter-broker listener SSL uses SSL"), "{e}");
+        let e = error(&format!(
+            "{}\nssl.keystore.location=k.pem",
+            INTERNAL_EXTERNAL.replace("CONTROLLER:PLAINTEXT", "CONTROLLER:SSL")
+        ));
+        assert!(e.to_string().contains("controller listener CONTROLLER uses SSL"), "{e}");
         // Map entries for listeners that do not exist are fine (Kafka's sample lists all four).
         assert!(config("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL").validate().is_ok());
     }

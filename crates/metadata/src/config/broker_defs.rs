@@ -4,16 +4,16 @@
 //! 3.9 (`KafkaConfig`, `ServerLogConfigs`, `ReplicationConfigs`, `KRaftConfigs`,
 //! `SocketServerConfigs`, `GroupCoordinatorConfig`, `TransactionLogConfigs`, `CleanerConfig`,
 //! `QuorumConfig`, `DynamicBrokerConfig`, and the replication throttles and client quota
-//! windows of `QuotaConfigs`). Security (SSL/SASL), metrics and plugin class configs are
-//! left out: Spool does not implement them, and accepting them silently would promise
-//! what it does not do. (Client quotas themselves are set per user or client id, not in
+//! windows of `QuotaConfigs`), and the `ssl.*` configs of SSL listeners (PEM stores only;
+//! see `super::ssl`). SASL, metrics and plugin class configs are left out: Spool does not
+//! implement them, and accepting them silently would promise what it does not do. (Client quotas themselves are set per user or client id, not in
 //! the broker's config; see `spool_metadata::quota`.)
 
 use super::listener::{
     check_listener_protocol_map, check_listeners, check_quorum_bootstrap_servers, check_quorum_voters,
 };
 use super::topic::check_metadata_version;
-use super::ConfigType::{Boolean, Double, Int, List, Long, Short, String};
+use super::ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
 use super::{ConfigDef, Validator};
 
 const fn def(name: &'static str, ty: super::ConfigType, default: Option<&'static str>, doc: &'static str) -> ConfigDef {
@@ -33,6 +33,10 @@ pub(crate) const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "
 pub(crate) const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 pub(crate) const CLEANUP_POLICIES: &[&str] = &["compact", "delete"];
 const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+/// `ssl.client.auth`'s values, as Kafka's `SslClientAuth`.
+pub(crate) const SSL_CLIENT_AUTH: &[&str] = &["required", "requested", "none"];
+/// The TLS versions Spool's SSL listeners can speak (`ssl.enabled.protocols`).
+const TLS_VERSIONS: &[&str] = &["TLSv1.2", "TLSv1.3"];
 /// The replica selectors Spool has (`replica.selector.class`).
 pub(crate) const RACK_AWARE_REPLICA_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 const REPLICA_SELECTORS: &[&str] = &[RACK_AWARE_REPLICA_SELECTOR, "org.apache.kafka.common.replica.LeaderSelector"];
@@ -42,6 +46,18 @@ pub(crate) fn check_gzip_level(raw: &str) -> Result<(), std::string::String> {
     match raw.parse::<i32>() {
         Ok(level) if level == -1 || (1..=9).contains(&level) => Ok(()),
         _ => Err("value must be between 1 and 9 or equal to -1".into()),
+    }
+}
+
+/// Key and trust stores are PEM: Java's JKS and PKCS12 stores are refused with the way out.
+fn check_pem_store_type(raw: &str) -> Result<(), std::string::String> {
+    if raw == "PEM" {
+        Ok(())
+    } else {
+        Err(format!(
+            "Spool reads PEM stores only, not {raw}; export the keys and certificates to PEM (for a JKS or PKCS12 \
+             store: keytool -importkeystore -deststoretype PKCS12, then openssl pkcs12 -nodes) and set the type to PEM"
+        ))
     }
 }
 
@@ -363,6 +379,42 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
          as Kafka does. Worth it on virtual machines that hand free memory back to their host; consumers further \
          behind read from the disk.")
         .check(at_least(0)),
+    def("ssl.client.auth", String, Some("none"),
+        "Whether SSL listeners ask clients for a certificate: required (the handshake fails without one that \
+         ssl.truststore's certificates signed), requested (checked if the client sends one) or none.")
+        .check(Validator::OneOf(SSL_CLIENT_AUTH)),
+    def("ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), "TLS versions SSL listeners accept.")
+        .check(Validator::ListOf(TLS_VERSIONS)),
+    def("ssl.endpoint.identification.algorithm", String, Some("https"),
+        "How a broker checks the host name of brokers it connects to over TLS; accepted for compatibility: Spool's \
+         brokers talk to each other over PLAINTEXT listeners only."),
+    def("ssl.key.password", Password, None,
+        "Password of an encrypted private key; Spool reads unencrypted PEM keys only, so this must stay unset."),
+    def("ssl.keystore.certificate.chain", Password, None,
+        "The SSL listeners' certificate chain in PEM, inline (instead of ssl.keystore.location); needs ssl.keystore.key."),
+    def("ssl.keystore.key", Password, None,
+        "The SSL listeners' private key in PEM (PKCS#8, PKCS#1 or SEC1), inline; needs ssl.keystore.certificate.chain."),
+    def("ssl.keystore.location", String, None,
+        "A PEM file with the SSL listeners' private key and certificate chain (the broker's certificate first)."),
+    def("ssl.keystore.password", Password, None,
+        "Password of a JKS or PKCS12 key store; PEM key stores have none, so this must stay unset."),
+    def("ssl.keystore.type", String, Some("PEM"),
+        "Format of the key store; Spool reads PEM only. Spool default PEM (Kafka: JKS).")
+        .check(Validator::Custom { describe: "PEM", check: check_pem_store_type }),
+    def("ssl.protocol", String, Some("TLSv1.3"),
+        "TLS protocol of the SSL listeners' context; the versions they accept are ssl.enabled.protocols.")
+        .check(Validator::OneOf(&["TLSv1.2", "TLSv1.3", "TLS"])),
+    def("ssl.truststore.certificates", Password, None,
+        "Certificates (PEM, inline) of the authorities whose client certificates SSL listeners trust (instead of \
+         ssl.truststore.location); used when ssl.client.auth is required or requested."),
+    def("ssl.truststore.location", String, None,
+        "A PEM file with the certificates of the authorities whose client certificates SSL listeners trust; used \
+         when ssl.client.auth is required or requested."),
+    def("ssl.truststore.password", Password, None,
+        "Password of a JKS or PKCS12 trust store; PEM trust stores have none (accepted and unused, as Kafka does)."),
+    def("ssl.truststore.type", String, Some("PEM"),
+        "Format of the trust store; Spool reads PEM only. Spool default PEM (Kafka: JKS).")
+        .check(Validator::Custom { describe: "PEM", check: check_pem_store_type }),
     def("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"),
         "How often timed-out transactions are rolled back.").check(at_least(1)),
     def("transaction.max.timeout.ms", Int, Some("900000"), "Largest transaction timeout a producer may ask for.")

@@ -1,0 +1,242 @@
+"""SSL listeners: librdkafka (confluent-kafka, kcat), kafka-python and Spool's own admin
+tools over TLS.
+
+A broker listens in PLAINTEXT and in SSL at once, on the certificates conftest's
+make_tls_certs makes with the openssl tool. Records are 4 KiB, so fetch responses
+carry record sets larger than the broker's sendfile threshold: over TLS those are
+read and encrypted instead. The Java client's TLS check is in test_java_client.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaPythonTopicPartition
+
+from conftest import create_topic, make_tls_certs, require_tool, spool_bin, tls_broker, unique_topic
+
+RECORDS = 300
+
+
+def value(i: int) -> bytes:
+    """Record i's 4 KiB value, different for every record."""
+    return bytes((i * 31 + j) % 256 for j in range(4096))
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_tls_certs(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def ssl_broker(tmp_path_factory, certs):
+    """A broker whose SSL listener asks for client certificates but does not require them."""
+    b, ssl_bootstrap = tls_broker(tmp_path_factory.mktemp("tls-broker") / "data", certs, client_auth="requested")
+    yield b, ssl_bootstrap
+    b.stop()
+
+
+def librdkafka_tls(certs, **extra) -> dict:
+    return {"security.protocol": "SSL", "ssl.ca.location": str(certs["ca"]), **extra}
+
+
+def produce_and_read_back(bootstrap: str, conf: dict, topic: str) -> list[bytes]:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, **conf})
+    for i in range(RECORDS):
+        producer.produce(topic, value=value(i), partition=0)
+    assert producer.flush(30) == 0, "records left undelivered"
+    return read_all(bootstrap, conf, topic)
+
+
+def read_all(bootstrap: str, conf: dict, topic: str, expected: int = RECORDS) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g"), "enable.auto.commit": False,
+                         **conf})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            assert msg.offset() == len(values), (msg.offset(), len(values))
+            values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def test_librdkafka_produces_and_consumes_over_tls(ssl_broker, certs):
+    """confluent-kafka over the SSL listener: every record reads back as sent, over TLS and
+    over the PLAINTEXT listener of the same broker; metadata names the SSL listener's
+    address to a client of that listener."""
+    b, ssl_bootstrap = ssl_broker
+    topic = unique_topic("tls-ck")
+    create_topic(b.bootstrap, topic)
+    assert produce_and_read_back(ssl_bootstrap, librdkafka_tls(certs), topic) == [value(i) for i in range(RECORDS)]
+    assert read_all(b.bootstrap, {}, topic) == [value(i) for i in range(RECORDS)]
+    metadata = AdminClient({"bootstrap.servers": ssl_bootstrap, **librdkafka_tls(certs)}).list_topics(timeout=10)
+    assert [f"{m.host}:{m.port}" for m in metadata.brokers.values()] == [ssl_bootstrap]
+
+
+def test_a_requested_client_certificate_is_accepted_and_not_needed(ssl_broker, certs):
+    """With ssl.client.auth=requested, a client presenting a certificate the trusted CA
+    signed gets through, and so does one with none (the other tests' clients)."""
+    b, ssl_bootstrap = ssl_broker
+    topic = unique_topic("tls-mtls")
+    create_topic(b.bootstrap, topic)
+    with_cert = librdkafka_tls(certs, **{"ssl.certificate.location": str(certs["client_crt"]),
+                                         "ssl.key.location": str(certs["client_key"])})
+    assert produce_and_read_back(ssl_bootstrap, with_cert, topic) == [value(i) for i in range(RECORDS)]
+
+
+def test_a_required_client_certificate(tmp_path, certs):
+    """With ssl.client.auth=required, only a client with a certificate of the trusted CA
+    gets through; the broker logs why it refused the others and goes on serving."""
+    b, ssl_bootstrap = tls_broker(tmp_path / "data", certs, client_auth="required")
+    try:
+        with pytest.raises(KafkaException):
+            AdminClient({"bootstrap.servers": ssl_bootstrap, **librdkafka_tls(certs)}).list_topics(timeout=5)
+        rogue = librdkafka_tls(certs, **{"ssl.certificate.location": str(certs["rogue_client_crt"]),
+                                         "ssl.key.location": str(certs["rogue_client_key"])})
+        with pytest.raises(KafkaException):
+            AdminClient({"bootstrap.servers": ssl_bootstrap, **rogue}).list_topics(timeout=5)
+        assert "TLS handshake failed" in b.log_tail(), b.log_tail()
+        with_cert = librdkafka_tls(certs, **{"ssl.certificate.location": str(certs["client_crt"]),
+                                             "ssl.key.location": str(certs["client_key"])})
+        topic = unique_topic("tls-required")
+        create_topic(b.bootstrap, topic)
+        assert produce_and_read_back(ssl_bootstrap, with_cert, topic) == [value(i) for i in range(RECORDS)]
+    finally:
+        b.stop()
+
+
+def test_kafka_python_over_tls(ssl_broker, certs):
+    b, ssl_bootstrap = ssl_broker
+    topic = unique_topic("tls-kp")
+    create_topic(b.bootstrap, topic)
+    tls = {"security_protocol": "SSL", "ssl_cafile": str(certs["ca"])}
+    producer = KafkaProducer(bootstrap_servers=ssl_bootstrap, linger_ms=20, **tls)
+    for i in range(RECORDS):
+        producer.send(topic, value=value(i), partition=0)
+    producer.flush(30)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=ssl_bootstrap, enable_auto_commit=False, **tls)
+    tp = KafkaPythonTopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    values = []
+    deadline = time.monotonic() + 30
+    while len(values) < RECORDS and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            values.extend(r.value for r in records)
+    consumer.close()
+    assert values == [value(i) for i in range(RECORDS)]
+
+
+def test_kcat_over_tls_and_a_plaintext_client_refused(ssl_broker, certs):
+    kcat = require_tool("kcat")
+    b, ssl_bootstrap = ssl_broker
+    topic = unique_topic("tls-kcat")
+    create_topic(b.bootstrap, topic)
+    tls = ["-X", "security.protocol=ssl", "-X", f"ssl.ca.location={certs['ca']}"]
+    lines = "".join(f"line {i}\n" for i in range(50))
+    produced = subprocess.run([kcat, "-b", ssl_bootstrap, *tls, "-P", "-t", topic, "-p", "0"],
+                              input=lines, capture_output=True, text=True, timeout=60)
+    assert produced.returncode == 0, produced.stderr
+    consumed = subprocess.run([kcat, "-b", ssl_bootstrap, *tls, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
+                              capture_output=True, text=True, timeout=60)
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout == lines
+    # A client speaking PLAINTEXT to the SSL listener gets no answer.
+    plain = subprocess.run([kcat, "-b", ssl_bootstrap, "-L", "-m", "3"], capture_output=True, text=True, timeout=60)
+    assert plain.returncode != 0, plain.stdout
+    assert "security.protocol=SSL" in b.log_tail(), b.log_tail()
+
+
+def spool_tool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([str(spool_bin()), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_admin_tools_connect_over_tls_with_a_command_config(ssl_broker, certs, tmp_path):
+    """Spool's own admin tools take Kafka's client properties for SSL from --command-config:
+    a PEM trust store (and key store), as the Java tools would."""
+    b, ssl_bootstrap = ssl_broker
+    props = tmp_path / "client-ssl.properties"
+    props.write_text(
+        "security.protocol=SSL\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={certs['ca']}\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={certs['client']}\n"
+        "client.id=admin-over-tls\n"
+    )
+    topic = unique_topic("tls-tools")
+    created = spool_tool("topics", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props),
+                         "--create", "--topic", topic, "--partitions", "2")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == f"Created topic {topic}."
+    # The property the tools do not use is named, not silently dropped.
+    assert "ignoring the client property client.id" in created.stderr, created.stderr
+    listed = spool_tool("topics", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props), "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert topic in listed.stdout.split()
+    offsets = spool_tool("get-offsets", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props),
+                         "--topic", topic)
+    assert offsets.returncode == 0, offsets.stderr
+    assert offsets.stdout.split() == [f"{topic}:0:0", f"{topic}:1:0"]
+    described = spool_tool("configs", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props),
+                           "--entity-type", "topics", "--entity-name", topic, "--alter", "--add-config",
+                           "retention.ms=1000")
+    assert described.returncode == 0, described.stderr
+
+
+def test_admin_tools_refuse_what_they_cannot_use_and_say_why(ssl_broker, certs, tmp_path):
+    b, ssl_bootstrap = ssl_broker
+
+    def topics_list(props: str) -> subprocess.CompletedProcess:
+        path = tmp_path / "props"
+        path.write_text(props)
+        return spool_tool("topics", "--bootstrap-server", ssl_bootstrap, "--command-config", str(path), "--list")
+
+    cases = [
+        # No trust store: the system's authorities do not include the test CA.
+        ("security.protocol=SSL\n", "TLS handshake failed"),
+        (f"security.protocol=SSL\nssl.truststore.location={certs['ca']}\nssl.truststore.type=JKS\n",
+         "read PEM stores only"),
+        (f"security.protocol=SSL\nssl.truststore.location={tmp_path / 'missing.pem'}\n",
+         "cannot read ssl.truststore.location"),
+        ("security.protocol=SASL_SSL\n", "SASL is not supported"),
+        # PLAINTEXT to the SSL listener.
+        ("security.protocol=PLAINTEXT\n", "could not connect to any bootstrap server"),
+    ]
+    for props, expected in cases:
+        proc = topics_list(props)
+        assert proc.returncode != 0, (props, proc.stdout)
+        assert expected in proc.stdout + proc.stderr, (props, proc.stdout, proc.stderr)
+
+
+def test_the_host_name_check_can_be_turned_off(tmp_path, certs):
+    """A broker certificate that names no host (here the client's, same CA) fails the host
+    name check, as in Kafka, unless ssl.endpoint.identification.algorithm is empty."""
+    b, ssl_bootstrap = tls_broker(tmp_path / "data", {**certs, "broker": certs["client"]})
+    try:
+        props = tmp_path / "props"
+        base = f"security.protocol=SSL\nssl.truststore.location={certs['ca']}\n"
+        props.write_text(base)
+        checked = spool_tool("topics", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props), "--list")
+        assert checked.returncode != 0, checked.stdout
+        assert "TLS handshake failed" in checked.stdout, checked.stdout
+        assert "not valid for name" in checked.stdout, checked.stdout
+        assert "ssl.endpoint.identification.algorithm=" in checked.stdout, checked.stdout
+        props.write_text(base + "ssl.endpoint.identification.algorithm=\n")
+        unchecked = spool_tool("topics", "--bootstrap-server", ssl_bootstrap, "--command-config", str(props), "--list")
+        assert unchecked.returncode == 0, unchecked.stderr
+    finally:
+        b.stop()
