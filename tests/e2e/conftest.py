@@ -13,7 +13,8 @@ Fixtures
 
 Helpers (import from conftest)
   unique_topic(prefix), create_topic(bootstrap, name, ...), Broker.restart(),
-  Broker.kill9(), Broker.log_tail(), make_tls_certs(dir), tls_broker(dir, certs, client_auth)
+  Broker.kill9(), Broker.log_tail(), make_tls_certs(dir), tls_broker(dir, certs, client_auth),
+  sasl_broker(dir, certs, sets)
 """
 
 from __future__ import annotations
@@ -242,6 +243,32 @@ def tls_broker(data_dir: Path, certs: dict[str, Path], client_auth: str = "none"
     b = Broker(data_dir, sets=sets, extra_listeners=f"SSL://127.0.0.1:{ssl_port}")
     b.start()
     return b, f"127.0.0.1:{ssl_port}"
+
+
+PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+# The users of sasl_broker's SASL listener and their passwords.
+SASL_USERS = {"alice": "alice-secret", "bob": "bob-secret"}
+
+
+def sasl_broker(data_dir: Path, certs: dict[str, Path] | None = None, sets: dict | None = None) -> tuple["Broker", str]:
+    """A started broker with a PLAINTEXT listener and a SASL one with SASL/PLAIN users
+    SASL_USERS, given as Kafka gives them (the listener's JAAS config): SASL_SSL when
+    `certs` are given, else SASL_PLAINTEXT. Returns it and the SASL listener's address."""
+    sasl_port = free_port()
+    protocol = "SASL_SSL" if certs else "SASL_PLAINTEXT"
+    users = " ".join(f'user_{user}="{password}"' for user, password in SASL_USERS.items())
+    all_sets = {
+        "listener.security.protocol.map": f"PLAINTEXT:PLAINTEXT,SECURE:{protocol}",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.secure.plain.sasl.jaas.config":
+            f'{PLAIN_LOGIN_MODULE} required username="admin" password="unused" {users};',
+        **(sets or {}),
+    }
+    if certs:
+        all_sets["ssl.keystore.location"] = str(certs["broker"])
+    b = Broker(data_dir, sets=all_sets, extra_listeners=f"SECURE://127.0.0.1:{sasl_port}")
+    b.start()
+    return b, f"127.0.0.1:{sasl_port}"
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:

@@ -7,8 +7,8 @@ a KafkaProducer with DEFAULT settings (idempotence on, acks=all) for each
 compression type, a KafkaConsumer with assign/seekToBeginning that reads
 everything back and compares it, and KafkaConsumers with group.protocol=consumer
 (KIP-848: the broker assigns partitions through ConsumerGroupHeartbeat) that
-split a topic, commit and resume; and Admin, producer and consumer over an SSL
-listener with PEM stores. It is compiled here, at test time, against the
+split a topic, commit and resume; and Admin, producer and consumer over SSL
+listeners with PEM stores and over SASL/PLAIN listeners. It is compiled here, at test time, against the
 jars scripts/install-test-deps put in .test-deps/java/.
 """
 
@@ -17,7 +17,8 @@ import subprocess
 
 import pytest
 
-from conftest import REPO_ROOT, make_tls_certs, require_tool, stored_codecs, tls_broker, unique_topic
+from conftest import (PLAIN_LOGIN_MODULE, REPO_ROOT, SASL_USERS, make_tls_certs, require_tool, sasl_broker,
+                      stored_codecs, tls_broker, unique_topic)
 
 JAVA_DEPS = REPO_ROOT / ".test-deps" / "java"
 SOURCE = REPO_ROOT / "tests" / "java" / "SpoolClientCheck.java"
@@ -114,17 +115,30 @@ def test_client_quotas(compiled, bootstrap):
         assert want in lines, lines
 
 
-def test_tls(compiled, tmp_path):
-    """The Java client over an SSL listener with PEM stores (KIP-651): Admin, producer and
+def test_tls_and_sasl(compiled, tmp_path):
+    """The Java client over SSL listeners with PEM stores (KIP-651): Admin, producer and
     consumer, first trusting the broker's CA only, then also presenting a client
-    certificate to a broker that requires one."""
+    certificate to a broker that requires one; then over SASL_PLAINTEXT and SASL_SSL
+    listeners with SASL/PLAIN."""
     certs = make_tls_certs(tmp_path / "certs")
-    for client_auth, client_pem in (("none", None), ("required", certs["client"])):
-        b, ssl_bootstrap = tls_broker(tmp_path / f"data-{client_auth}", certs, client_auth=client_auth)
+    trust = f"ssl.truststore.type=PEM\nssl.truststore.location={certs['ca']}\n"
+    plain = (f"sasl.mechanism=PLAIN\nsasl.jaas.config={PLAIN_LOGIN_MODULE} required "
+             f'username="alice" password="{SASL_USERS["alice"]}";\n')
+    runs = [
+        ("tls", lambda d: tls_broker(d, certs), "security.protocol=SSL\n" + trust),
+        ("mtls", lambda d: tls_broker(d, certs, client_auth="required"),
+         "security.protocol=SSL\n" + trust + f"ssl.keystore.type=PEM\nssl.keystore.location={certs['client']}\n"),
+        ("sasl", lambda d: sasl_broker(d), "security.protocol=SASL_PLAINTEXT\n" + plain),
+        ("sasl-ssl", lambda d: sasl_broker(d, certs), "security.protocol=SASL_SSL\n" + trust + plain),
+    ]
+    for name, start, client_properties in runs:
+        b, secure_bootstrap = start(tmp_path / f"data-{name}")
+        properties = tmp_path / f"{name}.properties"
+        properties.write_text(client_properties)
         try:
-            args = [str(certs["ca"])] + ([str(client_pem)] if client_pem else [])
-            lines = run_check(compiled, ssl_bootstrap, "tls", unique_topic("java-tls"), *args)
+            lines = run_check(compiled, secure_bootstrap, "secure", unique_topic(f"java-{name}"), str(properties))
         finally:
             b.stop()
-        assert lines[-1] == "PASS tls", lines
-        assert "OK consumed records=300 over TLS, all equal" in lines, lines
+        assert lines[-1] == "PASS secure", (name, lines)
+        protocol = client_properties.splitlines()[0].split("=")[1]
+        assert f"OK consumed records=300 over {protocol}, all equal" in lines, (name, lines)

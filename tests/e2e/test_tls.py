@@ -212,7 +212,7 @@ def test_admin_tools_refuse_what_they_cannot_use_and_say_why(ssl_broker, certs, 
          "read PEM stores only"),
         (f"security.protocol=SSL\nssl.truststore.location={tmp_path / 'missing.pem'}\n",
          "cannot read ssl.truststore.location"),
-        ("security.protocol=SASL_SSL\n", "SASL is not supported"),
+        ("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n", "SASL/PLAIN only"),
         # PLAINTEXT to the SSL listener.
         ("security.protocol=PLAINTEXT\n", "could not connect to any bootstrap server"),
     ]

@@ -68,7 +68,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * java SpoolClientCheck BOOTSTRAP produce-consume TOPIC CODEC   (none|gzip|snappy|lz4|zstd)
  * java SpoolClientCheck BOOTSTRAP max-timestamp TOPIC
  * java SpoolClientCheck BOOTSTRAP consumer-group TOPIC         (group.protocol=consumer, KIP-848)
- * java SpoolClientCheck BOOTSTRAP tls TOPIC CA_PEM [CLIENT_PEM]  (security.protocol=SSL, PEM stores)
+ * java SpoolClientCheck BOOTSTRAP secure TOPIC CLIENT_PROPERTIES  (SSL, SASL: the file's security settings)
  * </pre>
  *
  * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
@@ -79,7 +79,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|tls TOPIC [CODEC|CA_PEM [CLIENT_PEM]]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|secure TOPIC [CODEC|CLIENT_PROPERTIES]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -102,8 +102,8 @@ public final class SpoolClientCheck {
                 case "quotas":
                     quotas(bootstrap, topic);
                     break;
-                case "tls":
-                    tls(bootstrap, topic, args[3], args.length > 4 ? args[4] : null);
+                case "secure":
+                    secure(bootstrap, topic, args[3]);
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -525,20 +525,17 @@ public final class SpoolClientCheck {
     }
 
     /**
-     * An SSL listener: Admin, a KafkaProducer and a KafkaConsumer over TLS, trusting the
-     * broker through a PEM trust store (and, when CLIENT_PEM is given, presenting that
-     * key and certificate). The records are large enough that the broker's fetch
-     * responses carry record sets it would otherwise send from the file by sendfile.
+     * An SSL or SASL listener: Admin, a KafkaProducer and a KafkaConsumer with the
+     * security settings of a client properties file (security.protocol, PEM stores,
+     * sasl.jaas.config). The records are large enough that the broker's fetch responses
+     * carry record sets it would otherwise send from the file by sendfile.
      */
-    private static void tls(String bootstrap, String topic, String caPem, String clientPem) throws Exception {
+    private static void secure(String bootstrap, String topic, String propertiesFile) throws Exception {
         Properties security = new Properties();
-        security.put("security.protocol", "SSL");
-        security.put("ssl.truststore.type", "PEM");
-        security.put("ssl.truststore.location", caPem);
-        if (clientPem != null) {
-            security.put("ssl.keystore.type", "PEM");
-            security.put("ssl.keystore.location", clientPem);
+        try (java.io.FileReader reader = new java.io.FileReader(propertiesFile, StandardCharsets.UTF_8)) {
+            security.load(reader);
         }
+        final String protocol = security.getProperty("security.protocol");
         final int records = 300;
         Properties ap = new Properties();
         ap.putAll(security);
@@ -546,7 +543,7 @@ public final class SpoolClientCheck {
         ap.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "60000");
         try (Admin admin = Admin.create(ap)) {
             admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get(TIMEOUT_S, TimeUnit.SECONDS);
-            ok("createTopics over TLS");
+            ok("createTopics over " + protocol);
         }
         Properties pp = new Properties();
         pp.putAll(security);
@@ -559,7 +556,7 @@ public final class SpoolClientCheck {
             }
             producer.flush();
         }
-        ok("produced records=" + records + " over TLS");
+        ok("produced records=" + records + " over " + protocol);
         Properties cp = new Properties();
         cp.putAll(security);
         cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -579,9 +576,9 @@ public final class SpoolClientCheck {
                 }
             }
         }
-        checkEq(records, read, "records read back over TLS");
-        ok("consumed records=" + records + " over TLS, all equal");
-        System.out.println("PASS tls");
+        checkEq(records, read, "records read back over " + protocol);
+        ok("consumed records=" + records + " over " + protocol + ", all equal");
+        System.out.println("PASS secure");
     }
 
     /** Record i's 4 KiB value, different for every record. */

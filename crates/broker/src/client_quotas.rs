@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use spool_metadata::quota::{AppliedQuota, QuotaKey, QuotaTable, ANONYMOUS_USER, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
+use spool_metadata::quota::{AppliedQuota, QuotaKey, QuotaTable, CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
 
 use crate::quota_rate::Rate;
 
@@ -53,20 +53,20 @@ impl ClientQuotas {
         *self.table.write() = table;
     }
 
-    /// Counts a produce request of `bytes` from `client_id`; the time to throttle it
-    /// (zero when within its quota or without one).
-    pub(crate) fn record_produce(&self, client_id: &str, bytes: usize, now: Instant) -> Duration {
-        match self.lookup(PRODUCER_BYTE_RATE, client_id) {
+    /// Counts a produce request of `bytes` from `client_id` of `user` (the connection's
+    /// principal); the time to throttle it (zero when within its quota or without one).
+    pub(crate) fn record_produce(&self, user: &str, client_id: &str, bytes: usize, now: Instant) -> Duration {
+        match self.lookup(PRODUCER_BYTE_RATE, user, client_id) {
             Some(quota) => self.record(&self.produce, &quota, bytes, now),
             None => Duration::ZERO,
         }
     }
 
-    /// The `consumer_byte_rate` quota a fetch from `client_id` counts against, if any:
+    /// The `consumer_byte_rate` quota a fetch from `client_id` of `user` counts against, if any:
     /// looked up once per fetch, for [`ClientQuotas::fetch_throttle`],
     /// [`ClientQuotas::fetch_max_bytes`] and [`ClientQuotas::record_fetch`].
-    pub(crate) fn fetch_quota(&self, client_id: &str) -> Option<AppliedQuota> {
-        self.lookup(CONSUMER_BYTE_RATE, client_id)
+    pub(crate) fn fetch_quota(&self, user: &str, client_id: &str) -> Option<AppliedQuota> {
+        self.lookup(CONSUMER_BYTE_RATE, user, client_id)
     }
 
     /// How long a consumer is still throttled for the fetches it was sent: a fetch
@@ -95,13 +95,13 @@ impl ClientQuotas {
         rate.throttle_time(quota.bound, now)
     }
 
-    fn lookup(&self, key: &str, client_id: &str) -> Option<AppliedQuota> {
+    fn lookup(&self, key: &str, user: &str, client_id: &str) -> Option<AppliedQuota> {
         let table = self.table.read();
         // Every produce and fetch asks: without quotas, no lookups.
         if table.is_empty() {
             return None;
         }
-        table.lookup(key, ANONYMOUS_USER, client_id)
+        table.lookup(key, user, client_id)
     }
 }
 
@@ -127,6 +127,7 @@ impl Rates {
 
 #[cfg(test)]
 mod tests {
+    use spool_metadata::quota::ANONYMOUS_USER;
     use spool_metadata::records::{ConfigRecord, ConfigResource, MetadataRecord, QuotaEntity, QuotaName};
     use spool_metadata::MetadataImage;
 
@@ -155,18 +156,30 @@ mod tests {
         let quotas = quotas(&[(client(Some("app")), PRODUCER_BYTE_RATE, 1000.0)]);
         let now = Instant::now();
         // 10 s' worth passes at once (the span is at least 10 windows) ...
-        assert_eq!(quotas.record_produce("app", 10_000, now), Duration::ZERO);
+        assert_eq!(quotas.record_produce(ANONYMOUS_USER, "app", 10_000, now), Duration::ZERO);
         // ... 5,000 more is half again the bound: half of the 10 s span.
-        assert_eq!(quotas.record_produce("app", 5_000, now), Duration::from_secs(5));
-        assert_eq!(quotas.record_produce("other", 1_000_000, now), Duration::ZERO, "no quota applies to others");
-        assert!(quotas.fetch_quota("app").is_none(), "nor to fetches");
+        assert_eq!(quotas.record_produce(ANONYMOUS_USER, "app", 5_000, now), Duration::from_secs(5));
+        assert_eq!(quotas.record_produce(ANONYMOUS_USER, "other", 1_000_000, now), Duration::ZERO, "no quota applies to others");
+        assert!(quotas.fetch_quota(ANONYMOUS_USER, "app").is_none(), "nor to fetches");
+    }
+
+    #[test]
+    fn a_user_quota_applies_to_that_users_connections_whatever_their_client_id() {
+        let alice = QuotaEntity { user: Some(QuotaName::from_option(Some("alice"))), client_id: None };
+        let quotas = quotas(&[(alice, PRODUCER_BYTE_RATE, 1000.0)]);
+        let now = Instant::now();
+        assert_eq!(quotas.record_produce("alice", "a", 10_000, now), Duration::ZERO);
+        // The same user's rate, through another client id.
+        assert_eq!(quotas.record_produce("alice", "b", 5_000, now), Duration::from_secs(5));
+        assert_eq!(quotas.record_produce("bob", "a", 1_000_000, now), Duration::ZERO, "not another user's");
+        assert_eq!(quotas.record_produce(ANONYMOUS_USER, "a", 1_000_000, now), Duration::ZERO);
     }
 
     #[test]
     fn default_quotas_are_per_client_and_a_fetch_over_the_quota_throttles_the_next() {
         let quotas = quotas(&[(client(None), CONSUMER_BYTE_RATE, 100.0)]);
         let now = Instant::now();
-        let a = quotas.fetch_quota("a").expect("the default applies to a");
+        let a = quotas.fetch_quota(ANONYMOUS_USER, "a").expect("the default applies to a");
         assert_eq!(quotas.fetch_max_bytes(&a), 1000);
         assert_eq!(quotas.fetch_throttle(&a, now), Duration::ZERO);
         assert_eq!(quotas.record_fetch(&a, 1000, now), Duration::ZERO);
@@ -174,11 +187,11 @@ mod tests {
         assert_eq!(quotas.record_fetch(&a, 500, now), Duration::from_secs(5));
         assert_eq!(quotas.fetch_throttle(&a, now), Duration::from_secs(5), "the next fetch is throttled");
         // Client "b" has a default quota of its own.
-        let b = quotas.fetch_quota("b").expect("the default applies to b");
+        let b = quotas.fetch_quota(ANONYMOUS_USER, "b").expect("the default applies to b");
         assert_eq!(quotas.fetch_throttle(&b, now), Duration::ZERO);
         assert_eq!(quotas.record_fetch(&b, 1000, now), Duration::ZERO);
         quotas.set_quotas(QuotaTable::default());
-        assert!(quotas.fetch_quota("a").is_none(), "removed quotas no longer apply");
+        assert!(quotas.fetch_quota(ANONYMOUS_USER, "a").is_none(), "removed quotas no longer apply");
     }
 
     #[test]
@@ -187,13 +200,13 @@ mod tests {
         let start = Instant::now();
         // Idle rates are looked for at 64, 128 and 256 rates: none is idle yet.
         for i in 0..256 {
-            quotas.record_produce(&format!("client-{i}"), 10, start);
+            quotas.record_produce(ANONYMOUS_USER, &format!("client-{i}"), 10, start);
         }
         assert_eq!(quotas.produce.lock().rates.len(), 256, "all active");
         // Once their samples have left the 11 windows, the next new client clears them out.
         let later = start + Duration::from_secs(12);
-        quotas.record_produce("late", 10, later);
+        quotas.record_produce(ANONYMOUS_USER, "late", 10, later);
         assert_eq!(quotas.produce.lock().rates.len(), 1);
-        assert_eq!(quotas.record_produce("late", 5000, later), Duration::from_millis(40_100), "its own rate still counts");
+        assert_eq!(quotas.record_produce(ANONYMOUS_USER, "late", 5000, later), Duration::from_millis(40_100), "its own rate still counts");
     }
 }

@@ -6,7 +6,8 @@
 //! to [`MAX_IN_FLIGHT`] responses may be outstanding, and they are sent in request
 //! order as they complete. Anything malformed closes this connection only. A client
 //! throttled for going over its quota is muted: nothing more is read from it until
-//! its throttle time has passed.
+//! its throttle time has passed. On a SASL listener nothing but ApiVersions and the
+//! SASL exchange is served until the client has authenticated (see [`crate::sasl`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::stream::{FuturesOrdered, StreamExt};
+use spool_metadata::quota::ANONYMOUS_USER;
 use spool_protocol::frame::{take_frame, FrameError};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
@@ -21,6 +23,7 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::dispatch::{self, LaterResponse, Outcome};
 use crate::response::Response;
+use crate::sasl::{self, PlainUsers, SaslState, SaslStep};
 use crate::tls::ClientStream;
 
 /// How many responses one connection may owe before it stops reading requests: a
@@ -31,14 +34,20 @@ const MAX_IN_FLIGHT: usize = 32;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// Serves one connection accepted on the listener named `listener` (Kafka's
-/// `RequestContext.listenerName`): the addresses it hands out are that listener's.
+/// `RequestContext.listenerName`): the addresses it hands out are that listener's. On a
+/// SASL listener (`sasl` names its users) the client must authenticate first (see
+/// [`crate::sasl`]); its user is then the connection's principal, else `ANONYMOUS`.
 pub(crate) async fn serve(
     mut stream: ClientStream,
     peer: SocketAddr,
     listener: Arc<str>,
+    sasl: Option<Arc<PlainUsers>>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // `None` until a client of a SASL listener has authenticated.
+    let mut principal = if sasl.is_some() { None } else { Some(ANONYMOUS_USER.to_string()) };
+    let mut sasl_state = SaslState::default();
     let max_frame_bytes = broker.config.socket_request_max_bytes().max(0) as usize;
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = BytesMut::with_capacity(READ_CHUNK_BYTES);
@@ -96,8 +105,39 @@ pub(crate) async fn serve(
             }
             continue;
         };
+        let frame = frame.freeze();
+        let principal = match (&principal, &sasl) {
+            (Some(principal), _) => principal.as_str(),
+            (None, Some(users)) => match sasl::step(users, &mut sasl_state, &frame, &mut output) {
+                SaslStep::Dispatch => ANONYMOUS_USER,
+                SaslStep::Respond => {
+                    if !write_now(&mut stream, &mut output, peer).await {
+                        return;
+                    }
+                    continue;
+                }
+                SaslStep::Authenticated(user) => {
+                    tracing::debug!(%peer, %listener, %user, "SASL/PLAIN authentication succeeded");
+                    principal = Some(user);
+                    if !write_now(&mut stream, &mut output, peer).await {
+                        return;
+                    }
+                    continue;
+                }
+                SaslStep::RespondAndClose(reason) => {
+                    tracing::info!(%peer, %listener, "failed SASL authentication ({reason})");
+                    write_now(&mut stream, &mut output, peer).await;
+                    return;
+                }
+                SaslStep::Close(reason) => {
+                    tracing::warn!(%peer, %listener, "closing connection: {reason}");
+                    return;
+                }
+            },
+            (None, None) => unreachable!("a connection without SASL starts authenticated"),
+        };
         let mut throttle = Duration::ZERO;
-        let outcome = dispatch::handle(&broker, peer, &listener, frame.freeze(), &mut output, &mut throttle).await;
+        let outcome = dispatch::handle(&broker, peer, &listener, principal, frame, &mut output, &mut throttle).await;
         if !throttle.is_zero() {
             muted_until = Some(tokio::time::Instant::now() + throttle);
         }
@@ -120,6 +160,18 @@ pub(crate) async fn serve(
         } else if let Err(e) = response.write_to(&mut stream).await {
             tracing::debug!(%peer, "write failed: {e}");
             return;
+        }
+    }
+}
+
+/// Writes the response in `output` at once, as every answer before authentication is
+/// (nothing can be owed yet); false when the connection failed.
+async fn write_now(stream: &mut ClientStream, output: &mut BytesMut, peer: SocketAddr) -> bool {
+    match Response::Frame(output.split()).write_to(stream).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(%peer, "write failed: {e}");
+            false
         }
     }
 }

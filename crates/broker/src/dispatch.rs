@@ -14,6 +14,7 @@ use spool_protocol::versions;
 use crate::broker::Broker;
 use crate::handlers;
 use crate::response::{self, Part, Response};
+use crate::sasl;
 
 /// A response still being worked out, resolving to its encoded frame (or to why the
 /// connection must close).
@@ -37,13 +38,15 @@ pub(crate) enum Outcome {
 }
 
 /// Handles one request frame from `peer`, which connected through the listener named
-/// `listener`, writing the response frame into `out`. A client over its quota is told
+/// `listener` and authenticated as `principal` (Kafka's `ANONYMOUS` without SASL),
+/// writing the response frame into `out`. A client over its quota is told
 /// how long it is throttled in the response, and in `throttle` the connection is told
 /// how long to read nothing more from it (see [`crate::client_quotas`]).
 pub(crate) async fn handle(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     listener: &str,
+    principal: &str,
     mut frame: Bytes,
     out: &mut BytesMut,
     throttle: &mut Duration,
@@ -110,7 +113,7 @@ pub(crate) async fn handle(
             let acks = request.acks;
             let mut produced = handlers::produce::append_all(broker, &header, request);
             let client_id = header.client_id.as_deref().unwrap_or_default();
-            *throttle = broker.client_quotas.record_produce(client_id, request_bytes, Instant::now());
+            *throttle = broker.client_quotas.record_produce(principal, client_id, request_bytes, Instant::now());
             produced.set_throttle_time(*throttle);
             if acks == 0 {
                 return Outcome::NoResponse;
@@ -133,7 +136,7 @@ pub(crate) async fn handle(
                 Ok(request) => request,
                 Err(e) => return Outcome::Close(format!("malformed Fetch v{version} request: {e}")),
             };
-            let fetched = handlers::fetch::handle(broker, &header, request).await;
+            let fetched = handlers::fetch::handle(broker, &header, request, principal).await;
             *throttle = fetched.throttle;
             let outcome = respond(out, api_key, version, header.correlation_id, &fetched.response);
             if fetched.spliced.is_empty() || !matches!(outcome, Outcome::Respond) {
@@ -203,6 +206,9 @@ pub(crate) async fn handle(
             respond(out, api_key, version, header.correlation_id, &response)
         }
         ApiKey::ConsumerGroupDescribe => route!(ConsumerGroupDescribeRequest, handlers::consumer_group_describe::handle),
+        // Reached only when no SASL authentication is under way (see `crate::sasl`).
+        ApiKey::SaslHandshake => route!(SaslHandshakeRequest, sasl::handshake_out_of_place),
+        ApiKey::SaslAuthenticate => route!(SaslAuthenticateRequest, sasl::authenticate_out_of_place),
         other => Outcome::Close(format!("{other:?} is listed as supported but has no handler")),
     }
 }

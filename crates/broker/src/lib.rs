@@ -41,6 +41,7 @@ mod replica_fetcher;
 mod replica_manager;
 mod replication_quota;
 mod response;
+mod sasl;
 mod server;
 pub mod tls;
 

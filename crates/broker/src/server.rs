@@ -11,6 +11,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::broker::{now_ms, Broker};
 use crate::connection;
+use crate::sasl::PlainUsers;
 use crate::tls::{self, ClientStream};
 
 /// How long a client on an SSL listener has to complete its TLS handshake.
@@ -45,22 +46,14 @@ impl Server {
         // anything else binds (the metadata quorum's own listener may take an ephemeral
         // port, which could otherwise be a configured Kafka port still free). Connections
         // wait in the backlog until the broker accepts them.
-        // Each SSL listener's TLS acceptor, built before anything is bound, so that a key
-        // store that cannot be used stops the broker before it listens.
-        let mut acceptors = Vec::with_capacity(listener_configs.len());
+        // Each listener's security, set up before anything is bound, so that a key store
+        // that cannot be used stops the broker before it listens.
+        let mut securities = Vec::with_capacity(listener_configs.len());
         for listener_config in &listener_configs {
-            let acceptor = if config.listener_security_protocol(&listener_config.name) == Some(SecurityProtocol::Ssl) {
-                let settings = config.ssl_settings()?;
-                let acceptor = tls::acceptor(&settings)
-                    .with_context(|| format!("cannot set up TLS for listener {}", listener_config.name))?;
-                Some(acceptor)
-            } else {
-                None
-            };
-            acceptors.push(acceptor);
+            securities.push(ListenerSecurity::of(&config, &listener_config.name)?);
         }
         let mut bound = Vec::with_capacity(listener_configs.len());
-        for (listener_config, acceptor) in listener_configs.iter().zip(acceptors) {
+        for (listener_config, security) in listener_configs.iter().zip(securities) {
             // `PLAINTEXT://:9092` means every interface, as in Kafka.
             let host = if listener_config.host.is_empty() { "0.0.0.0" } else { listener_config.host.as_str() };
             let bind = format!("{host}:{}", listener_config.port);
@@ -70,7 +63,7 @@ impl Server {
                     listener_config.name
                 )
             })?;
-            bound.push((listener_config.name.clone(), listener, acceptor));
+            bound.push((listener_config.name.clone(), listener, security));
         }
         let broker = Broker::open(config).await?;
         let mut listener_addrs = Vec::with_capacity(bound.len());
@@ -80,8 +73,8 @@ impl Server {
         let local_addr = listener_addrs[0].1;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        for (name, listener, acceptor) in bound {
-            let accept = accept_loop(listener, acceptor, Arc::from(name), broker.clone(), shutdown_rx.clone());
+        for (name, listener, security) in bound {
+            let accept = accept_loop(listener, security, Arc::from(name), broker.clone(), shutdown_rx.clone());
             tasks.push(tokio::spawn(accept));
         }
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
@@ -181,11 +174,36 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+/// How a listener's clients connect: TLS on SSL and SASL_SSL listeners, SASL
+/// authentication on SASL_PLAINTEXT and SASL_SSL ones.
+#[derive(Clone, Default)]
+struct ListenerSecurity {
+    tls: Option<TlsAcceptor>,
+    sasl: Option<Arc<PlainUsers>>,
+}
+
+impl ListenerSecurity {
+    fn of(config: &BrokerConfig, listener: &str) -> anyhow::Result<ListenerSecurity> {
+        let protocol = config.listener_security_protocol(listener).unwrap_or(SecurityProtocol::Plaintext);
+        let mut security = ListenerSecurity::default();
+        if matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) {
+            let settings = config.ssl_settings(listener)?;
+            let acceptor =
+                tls::acceptor(&settings).with_context(|| format!("cannot set up TLS for listener {listener}"))?;
+            security.tls = Some(acceptor);
+        }
+        if matches!(protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
+            security.sasl = Some(Arc::new(PlainUsers::new(config.sasl_settings(listener)?)));
+        }
+        Ok(security)
+    }
+}
+
 /// Accepts the connections of one listener; each serves its client as that listener,
 /// after a TLS handshake on an SSL listener.
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    security: ListenerSecurity,
     name: Arc<str>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
@@ -197,14 +215,17 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let (name, broker, shutdown) = (name.clone(), broker.clone(), shutdown.clone());
-                    let Some(tls) = tls.clone() else {
-                        tokio::spawn(connection::serve(ClientStream::Plain(stream), peer, name, broker, shutdown));
+                    let sasl = security.sasl.clone();
+                    let Some(tls) = security.tls.clone() else {
+                        let stream = ClientStream::Plain(stream);
+                        tokio::spawn(connection::serve(stream, peer, name, sasl, broker, shutdown));
                         continue;
                     };
                     tokio::spawn(async move {
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                             Ok(Ok(stream)) => {
-                                connection::serve(ClientStream::Tls(Box::new(stream)), peer, name, broker, shutdown).await;
+                                let stream = ClientStream::Tls(Box::new(stream));
+                                connection::serve(stream, peer, name, sasl, broker, shutdown).await;
                             }
                             Ok(Err(e)) => tracing::info!(
                                 %peer,

@@ -45,7 +45,8 @@ use kafka_protocol::messages::{
     DeleteRecordsRequest, DescribeClientQuotasRequest,
     DescribeGroupsRequest, DescribeLogDirsRequest, DescribeLogDirsResponse,
     FindCoordinatorRequest, GroupId, IncrementalAlterConfigsRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
 
@@ -148,6 +149,9 @@ impl AdminClient {
                         security: security.clone(),
                     };
                     client.negotiate_versions()?;
+                    if let Some((user, password)) = &security.sasl {
+                        client.authenticate_plain(user, password)?;
+                    }
                     return Ok(client);
                 }
                 Err(e) => last_error = Some(e),
@@ -208,6 +212,31 @@ impl AdminClient {
             bail!("ApiVersions failed: {}", crate::kafka_error::describe(response.error_code, None));
         }
         self.api_versions = response.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)).collect();
+        Ok(())
+    }
+
+    /// SASL/PLAIN (SaslHandshake, then SaslAuthenticate), as Kafka's clients do after
+    /// ApiVersions on a SASL listener.
+    fn authenticate_plain(&mut self, user: &str, password: &str) -> Result<()> {
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+        let (response, _) = self.call(&handshake, 1).context("SASL handshake failed (is it a SASL listener?)")?;
+        if response.error_code != 0 {
+            let offered: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
+            bail!(
+                "SASL handshake failed: {} (the broker offers {})",
+                crate::kafka_error::describe(response.error_code, None),
+                offered.join(", ")
+            );
+        }
+        let token = format!("\0{user}\0{password}");
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token.into_bytes()));
+        let (response, _) = self.call(&request, 2).context("SASL authentication failed")?;
+        if response.error_code != 0 {
+            bail!(
+                "SASL authentication as {user} failed: {}",
+                crate::kafka_error::describe(response.error_code, response.error_message.as_deref())
+            );
+        }
         Ok(())
     }
 

@@ -1,5 +1,7 @@
-//! TLS for the admin tools' own client: the `--command-config` properties a Java admin
-//! client would take for `security.protocol=SSL`, read into a rustls client config.
+//! Security for the admin tools' own client: the `--command-config` properties a Java
+//! admin client would take for `security.protocol=SSL`, `SASL_PLAINTEXT` or `SASL_SSL`,
+//! read into a rustls client config and SASL/PLAIN credentials (from `sasl.jaas.config`'s
+//! PlainLoginModule `username` and `password`).
 //!
 //! Stores are PEM, as on the broker (Kafka's `ssl.truststore.type=PEM`,
 //! `ssl.keystore.type=PEM`); without a trust store the system's authorities are trusted,
@@ -17,22 +19,32 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
 use spool_broker::tls::{certificates, private_key, protocol_versions, read_pem, root_store};
-use spool_metadata::config::PemSource;
+use spool_metadata::config::{parse_jaas, PemSource, PLAIN_LOGIN_MODULE};
 
-/// How the admin client reaches brokers: PLAINTEXT, or TLS with this configuration.
+/// How the admin client reaches brokers: over TLS with this configuration or not, then
+/// authenticating with SASL/PLAIN or not.
 #[derive(Clone, Default)]
 pub(crate) struct ClientSecurity {
     tls: Option<Arc<ClientConfig>>,
+    /// The SASL/PLAIN user and password.
+    pub(crate) sasl: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for ClientSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.tls.is_some() { "SSL" } else { "PLAINTEXT" })
+        f.write_str(match (&self.tls, &self.sasl) {
+            (None, None) => "PLAINTEXT",
+            (Some(_), None) => "SSL",
+            (None, Some(_)) => "SASL_PLAINTEXT",
+            (Some(_), Some(_)) => "SASL_SSL",
+        })
     }
 }
 
 /// The properties [`ClientSecurity::from_properties`] reads; others are not used.
 pub(crate) const SECURITY_PROPERTIES: &[&str] = &[
+    "sasl.jaas.config",
+    "sasl.mechanism",
     "security.protocol",
     "ssl.enabled.protocols",
     "ssl.endpoint.identification.algorithm",
@@ -53,17 +65,23 @@ impl ClientSecurity {
     /// The security of a tool's `--command-config` properties (`origin` names the file).
     ///
     /// # Errors
-    /// SASL, a store that is not PEM or cannot be read, an encrypted key.
+    /// A SASL mechanism other than PLAIN or a JAAS config without its user, a store that
+    /// is not PEM or cannot be read, an encrypted key.
     pub(crate) fn from_properties(properties: &[(String, String)], origin: &Path) -> Result<ClientSecurity> {
         let get = |key: &str| properties.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.trim().to_string());
         let in_file = |what: String| format!("{what} (in {})", origin.display());
-        match get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into()).to_uppercase().as_str() {
-            "PLAINTEXT" => return Ok(ClientSecurity::default()),
-            "SSL" => {}
-            "SASL_PLAINTEXT" | "SASL_SSL" => {
-                bail!(in_file("security.protocol SASL is not supported: Spool has no SASL listeners; use SSL or PLAINTEXT".into()))
-            }
-            other => bail!(in_file(format!("security.protocol {other} is not one of PLAINTEXT, SSL"))),
+        let (tls, sasl) = match get("security.protocol").unwrap_or_else(|| "PLAINTEXT".into()).to_uppercase().as_str() {
+            "PLAINTEXT" => (false, false),
+            "SSL" => (true, false),
+            "SASL_PLAINTEXT" => (false, true),
+            "SASL_SSL" => (true, true),
+            other => bail!(in_file(format!(
+                "security.protocol {other} is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+            ))),
+        };
+        let sasl = if sasl { Some(plain_credentials(&get, &in_file)?) } else { None };
+        if !tls {
+            return Ok(ClientSecurity { tls: None, sasl });
         }
         for key in ["ssl.truststore.type", "ssl.keystore.type"] {
             if let Some(kind) = get(key).filter(|t| t != "PEM") {
@@ -125,7 +143,7 @@ impl ClientSecurity {
                     .with_context(|| format!("{}: the private key and certificate cannot be used together", pem.origin))?
             }
         };
-        Ok(ClientSecurity { tls: Some(Arc::new(config)) })
+        Ok(ClientSecurity { tls: Some(Arc::new(config)), sasl })
     }
 
     /// Opens the connection to `host` over `stream`: as it is, or after a TLS handshake.
@@ -158,6 +176,27 @@ impl ClientSecurity {
             })?;
         }
         Ok(AdminStream::Tls(Box::new(tls)))
+    }
+}
+
+/// The user and password of `sasl.jaas.config`'s PlainLoginModule, for `sasl.mechanism`
+/// PLAIN (the default here; Kafka's is GSSAPI, which Spool does not have).
+fn plain_credentials(get: &dyn Fn(&str) -> Option<String>, in_file: &dyn Fn(String) -> String) -> Result<(String, String)> {
+    if let Some(mechanism) = get("sasl.mechanism").filter(|m| m != "PLAIN") {
+        bail!(in_file(format!("sasl.mechanism {mechanism} is not supported: Spool's tools speak SASL/PLAIN only")));
+    }
+    let Some(jaas) = get("sasl.jaas.config") else {
+        bail!(in_file(format!(
+            "SASL needs a user: set sasl.jaas.config={PLAIN_LOGIN_MODULE} required username=\"NAME\" password=\"PASSWORD\";"
+        )));
+    };
+    let entry = parse_jaas(&jaas).map_err(|e| anyhow!(in_file(format!("sasl.jaas.config is malformed: {e}"))))?;
+    if entry.module != PLAIN_LOGIN_MODULE {
+        bail!(in_file(format!("sasl.jaas.config names {}; SASL/PLAIN needs {PLAIN_LOGIN_MODULE}", entry.module)));
+    }
+    match (entry.option("username"), entry.option("password")) {
+        (Some(user), Some(password)) => Ok((user.to_string(), password.to_string())),
+        _ => bail!(in_file("sasl.jaas.config needs both username=\"...\" and password=\"...\"".into())),
     }
 }
 
@@ -269,9 +308,22 @@ mod tests {
     }
 
     #[test]
+    fn sasl_plain_credentials_come_from_the_jaas_config() {
+        let jaas = format!("{PLAIN_LOGIN_MODULE} required username=\"alice\" password=\"alice-secret\";");
+        let s = security(&[("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN"), ("sasl.jaas.config", &jaas)])
+            .expect("usable");
+        assert_eq!(s.sasl, Some(("alice".to_string(), "alice-secret".to_string())));
+        assert!(s.tls.is_none());
+        assert_eq!(format!("{s:?}"), "SASL_PLAINTEXT", "Debug shows no password");
+    }
+
+    #[test]
     fn what_the_tools_cannot_use_is_refused_with_the_file_named() {
+        let no_password = format!("{PLAIN_LOGIN_MODULE} required username=\"a\";");
         let cases = [
-            (vec![("security.protocol", "SASL_SSL")], "SASL is not supported"),
+            (vec![("security.protocol", "SASL_SSL")], "SASL needs a user: set sasl.jaas.config="),
+            (vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "SCRAM-SHA-256")], "SASL/PLAIN only"),
+            (vec![("security.protocol", "SASL_PLAINTEXT"), ("sasl.jaas.config", no_password.as_str())], "needs both username"),
             (vec![("security.protocol", "TLS")], "not one of PLAINTEXT, SSL"),
             (vec![("security.protocol", "SSL"), ("ssl.keystore.type", "PKCS12")], "ssl.keystore.type=PKCS12"),
             (vec![("security.protocol", "SSL"), ("ssl.key.password", "x")], "openssl pkey"),

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use rdkafka::ClientConfig;
+use spool_metadata::config::{parse_jaas, PLAIN_LOGIN_MODULE};
 
 use crate::client_tls::{ClientSecurity, SECURITY_PROPERTIES};
 
@@ -189,8 +190,24 @@ pub(crate) fn translate_java_property(key: &str, value: &str) -> Option<(String,
 }
 
 /// Applies Java-style properties to a librdkafka config, warning about skipped ones.
+/// A `sasl.jaas.config` of Kafka's PlainLoginModule becomes librdkafka's
+/// `sasl.username` and `sasl.password`.
 pub(crate) fn apply_java_properties(config: &mut ClientConfig, props: &[(String, String)]) {
     for (key, value) in props {
+        if key == "sasl.jaas.config" {
+            match parse_jaas(value) {
+                Ok(entry) if entry.module == PLAIN_LOGIN_MODULE => {
+                    for (java, librdkafka) in [("username", "sasl.username"), ("password", "sasl.password")] {
+                        if let Some(value) = entry.option(java) {
+                            config.set(librdkafka, value);
+                        }
+                    }
+                }
+                Ok(entry) => tracing::warn!("ignoring sasl.jaas.config of {}: only PlainLoginModule's user is read", entry.module),
+                Err(e) => tracing::warn!("ignoring the malformed sasl.jaas.config: {e}"),
+            }
+            continue;
+        }
         match translate_java_property(key, value) {
             Some((k, v)) => {
                 config.set(k, v);
@@ -233,6 +250,17 @@ mod tests {
         let props = parse_properties("# comment\n! also\n\nacks=all\nlinger.ms : 5\n").unwrap();
         assert_eq!(props, vec![("acks".into(), "all".into()), ("linger.ms".into(), "5".into())]);
         assert!(parse_properties("garbage line").is_err());
+    }
+
+    #[test]
+    fn a_plain_jaas_config_gives_librdkafka_its_user() {
+        let mut config = ClientConfig::new();
+        let jaas = format!("{PLAIN_LOGIN_MODULE} required username=\"alice\" password=\"a b\";");
+        apply_java_properties(&mut config, &[("sasl.jaas.config".into(), jaas), ("sasl.mechanism".into(), "PLAIN".into())]);
+        assert_eq!(config.get("sasl.username"), Some("alice"));
+        assert_eq!(config.get("sasl.password"), Some("a b"));
+        assert_eq!(config.get("sasl.mechanism"), Some("PLAIN"));
+        assert_eq!(config.get("sasl.jaas.config"), None);
     }
 
     #[test]

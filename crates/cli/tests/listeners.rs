@@ -315,7 +315,7 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:
         (
             format!("{base}\ninter.broker.listener.name=INTERNAL"),
             vec!["--set", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT"],
-            "listeners are PLAINTEXT or SSL",
+            "SASL listener EXTERNAL has no users",
         ),
         (
             format!("{base}\ninter.broker.listener.name=INTERNAL"),

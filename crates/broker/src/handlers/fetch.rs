@@ -39,13 +39,14 @@ pub(crate) struct Fetched {
     pub(crate) throttle: Duration,
 }
 
-pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut request: FetchRequest) -> Fetched {
+/// Serves a Fetch; `principal` is the user of a consumer's quota.
+pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut request: FetchRequest, principal: &str) -> Fetched {
     let version = header.request_api_version;
     // A follower replicating this broker's partitions names itself (KIP-903 moved the
     // field into `replica_state` in v15).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     // A consumer's quota, if it has one (followers' fetches never count).
-    let quota = if replica_id < 0 { broker.client_quotas.fetch_quota(header.client_id.as_deref().unwrap_or_default()) } else { None };
+    let quota = if replica_id < 0 { broker.client_quotas.fetch_quota(principal, header.client_id.as_deref().unwrap_or_default()) } else { None };
     if let Some(quota) = &quota {
         // A consumer over its quota gets nothing until its throttle time has passed (as
         // Kafka's throttled response: no partitions); under its quota, it asks for no

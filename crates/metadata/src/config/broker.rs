@@ -14,6 +14,29 @@ use super::{suggest, ConfigDef, ConfigError, ConfigSource, ConfigValue, Listener
 use crate::image::MetadataImage;
 use crate::records::ConfigResource;
 
+/// The prefix of a config set for one listener: `listener.name.<listener>.<key>`.
+const LISTENER_PREFIX: &str = "listener.name.";
+
+/// The configs that may be set per listener, as Kafka's listener-prefixed TLS and SASL
+/// configs.
+const PER_LISTENER_CONFIGS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "sasl.jaas.config",
+    "ssl.client.auth",
+    "ssl.enabled.protocols",
+    "ssl.key.password",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.key",
+    "ssl.keystore.location",
+    "ssl.keystore.password",
+    "ssl.keystore.type",
+    "ssl.protocol",
+    "ssl.truststore.certificates",
+    "ssl.truststore.location",
+    "ssl.truststore.password",
+    "ssl.truststore.type",
+];
+
 /// Largest server.properties [`BrokerConfig::from_file`] reads: real ones are a few KiB.
 pub const PROPERTIES_FILE_MAX_BYTES: u64 = 1024 * 1024;
 
@@ -53,6 +76,10 @@ pub enum DynamicScope {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BrokerConfig {
     pub(super) static_values: BTreeMap<&'static str, String>,
+    /// Static values for one listener (`listener.name.<listener>.<key>`), by listener
+    /// name (upper-cased, as listener names are compared) and key; see
+    /// [`Self::listener_value`].
+    listener_values: BTreeMap<(String, &'static str), String>,
     dynamic_broker: BTreeMap<&'static str, String>,
     dynamic_default: BTreeMap<&'static str, String>,
 }
@@ -141,10 +168,85 @@ impl BrokerConfig {
     /// [`ConfigError::UnknownKey`] (with a suggestion when a known key is close) or
     /// [`ConfigError::InvalidValue`] saying what is accepted.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(rest) = key.strip_prefix(LISTENER_PREFIX) {
+            return self.set_for_listener(key, rest, value);
+        }
         let def = lookup(key)?;
         def.parse(value)?;
         self.static_values.insert(def.name, value.trim().to_string());
         Ok(())
+    }
+
+    /// `listener.name.<listener>.<key>`: `key` for that listener only, as Kafka's
+    /// listener-prefixed configs (the TLS and SASL configs; a JAAS config is
+    /// `<mechanism>.sasl.jaas.config`).
+    fn set_for_listener(&mut self, key: &str, rest: &str, value: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: String| ConfigError::InvalidValue { key: key.to_string(), value: value.to_string(), reason };
+        let Some((listener, inner)) = rest.split_once('.').filter(|(l, i)| !l.is_empty() && !i.is_empty()) else {
+            return Err(invalid("expected listener.name.<listener>.<config>".into()));
+        };
+        let inner = match inner.strip_suffix(".sasl.jaas.config") {
+            Some("plain") => "sasl.jaas.config",
+            Some(mechanism) => {
+                return Err(invalid(format!(
+                    "Spool has the SASL mechanism PLAIN only, not {}; name it listener.name.{listener}.plain.sasl.jaas.config",
+                    mechanism.to_uppercase()
+                )))
+            }
+            None if inner == "sasl.jaas.config" => {
+                return Err(invalid(format!(
+                    "a listener's JAAS config names its mechanism: listener.name.{listener}.plain.sasl.jaas.config"
+                )))
+            }
+            None => inner,
+        };
+        let def = lookup(inner)?;
+        if !PER_LISTENER_CONFIGS.contains(&def.name) {
+            return Err(invalid(format!("{inner} cannot be set per listener; set it without the listener.name prefix")));
+        }
+        def.parse(value)?;
+        self.listener_values.insert((listener.to_uppercase(), def.name), value.trim().to_string());
+        Ok(())
+    }
+
+    /// The value of `key` for the listener `listener`: its `listener.name.<listener>.`
+    /// value, else the broker's.
+    pub fn listener_value(&self, listener: &str, key: &'static str) -> Option<ConfigValue> {
+        let def = broker_config_def(key)?;
+        match self.listener_values.get(&(listener.to_uppercase(), def.name)) {
+            // Validated when set.
+            Some(value) => def.parse(value).ok(),
+            None => self.value(key),
+        }
+    }
+
+    /// Whether `key` is set for `listener` or for the broker.
+    pub(super) fn listener_is_set(&self, listener: &str, key: &'static str) -> bool {
+        self.listener_values.contains_key(&(listener.to_uppercase(), key)) || self.is_set(key)
+    }
+
+    pub(super) fn listener_string(&self, listener: &str, key: &'static str) -> Option<String> {
+        match self.listener_value(listener, key) {
+            Some(ConfigValue::String(v)) => Some(v),
+            None => None,
+            other => panic!("catalog bug: {key} is not a string: {other:?}"),
+        }
+    }
+
+    pub(super) fn listener_password(&self, listener: &str, key: &'static str) -> Option<String> {
+        match self.listener_value(listener, key) {
+            Some(ConfigValue::Password(v)) => Some(v),
+            None => None,
+            other => panic!("catalog bug: {key} is not a password: {other:?}"),
+        }
+    }
+
+    pub(super) fn listener_list(&self, listener: &str, key: &'static str) -> Vec<String> {
+        match self.listener_value(listener, key) {
+            Some(ConfigValue::List(v)) => v,
+            None => Vec::new(),
+            other => panic!("catalog bug: {key} is not a list: {other:?}"),
+        }
     }
 
     /// Sets (`Some`) or removes (`None`) a dynamic value, as IncrementalAlterConfigs on a
@@ -302,14 +404,6 @@ impl BrokerConfig {
             Some(ConfigValue::String(v)) => Some(v),
             None => None,
             other => panic!("catalog bug: {key} is not a string: {other:?}"),
-        }
-    }
-
-    pub(super) fn password(&self, key: &'static str) -> Option<String> {
-        match self.typed(key) {
-            Some(ConfigValue::Password(v)) => Some(v),
-            None => None,
-            other => panic!("catalog bug: {key} is not a password: {other:?}"),
         }
     }
 
@@ -1037,7 +1131,7 @@ mod tests {
             other => panic!("expected UnknownKey, got {other:?}"),
         }
         let mut c = BrokerConfig::new();
-        match c.set("sasl.enabled.mechanisms", "PLAIN") {
+        match c.set("sasl.kerberos.service.name", "kafka") {
             Err(ConfigError::UnknownKey { suggestion: None, .. }) => {}
             other => panic!("expected UnknownKey without suggestion, got {other:?}"),
         }

@@ -102,7 +102,6 @@ impl BrokerConfig {
             |keys: &[&'static str], reason: String| Err(ConfigError::Inconsistent { keys: keys.to_vec(), reason });
         let listeners = self.listeners();
         let controller_names = self.controller_listener_names();
-        let mut ssl_listeners = false;
         for listener in &listeners {
             match self.listener_security_protocol(&listener.name) {
                 None => {
@@ -112,27 +111,23 @@ impl BrokerConfig {
                     )
                 }
                 Some(SecurityProtocol::Plaintext) => {}
-                Some(SecurityProtocol::Ssl) if controller_names.contains(&listener.name) => {
+                Some(other) if controller_names.contains(&listener.name) => {
                     return fail(
                         &["controller.listener.names", "listener.security.protocol.map"],
                         format!(
-                            "controller listener {0} uses SSL; Spool's controllers and brokers talk to each other over PLAINTEXT only: map it as {0}:PLAINTEXT (SSL listeners are for clients)",
-                            listener.name
+                            "controller listener {0} uses {1}; Spool's controllers and brokers talk to each other over PLAINTEXT only: map it as {0}:PLAINTEXT ({1} listeners are for clients)",
+                            listener.name,
+                            other.name()
                         ),
                     )
                 }
-                Some(SecurityProtocol::Ssl) => ssl_listeners = true,
-                Some(other) => {
-                    return fail(
-                        &["listeners", "listener.security.protocol.map"],
-                        format!(
-                            "listener {} uses {}, which Spool does not support: listeners are PLAINTEXT or SSL; map it as {}:PLAINTEXT or {}:SSL in listener.security.protocol.map (SASL is not implemented)",
-                            listener.name,
-                            other.name(),
-                            listener.name,
-                            listener.name
-                        ),
-                    )
+                Some(protocol) => {
+                    if matches!(protocol, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) {
+                        self.ssl_settings(&listener.name)?;
+                    }
+                    if matches!(protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
+                        self.sasl_settings(&listener.name)?;
+                    }
                 }
             }
         }
@@ -186,17 +181,15 @@ impl BrokerConfig {
                     ),
                 );
             }
-            if self.listener_security_protocol(&name) == Some(SecurityProtocol::Ssl) {
+            if let Some(protocol) = self.listener_security_protocol(&name).filter(|p| *p != SecurityProtocol::Plaintext) {
+                let protocol = protocol.name();
                 return fail(
                     &["inter.broker.listener.name", "security.inter.broker.protocol"],
                     format!(
-                        "the inter-broker listener {name} uses SSL; Spool's brokers talk to each other over PLAINTEXT only: set inter.broker.listener.name to a PLAINTEXT listener (SSL listeners are for clients)"
+                        "the inter-broker listener {name} uses {protocol}; Spool's brokers talk to each other over PLAINTEXT only: set inter.broker.listener.name to a PLAINTEXT listener ({protocol} listeners are for clients)"
                     ),
                 );
             }
-        }
-        if ssl_listeners {
-            self.ssl_settings()?;
         }
         if self.process_roles().contains(&ProcessRole::Controller) {
             if let Some(missing) = controller_names.iter().find(|n| !listener_names.contains(n.as_str())) {
@@ -356,11 +349,15 @@ log.dirs=/tmp/x/data
     }
 
     #[test]
-    fn listeners_are_plaintext_or_ssl_for_clients() {
-        let e = error(&INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL"));
-        let text = e.to_string();
-        assert!(text.contains("listener EXTERNAL uses SASL_SSL"), "{text}");
-        assert!(text.contains("listeners are PLAINTEXT or SSL"), "{text}");
+    fn client_listeners_may_use_tls_and_sasl() {
+        // A SASL listener needs its users; SASL_SSL a key store too.
+        let sasl_ssl = INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SASL_SSL");
+        let jaas = format!("listener.name.external.plain.sasl.jaas.config={} required user_a=\"b\";", super::super::PLAIN_LOGIN_MODULE);
+        assert!(error(&format!("{sasl_ssl}\n{jaas}")).to_string().contains("set ssl.keystore.location"));
+        let e = error(&format!("{sasl_ssl}\nssl.keystore.location=k.pem"));
+        assert!(e.to_string().contains("SASL listener EXTERNAL has no users"), "{e}");
+        let c = config(&format!("{sasl_ssl}\nssl.keystore.location=k.pem\n{jaas}"));
+        assert_eq!(c.listener_security_protocol("EXTERNAL"), Some(SecurityProtocol::SaslSsl));
         // An SSL client listener needs a key store, and then is fine.
         let ssl_external = INTERNAL_EXTERNAL.replace("EXTERNAL:PLAINTEXT", "EXTERNAL:SSL");
         let e = error(&ssl_external);

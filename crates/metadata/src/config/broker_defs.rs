@@ -5,7 +5,8 @@
 //! `SocketServerConfigs`, `GroupCoordinatorConfig`, `TransactionLogConfigs`, `CleanerConfig`,
 //! `QuorumConfig`, `DynamicBrokerConfig`, and the replication throttles and client quota
 //! windows of `QuotaConfigs`), and the `ssl.*` configs of SSL listeners (PEM stores only;
-//! see `super::ssl`). SASL, metrics and plugin class configs are left out: Spool does not
+//! see `super::ssl`), and the SASL configs of the PLAIN mechanism (see `super::sasl`).
+//! Other SASL mechanisms, metrics and plugin class configs are left out: Spool does not
 //! implement them, and accepting them silently would promise what it does not do. (Client quotas themselves are set per user or client id, not in
 //! the broker's config; see `spool_metadata::quota`.)
 
@@ -58,6 +59,18 @@ fn check_pem_store_type(raw: &str) -> Result<(), std::string::String> {
             "Spool reads PEM stores only, not {raw}; export the keys and certificates to PEM (for a JKS or PKCS12 \
              store: keytool -importkeystore -deststoretype PKCS12, then openssl pkcs12 -nodes) and set the type to PEM"
         ))
+    }
+}
+
+/// SASL mechanisms: PLAIN, the one Spool has.
+fn check_sasl_mechanisms(raw: &str) -> Result<(), std::string::String> {
+    let mechanisms: Vec<&str> = raw.split(',').map(str::trim).filter(|m| !m.is_empty()).collect();
+    match mechanisms.iter().find(|m| **m != "PLAIN") {
+        _ if mechanisms.is_empty() => Err("list at least one mechanism: PLAIN".into()),
+        Some(other) => Err(format!(
+            "Spool has the SASL mechanism PLAIN only, not {other} (no SCRAM, GSSAPI or OAUTHBEARER); set PLAIN"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -362,6 +375,14 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("request.timeout.ms", Int, Some("30000"), "Longest the broker waits for a response to its own requests."),
     def("reserved.broker.max.id", Int, Some("1000"), "ZooKeeper-era highest manually assigned broker id; unused by Spool.")
         .check(at_least(0)),
+    def("sasl.enabled.mechanisms", List, Some("PLAIN"),
+        "SASL mechanisms SASL_PLAINTEXT and SASL_SSL listeners offer; Spool has PLAIN only. Spool default PLAIN \
+         (Kafka: GSSAPI).")
+        .check(Validator::Custom { describe: "PLAIN", check: check_sasl_mechanisms }),
+    def("sasl.jaas.config", Password, None,
+        "The users of SASL listeners, as a JAAS config of PlainLoginModule with one user_NAME=\"PASSWORD\" option \
+         per user; Kafka takes it per listener only (listener.name.<listener>.plain.sasl.jaas.config), Spool also \
+         reads it unprefixed for every SASL listener."),
     def("security.inter.broker.protocol", String, Some("PLAINTEXT"),
         "Security protocol between brokers; not to be set with inter.broker.listener.name.")
         .check(Validator::OneOf(SECURITY_PROTOCOLS)),

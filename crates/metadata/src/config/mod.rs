@@ -33,6 +33,7 @@ mod broker_defs;
 mod describe;
 mod listener;
 mod properties;
+mod sasl;
 mod ssl;
 mod topic;
 mod value;
@@ -46,6 +47,7 @@ pub use broker_defs::{broker_config_def, broker_config_defs};
 pub use describe::{describe_broker_configs, describe_topic_configs, ConfigSynonym, DescribedConfig};
 pub use listener::{Listener, QuorumVoter, SecurityProtocol};
 pub use properties::{parse_properties, PropertyLine};
+pub use sasl::{parse_jaas, JaasEntry, SaslSettings, PLAIN_LOGIN_MODULE};
 pub use ssl::{ClientAuth, PemSource, SslSettings};
 pub use topic::{
     resolve_topic_config, topic_config_def, topic_config_defs, validate_topic_config, validate_topic_configs,

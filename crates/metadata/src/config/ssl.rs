@@ -45,21 +45,23 @@ pub struct SslSettings {
 }
 
 impl BrokerConfig {
-    /// The TLS settings of SSL listeners, or why they are unusable (no key store, an
-    /// encrypted key, client authentication without a trust store).
+    /// The TLS settings of the SSL (or SASL_SSL) listener `listener` (its
+    /// `listener.name.<listener>.ssl.*` configs, else the broker's), or why they are
+    /// unusable (no key store, an encrypted key, client authentication without a trust
+    /// store).
     ///
     /// # Errors
     /// [`ConfigError::Inconsistent`] naming the configs and what to set.
-    pub fn ssl_settings(&self) -> Result<SslSettings, ConfigError> {
+    pub fn ssl_settings(&self, listener: &str) -> Result<SslSettings, ConfigError> {
         let fail =
             |keys: &[&'static str], reason: String| Err(ConfigError::Inconsistent { keys: keys.to_vec(), reason });
-        if self.is_set("ssl.keystore.password") {
+        if self.listener_is_set(listener, "ssl.keystore.password") {
             return fail(
                 &["ssl.keystore.password"],
                 "ssl.keystore.password protects JKS and PKCS12 key stores; a PEM key store has none, so remove it".into(),
             );
         }
-        if self.is_set("ssl.key.password") {
+        if self.listener_is_set(listener, "ssl.key.password") {
             return fail(
                 &["ssl.key.password"],
                 "Spool reads unencrypted PEM private keys only; decrypt the key (openssl pkey -in key.pem -out \
@@ -67,9 +69,9 @@ impl BrokerConfig {
                     .into(),
             );
         }
-        let location = self.string("ssl.keystore.location");
-        let chain = self.password("ssl.keystore.certificate.chain");
-        let key = self.password("ssl.keystore.key");
+        let location = self.listener_string(listener, "ssl.keystore.location");
+        let chain = self.listener_password(listener, "ssl.keystore.certificate.chain");
+        let key = self.listener_password(listener, "ssl.keystore.key");
         let keystore = match (location, chain, key) {
             (Some(path), None, None) => PemSource::File(PathBuf::from(path)),
             (None, Some(chain), Some(key)) => PemSource::Inline(format!("{chain}\n{key}\n")),
@@ -95,7 +97,7 @@ impl BrokerConfig {
                 )
             }
         };
-        let truststore = match (self.string("ssl.truststore.location"), self.password("ssl.truststore.certificates")) {
+        let truststore = match (self.listener_string(listener, "ssl.truststore.location"), self.listener_password(listener, "ssl.truststore.certificates")) {
             (Some(_), Some(_)) => {
                 return fail(
                     &["ssl.truststore.location", "ssl.truststore.certificates"],
@@ -106,7 +108,7 @@ impl BrokerConfig {
             (None, Some(certificates)) => Some(PemSource::Inline(certificates)),
             (None, None) => None,
         };
-        let client_auth = match self.string("ssl.client.auth").as_deref() {
+        let client_auth = match self.listener_string(listener, "ssl.client.auth").as_deref() {
             Some("required") => ClientAuth::Required,
             Some("requested") => ClientAuth::Requested,
             Some("none") | None => ClientAuth::None,
@@ -120,7 +122,7 @@ impl BrokerConfig {
                     .into(),
             );
         }
-        let enabled_protocols = self.list("ssl.enabled.protocols");
+        let enabled_protocols = self.listener_list(listener, "ssl.enabled.protocols");
         if enabled_protocols.is_empty() {
             return fail(&["ssl.enabled.protocols"], "ssl.enabled.protocols is empty: list TLSv1.2, TLSv1.3 or both".into());
         }
@@ -139,23 +141,23 @@ mod tests {
     #[test]
     fn a_key_store_file_or_inline_pem_is_read_with_no_client_auth_by_default() {
         let c = config("ssl.keystore.location=/etc/spool/broker.pem\n");
-        let s = c.ssl_settings().expect("usable");
+        let s = c.ssl_settings("SSL").expect("usable");
         assert_eq!(s.keystore, PemSource::File("/etc/spool/broker.pem".into()));
         assert_eq!((s.client_auth, s.truststore), (ClientAuth::None, None));
         assert_eq!(s.enabled_protocols, ["TLSv1.2", "TLSv1.3"]);
 
         let c = config("ssl.keystore.certificate.chain=CHAIN\nssl.keystore.key=KEY\nssl.enabled.protocols=TLSv1.3\n");
-        let s = c.ssl_settings().expect("usable");
+        let s = c.ssl_settings("SSL").expect("usable");
         assert_eq!(s.keystore, PemSource::Inline("CHAIN\nKEY\n".into()));
         assert_eq!(s.enabled_protocols, ["TLSv1.3"]);
     }
 
     #[test]
     fn client_auth_needs_a_trust_store() {
-        let e = config("ssl.keystore.location=k.pem\nssl.client.auth=required\n").ssl_settings().unwrap_err();
+        let e = config("ssl.keystore.location=k.pem\nssl.client.auth=required\n").ssl_settings("SSL").unwrap_err();
         assert!(e.to_string().contains("set ssl.truststore.location"), "{e}");
         let s = config("ssl.keystore.location=k.pem\nssl.client.auth=requested\nssl.truststore.location=ca.pem\n")
-            .ssl_settings()
+            .ssl_settings("SSL")
             .expect("usable");
         assert_eq!(s.client_auth, ClientAuth::Requested);
         assert_eq!(s.truststore, Some(PemSource::File("ca.pem".into())));
@@ -172,7 +174,7 @@ mod tests {
             ("ssl.keystore.location=k.pem\nssl.truststore.location=a\nssl.truststore.certificates=b\n", "not both"),
         ];
         for (lines, expected) in cases {
-            let e = config(lines).ssl_settings().unwrap_err();
+            let e = config(lines).ssl_settings("SSL").unwrap_err();
             assert!(e.to_string().contains(expected), "{lines:?}: {e}");
         }
         let e = BrokerConfig::from_properties("ssl.keystore.type=JKS\n").unwrap_err();
