@@ -14,7 +14,8 @@ Fixtures
 Helpers (import from conftest)
   unique_topic(prefix), create_topic(bootstrap, name, ...), Broker.restart(),
   Broker.kill9(), Broker.log_tail(), make_tls_certs(dir), tls_broker(dir, certs, client_auth),
-  sasl_broker(dir, certs, sets)
+  sasl_broker(dir, certs, sets), librdkafka_round_trip / librdkafka_read /
+  kafka_python_round_trip(bootstrap, security, topic, values), spool_tool(*args)
 """
 
 from __future__ import annotations
@@ -269,6 +270,69 @@ def sasl_broker(data_dir: Path, certs: dict[str, Path] | None = None, sets: dict
     b = Broker(data_dir, sets=all_sets, extra_listeners=f"SECURE://127.0.0.1:{sasl_port}")
     b.start()
     return b, f"127.0.0.1:{sasl_port}"
+
+
+def spool_tool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs `spool ARGS` (a command-line tool), capturing its output."""
+    return subprocess.run([str(spool_bin()), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def librdkafka_read(bootstrap: str, conf: dict, topic: str, expected: int) -> list[bytes]:
+    """Reads partition 0 of `topic` from the beginning with confluent-kafka and `conf`, until
+    `expected` records (or 30 s); checks the offsets run 0, 1, 2, …"""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g"), "enable.auto.commit": False,
+                         **conf})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            assert msg.offset() == len(values), (msg.offset(), len(values))
+            values.append(msg.value())
+    finally:
+        consumer.close()
+    return values
+
+
+def librdkafka_round_trip(bootstrap: str, conf: dict, topic: str, values: list[bytes]) -> list[bytes]:
+    """Produces `values` to partition 0 of `topic` with confluent-kafka and `conf`, then
+    reads them back (see librdkafka_read)."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, **conf})
+    for v in values:
+        producer.produce(topic, value=v, partition=0)
+    assert producer.flush(30) == 0, "records left undelivered"
+    return librdkafka_read(bootstrap, conf, topic, len(values))
+
+
+def kafka_python_round_trip(bootstrap: str, security: dict, topic: str, values: list[bytes]) -> list[bytes]:
+    """As librdkafka_round_trip, with kafka-python and its `security` arguments."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import TopicPartition as KafkaPythonTopicPartition
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **security)
+    for v in values:
+        producer.send(topic, value=v, partition=0)
+    producer.flush(30)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **security)
+    tp = KafkaPythonTopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    read = []
+    deadline = time.monotonic() + 30
+    while len(read) < len(values) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            read.extend(r.value for r in records)
+    consumer.close()
+    return read
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None) -> None:

@@ -8,17 +8,16 @@ from __future__ import annotations
 import socket
 import struct
 import subprocess
-import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-from kafka import KafkaConsumer, KafkaProducer
-from kafka import TopicPartition as KafkaPythonTopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from conftest import (PLAIN_LOGIN_MODULE, SASL_USERS, _recv_exact, create_topic, make_tls_certs, require_tool,
-                      sasl_broker, spool_bin, unique_topic)
+from conftest import (PLAIN_LOGIN_MODULE, SASL_USERS, _recv_exact, create_topic, kafka_python_round_trip,
+                      librdkafka_read, librdkafka_round_trip, make_tls_certs, require_tool, sasl_broker, spool_bin, spool_tool,
+                      unique_topic)
 
 RECORDS = 200
 
@@ -38,42 +37,14 @@ def librdkafka_sasl(user: str, password: str, protocol: str = "SASL_PLAINTEXT") 
     return {"security.protocol": protocol, "sasl.mechanism": "PLAIN", "sasl.username": user, "sasl.password": password}
 
 
-def read_all(bootstrap: str, conf: dict, topic: str, expected: int) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g"), "enable.auto.commit": False,
-                         **conf})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    values = []
-    deadline = time.monotonic() + 30
-    try:
-        while len(values) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
-
-
-def produce(bootstrap: str, conf: dict, topic: str, count: int = RECORDS) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **conf})
-    for i in range(count):
-        producer.produce(topic, value=value(i), partition=0)
-    assert producer.flush(30) == 0, "records left undelivered"
-
-
 def test_librdkafka_authenticates_with_plain_and_reads_back(broker_and_address):
     b, address = broker_and_address
     topic = unique_topic("sasl-ck")
     create_topic(b.bootstrap, topic)
-    conf = librdkafka_sasl("alice", SASL_USERS["alice"])
-    produce(address, conf, topic)
-    assert read_all(address, conf, topic, RECORDS) == [value(i) for i in range(RECORDS)]
+    sent = [value(i) for i in range(RECORDS)]
+    assert librdkafka_round_trip(address, librdkafka_sasl("alice", SASL_USERS["alice"]), topic, sent) == sent
     # Another user, same listener.
-    assert read_all(address, librdkafka_sasl("bob", SASL_USERS["bob"]), topic, RECORDS) == [
-        value(i) for i in range(RECORDS)
-    ]
+    assert librdkafka_read(address, librdkafka_sasl("bob", SASL_USERS["bob"]), topic, RECORDS) == sent
 
 
 @pytest.mark.parametrize("user,password", [("alice", "wrong"), ("mallory", "alice-secret"), ("admin", "unused")])
@@ -106,22 +77,8 @@ def test_kafka_python_authenticates_with_plain(broker_and_address):
     create_topic(b.bootstrap, topic)
     sasl = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN", "sasl_plain_username": "bob",
             "sasl_plain_password": SASL_USERS["bob"]}
-    producer = KafkaProducer(bootstrap_servers=address, **sasl)
-    for i in range(RECORDS):
-        producer.send(topic, value=value(i), partition=0)
-    producer.flush(30)
-    producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=address, enable_auto_commit=False, **sasl)
-    tp = KafkaPythonTopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    values = []
-    deadline = time.monotonic() + 30
-    while len(values) < RECORDS and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            values.extend(r.value for r in records)
-    consumer.close()
-    assert values == [value(i) for i in range(RECORDS)]
+    sent = [value(i) for i in range(RECORDS)]
+    assert kafka_python_round_trip(address, sasl, topic, sent) == sent
     with pytest.raises(KafkaError):
         KafkaProducer(bootstrap_servers=address, **{**sasl, "sasl_plain_password": "wrong"})
 
@@ -141,10 +98,6 @@ def test_kcat_authenticates_with_plain(broker_and_address):
                               capture_output=True, text=True, timeout=60)
     assert consumed.returncode == 0, consumed.stderr
     assert consumed.stdout == lines
-
-
-def spool_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(spool_bin()), *args], capture_output=True, text=True, timeout=60)
 
 
 def test_admin_tools_authenticate_with_a_command_config(broker_and_address, tmp_path):
@@ -202,8 +155,8 @@ def test_sasl_over_tls(tmp_path):
         topic = unique_topic("sasl-ssl")
         create_topic(b.bootstrap, topic)
         conf = {**librdkafka_sasl("alice", SASL_USERS["alice"], "SASL_SSL"), "ssl.ca.location": str(certs["ca"])}
-        produce(address, conf, topic, 50)
-        assert read_all(address, conf, topic, 50) == [value(i) for i in range(50)]
+        sent = [value(i) for i in range(50)]
+        assert librdkafka_round_trip(address, conf, topic, sent) == sent
     finally:
         b.stop()
 

@@ -10,15 +10,13 @@ read and encrypted instead. The Java client's TLS check is in test_java_client.p
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from kafka import KafkaConsumer, KafkaProducer
-from kafka import TopicPartition as KafkaPythonTopicPartition
 
-from conftest import create_topic, make_tls_certs, require_tool, spool_bin, tls_broker, unique_topic
+from conftest import (create_topic, kafka_python_round_trip, librdkafka_read, librdkafka_round_trip, make_tls_certs,
+                      require_tool, spool_tool, tls_broker, unique_topic)
 
 RECORDS = 300
 
@@ -46,30 +44,11 @@ def librdkafka_tls(certs, **extra) -> dict:
 
 
 def produce_and_read_back(bootstrap: str, conf: dict, topic: str) -> list[bytes]:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, **conf})
-    for i in range(RECORDS):
-        producer.produce(topic, value=value(i), partition=0)
-    assert producer.flush(30) == 0, "records left undelivered"
-    return read_all(bootstrap, conf, topic)
+    return librdkafka_round_trip(bootstrap, conf, topic, [value(i) for i in range(RECORDS)])
 
 
-def read_all(bootstrap: str, conf: dict, topic: str, expected: int = RECORDS) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("g"), "enable.auto.commit": False,
-                         **conf})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    values = []
-    deadline = time.monotonic() + 30
-    try:
-        while len(values) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            assert msg.offset() == len(values), (msg.offset(), len(values))
-            values.append(msg.value())
-    finally:
-        consumer.close()
-    return values
+def read_all(bootstrap: str, conf: dict, topic: str) -> list[bytes]:
+    return librdkafka_read(bootstrap, conf, topic, RECORDS)
 
 
 def test_librdkafka_produces_and_consumes_over_tls(ssl_broker, certs):
@@ -122,22 +101,8 @@ def test_kafka_python_over_tls(ssl_broker, certs):
     topic = unique_topic("tls-kp")
     create_topic(b.bootstrap, topic)
     tls = {"security_protocol": "SSL", "ssl_cafile": str(certs["ca"])}
-    producer = KafkaProducer(bootstrap_servers=ssl_bootstrap, linger_ms=20, **tls)
-    for i in range(RECORDS):
-        producer.send(topic, value=value(i), partition=0)
-    producer.flush(30)
-    producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=ssl_bootstrap, enable_auto_commit=False, **tls)
-    tp = KafkaPythonTopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    values = []
-    deadline = time.monotonic() + 30
-    while len(values) < RECORDS and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            values.extend(r.value for r in records)
-    consumer.close()
-    assert values == [value(i) for i in range(RECORDS)]
+    sent = [value(i) for i in range(RECORDS)]
+    assert kafka_python_round_trip(ssl_bootstrap, tls, topic, sent) == sent
 
 
 def test_kcat_over_tls_and_a_plaintext_client_refused(ssl_broker, certs):
@@ -158,10 +123,6 @@ def test_kcat_over_tls_and_a_plaintext_client_refused(ssl_broker, certs):
     plain = subprocess.run([kcat, "-b", ssl_bootstrap, "-L", "-m", "3"], capture_output=True, text=True, timeout=60)
     assert plain.returncode != 0, plain.stdout
     assert "security.protocol=SSL" in b.log_tail(), b.log_tail()
-
-
-def spool_tool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([str(spool_bin()), *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_admin_tools_connect_over_tls_with_a_command_config(ssl_broker, certs, tmp_path):

@@ -19,7 +19,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme, StreamOwned};
 use spool_broker::tls::{certificates, private_key, protocol_versions, read_pem, root_store};
-use spool_metadata::config::{parse_jaas, PemSource, PLAIN_LOGIN_MODULE};
+use spool_metadata::config::{broker_config_def, parse_jaas, PemSource, PLAIN_LOGIN_MODULE};
 
 /// How the admin client reaches brokers: over TLS with this configuration or not, then
 /// authenticating with SASL/PLAIN or not.
@@ -41,25 +41,13 @@ impl std::fmt::Debug for ClientSecurity {
     }
 }
 
-/// The properties [`ClientSecurity::from_properties`] reads; others are not used.
-pub(crate) const SECURITY_PROPERTIES: &[&str] = &[
-    "sasl.jaas.config",
-    "sasl.mechanism",
-    "security.protocol",
-    "ssl.enabled.protocols",
-    "ssl.endpoint.identification.algorithm",
-    "ssl.key.password",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.keystore.type",
-    "ssl.protocol",
-    "ssl.truststore.certificates",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.truststore.type",
-];
+/// Whether [`ClientSecurity::from_properties`] reads the property `key` (the others of a
+/// command config are not used): the protocol, the SASL mechanism and user, and the
+/// `ssl.*` configs that Spool knows (the broker's names are the clients').
+pub(crate) fn is_security_property(key: &str) -> bool {
+    matches!(key, "security.protocol" | "sasl.mechanism" | "sasl.jaas.config")
+        || (key.starts_with("ssl.") && broker_config_def(key).is_some())
+}
 
 impl ClientSecurity {
     /// The security of a tool's `--command-config` properties (`origin` names the file).

@@ -12,7 +12,7 @@ use clap::Args;
 use rdkafka::ClientConfig;
 use spool_metadata::config::{parse_jaas, PLAIN_LOGIN_MODULE};
 
-use crate::client_tls::{ClientSecurity, SECURITY_PROPERTIES};
+use crate::client_tls::{is_security_property, ClientSecurity};
 
 /// Where the tools find the cluster: `--bootstrap-server` or one of its aliases.
 #[derive(Args, Debug, Clone, Default)]
@@ -128,7 +128,7 @@ pub(crate) fn read_command_config(path: Option<&Path>) -> Result<ClientSecurity>
     };
     let properties = load_properties(path)?;
     for (key, _) in &properties {
-        if !SECURITY_PROPERTIES.contains(&key.as_str()) {
+        if !is_security_property(key) {
             tracing::warn!("ignoring the client property {key} of {} (not supported)", path.display());
         }
     }
