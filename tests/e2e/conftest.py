@@ -277,6 +277,20 @@ def spool_tool(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(spool_bin()), *args], capture_output=True, text=True, timeout=timeout)
 
 
+def kcat_round_trip(bootstrap: str, kcat_args: list[str], topic: str, text: str) -> str:
+    """Produces the lines of `text` to partition 0 of `topic` with kcat and `kcat_args`
+    (its -X settings), then consumes the partition from the beginning; returns what kcat
+    printed."""
+    kcat = require_tool("kcat")
+    produced = subprocess.run([kcat, "-b", bootstrap, *kcat_args, "-P", "-t", topic, "-p", "0"],
+                              input=text, capture_output=True, text=True, timeout=60)
+    assert produced.returncode == 0, produced.stderr
+    consumed = subprocess.run([kcat, "-b", bootstrap, *kcat_args, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
+                              capture_output=True, text=True, timeout=60)
+    assert consumed.returncode == 0, consumed.stderr
+    return consumed.stdout
+
+
 def librdkafka_read(bootstrap: str, conf: dict, topic: str, expected: int) -> list[bytes]:
     """Reads partition 0 of `topic` from the beginning with confluent-kafka and `conf`, until
     `expected` records (or 30 s); checks the offsets run 0, 1, 2, …"""

@@ -15,8 +15,8 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from conftest import (PLAIN_LOGIN_MODULE, SASL_USERS, _recv_exact, create_topic, kafka_python_round_trip,
-                      librdkafka_read, librdkafka_round_trip, make_tls_certs, require_tool, sasl_broker, spool_bin, spool_tool,
+from conftest import (PLAIN_LOGIN_MODULE, SASL_USERS, _recv_exact, create_topic, kafka_python_round_trip, kcat_round_trip,
+                      librdkafka_read, librdkafka_round_trip, make_tls_certs, sasl_broker, spool_bin, spool_tool,
                       unique_topic)
 
 RECORDS = 200
@@ -84,20 +84,13 @@ def test_kafka_python_authenticates_with_plain(broker_and_address):
 
 
 def test_kcat_authenticates_with_plain(broker_and_address):
-    kcat = require_tool("kcat")
     b, address = broker_and_address
     topic = unique_topic("sasl-kcat")
     create_topic(b.bootstrap, topic)
     sasl = ["-X", "security.protocol=sasl_plaintext", "-X", "sasl.mechanisms=PLAIN",
             "-X", "sasl.username=alice", "-X", f"sasl.password={SASL_USERS['alice']}"]
     lines = "".join(f"line {i}\n" for i in range(20))
-    produced = subprocess.run([kcat, "-b", address, *sasl, "-P", "-t", topic, "-p", "0"],
-                              input=lines, capture_output=True, text=True, timeout=60)
-    assert produced.returncode == 0, produced.stderr
-    consumed = subprocess.run([kcat, "-b", address, *sasl, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
-                              capture_output=True, text=True, timeout=60)
-    assert consumed.returncode == 0, consumed.stderr
-    assert consumed.stdout == lines
+    assert kcat_round_trip(address, sasl, topic, lines) == lines
 
 
 def test_admin_tools_authenticate_with_a_command_config(broker_and_address, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from conftest import (create_topic, kafka_python_round_trip, librdkafka_read, librdkafka_round_trip, make_tls_certs,
+from conftest import (create_topic, kafka_python_round_trip, kcat_round_trip, librdkafka_read, librdkafka_round_trip, make_tls_certs,
                       require_tool, spool_tool, tls_broker, unique_topic)
 
 RECORDS = 300
@@ -112,13 +112,7 @@ def test_kcat_over_tls_and_a_plaintext_client_refused(ssl_broker, certs):
     create_topic(b.bootstrap, topic)
     tls = ["-X", "security.protocol=ssl", "-X", f"ssl.ca.location={certs['ca']}"]
     lines = "".join(f"line {i}\n" for i in range(50))
-    produced = subprocess.run([kcat, "-b", ssl_bootstrap, *tls, "-P", "-t", topic, "-p", "0"],
-                              input=lines, capture_output=True, text=True, timeout=60)
-    assert produced.returncode == 0, produced.stderr
-    consumed = subprocess.run([kcat, "-b", ssl_bootstrap, *tls, "-C", "-t", topic, "-o", "beginning", "-e", "-q"],
-                              capture_output=True, text=True, timeout=60)
-    assert consumed.returncode == 0, consumed.stderr
-    assert consumed.stdout == lines
+    assert kcat_round_trip(ssl_bootstrap, tls, topic, lines) == lines
     # A client speaking PLAINTEXT to the SSL listener gets no answer.
     plain = subprocess.run([kcat, "-b", ssl_bootstrap, "-L", "-m", "3"], capture_output=True, text=True, timeout=60)
     assert plain.returncode != 0, plain.stdout

@@ -120,14 +120,12 @@ pub(crate) fn step(users: &PlainUsers, state: &mut SaslState, frame: &Bytes, out
     };
     let api_key = ApiKey::try_from(prefix.api_key).ok();
     let version = prefix.api_version;
-    match (api_key, *state) {
+    let api_key = match (api_key, *state) {
         (Some(ApiKey::ApiVersions), _) => return SaslStep::Dispatch,
-        (Some(ApiKey::SaslHandshake), SaslState::Handshake) => {}
-        (Some(ApiKey::SaslAuthenticate), SaslState::Token) => {}
+        (Some(key @ ApiKey::SaslHandshake), SaslState::Handshake) | (Some(key @ ApiKey::SaslAuthenticate), SaslState::Token) => key,
         (Some(key), _) => return SaslStep::Close(format!("{key:?} request before SASL authentication completed")),
         (None, _) => return SaslStep::Close(format!("unknown API key {} before SASL authentication", prefix.api_key)),
-    }
-    let api_key = api_key.unwrap_or(ApiKey::ApiVersions);
+    };
     if !versions::is_supported(api_key, version) {
         return SaslStep::Close(format!("{api_key:?} v{version} is not supported"));
     }
