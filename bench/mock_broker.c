@@ -5,6 +5,10 @@
  * drives it with the same client as Spool, for a baseline of loads that the
  * in-process mock cannot take (its auto-created topics have 4 partitions).
  *
+ * The mock writes nothing to disk and keeps only the newest 5 MB (at most 100,000
+ * batches) of each partition in memory (rdkafka_mock.c: max_size, max_cnt), so each
+ * batch is copied into memory just freed by an older one.
+ *
  * Usage: mock_broker TOPIC PARTITIONS
  * Prints the bootstrap address on the first line of stdout, then serves until
  * killed.

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 
 # (scenario, label, target records/s or None)
 THROUGHPUT = [
-    ("mock", "mock broker (librdkafka, in memory)", None),
+    ("mock", "mock broker (librdkafka, newest 5 MB in memory)", None),
     ("produce", "produce, 1 partition (Rust tool)", 4_000_000),
     ("produce_c", "produce, 1 partition (C tool)", 4_000_000),
     ("replicated", "produce acks=all, 3 brokers RF 3", 1_500_000),
