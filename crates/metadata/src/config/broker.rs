@@ -334,7 +334,8 @@ impl BrokerConfig {
     /// Human-readable notes on configs that are accepted but have no effect in Spool, for the
     /// caller to log at startup.
     pub fn notes(&self) -> Vec<String> {
-        self.static_values
+        let mut notes: Vec<String> = self
+            .static_values
             .keys()
             .filter_map(|key| {
                 if key.starts_with("zookeeper.") {
@@ -345,7 +346,20 @@ impl BrokerConfig {
                     None
                 }
             })
-            .collect()
+            .collect();
+        // A listener-prefixed config whose listener does not exist (a typo, most likely)
+        // would otherwise be accepted and never used, as in Kafka.
+        let names: Vec<String> = self.listeners().into_iter().map(|l| l.name).collect();
+        for (listener, key) in self.listener_values.keys() {
+            if !names.contains(listener) {
+                notes.push(format!(
+                    "listener.name.{}.{key} is ignored: no listener is named {listener} (listeners: {})",
+                    listener.to_lowercase(),
+                    names.join(", ")
+                ));
+            }
+        }
+        notes
     }
 
     // ---- typed access (catalog bugs panic; input never does) ----
@@ -1215,6 +1229,20 @@ mod tests {
         let notes = c.notes();
         assert_eq!(notes.len(), 2);
         assert!(notes[0].contains("zookeeper.connect is ignored"), "{notes:?}");
+    }
+
+    #[test]
+    fn a_config_for_a_listener_that_does_not_exist_is_noted() {
+        let c = config(
+            "listeners=PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9093\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT\n\
+             listener.name.internal.ssl.client.auth=required\n\
+             listener.name.sasl_ssl.ssl.client.auth=required",
+        );
+        assert_eq!(
+            c.notes(),
+            vec!["listener.name.sasl_ssl.ssl.client.auth is ignored: no listener is named SASL_SSL (listeners: PLAINTEXT, INTERNAL)"]
+        );
     }
 
     #[test]
