@@ -192,6 +192,51 @@ class Broker:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dict] | None = None) -> list[Broker]:
+    """Three `spool server` nodes (broker and voter each) of one cluster, node ids 1-3.
+
+    `sets` go to every node, `node_sets[i]` to node i+1 only. The nodes start together,
+    since none serves before a majority of the quorum is up. Stop them with `stop_cluster`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    controller_ports = [free_port() for _ in range(3)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controller_ports))
+    nodes = []
+    for i in range(3):
+        node = {"node.id": i + 1, "controller.listener.names": "CONTROLLER", "controller.quorum.voters": voters}
+        node.update(sets or {})
+        node.update((node_sets or [{}, {}, {}])[i])
+        nodes.append(Broker(directory / f"node-{i + 1}" / "data", sets=node,
+                            extra_listeners=f"CONTROLLER://127.0.0.1:{controller_ports[i]}"))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        starts = [pool.submit(node.start) for node in nodes]
+        try:
+            for start in starts:
+                start.result()
+        except Exception:
+            stop_cluster(nodes)
+            raise
+    # A node answers before it has registered: topics can be placed on it once Metadata lists it.
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": ",".join(node.bootstrap for node in nodes)})
+    deadline = time.monotonic() + 30
+    while len(admin.list_topics(timeout=10).brokers) < 3:
+        if time.monotonic() > deadline:
+            stop_cluster(nodes)
+            raise AssertionError("the cluster's Metadata did not list three brokers within 30 s")
+        time.sleep(0.2)
+    return nodes
+
+
+def stop_cluster(nodes: list[Broker]) -> None:
+    for node in nodes:
+        if node.is_running():
+            node.proc.send_signal(signal.SIGCONT)
+            node.stop()
+
+
 def make_tls_certs(directory: Path) -> dict[str, Path]:
     """Certificates for SSL listeners, made with the openssl tool: a CA; the broker's key
     and certificate (for localhost and 127.0.0.1) in one PEM file; a client's, signed by

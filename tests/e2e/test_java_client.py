@@ -8,17 +8,20 @@ compression type, a KafkaConsumer with assign/seekToBeginning that reads
 everything back and compares it, and KafkaConsumers with group.protocol=consumer
 (KIP-848: the broker assigns partitions through ConsumerGroupHeartbeat) that
 split a topic, commit and resume; and Admin, producer and consumer over SSL
-listeners with PEM stores and over SASL/PLAIN listeners. It is compiled here, at test time, against the
+listeners with PEM stores and over SASL/PLAIN listeners; and a consumer that names
+its rack and reads from the replica on it (KIP-392). It is compiled here, at test time, against the
 jars scripts/install-test-deps put in .test-deps/java/.
 """
 
 import re
+import signal
 import subprocess
+import time
 
 import pytest
 
 from conftest import (PLAIN_LOGIN_MODULE, REPO_ROOT, SASL_USERS, make_tls_certs, require_tool, sasl_broker,
-                      stored_codecs, tls_broker, unique_topic)
+                      spool_tool, start_cluster, stop_cluster, stored_codecs, tls_broker, unique_topic)
 
 JAVA_DEPS = REPO_ROOT / ".test-deps" / "java"
 SOURCE = REPO_ROOT / "tests" / "java" / "SpoolClientCheck.java"
@@ -142,3 +145,66 @@ def test_tls_and_sasl(compiled, tmp_path):
         assert lines[-1] == "PASS secure", (name, lines)
         protocol = client_properties.splitlines()[0].split("=")[1]
         assert f"OK consumed records=300 over {protocol}, all equal" in lines, (name, lines)
+
+
+def test_a_consumer_naming_its_rack_reads_from_the_replica_on_it(compiled, tmp_path):
+    """KIP-392 with the Java consumer: on a three-node cluster with racks and Kafka's
+    RackAwareReplicaSelector, a consumer with client.rack=rack-c is sent by the leader
+    (node 1) to the replica on rack-c (node 3); with the leader paused midway (SIGSTOP),
+    it still reads every record in order, which it could not from the leader."""
+    from confluent_kafka import Producer
+
+    nodes = start_cluster(
+        tmp_path,
+        sets={
+            "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+            # Long enough that the paused leader keeps leading while the consumer reads.
+            "broker.session.timeout.ms": 60000,
+            "broker.heartbeat.interval.ms": 500,
+        },
+        node_sets=[{"broker.rack": f"rack-{rack}"} for rack in "abc"],
+    )
+    reader = None
+    try:
+        topic = unique_topic("java-rack-read")
+        created = spool_tool("topics", "--bootstrap-server", nodes[0].bootstrap, "--create", "--topic", topic,
+                             "--replica-assignment", "1:2:3")
+        assert created.returncode == 0, created.stderr
+        deadline = time.monotonic() + 30
+        while "Isr: 1,2,3" not in (described := spool_tool(
+                "topics", "--bootstrap-server", nodes[0].bootstrap, "--describe", "--topic", topic).stdout):
+            assert time.monotonic() < deadline, f"the partition did not reach all three nodes:\n{described}"
+            time.sleep(0.2)
+        assert "Leader: 1" in described, described
+        count = 600
+        # One record per batch: a fetch returns at least one whole batch, so larger
+        # batches could hand the consumer everything before the leader is paused.
+        producer = Producer({"bootstrap.servers": nodes[0].bootstrap, "acks": "all", "batch.num.messages": 1})
+        for i in range(count):
+            producer.produce(topic, value=f"value-{i}".encode(), partition=0)
+        assert producer.flush(30) == 0, "records left unacknowledged"
+        # The followers learn the high watermark with their next fetch.
+        time.sleep(2)
+
+        reader = subprocess.Popen(
+            [require_tool("java"), "-cp", classpath(compiled), "SpoolClientCheck", nodes[2].bootstrap,
+             "rack-read", topic, "rack-c", str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        lines = []
+        for line in reader.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith(("PAUSE LEADER", "FAIL")):
+                break
+        assert lines and lines[-1] == "PAUSE LEADER", lines
+        nodes[0].proc.send_signal(signal.SIGSTOP)
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        rest, _ = reader.communicate(timeout=RUN_TIMEOUT_S)
+        lines += rest.splitlines()
+        assert reader.returncode == 0 and lines[-1] == f"PASS rack-read records={count}", "\n".join(lines)
+        assert "OK read the rest with the leader paused" in lines, lines
+    finally:
+        if reader is not None and reader.poll() is None:
+            reader.kill()
+        stop_cluster(nodes)

@@ -69,6 +69,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * java SpoolClientCheck BOOTSTRAP max-timestamp TOPIC
  * java SpoolClientCheck BOOTSTRAP consumer-group TOPIC         (group.protocol=consumer, KIP-848)
  * java SpoolClientCheck BOOTSTRAP secure TOPIC CLIENT_PROPERTIES  (SSL, SASL: the file's security settings)
+ * java SpoolClientCheck BOOTSTRAP rack-read TOPIC RACK COUNT   (KIP-392: prints "PAUSE LEADER" midway, waits for a line on stdin)
  * </pre>
  *
  * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
@@ -79,7 +80,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|secure TOPIC [CODEC|CLIENT_PROPERTIES]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|secure|rack-read TOPIC [CODEC|CLIENT_PROPERTIES|RACK COUNT]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -104,6 +105,9 @@ public final class SpoolClientCheck {
                     break;
                 case "secure":
                     secure(bootstrap, topic, args[3]);
+                    break;
+                case "rack-read":
+                    rackRead(bootstrap, topic, args[3], Integer.parseInt(args[4]));
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -494,6 +498,55 @@ public final class SpoolClientCheck {
             }
         }
         System.out.println("PASS produce-consume codec=" + codec + " records=" + n);
+    }
+
+    /**
+     * KIP-392 (fetch from the closest replica): a consumer naming its rack reads partition 0
+     * of TOPIC, whose records are "value-0" .. "value-(COUNT-1)", a few hundred bytes per
+     * fetch. After the first hundred it prints "PAUSE LEADER" and waits for a line on stdin
+     * (the test stops the leader meanwhile), then reads the rest, which only the replica on
+     * its rack can serve now.
+     */
+    private static void rackRead(String bootstrap, String topic, String rack, int count) throws Exception {
+        Properties cp = new Properties();
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.CLIENT_ID_CONFIG, "java-rack-reader");
+        cp.put(ConsumerConfig.CLIENT_RACK_CONFIG, rack);
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
+        cp.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, "512");
+        cp.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, "1024");
+        cp.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "100");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        List<String> values = new ArrayList<>();
+        try (KafkaConsumer<byte[], byte[]> consumer =
+                 new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            readValues(consumer, values, 100, 60);
+            ok("read " + values.size() + " records with client.rack=" + rack);
+            System.out.println("PAUSE LEADER");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+            readValues(consumer, values, count, 30);
+            ok("read the rest with the leader paused");
+        }
+        checkEq(count, values.size(), "records read");
+        for (int i = 0; i < count; i++) {
+            checkEq("value-" + i, values.get(i), "record " + i);
+        }
+        System.out.println("PASS rack-read records=" + count);
+    }
+
+    /** Polls until `values` holds `want` values or `seconds` pass. */
+    private static void readValues(KafkaConsumer<byte[], byte[]> consumer, List<String> values, int want, long seconds) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (values.size() < want && System.nanoTime() < deadline) {
+            for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+                values.add(new String(r.value(), StandardCharsets.UTF_8));
+            }
+        }
+        check(values.size() >= want, "read " + values.size() + " of " + want + " records within " + seconds + " s");
     }
 
     /** KIP-734 (Kafka 3.0): ListOffsets MAX_TIMESTAMP finds the record with the largest timestamp. */
