@@ -1,6 +1,6 @@
 //! Bad input on the wire: garbage, broken frames, unsupported keys and versions,
 //! corrupt or oversized batches, invalid names, truncated bodies, and requests of every
-//! API and version with random edits.
+//! API and version, and SASL exchanges, with random edits.
 //!
 //! Every test first produces known records, then sends its bad input, then checks that
 //! the broker survived it: the process still runs, a fresh connection gets a correct
@@ -765,7 +765,17 @@ fn frame_of(request: &Template, version: i16, correlation_id: i32) -> Option<Vec
 /// correlation id (bytes 0..12), with the length prefix fixed up afterwards.
 fn mutate(frame: &[u8], rng: &mut Rng) -> Vec<u8> {
     const KEEP: usize = 12;
-    let mut body = frame[KEEP..].to_vec();
+    let body = edit(&frame[KEEP..], rng);
+    let mut out = ((KEEP - 4 + body.len()) as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&frame[4..KEEP]);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// `bytes` with one to three random edits: bit flips, boundary values, cuts, insertions,
+/// deletions.
+fn edit(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut body = bytes.to_vec();
     for _ in 0..1 + rng.below(3) {
         let at = |rng: &mut Rng, len: usize| if len == 0 { 0 } else { rng.below(len as u64) as usize };
         match rng.below(8) {
@@ -809,10 +819,7 @@ fn mutate(frame: &[u8], rng: &mut Rng) -> Vec<u8> {
             }
         }
     }
-    let mut out = ((KEEP - 4 + body.len()) as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(&frame[4..KEEP]);
-    out.extend_from_slice(&body);
-    out
+    body
 }
 
 /// Every API the broker announces, at every version, as a valid request that is then
@@ -898,4 +905,102 @@ fn mutated_requests_of_every_api_and_version_leave_broker_healthy() {
     assert_healthy(&mut broker, &base, &format!("mutated requests (seed {seed})"));
     let log = broker.log();
     assert!(!log.contains("panicked"), "the broker panicked on a mutated request (seed {seed}); log:\n{log}");
+}
+
+/// The SASL gate of a SASL_PLAINTEXT listener under mutated exchanges: handshakes of
+/// both versions, SaslAuthenticate requests, the raw token that follows a v0 handshake,
+/// and requests sent before authenticating, all with random edits. Each is answered
+/// (with its correlation id) or ends the connection; none panics the broker. Afterwards
+/// the gate still closes an unauthenticated Metadata request, and alice still signs in.
+#[test]
+fn mutated_sasl_exchanges_leave_the_gate_closed_and_the_broker_healthy() {
+    const ROUNDS: usize = 1500;
+    const TOKEN: &[u8] = b"\0alice\0alice-secret";
+    let seed = seed();
+    println!("mutated SASL seed = {seed} (replay with SPOOL_TEST_SEED={seed})");
+    let mut rng = Rng(seed);
+    let sasl_addr = format!("127.0.0.1:{}", harness::free_port());
+    let jaas = "listener.name.sasl_plaintext.plain.sasl.jaas.config=\
+                org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";";
+    let mut broker = Broker::start_with_extra_listeners(&format!("SASL_PLAINTEXT://{sasl_addr}"), &["--set", jaas]);
+    let base = baseline(&broker, "mutated-sasl");
+
+    let handshake = |version: i16, id: i32| {
+        wire::encode_request(&SaslHandshakeRequest::default().with_mechanism(wire::s("PLAIN")), version, id)
+    };
+    let authenticate = |version: i16, id: i32, token: &[u8]| {
+        let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token));
+        wire::encode_request(&request, version, id)
+    };
+    // A valid handshake, answered, before the mutated part of a round.
+    let shake = |conn: &mut Conn, version: i16| -> bool {
+        conn.send_raw(&handshake(version, 1)).is_ok() && matches!(conn.next_event(REACTION_TIMEOUT), PeerEvent::Frame(_))
+    };
+    let (mut answered, mut closed) = (0u32, 0u32);
+    for round in 0..ROUNDS {
+        let what = format!("SASL round {round} (seed {seed})");
+        let mut conn = Conn::connect(&sasl_addr).unwrap_or_else(|e| panic!("{what}: connect: {e}"));
+        let id = 100 + round as i32;
+        let (bytes, checks_id) = match rng.below(5) {
+            0 => (mutate(&handshake(rng.below(2) as i16, id), &mut rng), true),
+            1 => {
+                assert!(shake(&mut conn, 1), "{what}: a valid v1 handshake was not answered");
+                (mutate(&authenticate(rng.below(3) as i16, id, TOKEN), &mut rng), true)
+            }
+            2 => {
+                assert!(shake(&mut conn, 1), "{what}: a valid v1 handshake was not answered");
+                (authenticate(rng.below(3) as i16, id, &edit(TOKEN, &mut rng)), true)
+            }
+            3 => {
+                // After a v0 handshake the token comes as a bare length-prefixed frame.
+                assert!(shake(&mut conn, 0), "{what}: a valid v0 handshake was not answered");
+                let token = edit(TOKEN, &mut rng);
+                let mut frame = (token.len() as i32).to_be_bytes().to_vec();
+                frame.extend_from_slice(&token);
+                (frame, false)
+            }
+            _ => {
+                let request = wire::metadata_request(Some(&[base.topic.as_str()]), false);
+                (mutate(&wire::encode_request(&request, 4 + rng.below(9) as i16, id), &mut rng), true)
+            }
+        };
+        if conn.send_raw(&bytes).is_err() {
+            closed += 1;
+            continue;
+        }
+        match conn.next_event(Duration::from_millis(100)) {
+            PeerEvent::Frame(reply) => {
+                if checks_id {
+                    assert_eq!(wire::frame_correlation_id(&reply), Some(id), "{what}: the reply carries another correlation id");
+                }
+                answered += 1;
+            }
+            PeerEvent::Closed(_) => closed += 1,
+            PeerEvent::Silent => {}
+            PeerEvent::Garbled(e) => panic!("{what}: garbled reply: {e}"),
+        }
+        if round % 100 == 99 {
+            assert!(broker.is_running(), "broker died in {what}; log:\n{}", broker.log());
+        }
+    }
+    println!("{ROUNDS} mutated SASL exchanges: {answered} answered, {closed} closed the connection");
+    assert!(answered > 0 && closed > 0, "mutations that neither answer nor close are not mutating much");
+
+    // The gate: Metadata before authenticating ends the connection ...
+    let mut conn = wire::connect(&sasl_addr);
+    conn.send_raw(&wire::encode_request(&wire::metadata_request(None, false), wire::METADATA_V, 1)).expect("send Metadata");
+    expect_closed(&mut conn, "Metadata before SASL authentication");
+    // ... and alice, with her password, gets in and is answered.
+    let mut conn = wire::connect(&sasl_addr);
+    assert!(shake(&mut conn, 1), "a valid v1 handshake after the mutations was not answered");
+    let reply: SaslAuthenticateResponse = conn
+        .call(&SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(TOKEN)), 2)
+        .expect("SaslAuthenticate");
+    assert_eq!(reply.error_code, code::NONE, "alice's authentication: {:?}", reply.error_message);
+    let md = conn.call(&wire::metadata_request(Some(&[base.topic.as_str()]), false), wire::METADATA_V).expect("Metadata");
+    assert_eq!(md.topics.len(), 1, "Metadata after authenticating");
+
+    assert_healthy(&mut broker, &base, &format!("mutated SASL exchanges (seed {seed})"));
+    let log = broker.log();
+    assert!(!log.contains("panicked"), "the broker panicked in a SASL exchange (seed {seed}); log:\n{log}");
 }

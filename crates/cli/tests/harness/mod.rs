@@ -143,6 +143,25 @@ impl Broker {
         broker
     }
 
+    /// Starts a broker whose listeners are its PLAINTEXT one (at `addr`, as always) and
+    /// `extra` (`NAME://HOST:PORT,...`), with extra `spool server` arguments.
+    pub fn start_with_extra_listeners(extra: &str, args: &[&str]) -> Broker {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let listeners = format!("listeners=PLAINTEXT://{addr},{extra}");
+        let mut broker = Broker {
+            child: None,
+            addr,
+            args: [&["--set", listeners.as_str()][..], args].concat().iter().map(|a| a.to_string()).collect(),
+            log_path: data_dir.with_extension("log"),
+            data_dir,
+            _temp: Some(temp),
+        };
+        broker.spawn();
+        broker
+    }
+
     /// Starts a broker on the data directory `data_dir`, which the caller made (on a
     /// mount point, say) and keeps; the broker's stderr goes to `log_path`.
     pub fn start_in(data_dir: PathBuf, log_path: PathBuf, args: &[&str]) -> Broker {
@@ -169,12 +188,15 @@ impl Broker {
             .append(true)
             .open(&self.log_path)
             .expect("broker log file");
+        // `--listen` would override a `listeners` set among the arguments, which name
+        // `addr` themselves.
+        let listen: &[&str] =
+            if self.args.iter().any(|a| a.starts_with("listeners=")) { &[] } else { &["--listen", &self.addr] };
         let child = Command::new(spool_bin())
             .arg("server")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg("--listen")
-            .arg(&self.addr)
+            .args(listen)
             .args(&self.args)
             .env(
                 "RUST_LOG",
