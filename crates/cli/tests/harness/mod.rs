@@ -129,31 +129,25 @@ impl Broker {
 
     /// Starts a broker with extra `spool server` arguments (e.g. `--set`, `KEY=VALUE`).
     pub fn start_with(args: &[&str]) -> Broker {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().join("data");
-        let mut broker = Broker {
-            child: None,
-            addr: format!("127.0.0.1:{}", free_port()),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            log_path: data_dir.with_extension("log"),
-            data_dir,
-            _temp: Some(temp),
-        };
-        broker.spawn();
-        broker
+        Self::start_in_temp(format!("127.0.0.1:{}", free_port()), args)
     }
 
     /// Starts a broker whose listeners are its PLAINTEXT one (at `addr`, as always) and
     /// `extra` (`NAME://HOST:PORT,...`), with extra `spool server` arguments.
     pub fn start_with_extra_listeners(extra: &str, args: &[&str]) -> Broker {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let data_dir = temp.path().join("data");
         let addr = format!("127.0.0.1:{}", free_port());
         let listeners = format!("listeners=PLAINTEXT://{addr},{extra}");
+        Self::start_in_temp(addr, &[&["--set", listeners.as_str()][..], args].concat())
+    }
+
+    /// Starts a broker listening at `addr` on a fresh temporary data directory.
+    fn start_in_temp(addr: String, args: &[&str]) -> Broker {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().join("data");
         let mut broker = Broker {
             child: None,
             addr,
-            args: [&["--set", listeners.as_str()][..], args].concat().iter().map(|a| a.to_string()).collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             log_path: data_dir.with_extension("log"),
             data_dir,
             _temp: Some(temp),
