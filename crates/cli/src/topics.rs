@@ -74,7 +74,8 @@ pub(crate) struct TopicsArgs {
     #[arg(long, value_name = "TOPIC")]
     topic: Option<String>,
     /// With --describe: the topic with this id (as --describe prints it, "TopicId: ...")
-    #[arg(long = "topic-id", value_name = "TOPIC-ID", conflicts_with = "topic")]
+    // One id in 64 starts with '-' (URL-safe base64), and is still the value, not a flag.
+    #[arg(long = "topic-id", value_name = "TOPIC-ID", conflicts_with = "topic", allow_hyphen_values = true)]
     topic_id: Option<String>,
     /// The number of partitions for the topic being created or altered (default: the
     /// broker's num.partitions)
@@ -626,6 +627,14 @@ mod tests {
         assert_eq!(uneven, "Partition 1 has different replication factor: [3]");
         assert!(parse_replica_assignment("1:x").unwrap_err().to_string().contains("\"x\" is not a broker id"));
         assert!(parse_replica_assignment("").is_err());
+    }
+
+    #[test]
+    fn a_topic_id_may_start_with_a_hyphen() {
+        let args = TopicsArgs::try_parse_from(["t", "--bootstrap-server", "h:1", "--describe", "--topic-id", "-_ASNFZ4mrze_-3LqYdlQ"])
+            .expect("parse");
+        assert_eq!(args.topic_id.as_deref(), Some("-_ASNFZ4mrze_-3LqYdlQ"));
+        assert!(args.check().is_ok());
     }
 
     #[test]
