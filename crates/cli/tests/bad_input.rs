@@ -697,18 +697,19 @@ fn mutation_templates(topic: &str, group: &str) -> Vec<Template> {
     ]
 }
 
-/// Encodes a request body at a version; false when the version cannot carry it.
-type EncodeBody = Box<dyn Fn(&mut bytes::BytesMut, i16) -> bool>;
+/// Frames a request at a version with a correlation id; `None` when the version cannot
+/// carry its content.
+type EncodeFrame = Box<dyn Fn(i16, i32) -> Option<Vec<u8>>>;
 
 /// A request the test can encode at any version of its API.
 struct Template {
     key: ApiKey,
-    encode: EncodeBody,
+    frame: EncodeFrame,
 }
 
 fn template<R: kafka_protocol::protocol::Request + 'static>(request: R) -> Template {
     let key = ApiKey::try_from(R::KEY).expect("a request type has a known API key");
-    Template { key, encode: Box::new(move |buf, version| request.encode(buf, version).is_ok()) }
+    Template { key, frame: Box::new(move |version, id| wire::try_encode_request(&request, version, id)) }
 }
 
 /// The empty request of `key`, for the APIs the broker may announce.
@@ -739,26 +740,6 @@ fn default_template(key: ApiKey) -> Option<Template> {
         DescribeQuorum => DescribeQuorumRequest, DescribeCluster => DescribeClusterRequest,
         ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest, ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
     )
-}
-
-/// `request` framed at `version` with `correlation_id`, or `None` when it has content
-/// that version cannot carry.
-fn frame_of(request: &Template, version: i16, correlation_id: i32) -> Option<Vec<u8>> {
-    use kafka_protocol::protocol::Encodable;
-    let header = RequestHeader::default()
-        .with_request_api_key(request.key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(wire::s("spool-mutation-test")));
-    let mut buf = bytes::BytesMut::new();
-    buf.extend_from_slice(&[0, 0, 0, 0]);
-    header.encode(&mut buf, request.key.request_header_version(version)).ok()?;
-    if !(request.encode)(&mut buf, version) {
-        return None;
-    }
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Some(buf.to_vec())
 }
 
 /// One to three random edits of `frame` after its length prefix, API key, version and
@@ -857,7 +838,7 @@ fn mutated_requests_of_every_api_and_version_leave_broker_healthy() {
                 .iter()
                 .copied()
                 .chain(empty.as_ref())
-                .filter_map(|request| frame_of(request, version, correlation_id))
+                .filter_map(|request| (request.frame)(version, correlation_id))
                 .collect();
             // Versions older than the protocol library knows (Produce v0-2) cannot be
             // encoded here; the tests of legacy produce cover them.

@@ -128,6 +128,23 @@ pub fn encode_request_with<B: Encodable>(
     body_version: i16,
     correlation_id: i32,
 ) -> Vec<u8> {
+    try_encode_request_with(key, body, header_api_version, body_version, correlation_id)
+        .unwrap_or_else(|e| panic!("encode {key:?} body at v{body_version}: {e}"))
+}
+
+/// Like [`encode_request`], but `None` when `req` has content `version` cannot carry.
+pub fn try_encode_request<R: Request>(req: &R, version: i16, correlation_id: i32) -> Option<Vec<u8>> {
+    let key = ApiKey::try_from(R::KEY).expect("request type has a known API key");
+    try_encode_request_with(key, req, version, version, correlation_id).ok()
+}
+
+fn try_encode_request_with<B: Encodable>(
+    key: ApiKey,
+    body: &B,
+    header_api_version: i16,
+    body_version: i16,
+    correlation_id: i32,
+) -> anyhow::Result<Vec<u8>> {
     let header = RequestHeader::default()
         .with_request_api_key(key as i16)
         .with_request_api_version(header_api_version)
@@ -135,14 +152,11 @@ pub fn encode_request_with<B: Encodable>(
         .with_client_id(Some(StrBytes::from_static_str("spool-wire-test")));
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&[0, 0, 0, 0]);
-    header
-        .encode(&mut buf, key.request_header_version(header_api_version))
-        .expect("encode request header");
-    body.encode(&mut buf, body_version)
-        .unwrap_or_else(|e| panic!("encode {key:?} body at v{body_version}: {e}"));
+    header.encode(&mut buf, key.request_header_version(header_api_version))?;
+    body.encode(&mut buf, body_version)?;
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.to_vec()
+    Ok(buf.to_vec())
 }
 
 /// Decodes a response frame body (without length prefix) as `key` at `version`,
