@@ -1,6 +1,6 @@
 //! The broker's shared state and its start-up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,13 @@ use crate::group_coordinator::GroupCoordinator;
 use crate::metadata_quorum::{self, MetadataQuorum};
 use crate::partition::Partition;
 use crate::replica_manager::ReplicaManager;
+
+/// Logged at start-up on a virtual machine whose host takes back the memory it frees,
+/// unless drop-behind is on already.
+pub const HOST_TAKES_BACK_MEMORY_NOTE: &str = "this machine hands the memory it frees back to its host \
+    (virtio-balloon free page reporting), so each page-cache page an append takes anew costs a host fault on its \
+    first write, which can halve append and replication throughput; spool.log.drop.behind.bytes=33554432 keeps \
+    appends writing into the same pages (readers further behind than that then read from the disk; see the README)";
 
 /// Milliseconds since the Unix epoch: the only clock the broker reads.
 pub fn now_ms() -> i64 {
@@ -68,6 +75,9 @@ impl Broker {
         let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
         spool_storage::drop_behind::start(config.log_drop_behind_bytes())
             .map_err(|e| anyhow::anyhow!("cannot start the drop-behind thread (spool.log.drop.behind.bytes): {e}"))?;
+        if config.log_drop_behind_bytes() == 0 && spool_storage::drop_behind::host_takes_back_free_memory(Path::new("/sys")) {
+            tracing::info!("{HOST_TAKES_BACK_MEMORY_NOTE}");
+        }
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         replicas.remove_deleted_logs_left_behind();
         let groups = Arc::new(GroupCoordinator::new(&config));

@@ -45,5 +45,5 @@ mod sasl;
 mod server;
 pub mod tls;
 
-pub use broker::{now_ms, Broker};
+pub use broker::{now_ms, Broker, HOST_TAKES_BACK_MEMORY_NOTE};
 pub use server::{run, Server};

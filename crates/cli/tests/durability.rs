@@ -749,9 +749,20 @@ async fn drop_behind_evicts_appended_data_from_the_page_cache_and_every_record_r
     let (resident, size) = write_read_back_and_measure_cache(&broker, bound).await;
     assert!(size >= 20 * 1024 * 1024, "segment of {size} bytes");
     assert!(resident <= bound, "{resident} of {size} bytes in the page cache; at most {bound} expected");
+    let note = spool_broker::HOST_TAKES_BACK_MEMORY_NOTE;
+    assert!(!broker.log().contains(note), "the advice to turn drop-behind on, logged with drop-behind on");
 
     // Without it, as in Kafka, the page cache keeps what was written.
     let broker = harness::Broker::start();
     let (resident, size) = write_read_back_and_measure_cache(&broker, u64::MAX).await;
     assert!(resident >= size / 10 * 9, "{resident} of {size} bytes in the page cache without drop-behind");
+    // And on a virtual machine whose host takes back freed memory, the broker says so at
+    // start-up, with what to do about it.
+    let host_takes_back = spool_storage::drop_behind::host_takes_back_free_memory(std::path::Path::new("/sys"));
+    assert_eq!(
+        broker.log().contains(note),
+        host_takes_back,
+        "the advice to turn drop-behind on (machine with free page reporting: {host_takes_back}); log:\n{}",
+        broker.log()
+    );
 }

@@ -25,6 +25,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::num::NonZeroU64;
+use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -56,6 +57,23 @@ pub fn start(budget_bytes: u64) -> std::io::Result<()> {
     let drop_behind = DropBehind::spawn(budget_bytes)?;
     let _ = DROP_BEHIND.set(drop_behind);
     Ok(())
+}
+
+/// The virtio-balloon feature bit of free page reporting (`VIRTIO_BALLOON_F_REPORTING`).
+const BALLOON_F_REPORTING: usize = 5;
+
+/// Whether this machine is a virtual machine that hands the memory it frees back to its
+/// host (a virtio-balloon device with free page reporting), read from the sysfs mounted
+/// at `sys` (`/sys`). There every page-cache page the guest has not used lately costs a
+/// host fault on its first write, which drop-behind avoids for appends (see the module
+/// doc). Unreadable sysfs reads as no.
+pub fn host_takes_back_free_memory(sys: &Path) -> bool {
+    let Ok(devices) = std::fs::read_dir(sys.join("bus/virtio/drivers/virtio_balloon")) else { return false };
+    devices.flatten().filter(|device| device.file_name().to_string_lossy().starts_with("virtio")).any(|device| {
+        // One character per feature bit, lowest first.
+        std::fs::read(device.path().join("features"))
+            .is_ok_and(|features| features.get(BALLOON_F_REPORTING) == Some(&b'1'))
+    })
 }
 
 /// Called by a segment after each append, with where the file's handed-over part ends
@@ -198,6 +216,29 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sysfs with one virtio-balloon device announcing `features`.
+    fn sysfs_with_balloon(features: &str) -> tempfile::TempDir {
+        let sys = tempfile::tempdir().unwrap();
+        let device = sys.path().join("bus/virtio/drivers/virtio_balloon/virtio3");
+        std::fs::create_dir_all(&device).unwrap();
+        std::fs::write(sys.path().join("bus/virtio/drivers/virtio_balloon/uevent"), "DRIVER=virtio_balloon\n").unwrap();
+        std::fs::write(device.join("features"), format!("{features}\n")).unwrap();
+        sys
+    }
+
+    #[test]
+    fn a_balloon_with_free_page_reporting_is_a_host_that_takes_back_free_memory() {
+        // As read off the development machine: bits 1, 2, 5 and 32.
+        let reporting = sysfs_with_balloon("0110010000000000000000000000000010000000");
+        assert!(host_takes_back_free_memory(reporting.path()));
+        let without_reporting = sysfs_with_balloon("0110000000000000000000000000000010000000");
+        assert!(!host_takes_back_free_memory(without_reporting.path()));
+        let too_short = sysfs_with_balloon("0110");
+        assert!(!host_takes_back_free_memory(too_short.path()));
+        let no_balloon = tempfile::tempdir().unwrap();
+        assert!(!host_takes_back_free_memory(no_balloon.path()));
+    }
 
     fn chunk(len: u64) -> Chunk {
         Chunk { file: Weak::new(), start: 0, len: NonZeroU64::new(len).unwrap() }
