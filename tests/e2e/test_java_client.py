@@ -9,7 +9,8 @@ everything back and compares it, and KafkaConsumers with group.protocol=consumer
 (KIP-848: the broker assigns partitions through ConsumerGroupHeartbeat) that
 split a topic, commit and resume; and Admin, producer and consumer over SSL
 listeners with PEM stores and over SASL/PLAIN listeners; and a consumer that names
-its rack and reads from the replica on it (KIP-392). It is compiled here, at test time, against the
+its rack and reads from the replica on it (KIP-392); and Kafka's NodeApiVersions
+prints the broker's API versions for `spool broker-api-versions` to match. It is compiled here, at test time, against the
 jars scripts/install-test-deps put in .test-deps/java/.
 """
 
@@ -83,6 +84,30 @@ def test_default_producer_and_assigned_consumer(compiled, bootstrap, broker, cod
     assert f"OK consumed records={records} from beginning, all equal" in lines
     assert f"OK listOffsets latest={records} earliest=0 forTimestamp=1234" in lines
     assert set(stored_codecs(broker, topic)) == {codec}, stored_codecs(broker, topic)
+
+
+def test_broker_api_versions_prints_what_kafkas_tool_prints(compiled, bootstrap):
+    """`spool broker-api-versions` against Kafka's own NodeApiVersions.toString(true) of
+    the same broker's ApiVersions answer: the same lines in the same order, the Kafka
+    3.9 client's APIs the broker lacks as UNSUPPORTED. Only "usable" may differ: it is
+    the highest version both the broker and the asking tool know."""
+    java = run_check(compiled, bootstrap, "api-versions", "-")
+    assert java[-1] == "PASS api-versions", java
+    java_text = java[java.index("("):java.index(")") + 1]
+    ours = spool_tool("broker-api-versions", "--bootstrap-server", bootstrap)
+    assert ours.returncode == 0, ours.stderr
+    first, *rest = ours.stdout.splitlines()
+    assert re.fullmatch(r"\S+:\d+ \(id: \d+ rack: null\) -> \(", first), first
+    ours_text = ["(", *rest]
+
+    def without_usable(lines):
+        return [re.sub(r" \[(usable: \d+|unusable: node too (new|old))\]", "", line) for line in lines]
+
+    assert without_usable(ours_text) == without_usable(java_text), (
+        "spool broker-api-versions:\n" + "\n".join(ours_text) + "\nKafka's NodeApiVersions:\n" + "\n".join(java_text))
+    unsupported = [line for line in ours_text if line.endswith("UNSUPPORTED,") or line.endswith("UNSUPPORTED")]
+    assert "\tLeaderAndIsr(4): UNSUPPORTED," in unsupported, unsupported
+    assert len(unsupported) > 10, unsupported
 
 
 def test_list_offsets_max_timestamp(compiled, bootstrap):

@@ -1,3 +1,7 @@
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,6 +17,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
+import org.apache.kafka.clients.NodeApiVersions;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterClientQuotasOptions;
@@ -55,6 +60,11 @@ import org.apache.kafka.common.quota.ClientQuotaEntity;
 import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.quota.ClientQuotaFilterComponent;
 import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.protocol.ApiKeys;
+import org.apache.kafka.common.requests.AbstractResponse;
+import org.apache.kafka.common.requests.ApiVersionsRequest;
+import org.apache.kafka.common.requests.ApiVersionsResponse;
+import org.apache.kafka.common.requests.RequestHeader;
 import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -70,6 +80,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * java SpoolClientCheck BOOTSTRAP consumer-group TOPIC         (group.protocol=consumer, KIP-848)
  * java SpoolClientCheck BOOTSTRAP secure TOPIC CLIENT_PROPERTIES  (SSL, SASL: the file's security settings)
  * java SpoolClientCheck BOOTSTRAP rack-read TOPIC RACK COUNT   (KIP-392: prints "PAUSE LEADER" midway, waits for a line on stdin)
+ * java SpoolClientCheck HOST:PORT api-versions -                (prints the broker's versions as kafka-broker-api-versions does)
  * </pre>
  *
  * Prints "OK ..." for each check that passed and "PASS ..." at the end; on the
@@ -80,7 +91,7 @@ public final class SpoolClientCheck {
 
     public static void main(String[] args) {
         if (args.length < 3) {
-            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|secure|rack-read TOPIC [CODEC|CLIENT_PROPERTIES|RACK COUNT]");
+            System.err.println("usage: SpoolClientCheck BOOTSTRAP admin|produce-consume|max-timestamp|consumer-group|quotas|secure|rack-read|api-versions TOPIC [CODEC|CLIENT_PROPERTIES|RACK COUNT]");
             System.exit(64);
         }
         String bootstrap = args[0];
@@ -108,6 +119,9 @@ public final class SpoolClientCheck {
                     break;
                 case "rack-read":
                     rackRead(bootstrap, topic, args[3], Integer.parseInt(args[4]));
+                    break;
+                case "api-versions":
+                    apiVersions(bootstrap);
                     break;
                 default:
                     throw new Check("unknown scenario " + scenario);
@@ -507,6 +521,36 @@ public final class SpoolClientCheck {
      * (the test stops the leader meanwhile), then reads the rest, which only the replica on
      * its rack can serve now.
      */
+    /**
+     * Asks one broker for its API versions (ApiVersions v3 over a plain socket) and
+     * prints them as Kafka's kafka-broker-api-versions does after "HOST:PORT (id: ...) -> ":
+     * NodeApiVersions.toString(true), one line per API, with the Kafka 3.9 client's
+     * APIs the broker lacks as UNSUPPORTED.
+     */
+    private static void apiVersions(String hostPort) throws Exception {
+        int colon = hostPort.lastIndexOf(':');
+        short version = 3;
+        RequestHeader header = new RequestHeader(ApiKeys.API_VERSIONS, version, "spool-client-check", 1);
+        ByteBuffer request = new ApiVersionsRequest.Builder().build(version).serializeWithHeader(header);
+        try (Socket socket = new Socket(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)))) {
+            socket.setSoTimeout((int) TimeUnit.SECONDS.toMillis(TIMEOUT_S));
+            DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+            out.writeInt(request.remaining());
+            out.write(request.array(), request.arrayOffset() + request.position(), request.remaining());
+            out.flush();
+            DataInputStream in = new DataInputStream(socket.getInputStream());
+            byte[] body = new byte[in.readInt()];
+            in.readFully(body);
+            ApiVersionsResponse response = (ApiVersionsResponse) AbstractResponse.parseResponse(ByteBuffer.wrap(body), header);
+            if (response.data().errorCode() != 0) {
+                throw new Check("ApiVersions answered error " + response.data().errorCode());
+            }
+            NodeApiVersions versions = new NodeApiVersions(response.data().apiKeys(), response.data().supportedFeatures(), false);
+            System.out.println(versions.toString(true));
+        }
+        System.out.println("PASS api-versions");
+    }
+
     private static void rackRead(String bootstrap, String topic, String rack, int count) throws Exception {
         Properties cp = new Properties();
         cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);

@@ -12,10 +12,11 @@
 //! ```
 //!
 //! (The API lines start with a tab.) "usable" is the highest version both the broker and this tool's protocol library
-//! know; "unusable: node too new/old" when the two ranges do not meet. A broker that
-//! cannot be reached gets `-> ERROR: …` and the exit code is 1. Unlike Kafka, APIs
-//! the broker does not announce are not listed as UNSUPPORTED.
+//! know; "unusable: node too new/old" when the two ranges do not meet. The APIs of
+//! Kafka 3.9's clients that the broker does not announce read `Name(key): UNSUPPORTED`.
+//! A broker that cannot be reached gets `-> ERROR: …` and the exit code is 1.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -69,11 +70,41 @@ fn execute(args: &BrokerApiVersionsArgs) -> Result<bool> {
     Ok(all_answered)
 }
 
-/// Kafka's `NodeApiVersions.toString(true)`: one line per API key, in key order.
+/// The APIs a Kafka 3.9 client knows (`ApiKeys.clientApis()` of kafka-clients 3.9.1:
+/// those of the broker listeners), by key and name: Kafka's tool lists each one, as
+/// UNSUPPORTED when the broker does not announce it.
+const KAFKA_CLIENT_APIS: &[(i16, &str)] = &[
+    (0, "Produce"), (1, "Fetch"), (2, "ListOffsets"), (3, "Metadata"), (4, "LeaderAndIsr"),
+    (5, "StopReplica"), (6, "UpdateMetadata"), (7, "ControlledShutdown"), (8, "OffsetCommit"), (9, "OffsetFetch"),
+    (10, "FindCoordinator"), (11, "JoinGroup"), (12, "Heartbeat"), (13, "LeaveGroup"), (14, "SyncGroup"),
+    (15, "DescribeGroups"), (16, "ListGroups"), (17, "SaslHandshake"), (18, "ApiVersions"), (19, "CreateTopics"),
+    (20, "DeleteTopics"), (21, "DeleteRecords"), (22, "InitProducerId"), (23, "OffsetForLeaderEpoch"),
+    (24, "AddPartitionsToTxn"), (25, "AddOffsetsToTxn"), (26, "EndTxn"), (27, "WriteTxnMarkers"),
+    (28, "TxnOffsetCommit"), (29, "DescribeAcls"), (30, "CreateAcls"), (31, "DeleteAcls"), (32, "DescribeConfigs"),
+    (33, "AlterConfigs"), (34, "AlterReplicaLogDirs"), (35, "DescribeLogDirs"), (36, "SaslAuthenticate"),
+    (37, "CreatePartitions"), (38, "CreateDelegationToken"), (39, "RenewDelegationToken"),
+    (40, "ExpireDelegationToken"), (41, "DescribeDelegationToken"), (42, "DeleteGroups"), (43, "ElectLeaders"),
+    (44, "IncrementalAlterConfigs"), (45, "AlterPartitionReassignments"), (46, "ListPartitionReassignments"),
+    (47, "OffsetDelete"), (48, "DescribeClientQuotas"), (49, "AlterClientQuotas"),
+    (50, "DescribeUserScramCredentials"), (51, "AlterUserScramCredentials"), (55, "DescribeQuorum"),
+    (56, "AlterPartition"), (57, "UpdateFeatures"), (58, "Envelope"), (60, "DescribeCluster"),
+    (61, "DescribeProducers"), (64, "UnregisterBroker"), (65, "DescribeTransactions"), (66, "ListTransactions"),
+    (67, "AllocateProducerIds"), (68, "ConsumerGroupHeartbeat"), (69, "ConsumerGroupDescribe"),
+    (71, "GetTelemetrySubscriptions"), (72, "PushTelemetry"), (74, "ListClientMetricsResources"),
+    (75, "DescribeTopicPartitions"), (76, "ShareGroupHeartbeat"), (77, "ShareGroupDescribe"), (78, "ShareFetch"),
+    (79, "ShareAcknowledge"), (80, "AddRaftVoter"), (81, "RemoveRaftVoter"), (83, "InitializeShareGroupState"),
+    (84, "ReadShareGroupState"), (85, "WriteShareGroupState"), (86, "DeleteShareGroupState"),
+    (87, "ReadShareGroupStateSummary"),
+];
+
+/// Kafka's `NodeApiVersions.toString(true)`: one line per API key, in key order, for
+/// every API announced and every API of [`KAFKA_CLIENT_APIS`].
 fn versions_text(versions: &[(i16, i16, i16)]) -> String {
-    let mut sorted = versions.to_vec();
-    sorted.sort_unstable();
-    let lines: Vec<String> = sorted.iter().map(|&(key, min, max)| api_line(key, min, max)).collect();
+    let mut lines: BTreeMap<i16, String> = versions.iter().map(|&(key, min, max)| (key, api_line(key, min, max))).collect();
+    for &(key, name) in KAFKA_CLIENT_APIS {
+        lines.entry(key).or_insert_with(|| format!("{name}({key}): UNSUPPORTED"));
+    }
+    let lines: Vec<String> = lines.into_values().collect();
     format!("(\n\t{}\n)", lines.join(",\n\t"))
 }
 
@@ -102,6 +133,12 @@ mod tests {
         assert_eq!(api_line(1, 0, 2), "Fetch(1): 0 to 2 [unusable: node too old]", "this library starts Fetch at v4");
         assert_eq!(api_line(1, 100, 200), "Fetch(1): 100 to 200 [unusable: node too new]");
         assert_eq!(api_line(9999, 0, 1), "UNKNOWN(9999): 0 to 1");
-        assert_eq!(versions_text(&[(3, 0, 12), (0, 3, 11)]), "(\n\tProduce(0): 3 to 11 [usable: 11],\n\tMetadata(3): 0 to 12 [usable: 12]\n)");
+        let text = versions_text(&[(3, 0, 12), (0, 3, 11), (9999, 0, 1)]);
+        assert!(
+            text.starts_with("(\n\tProduce(0): 3 to 11 [usable: 11],\n\tFetch(1): UNSUPPORTED,\n\tListOffsets(2): UNSUPPORTED,\n\tMetadata(3): 0 to 12 [usable: 12],\n"),
+            "{text}"
+        );
+        assert!(text.ends_with(",\n\tReadShareGroupStateSummary(87): UNSUPPORTED,\n\tUNKNOWN(9999): 0 to 1\n)"), "{text}");
+        assert_eq!(text.lines().count(), KAFKA_CLIENT_APIS.len() + 3, "one line per client API, the unknown one, and the brackets");
     }
 }
