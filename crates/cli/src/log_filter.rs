@@ -6,6 +6,7 @@
 //! a level set for `root` replaces its bare default level.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard};
 
 use spool_broker::log_levels::{tracing_level, LogLevelControl, ROOT_LOGGER};
@@ -21,11 +22,17 @@ pub(crate) fn init(default_filter: &str, runtime_levels: bool) {
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&base));
     let installed = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colours()))
         .try_init();
     if installed.is_ok() && runtime_levels {
         spool_broker::log_levels::install(Box::new(RuntimeLevels { handle, base, set: Mutex::new(BTreeMap::new()) }));
     }
+}
+
+/// Colours only on a terminal, and not when `NO_COLOR` is set: a log written to a file
+/// or collected by a service manager stays plain text, as Kafka's.
+fn colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 struct RuntimeLevels {

@@ -111,8 +111,9 @@ pub(crate) fn run(args: ServerArgs) -> i32 {
             return EXIT_CONFIG_ERROR;
         }
     };
+    // Settings given but without effect: Kafka warns of configs supplied but not used.
     for note in config.notes() {
-        tracing::info!("{note}");
+        tracing::warn!("{note}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("spool").build() {
         Ok(runtime) => runtime,

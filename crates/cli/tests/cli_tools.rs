@@ -831,6 +831,28 @@ fn log_dirs_describes_the_size_of_each_replica_as_kafka_log_dirs_does() {
     assert!(no_action.stderr.contains("Must provide --describe"), "{}", no_action.stderr);
 }
 
+/// Configs that are accepted but change nothing (ZooKeeper's, a listener prefix naming no
+/// listener) are warned of at start-up, as Kafka warns of configs supplied but not used;
+/// the log, written to a file, is plain text.
+#[test]
+fn server_warns_of_configs_without_effect_in_a_plain_text_log() {
+    let broker = Broker::start_with(&[
+        "--set",
+        "zookeeper.connect=localhost:2181",
+        "--set",
+        "listener.name.internal.ssl.keystore.location=/etc/spool/internal.pem",
+    ]);
+    let log = broker.log();
+    assert!(!log.contains('\u{1b}'), "terminal escape codes in a log written to a file:\n{log}");
+    for note in [
+        "zookeeper.connect is ignored: Spool has no ZooKeeper",
+        "listener.name.internal.ssl.keystore.location is ignored: no listener is named INTERNAL",
+    ] {
+        let line = log.lines().find(|line| line.contains(note)).unwrap_or_else(|| panic!("{note:?} not logged:\n{log}"));
+        assert!(line.contains(" WARN "), "not a warning: {line}");
+    }
+}
+
 #[test]
 fn broker_api_versions_lists_what_each_broker_answers_as_kafkas_tool_does() {
     let broker = Broker::start();

@@ -332,7 +332,7 @@ impl BrokerConfig {
     }
 
     /// Human-readable notes on configs that are accepted but have no effect in Spool, for the
-    /// caller to log at startup.
+    /// caller to log (as warnings) at start-up.
     pub fn notes(&self) -> Vec<String> {
         let mut notes: Vec<String> = self
             .static_values
