@@ -4,12 +4,20 @@ tools over TLS.
 A broker listens in PLAINTEXT and in SSL at once, on the certificates conftest's
 make_tls_certs makes with the openssl tool. Records are 4 KiB, so fetch responses
 carry record sets larger than the broker's sendfile threshold: over TLS those are
-read and encrypted instead. The Java client's TLS check is in test_java_client.py.
+read and encrypted instead. Mutated handshakes and records of a real client check that
+garbage on the listener harms nothing. The Java client's TLS check is in
+test_java_client.py.
 """
 
 from __future__ import annotations
 
+import os
+import random
+import socket
+import ssl
+import struct
 import subprocess
+import time
 
 import pytest
 from confluent_kafka import KafkaException
@@ -19,6 +27,8 @@ from conftest import (create_topic, kafka_python_round_trip, kcat_round_trip, li
                       require_tool, spool_tool, tls_broker, unique_topic)
 
 RECORDS = 300
+# How long the broker gets to close a connection whose client closed its end.
+REACTION_TIMEOUT_S = 10
 
 
 def value(i: int) -> bytes:
@@ -195,3 +205,92 @@ def test_the_host_name_check_can_be_turned_off(tmp_path, certs):
         assert unchecked.returncode == 0, unchecked.stderr
     finally:
         b.stop()
+
+
+def client_hello(certs) -> bytes:
+    """The first flight of a real TLS client (Python's ssl) to the broker: its ClientHello."""
+    context = ssl.create_default_context(cafile=str(certs["ca"]))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def mutated(data: bytes, rng: random.Random) -> bytes:
+    """`data` with a few random edits: flipped bits, a boundary byte, a cut, an insertion."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        edit = rng.randrange(4)
+        at = rng.randrange(len(out)) if out else 0
+        if edit == 0 and out:
+            out[at] ^= 1 << rng.randrange(8)
+        elif edit == 1 and out:
+            out[at] = rng.choice([0x00, 0x7F, 0x80, 0xFF])
+        elif edit == 2:
+            del out[at:at + rng.randint(1, 64)]
+        else:
+            out[at:at] = rng.randbytes(rng.randint(1, 64))
+    return bytes(out)
+
+
+def handshake_over(raw: socket.socket, context: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.MemoryBIO]:
+    """A TLS handshake over `raw` through memory buffers, so that what goes on the
+    socket afterwards is up to the caller: returns the TLS object and the buffer its
+    records to send go to."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            data = raw.recv(65536)
+            assert data, "the broker closed the connection during a valid handshake"
+            incoming.write(data)
+    raw.sendall(outgoing.read())
+    return tls, outgoing
+
+
+def test_mutated_handshakes_and_records_leave_the_ssl_listener_serving(ssl_broker, certs):
+    """Garbage on the SSL listener: mutated ClientHellos of a real client, and, after a
+    completed handshake, mutated records of a real ApiVersions request, each followed by
+    the client closing its end. The broker ends every such connection, crashes on none,
+    and serves TLS clients afterwards."""
+    b, ssl_bootstrap = ssl_broker
+    seed = int(os.environ.get("SPOOL_TEST_SEED", time.time_ns() % 2**32))
+    print(f"mutated TLS seed = {seed} (replay with SPOOL_TEST_SEED={seed})")
+    rng = random.Random(seed)
+    host, port = ssl_bootstrap.rsplit(":", 1)
+    hello = client_hello(certs)
+    context = ssl.create_default_context(cafile=str(certs["ca"]))
+    # ApiVersions v0, correlation id 1, client id "c", framed.
+    api_versions = struct.pack(">ihhih", 11, 18, 0, 1, 1) + b"c"
+    for round_ in range(400):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            if round_ % 4 == 3:
+                tls, outgoing = handshake_over(raw, context)
+                tls.write(api_versions)
+                raw.sendall(mutated(outgoing.read(), rng))
+            else:
+                raw.sendall(mutated(hello, rng))
+            # The broker answers with an alert and closes, or waits for the rest of a
+            # record whose length grew: until this end of the connection closes.
+            raw.shutdown(socket.SHUT_WR)
+            raw.settimeout(REACTION_TIMEOUT_S)
+            try:
+                while raw.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+            except socket.timeout:
+                pytest.fail(f"round {round_} (seed {seed}): the broker kept a connection open "
+                            f"{REACTION_TIMEOUT_S} s after its client closed its end")
+        if round_ % 100 == 99:
+            assert b.is_running(), f"broker died in round {round_} (seed {seed}):\n{b.log_tail()}"
+    assert b.is_running(), b.log_tail()
+    topic = unique_topic("tls-after-garbage")
+    create_topic(b.bootstrap, topic)
+    assert produce_and_read_back(ssl_bootstrap, librdkafka_tls(certs), topic) == [value(i) for i in range(RECORDS)]
+    assert "panicked" not in b.log_tail(100000), b.log_tail()
