@@ -218,16 +218,23 @@ def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dic
             stop_cluster(nodes)
             raise
     # A node answers before it has registered: topics can be placed on it once Metadata lists it.
+    # Until the first registration is applied, Metadata lists no broker at all, which
+    # librdkafka reports as a partial response (_PARTIAL) rather than an empty list.
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": ",".join(node.bootstrap for node in nodes)})
     deadline = time.monotonic() + 30
-    while len(admin.list_topics(timeout=10).brokers) < 3:
+    while True:
+        try:
+            if len(admin.list_topics(timeout=10).brokers) == 3:
+                return nodes
+        except KafkaException:
+            pass
         if time.monotonic() > deadline:
             stop_cluster(nodes)
             raise AssertionError("the cluster's Metadata did not list three brokers within 30 s")
         time.sleep(0.2)
-    return nodes
 
 
 def stop_cluster(nodes: list[Broker]) -> None:
