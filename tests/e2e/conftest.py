@@ -192,14 +192,8 @@ class Broker:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dict] | None = None) -> list[Broker]:
-    """Three `spool server` nodes (broker and voter each) of one cluster, node ids 1-3.
-
-    `sets` go to every node, `node_sets[i]` to node i+1 only. The nodes start together,
-    since none serves before a majority of the quorum is up. Stop them with `stop_cluster`.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
+def cluster_nodes(directory: Path, sets: dict | None = None, node_sets: list[dict] | None = None) -> list[Broker]:
+    """The three nodes of `start_cluster`, not started."""
     controller_ports = [free_port() for _ in range(3)]
     voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controller_ports))
     nodes = []
@@ -209,6 +203,18 @@ def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dic
         node.update((node_sets or [{}, {}, {}])[i])
         nodes.append(Broker(directory / f"node-{i + 1}" / "data", sets=node,
                             extra_listeners=f"CONTROLLER://127.0.0.1:{controller_ports[i]}"))
+    return nodes
+
+
+def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dict] | None = None) -> list[Broker]:
+    """Three `spool server` nodes (broker and voter each) of one cluster, node ids 1-3.
+
+    `sets` go to every node, `node_sets[i]` to node i+1 only. The nodes start together,
+    since none serves before a majority of the quorum is up. Stop them with `stop_cluster`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    nodes = cluster_nodes(directory, sets, node_sets)
     with ThreadPoolExecutor(max_workers=3) as pool:
         starts = [pool.submit(node.start) for node in nodes]
         try:

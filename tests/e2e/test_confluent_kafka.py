@@ -27,7 +27,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from conftest import Broker, create_topic, spool_bin, stored_codecs, unique_topic, wait_for_topic
+from conftest import (Broker, cluster_nodes, create_topic, spool_bin, stop_cluster, stored_codecs, unique_topic,
+                      wait_for_topic)
 
 CONSUME_TIMEOUT_S = 30.0
 
@@ -563,3 +564,26 @@ def test_broker_log_levels_change_at_runtime(fresh_broker):
     assert "root logger is not allowed" in configs("--entity-name", "1", "--alter", "--delete-config", "root", ok=False).stderr
     assert "Invalid config(s): nothing.set" in configs(
         "--entity-name", "1", "--alter", "--delete-config", "nothing.set", ok=False).stderr
+
+
+def test_a_starting_cluster_never_answers_metadata_without_brokers(tmp_path):
+    """A node accepts clients once its own registration is in its metadata image (as a
+    Kafka broker enables request processing after its initial metadata catch-up): a
+    client that connects while the three nodes start is answered with a Metadata that
+    lists at least that node, never with an empty one (librdkafka's _PARTIAL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    nodes = cluster_nodes(tmp_path)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            starts = [pool.submit(node.start) for node in nodes]
+            # Asked while the nodes start: librdkafka retries refused connections until
+            # the listener is bound, then waits for the answer.
+            answers = [AdminClient({"bootstrap.servers": node.bootstrap}).list_topics(timeout=60) for node in nodes]
+            for start in starts:
+                start.result()
+        for node, metadata in zip(nodes, answers):
+            assert metadata.brokers, f"node {node.bootstrap} answered Metadata with no broker"
+            assert any(b.port == node.port for b in metadata.brokers.values()), (node.bootstrap, metadata.brokers)
+    finally:
+        stop_cluster(nodes)

@@ -131,6 +131,32 @@ impl Broker {
         self.metadata.image()
     }
 
+    /// Returns once the metadata image lists this broker, live and registered as it is
+    /// now, so that the first Metadata answer it serves names at least itself. Kafka's
+    /// broker likewise enables request processing only after its initial catch-up with
+    /// the metadata log. Says every ten seconds what it is waiting for.
+    pub async fn registered(&self) {
+        let registration = self.registration();
+        let mut images = self.metadata.subscribe();
+        let started = std::time::Instant::now();
+        loop {
+            let listed = images.borrow_and_update().live_brokers().any(|b| *b == registration);
+            if listed {
+                return;
+            }
+            match tokio::time::timeout(Duration::from_secs(10), images.changed()).await {
+                Ok(Ok(())) => {}
+                // The metadata quorum stopped: no image will come; its failure stops the broker.
+                Ok(Err(_)) => return,
+                Err(_) => tracing::info!(
+                    "waiting for this broker's registration to reach the metadata log ({} s; is a majority of the \
+                     controller quorum up?)",
+                    started.elapsed().as_secs()
+                ),
+            }
+        }
+    }
+
     /// The id clients are given as "the controller". As in KRaft, that is the active
     /// controller when it is also a live broker, else some live broker (admin requests
     /// sent there are forwarded to the quorum).

@@ -45,7 +45,8 @@ impl Server {
         // The listeners are bound before the broker opens, so the ports are ours before
         // anything else binds (the metadata quorum's own listener may take an ephemeral
         // port, which could otherwise be a configured Kafka port still free). Connections
-        // wait in the backlog until the broker accepts them.
+        // wait in the backlog until the broker accepts them: once its registration is in
+        // the metadata image, so that no client is told of a cluster without brokers.
         // Each listener's security, set up before anything is bound, so that a key store
         // that cannot be used stops the broker before it listens.
         let mut securities = Vec::with_capacity(listener_configs.len());
@@ -66,6 +67,7 @@ impl Server {
             bound.push((listener_config.name.clone(), listener, security));
         }
         let broker = Broker::open(config).await?;
+        broker.registered().await;
         let mut listener_addrs = Vec::with_capacity(bound.len());
         for (name, listener, _) in &bound {
             listener_addrs.push((name.clone(), listener.local_addr()?));
