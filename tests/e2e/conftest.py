@@ -223,9 +223,9 @@ def start_cluster(directory: Path, sets: dict | None = None, node_sets: list[dic
         except Exception:
             stop_cluster(nodes)
             raise
-    # A node answers before it has registered: topics can be placed on it once Metadata lists it.
-    # Until the first registration is applied, Metadata lists no broker at all, which
-    # librdkafka reports as a partial response (_PARTIAL) rather than an empty list.
+    # A node answers once its own registration is applied, perhaps before the others':
+    # topics can be placed on all three once Metadata lists them. Errors while the
+    # cluster forms (a refused connection, a timeout) mean waiting longer.
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
