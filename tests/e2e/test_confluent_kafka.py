@@ -27,8 +27,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from conftest import (Broker, cluster_nodes, create_topic, spool_bin, stop_cluster, stored_codecs, unique_topic,
-                      wait_for_topic)
+from conftest import (Broker, cluster_nodes, create_topic, spool_bin, start_cluster, stop_cluster, stored_codecs,
+                      unique_topic, wait_for_topic)
 
 CONSUME_TIMEOUT_S = 30.0
 
@@ -567,7 +567,7 @@ def test_broker_log_levels_change_at_runtime(fresh_broker):
 
 
 def test_a_starting_cluster_never_answers_metadata_without_brokers(tmp_path):
-    """A node accepts clients once its own registration is in its metadata image (as a
+    """A node accepts clients once its own registration is applied on it (as a
     Kafka broker enables request processing after its initial metadata catch-up): a
     client that connects while the three nodes start is answered with a Metadata that
     lists at least that node, never with an empty one (librdkafka's _PARTIAL)."""
@@ -585,5 +585,35 @@ def test_a_starting_cluster_never_answers_metadata_without_brokers(tmp_path):
         for node, metadata in zip(nodes, answers):
             assert metadata.brokers, f"node {node.bootstrap} answered Metadata with no broker"
             assert any(b.port == node.port for b in metadata.brokers.values()), (node.bootstrap, metadata.brokers)
+    finally:
+        stop_cluster(nodes)
+
+
+def test_a_restarted_broker_answers_with_what_the_cluster_decided_while_it_was_down(tmp_path):
+    """A node that crashed and comes back before the controller fenced it still finds
+    its own registration, unchanged, in the metadata it replays from its disk; it must
+    not serve that old view. As a Kafka broker waits until it has caught up with the
+    metadata log to the offset of its new registration, the first Metadata it answers
+    already holds a topic created while it was down."""
+    nodes = start_cluster(tmp_path)
+    try:
+        everyone = ",".join(node.bootstrap for node in nodes)
+        for attempt in range(3):
+            # Not the active controller: the topic is to be created at once, without
+            # waiting for an election.
+            controller = AdminClient({"bootstrap.servers": everyone}).list_topics(timeout=30).controller_id
+            down = next(node for i, node in enumerate(nodes) if i + 1 != controller)
+            down.kill9()
+            name = unique_topic(f"while-down-{attempt}")
+            # Replication factor 1: the node that is down may still count as live and be
+            # given the partition; where it lives does not matter, only that it exists.
+            create_topic(",".join(node.bootstrap for node in nodes if node is not down), name, partitions=2)
+            down.start()
+            metadata = AdminClient({"bootstrap.servers": down.bootstrap}).list_topics(topic=name, timeout=30)
+            topic = metadata.topics.get(name)
+            assert topic is not None and topic.error is None and len(topic.partitions) == 2, (
+                f"round {attempt}: the restarted node did not know the topic created while it was down: "
+                f"{topic and topic.error}"
+            )
     finally:
         stop_cluster(nodes)

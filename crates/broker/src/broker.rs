@@ -55,6 +55,9 @@ pub struct Broker {
     shutting_down: AtomicBool,
     /// Held across each heartbeat, so that a controlled shutdown knows none is on its way.
     heartbeat: tokio::sync::Mutex<()>,
+    /// Set once this process's registration is committed and this node has applied the
+    /// metadata log up to it (Kafka's broker is "caught up" then): see [`Broker::registered`].
+    registered_since_start: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {
@@ -99,6 +102,7 @@ impl Broker {
             apply_lock: Mutex::new(()),
             shutting_down: AtomicBool::new(false),
             heartbeat: tokio::sync::Mutex::new(()),
+            registered_since_start: tokio::sync::watch::Sender::new(false),
         });
         let registration = broker.registration();
         {
@@ -113,6 +117,7 @@ impl Broker {
                 .submit(ControllerRequest::RegisterBroker(registration))
                 .await
                 .map_err(|e| anyhow::anyhow!("registering broker {node_id}: {:?}", e.message))?;
+            broker.registered_since_start.send_replace(true);
         } else {
             tracing::info!("waiting for the metadata quorum to register this broker (voters must be reachable)");
         }
@@ -131,28 +136,35 @@ impl Broker {
         self.metadata.image()
     }
 
-    /// Returns once the metadata image lists this broker, live and registered as it is
-    /// now, so that the first Metadata answer it serves names at least itself. Kafka's
-    /// broker likewise enables request processing only after its initial catch-up with
-    /// the metadata log. Says every ten seconds what it is waiting for.
+    /// Returns once this process has registered with the metadata quorum and applied the
+    /// metadata log up to that registration, so that the first Metadata it answers names
+    /// at least itself and holds what the cluster decided while it was down. Kafka's
+    /// broker likewise enables request processing only after it has caught up to the
+    /// offset of its new registration. A registration replayed from this node's own disk
+    /// does not count, even when it is unchanged and unfenced: that image may be old.
+    /// Says every ten seconds what it is waiting for; returns at once if the metadata
+    /// quorum stops (its failure stops the broker).
     pub async fn registered(&self) {
-        let registration = self.registration();
+        let mut registered = self.registered_since_start.subscribe();
         let mut images = self.metadata.subscribe();
         let started = std::time::Instant::now();
+        let mut next_note = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let listed = images.borrow_and_update().live_brokers().any(|b| *b == registration);
-            if listed {
-                return;
-            }
-            match tokio::time::timeout(Duration::from_secs(10), images.changed()).await {
-                Ok(Ok(())) => {}
-                // The metadata quorum stopped: no image will come; its failure stops the broker.
-                Ok(Err(_)) => return,
-                Err(_) => tracing::info!(
-                    "waiting for this broker's registration to reach the metadata log ({} s; is a majority of the \
-                     controller quorum up?)",
-                    started.elapsed().as_secs()
-                ),
+            tokio::select! {
+                _ = registered.wait_for(|done| *done) => return,
+                changed = images.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep_until(next_note) => {
+                    tracing::info!(
+                        "waiting to register with the metadata quorum and catch up with its log ({} s; is a majority of \
+                         the controller quorum up?)",
+                        started.elapsed().as_secs()
+                    );
+                    next_note += Duration::from_secs(10);
+                }
             }
         }
     }
@@ -360,8 +372,8 @@ fn topic_ids(image: &MetadataImage) -> std::collections::HashMap<uuid::Uuid, Str
     image.topics().map(|t| (t.topic_id, t.name.clone())).collect()
 }
 
-/// Registers this broker (again, when its registration is missing or stale) and then
-/// heartbeats to the active controller.
+/// Registers this broker, once per process start and again whenever its registration
+/// is missing or stale, and heartbeats to the active controller in between.
 async fn heartbeat_loop(broker: Arc<Broker>) {
     let interval = std::time::Duration::from_millis(broker.config.broker_heartbeat_interval_ms().max(50) as u64);
     loop {
@@ -371,13 +383,21 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
         }
         let image = broker.image();
         let registration = broker.registration();
-        let request = if image.broker(broker.node_id) != Some(&registration) {
+        let first = !*broker.registered_since_start.borrow();
+        let request = if first || image.broker(broker.node_id) != Some(&registration) {
             ControllerRequest::RegisterBroker(registration)
         } else {
             ControllerRequest::BrokerHeartbeat { broker_id: broker.node_id }
         };
-        if let Err(e) = broker.submit(request).await {
-            tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message);
+        let registering = matches!(request, ControllerRequest::RegisterBroker(_));
+        match broker.submit(request).await {
+            // A submit returns once this node has applied the log up to the request's
+            // record, or up to the leader's commit point when nothing needed writing.
+            Ok(_) if registering => {
+                broker.registered_since_start.send_replace(true);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("heartbeat to the controller failed: {:?} {:?}", e.code, e.message),
         }
         drop(heartbeat);
         tokio::time::sleep(interval).await;

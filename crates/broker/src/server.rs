@@ -45,8 +45,9 @@ impl Server {
         // The listeners are bound before the broker opens, so the ports are ours before
         // anything else binds (the metadata quorum's own listener may take an ephemeral
         // port, which could otherwise be a configured Kafka port still free). Connections
-        // wait in the backlog until the broker accepts them: once its registration is in
-        // the metadata image, so that no client is told of a cluster without brokers.
+        // wait in the backlog until the broker accepts them: once it has registered and
+        // caught up with the metadata log, so that no client is told of a cluster without
+        // brokers, or of one as it was before this node last stopped.
         // Each listener's security, set up before anything is bound, so that a key store
         // that cannot be used stops the broker before it listens.
         let mut securities = Vec::with_capacity(listener_configs.len());
