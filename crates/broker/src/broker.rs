@@ -383,13 +383,13 @@ async fn heartbeat_loop(broker: Arc<Broker>) {
         }
         let image = broker.image();
         let registration = broker.registration();
-        let first = !*broker.registered_since_start.borrow();
-        let request = if first || image.broker(broker.node_id) != Some(&registration) {
+        let registering =
+            !*broker.registered_since_start.borrow() || image.broker(broker.node_id) != Some(&registration);
+        let request = if registering {
             ControllerRequest::RegisterBroker(registration)
         } else {
             ControllerRequest::BrokerHeartbeat { broker_id: broker.node_id }
         };
-        let registering = matches!(request, ControllerRequest::RegisterBroker(_));
         match broker.submit(request).await {
             // A submit returns once this node has applied the log up to the request's
             // record, or up to the leader's commit point when nothing needed writing.
