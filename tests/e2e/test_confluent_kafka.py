@@ -417,6 +417,41 @@ def test_acknowledged_records_survive_kill_9(fresh_broker):
     assert reports[0][2] == 200
 
 
+def test_preallocate_reserves_the_active_segment_and_survives_kill_9(fresh_broker):
+    """Topic config `preallocate=true`: the active segment's disk is reserved up front,
+    a rolled segment keeps only what it holds, and the reservation is invisible to
+    recovery and reads (the file's length is what was appended)."""
+    bootstrap = fresh_broker.bootstrap
+    topic = unique_topic("ck-prealloc")
+    segment_bytes = 4 * 1024 * 1024
+    slack = 64 * 1024  # the filesystem's own blocks past the length
+    create_topic(bootstrap, topic, config={"preallocate": "true", "segment.bytes": str(segment_bytes)})
+    sent = [{"value": os.urandom(100_000), "partition": 0} for _ in range(50)]  # ~5 MB: one roll
+    assert_delivered(produce(bootstrap, topic, sent, acks="all"))
+
+    def segments() -> list[tuple[int, int]]:
+        """(length, bytes allocated) of each `.log` file of partition 0, oldest first."""
+        files = sorted((fresh_broker.data_dir / f"{topic}-0").glob("*.log"))
+        return [(f.stat().st_size, f.stat().st_blocks * 512) for f in files]
+
+    (rolled_len, rolled_alloc), (active_len, active_alloc) = segments()
+    assert rolled_alloc < rolled_len + slack, segments()
+    assert active_len < segment_bytes <= active_alloc, segments()
+
+    fresh_broker.restart(crash=True)
+    wait_for_topic(bootstrap, topic, 1)
+    got = consume_to_end(bootstrap, topic)
+    assert [(m.offset(), m.value()) for m in got] == [(i, s["value"]) for i, s in enumerate(sent)]
+    reports = produce(bootstrap, topic, [{"value": b"after-crash", "partition": 0}])
+    assert_delivered(reports)
+    assert reports[0][2] == len(sent)
+
+    # A clean stop gives the active segment's reservation back.
+    assert fresh_broker.stop() == 0
+    active_len, active_alloc = segments()[-1]
+    assert active_alloc < active_len + slack, segments()
+
+
 def test_topics_and_records_survive_a_clean_restart(fresh_broker):
     bootstrap = fresh_broker.bootstrap
     topic = unique_topic("ck-restart")

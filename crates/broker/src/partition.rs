@@ -152,6 +152,7 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
         min_compaction_lag_ms: config.min_compaction_lag_ms,
         max_compaction_lag_ms: config.max_compaction_lag_ms,
         min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
+        preallocate: config.preallocate,
         ..LogConfig::default()
     }
 }

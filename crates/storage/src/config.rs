@@ -46,6 +46,9 @@ pub struct LogConfig {
     pub max_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio`: clean when the dirty share of the cleanable log exceeds this.
     pub min_cleanable_dirty_ratio: f64,
+    /// `preallocate`: reserve `segment.bytes` of disk for the active segment when it is
+    /// created (or opened as the active one), given back when it stops being active.
+    pub preallocate: bool,
 }
 
 impl Default for LogConfig {
@@ -66,6 +69,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             min_cleanable_dirty_ratio: 0.5,
+            preallocate: false,
         }
     }
 }
@@ -96,6 +100,7 @@ mod tests {
         assert_eq!(config.delete_retention_ms, 24 * 3600 * 1000);
         assert_eq!((config.min_compaction_lag_ms, config.max_compaction_lag_ms), (0, i64::MAX));
         assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
+        assert!(!config.preallocate);
     }
 
     #[test]

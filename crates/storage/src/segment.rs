@@ -164,7 +164,17 @@ impl LogSegment {
         let mut segment = Self::open_files(dir, base_offset, config, now_ms)?;
         segment.indexes.offset_index.reset()?;
         segment.indexes.time_index.reset()?;
+        segment.preallocate_if_configured(config);
         Ok(segment)
+    }
+
+    /// Reserves `segment.bytes` of disk for the segment when `preallocate` is on (see
+    /// [`FileRecords::preallocate`]); [`LogSegment::trim`] and
+    /// [`LogSegment::on_become_inactive`] give back what was not used.
+    pub(crate) fn preallocate_if_configured(&mut self, config: &LogConfig) {
+        if config.preallocate {
+            self.log.preallocate(config.segment_bytes_max());
+        }
     }
 
     /// The `.log`, `.index` and `.timeindex` paths of the segment at `base_offset`, each
@@ -733,7 +743,8 @@ impl LogSegment {
     }
 
     /// Called when a newer segment becomes the active one: records the final time index
-    /// entry (the segment's largest timestamp) and drops bytes of failed appends.
+    /// entry (the segment's largest timestamp) and drops bytes of failed appends and
+    /// disk reserved past the end.
     ///
     /// # Errors
     /// [`LogError::Io`].
@@ -776,7 +787,8 @@ impl LogSegment {
         Ok(files.into_iter().flatten().collect())
     }
 
-    /// Drops bytes past the in-memory size left by a failed append.
+    /// Drops bytes past the in-memory size left by a failed append, and disk reserved
+    /// past it.
     ///
     /// # Errors
     /// [`LogError::Io`].

@@ -8,7 +8,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use record_batches::{batch, batch_ranges, encode, files_with_suffix, record_offsets, Spec};
+use record_batches::{assert_contiguous_from_zero, batch, batch_ranges, encode, files_with_suffix, Spec};
 use spool_protocol::batch::Batches;
 use spool_storage::{Log, LogConfig};
 
@@ -39,11 +39,6 @@ fn crashed_log(dir: &Path, config: &LogConfig, count: usize) {
         log.append_as_leader(&encode(&spec), 0, NOW_MS).unwrap();
     }
     drop(log);
-}
-
-fn assert_contiguous_from_zero(log: &Log) {
-    let bytes = log.read(0, usize::MAX, i64::MAX, false).unwrap();
-    assert_eq!(record_offsets(&bytes), (0..log.log_end_offset()).collect::<Vec<_>>());
 }
 
 #[test]

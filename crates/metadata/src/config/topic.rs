@@ -148,7 +148,7 @@ static TOPIC_CONFIG_DEFS: &[TopicConfigDef] = &[
     topic!("min.insync.replicas", [same("min.insync.replicas")], Int, Some("1"), Validator::AtLeast(1),
         "In-sync replicas that must have a write before an acks=all produce succeeds; fewer fails with NotEnoughReplicas."),
     topic!("preallocate", [same("log.preallocate")], Boolean, Some("false"), NONE,
-        "Preallocate the segment file on disk when a segment is created."),
+        "Reserve segment.bytes of disk for the active segment (fallocate, the file's length unchanged); what is left unused is given back when it rolls or the broker stops."),
     topic!("remote.log.copy.disable", [], Boolean, Some("false"), NONE,
         "Tiered storage: stop copying segments to remote storage and make remote data read-only."),
     topic!("remote.log.delete.on.disable", [], Boolean, Some("false"), NONE,

@@ -9,7 +9,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use spool_protocol::batch::Batches;
-use spool_storage::LogConfig;
+use spool_storage::{Log, LogConfig};
 
 /// What to put in one batch.
 #[derive(Clone, Debug)]
@@ -138,6 +138,12 @@ pub fn batch_ranges(bytes: &[u8]) -> Vec<(i64, i64)> {
 pub fn record_offsets(bytes: &Bytes) -> Vec<i64> {
     let mut buf = bytes.clone();
     RecordBatchDecoder::decode_all(&mut buf).unwrap().iter().flat_map(|set| set.records.iter().map(|r| r.offset)).collect()
+}
+
+/// Asserts that the log holds every offset from 0 to its end, each once, in order.
+pub fn assert_contiguous_from_zero(log: &Log) {
+    let bytes = log.read(0, usize::MAX, i64::MAX, false).unwrap();
+    assert_eq!(record_offsets(&bytes), (0..log.log_end_offset()).collect::<Vec<_>>());
 }
 
 /// Values of every record in `bytes`, decoded.
