@@ -649,6 +649,40 @@ async fn a_full_disk_refuses_produce_keeps_every_acknowledged_record_and_takes_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preallocation_leaves_a_tenth_of_the_disk_free_for_the_partitions_it_could_not_reserve_for() {
+    let disk = harness::failing_disk::FailingDisk::required();
+    let healthy = tempfile::tempdir().expect("temp dir");
+    let metadata_dir = format!("metadata.log.dir={}", healthy.path().join("metadata").display());
+    let broker =
+        harness::Broker::start_in(disk.path().join("data"), healthy.path().join("broker.log"), &["--set", &metadata_dir]);
+    let topic = harness::unique_topic("prealloc-room");
+    // Six partitions of 96 MiB segments on a 512 MiB disk: reserving for all of them
+    // would take more than the whole disk.
+    let segment_bytes: u64 = 96 << 20;
+    let configs = [("preallocate", "true"), ("segment.bytes", "100663296")];
+    harness::rdkafka_client::create_topic_with(&broker.addr, &topic, 6, &configs).await;
+    let (available, total) = disk.available_and_total();
+    assert!(available >= total / 10, "{available} of {total} bytes left free after the reservations");
+
+    // Every partition takes records, reserved or not.
+    let producer = new_producer(&broker.addr, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
+    for partition in 0..6 {
+        for i in 0..5 {
+            produce_one(&producer, &topic, partition, &value_64k(i)).await;
+        }
+    }
+    let reserved = (0..6)
+        .filter(|p| {
+            let meta = std::fs::metadata(broker.data_dir().join(format!("{topic}-{p}")).join("00000000000000000000.log"))
+                .expect("segment file");
+            std::os::unix::fs::MetadataExt::blocks(&meta) * 512 >= segment_bytes
+        })
+        .count();
+    assert!((1..6).contains(&reserved), "{reserved} of 6 partitions reserved");
+    assert!(broker.log().contains("not preallocating the segment"), "{}", broker.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_metadata_log_write_halts_the_broker_and_the_repaired_disk_keeps_every_created_topic() {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;

@@ -24,6 +24,9 @@ const IOV_MAX: usize = 1024;
 const WHOLE_SCAN_CHUNK_BYTES: usize = 1024 * 1024;
 /// Bytes of the CRC-covered region's start within a batch (the `attributes` field).
 const CRC_START: u64 = 21;
+/// Share of the filesystem, in percent, that [`FileRecords::preallocate`] leaves free:
+/// reservations for many partitions must not take the space that appends need.
+const RESERVE_LEAVES_FREE_PERCENT: u64 = 10;
 /// Disk usage past the end that [`FileRecords::open`] takes for the filesystem's own
 /// blocks rather than a reservation left behind.
 const RESERVATION_SLACK_BYTES: u64 = 1024 * 1024;
@@ -83,9 +86,27 @@ impl FileRecords {
     }
 
     /// Reserves disk blocks for the file's first `len` bytes, keeping its length (see
-    /// preallocation on the type). Advisory: where the filesystem cannot (no space,
-    /// no `fallocate`), appends go on without and the reason is logged.
+    /// preallocation on the type). Advisory: where the filesystem cannot (no
+    /// `fallocate`, or too little space: see [`room_to_reserve`]), appends go on without
+    /// and the reason is logged.
     pub(crate) fn preallocate(&mut self, len: u64) {
+        let room = || -> io::Result<bool> {
+            let to_reserve = len.saturating_sub(self.file.metadata()?.blocks() * 512);
+            let fs = rustix::fs::fstatvfs(&*self.file)?;
+            Ok(room_to_reserve(fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, to_reserve))
+        };
+        match room() {
+            Ok(true) => {}
+            Ok(false) => {
+                return tracing::warn!(
+                    path = %self.path.display(),
+                    len,
+                    "not preallocating the segment (preallocate=true): the filesystem would have less than \
+                     {RESERVE_LEAVES_FREE_PERCENT}% free; appends go on without"
+                )
+            }
+            Err(error) => return tracing::warn!(path = %self.path.display(), %error, "cannot preallocate the segment"),
+        }
         match rustix::fs::fallocate(&*self.file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
             Ok(()) => self.reserved_past_end = true,
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
@@ -410,6 +431,12 @@ fn allow_compacted_count(error: BatchError) -> Result<(), BatchError> {
 }
 
 /// `pwritev` of all of `slices` at `position`, retried after short writes.
+/// Whether reserving `len` more bytes leaves [`RESERVE_LEAVES_FREE_PERCENT`] of a
+/// filesystem of `total` bytes, `available` of them free, free.
+fn room_to_reserve(available: u64, total: u64, len: u64) -> bool {
+    available.saturating_sub(len) >= total / 100 * RESERVE_LEAVES_FREE_PERCENT
+}
+
 fn write_all_vectored_at(file: &File, mut slices: &mut [IoSlice<'_>], mut position: u64) -> io::Result<()> {
     while !slices.is_empty() {
         let count = slices.len().min(IOV_MAX);
@@ -445,6 +472,16 @@ mod tests {
                 other => return (positions, other),
             }
         }
+    }
+
+    #[test]
+    fn reservations_leave_a_tenth_of_the_filesystem_free() {
+        const GIB: u64 = 1 << 30;
+        assert!(room_to_reserve(50 * GIB, 100 * GIB, GIB));
+        assert!(room_to_reserve(11 * GIB, 100 * GIB, GIB));
+        assert!(!room_to_reserve(10 * GIB, 100 * GIB, GIB));
+        assert!(!room_to_reserve(GIB / 2, 100 * GIB, GIB));
+        assert!(room_to_reserve(10 * GIB, 100 * GIB, 0), "nothing left to reserve");
     }
 
     #[test]

@@ -84,6 +84,14 @@ impl FailingDisk {
         run("mount", &["-o", &size, path_str(&self.backing)]).expect("shrink the tmpfs");
     }
 
+    /// (bytes free to an unprivileged writer, bytes in all) of the file system, as
+    /// `statvfs` reports them.
+    pub fn available_and_total(&self) -> (u64, u64) {
+        let stat = run("stat", &["-f", "--format=%a %b %S", path_str(&self.mount)]).expect("stat the file system");
+        let numbers: Vec<u64> = stat.split(' ').map(|n| n.parse().expect("stat prints numbers")).collect();
+        (numbers[0] * numbers[2], numbers[1] * numbers[2])
+    }
+
     /// Fills the file system with a file (allocated with `fallocate`, so no data reaches
     /// the image) until about `mib` MiB (a little more) are free, even for root: writes
     /// beyond that fail
