@@ -430,13 +430,13 @@ fn allow_compacted_count(error: BatchError) -> Result<(), BatchError> {
     }
 }
 
-/// `pwritev` of all of `slices` at `position`, retried after short writes.
 /// Whether reserving `len` more bytes leaves [`RESERVE_LEAVES_FREE_PERCENT`] of a
 /// filesystem of `total` bytes, `available` of them free, free.
 fn room_to_reserve(available: u64, total: u64, len: u64) -> bool {
     available.saturating_sub(len) >= total / 100 * RESERVE_LEAVES_FREE_PERCENT
 }
 
+/// `pwritev` of all of `slices` at `position`, retried after short writes.
 fn write_all_vectored_at(file: &File, mut slices: &mut [IoSlice<'_>], mut position: u64) -> io::Result<()> {
     while !slices.is_empty() {
         let count = slices.len().min(IOV_MAX);
