@@ -27,9 +27,9 @@ const CRC_START: u64 = 21;
 /// Share of the filesystem, in percent, that [`FileRecords::preallocate`] leaves free:
 /// reservations for many partitions must not take the space that appends need.
 const RESERVE_LEAVES_FREE_PERCENT: u64 = 10;
-/// Disk usage past the end that [`FileRecords::open`] takes for the filesystem's own
-/// blocks rather than a reservation left behind.
-const RESERVATION_SLACK_BYTES: u64 = 1024 * 1024;
+/// Disk usage past the end that [`FileRecords::trim`] takes for the filesystem's own
+/// blocks (the last one partly used, ext4's extent tree) rather than a reservation.
+const RESERVATION_SLACK_BYTES: u64 = 64 * 1024;
 
 /// The records of one segment, `<base offset>.log`.
 ///
@@ -64,8 +64,6 @@ pub(crate) struct FileRecords {
     unsynced: bool,
     /// Where the part of the file handed to [`drop_behind`] ends (a chunk boundary).
     handed_to: u64,
-    /// Disk blocks may be reserved past the end (see preallocation above).
-    reserved_past_end: bool,
 }
 
 impl FileRecords {
@@ -76,13 +74,9 @@ impl FileRecords {
     /// [`LogError::Io`].
     pub(crate) fn open(path: PathBuf) -> Result<Self, LogError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
-        let meta = file.metadata().at(&path)?;
-        let size_bytes = meta.len();
+        let size_bytes = file.metadata().at(&path)?.len();
         let handed_to = drop_behind::whole_chunks_end(size_bytes);
-        // A reservation left by a crash. The slack covers the filesystem's own blocks
-        // (ext4 extent tree blocks count too).
-        let reserved_past_end = meta.blocks() * 512 > size_bytes + RESERVATION_SLACK_BYTES;
-        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to, reserved_past_end })
+        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to })
     }
 
     /// Reserves disk blocks for the file's first `len` bytes, keeping its length (see
@@ -108,7 +102,7 @@ impl FileRecords {
             Err(error) => return tracing::warn!(path = %self.path.display(), %error, "cannot preallocate the segment"),
         }
         match rustix::fs::fallocate(&*self.file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
-            Ok(()) => self.reserved_past_end = true,
+            Ok(()) => {}
             Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
                 tracing::debug!(path = %self.path.display(), "the filesystem cannot preallocate (fallocate unsupported)");
             }
@@ -200,18 +194,17 @@ impl FileRecords {
         self.size_bytes = size_bytes;
         self.unsynced = true;
         self.handed_to = self.handed_to.min(drop_behind::whole_chunks_end(size_bytes));
-        // Truncation also frees the blocks reserved past the new end.
-        self.reserved_past_end = false;
         Ok(())
     }
 
     /// Drops bytes past the in-memory size left by a failed append, and disk blocks
-    /// reserved past it ([`FileRecords::preallocate`]).
+    /// reserved past it ([`FileRecords::preallocate`], also one left by a crash).
     ///
     /// # Errors
     /// [`LogError::Io`].
     pub(crate) fn trim(&mut self) -> Result<(), LogError> {
-        if self.reserved_past_end || self.file.metadata().at(&self.path)?.len() != self.size_bytes {
+        let meta = self.file.metadata().at(&self.path)?;
+        if meta.len() != self.size_bytes || meta.blocks() * 512 > self.size_bytes + RESERVATION_SLACK_BYTES {
             self.truncate_to(self.size_bytes)?;
         }
         Ok(())
@@ -263,7 +256,6 @@ impl FileRecords {
             size_bytes: self.size_bytes,
             unsynced: false,
             handed_to: self.handed_to,
-            reserved_past_end: false,
         })
     }
 
