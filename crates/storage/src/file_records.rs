@@ -83,33 +83,33 @@ impl FileRecords {
     /// preallocation on the type). Advisory: where the filesystem cannot (no
     /// `fallocate`, or too little space: see [`room_to_reserve`]), appends go on without
     /// and the reason is logged.
-    pub(crate) fn preallocate(&mut self, len: u64) {
-        let room = || -> io::Result<bool> {
+    pub(crate) fn preallocate(&self, len: u64) {
+        let reserve = || -> io::Result<bool> {
             let to_reserve = len.saturating_sub(self.file.metadata()?.blocks() * 512);
             let fs = rustix::fs::fstatvfs(&*self.file)?;
-            Ok(room_to_reserve(fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, to_reserve))
+            if !room_to_reserve(fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, to_reserve) {
+                return Ok(false);
+            }
+            rustix::fs::fallocate(&*self.file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len)?;
+            Ok(true)
         };
-        match room() {
+        let path = self.path.display();
+        match reserve() {
             Ok(true) => {}
-            Ok(false) => {
-                return tracing::warn!(
-                    path = %self.path.display(),
-                    len,
-                    "not preallocating the segment (preallocate=true): the filesystem would have less than \
-                     {RESERVE_LEAVES_FREE_PERCENT}% free; appends go on without"
-                )
-            }
-            Err(error) => return tracing::warn!(path = %self.path.display(), %error, "cannot preallocate the segment"),
-        }
-        match rustix::fs::fallocate(&*self.file, rustix::fs::FallocateFlags::KEEP_SIZE, 0, len) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {
-                tracing::debug!(path = %self.path.display(), "the filesystem cannot preallocate (fallocate unsupported)");
-            }
-            Err(errno) => tracing::warn!(
-                path = %self.path.display(),
+            Ok(false) => tracing::warn!(
+                %path,
                 len,
-                error = %io::Error::from(errno),
+                "not preallocating the segment (preallocate=true): the filesystem would have less than \
+                 {RESERVE_LEAVES_FREE_PERCENT}% free; appends go on without"
+            ),
+            // EOPNOTSUPP or ENOSYS: nothing to tell the operator on every roll.
+            Err(error) if error.kind() == io::ErrorKind::Unsupported => {
+                tracing::debug!(%path, "the filesystem cannot preallocate (fallocate unsupported)");
+            }
+            Err(error) => tracing::warn!(
+                %path,
+                len,
+                %error,
                 "cannot preallocate the segment (preallocate=true); appends go on without it"
             ),
         }

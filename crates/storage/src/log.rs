@@ -185,8 +185,7 @@ impl Log {
         // From here on the log may be written: a crash must not look clean.
         clear_clean_mark(&log.dir)?;
         sync_dir(&log.dir)?;
-        let config = log.config.clone();
-        log.active_mut().preallocate_if_configured(&config);
+        log.active().preallocate_if_configured(&log.config);
         if log.recovery_point < log.log_end_offset() {
             log.recovery_flush = RecoveryFlush::Due;
         } else if replayed {

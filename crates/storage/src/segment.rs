@@ -171,7 +171,7 @@ impl LogSegment {
     /// Reserves `segment.bytes` of disk for the segment when `preallocate` is on (see
     /// [`FileRecords::preallocate`]); [`LogSegment::trim`] and
     /// [`LogSegment::on_become_inactive`] give back what was not used.
-    pub(crate) fn preallocate_if_configured(&mut self, config: &LogConfig) {
+    pub(crate) fn preallocate_if_configured(&self, config: &LogConfig) {
         if config.preallocate {
             self.log.preallocate(config.segment_bytes_max());
         }
