@@ -11,6 +11,7 @@ use spool_metadata::controller::{self, ControllerReply, ControllerRequest, Elect
 use spool_metadata::quota::QuotaTable;
 use spool_metadata::records::{BrokerEndpoint, BrokerRecord};
 use spool_metadata::MetadataImage;
+use spool_storage::drop_behind;
 
 use crate::client_quotas::ClientQuotas;
 use crate::error::KafkaError;
@@ -19,12 +20,13 @@ use crate::metadata_quorum::{self, MetadataQuorum};
 use crate::partition::Partition;
 use crate::replica_manager::ReplicaManager;
 
-/// Logged at start-up on a virtual machine whose host takes back the memory it frees,
-/// unless drop-behind is on already.
-pub const HOST_TAKES_BACK_MEMORY_NOTE: &str = "this machine hands the memory it frees back to its host \
-    (virtio-balloon free page reporting), so each page-cache page an append takes anew costs a host fault on its \
-    first write, which can halve append and replication throughput; spool.log.drop.behind.bytes=33554432 keeps \
-    appends writing into the same pages (readers further behind than that then read from the disk; see the README)";
+/// Logged at start-up, with the budget, when the machine turned drop-behind on (the
+/// default `spool.log.drop.behind.bytes=-1` on a virtual machine whose host takes back
+/// the memory it frees).
+pub const HOST_TAKES_BACK_MEMORY_NOTE: &str = "drop-behind on: this machine hands the memory it frees back to its \
+    host (virtio-balloon free page reporting), where a page-cache page an append takes anew costs a host fault on its \
+    first write, so appends reuse the pages of what the logs wrote more than budget_bytes before, and readers further \
+    behind read from the disk (spool.log.drop.behind.bytes=0 keeps everything cached, as Kafka does)";
 
 /// Milliseconds since the Unix epoch: the only clock the broker reads.
 pub fn now_ms() -> i64 {
@@ -76,11 +78,15 @@ impl Broker {
         // This node is the whole quorum: its controller is at hand.
         let single_voter = plan.voters.len() == 1 && plan.is_voter;
         let metadata = MetadataQuorum::start(&config, plan, &meta.cluster_id, &data_dir).await?;
-        spool_storage::drop_behind::start(config.log_drop_behind_bytes())
+        let drop_behind_bytes = config.log_drop_behind_bytes().unwrap_or_else(|| {
+            let budget_bytes = drop_behind::budget_for_machine(Path::new("/sys"), drop_behind::total_memory());
+            if budget_bytes > 0 {
+                tracing::info!(budget_bytes, "{HOST_TAKES_BACK_MEMORY_NOTE}");
+            }
+            budget_bytes
+        });
+        drop_behind::start(drop_behind_bytes)
             .map_err(|e| anyhow::anyhow!("cannot start the drop-behind thread (spool.log.drop.behind.bytes): {e}"))?;
-        if config.log_drop_behind_bytes() == 0 && spool_storage::drop_behind::host_takes_back_free_memory(Path::new("/sys")) {
-            tracing::info!("{HOST_TAKES_BACK_MEMORY_NOTE}");
-        }
         let replicas = ReplicaManager::new(node_id, data_dir.clone(), config.clone());
         replicas.remove_deleted_logs_left_behind();
         let groups = Arc::new(GroupCoordinator::new(&config));

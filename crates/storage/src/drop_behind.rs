@@ -11,7 +11,7 @@
 //! spent most of their time in that first write (`perf`: 47% of all samples in
 //! `copy_folio_from_iter_atomic`).
 //!
-//! With a budget (broker config `spool.log.drop.behind.bytes`, off by default), each
+//! With a budget (broker config `spool.log.drop.behind.bytes`), each
 //! segment hands every [`CHUNK_BYTES`] it appends to one thread. That thread starts the
 //! chunk's writeback at once, and once more than the budget of bytes was handed over
 //! after it, evicts its pages (`posix_fadvise(POSIX_FADV_DONTNEED)`: the first call
@@ -21,6 +21,10 @@
 //! appends keep however many partitions there are, and the pages evicted are the next
 //! ones the kernel hands out, while still backed by the host. The price: a consumer or
 //! follower more than the budget behind reads from the disk.
+//!
+//! By default the broker leaves the choice to the machine ([`budget_for_machine`]): a
+//! budget of a sixteenth of its memory, at most [`MACHINE_BUDGET_MAX`], where the host
+//! takes back free memory, and off elsewhere, as in Kafka.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -74,6 +78,32 @@ pub fn host_takes_back_free_memory(sys: &Path) -> bool {
         std::fs::read(device.path().join("features"))
             .is_ok_and(|features| features.get(BALLOON_F_REPORTING) == Some(&b'1'))
     })
+}
+
+/// The largest budget [`budget_for_machine`] picks: at the 1 GB/s a virtual disk
+/// writes, a second of appends, which the readers that keep up with them (followers,
+/// consumers at the tail) read from memory. With more, a long-running broker still
+/// reuses its pages once the budget is full; a log shorter than the budget gains
+/// nothing, since no append before that reuses a page.
+pub const MACHINE_BUDGET_MAX: u64 = 1024 * 1024 * 1024;
+
+/// The budget for a broker that leaves it to the machine: where the host takes back
+/// the memory the guest frees ([`host_takes_back_free_memory`], read from the sysfs at
+/// `sys`), a sixteenth of `total_memory` bytes, at most [`MACHINE_BUDGET_MAX`];
+/// elsewhere 0 (off), since there a page-cache page costs no more the first time it is
+/// written than later, and the cache serves readers from memory for as long as it can.
+pub fn budget_for_machine(sys: &Path, total_memory: u64) -> u64 {
+    if host_takes_back_free_memory(sys) {
+        (total_memory / 16).min(MACHINE_BUDGET_MAX)
+    } else {
+        0
+    }
+}
+
+/// The machine's memory in bytes (`sysinfo(2)`).
+pub fn total_memory() -> u64 {
+    let info = rustix::system::sysinfo();
+    u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit))
 }
 
 /// Called by a segment after each append, with where the file's handed-over part ends
@@ -238,6 +268,17 @@ mod tests {
         assert!(!host_takes_back_free_memory(too_short.path()));
         let no_balloon = tempfile::tempdir().unwrap();
         assert!(!host_takes_back_free_memory(no_balloon.path()));
+    }
+
+    #[test]
+    fn the_machine_budget_is_a_sixteenth_of_memory_up_to_a_gibibyte_where_the_host_takes_back_free_memory() {
+        const GIB: u64 = 1024 * 1024 * 1024;
+        let reporting = sysfs_with_balloon("0110010000000000000000000000000010000000");
+        assert_eq!(budget_for_machine(reporting.path(), 4 * GIB), GIB / 4);
+        assert_eq!(budget_for_machine(reporting.path(), 24 * GIB), MACHINE_BUDGET_MAX);
+        let without_reporting = sysfs_with_balloon("0110000000000000000000000000000010000000");
+        assert_eq!(budget_for_machine(without_reporting.path(), 24 * GIB), 0, "off where memory stays the guest's");
+        assert!(total_memory() > 0);
     }
 
     fn chunk(len: u64) -> Chunk {

@@ -640,9 +640,10 @@ impl BrokerConfig {
         self.int("log.index.size.max.bytes")
     }
 
-    /// `spool.log.drop.behind.bytes` (0: off; see `spool_storage::drop_behind`).
-    pub fn log_drop_behind_bytes(&self) -> u64 {
-        u64::try_from(self.long("spool.log.drop.behind.bytes")).unwrap_or(0)
+    /// `spool.log.drop.behind.bytes` (0: off; see `spool_storage::drop_behind`), or
+    /// `None` for the default, -1: the machine decides.
+    pub fn log_drop_behind_bytes(&self) -> Option<u64> {
+        u64::try_from(self.long("spool.log.drop.behind.bytes")).ok()
     }
 
     /// `leader.replication.throttled.rate` in bytes/s (Long.MAX_VALUE: no throttle).

@@ -394,12 +394,12 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("socket.request.max.bytes", Int, Some("104857600"), "Largest request the broker accepts, in bytes.")
         .check(at_least(1)),
     def("socket.send.buffer.bytes", Int, Some("102400"), "SO_SNDBUF of server sockets; -1 leaves the OS default."),
-    def("spool.log.drop.behind.bytes", Long, Some("0"),
+    def("spool.log.drop.behind.bytes", Long, Some("-1"),
         "Spool only: bytes of appended log data, across all partitions, kept in the page cache before the broker \
-         writes them back and evicts them, so that appends reuse the same pages; 0 (default) keeps everything cached, \
-         as Kafka does. Worth it on virtual machines that hand free memory back to their host; consumers further \
-         behind read from the disk.")
-        .check(at_least(0)),
+         writes them back and evicts them, so that appends reuse the same pages; consumers further behind read from \
+         the disk. 0 keeps everything cached, as Kafka does. -1 (default) leaves it to the machine: on a virtual \
+         machine that hands free memory back to its host, a sixteenth of its memory, at most 1 GiB; elsewhere 0.")
+        .check(at_least(-1)),
     def("ssl.client.auth", String, Some("none"),
         "Whether SSL listeners ask clients for a certificate: required (the handshake fails without one that \
          ssl.truststore's certificates signed), requested (checked if the client sends one) or none.")
