@@ -101,6 +101,7 @@ pub fn budget_for_machine(sys: &Path, total_memory: u64) -> u64 {
 }
 
 /// The machine's memory in bytes (`sysinfo(2)`).
+#[allow(clippy::useless_conversion, reason = "totalram is a C unsigned long: 32 bits on some targets")]
 pub fn total_memory() -> u64 {
     let info = rustix::system::sysinfo();
     u64::from(info.totalram).saturating_mul(u64::from(info.mem_unit))
