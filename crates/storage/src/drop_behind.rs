@@ -82,9 +82,9 @@ pub fn host_takes_back_free_memory(sys: &Path) -> bool {
 
 /// The largest budget [`budget_for_machine`] picks: at the 1 GB/s a virtual disk
 /// writes, a second of appends, which the readers that keep up with them (followers,
-/// consumers at the tail) read from memory. With more, a long-running broker still
-/// reuses its pages once the budget is full; a log shorter than the budget gains
-/// nothing, since no append before that reuses a page.
+/// consumers at the tail) read from memory. A larger budget would keep more for readers
+/// and still let a long-running broker reuse its pages, but only once the logs have
+/// appended that much: no append before then reuses a page.
 pub const MACHINE_BUDGET_MAX: u64 = 1024 * 1024 * 1024;
 
 /// The budget for a broker that leaves it to the machine: where the host takes back
