@@ -796,12 +796,11 @@ async fn drop_behind_evicts_appended_data_from_the_page_cache_and_every_record_r
 /// By default the machine decides: drop-behind is on, with a sixteenth of the memory up
 /// to 1 GiB, on a virtual machine whose host takes back freed memory, and the broker says
 /// so at start-up with the budget; elsewhere it stays off, as in Kafka, and says nothing.
-#[tokio::test]
-async fn by_default_drop_behind_is_on_where_the_host_takes_back_free_memory() {
+#[test]
+fn by_default_drop_behind_is_on_where_the_host_takes_back_free_memory() {
     use spool_storage::drop_behind;
+    // The broker decides before it listens, and the harness waits for it to listen.
     let broker = harness::Broker::start();
-    let topic = harness::unique_topic("drop-behind-default");
-    create_topic(&broker.addr, &topic, 1).await;
     let budget = drop_behind::budget_for_machine(std::path::Path::new("/sys"), drop_behind::total_memory());
     let host_takes_back = drop_behind::host_takes_back_free_memory(std::path::Path::new("/sys"));
     assert_eq!(budget > 0, host_takes_back);
