@@ -777,9 +777,10 @@ async fn write_read_back_and_measure_cache(broker: &harness::Broker, at_most: u6
 async fn drop_behind_evicts_appended_data_from_the_page_cache_and_every_record_reads_back() {
     const BUDGET: u64 = 4 * 1024 * 1024;
     let broker = harness::Broker::start_with(&["--set", &format!("spool.log.drop.behind.bytes={BUDGET}")]);
-    // The budget and the part not handed over yet (less than a chunk), with a chunk to
-    // spare.
-    let bound = BUDGET + 2 * spool_storage::drop_behind::CHUNK_BYTES;
+    // The budget, the part not handed over yet (less than a hand-over), and the folios
+    // that straddle the ends of the kept ranges, with one to spare.
+    let bound =
+        BUDGET + spool_storage::drop_behind::HAND_OVER_BYTES + 2 * spool_storage::drop_behind::FOLIO_MAX_BYTES;
     let (resident, size) = write_read_back_and_measure_cache(&broker, bound).await;
     assert!(size >= 20 * 1024 * 1024, "segment of {size} bytes");
     assert!(resident <= bound, "{resident} of {size} bytes in the page cache; at most {bound} expected");

@@ -62,7 +62,7 @@ pub(crate) struct FileRecords {
     file: Arc<File>,
     size_bytes: u64,
     unsynced: bool,
-    /// Where the part of the file handed to [`drop_behind`] ends (a chunk boundary).
+    /// Where the part of the file handed to [`drop_behind`] ends.
     handed_to: u64,
 }
 
@@ -75,8 +75,7 @@ impl FileRecords {
     pub(crate) fn open(path: PathBuf) -> Result<Self, LogError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)?;
         let size_bytes = file.metadata().at(&path)?.len();
-        let handed_to = drop_behind::whole_chunks_end(size_bytes);
-        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to })
+        Ok(FileRecords { path, file: Arc::new(file), size_bytes, unsynced: true, handed_to: size_bytes })
     }
 
     /// Reserves disk blocks for the file's first `len` bytes, keeping its length (see
@@ -193,7 +192,7 @@ impl FileRecords {
         self.file.set_len(size_bytes).at(&self.path)?;
         self.size_bytes = size_bytes;
         self.unsynced = true;
-        self.handed_to = self.handed_to.min(drop_behind::whole_chunks_end(size_bytes));
+        self.handed_to = self.handed_to.min(size_bytes);
         Ok(())
     }
 
@@ -478,15 +477,14 @@ mod tests {
 
     #[test]
     fn a_truncation_moves_the_drop_behind_hand_over_back_to_the_new_end() {
-        const CHUNK: u64 = drop_behind::CHUNK_BYTES;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("0.log"), vec![0u8; 3 * CHUNK as usize + 10]).unwrap();
+        std::fs::write(dir.path().join("0.log"), vec![0u8; 3000]).unwrap();
         let mut records = FileRecords::open(dir.path().join("0.log")).unwrap();
-        assert_eq!(records.handed_to, 3 * CHUNK);
-        records.truncate_to(CHUNK + 1).unwrap();
-        assert_eq!(records.handed_to, CHUNK, "what is written next is handed over from the new end");
-        records.truncate_to(2 * CHUNK).unwrap();
-        assert_eq!(records.handed_to, CHUNK, "never ahead of what was handed over");
+        assert_eq!(records.handed_to, 3000, "what was there at open is not handed over");
+        records.truncate_to(1001).unwrap();
+        assert_eq!(records.handed_to, 1001, "what is written next is handed over from the new end");
+        records.truncate_to(2000).unwrap();
+        assert_eq!(records.handed_to, 1001, "never ahead of what was handed over");
     }
 
     #[test]

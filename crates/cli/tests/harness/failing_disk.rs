@@ -87,9 +87,12 @@ impl FailingDisk {
     /// (bytes free to an unprivileged writer, bytes in all) of the file system, as
     /// `statvfs` reports them.
     pub fn available_and_total(&self) -> (u64, u64) {
-        let stat = run("stat", &["-f", "--format=%a %b %S", path_str(&self.mount)]).expect("stat the file system");
-        let numbers: Vec<u64> = stat.split(' ').map(|n| n.parse().expect("stat prints numbers")).collect();
-        (numbers[0] * numbers[2], numbers[1] * numbers[2])
+        let fs = self.statvfs();
+        (fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize)
+    }
+
+    fn statvfs(&self) -> rustix::fs::StatVfs {
+        rustix::fs::statvfs(&self.mount).expect("statvfs of the file system")
     }
 
     /// Fills the file system with a file (allocated with `fallocate`, so no data reaches
@@ -97,15 +100,10 @@ impl FailingDisk {
     /// beyond that fail
     /// with ENOSPC, as on a full disk (not with EIO, as after [`FailingDisk::fail_after`]).
     pub fn fill_leaving(&self, mib: u64) {
-        let free = run("stat", &["-f", "--format=%f %S", path_str(&self.mount)]).expect("stat the file system");
-        let [blocks, block_size]: [u64; 2] = free
-            .split(' ')
-            .map(|n| n.parse().expect("stat prints numbers"))
-            .collect::<Vec<u64>>()
-            .try_into()
-            .expect("stat prints two numbers");
+        // Free even for root (f_bfree), not only for others (f_bavail).
+        let fs = self.statvfs();
         // The extents of the file need blocks of their own: try a little less until it fits.
-        let mut fill = (blocks * block_size).saturating_sub(mib << 20);
+        let mut fill = (fs.f_bfree * fs.f_frsize).saturating_sub(mib << 20);
         let filler = self.filler();
         loop {
             match run("fallocate", &["-l", &fill.to_string(), path_str(&filler)]) {
