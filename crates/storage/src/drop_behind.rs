@@ -169,11 +169,8 @@ impl DropBehind {
     }
 
     fn appended(&self, file: &Arc<File>, handed_to: &mut u64, end: u64) {
-        let pending = end.saturating_sub(*handed_to);
-        if pending < HAND_OVER_BYTES {
-            return;
-        }
-        let Some(len) = NonZeroU64::new(pending) else { return };
+        let pending = NonZeroU64::new(end.saturating_sub(*handed_to));
+        let Some(len) = pending.filter(|len| len.get() >= HAND_OVER_BYTES) else { return };
         let chunk = Chunk { file: Arc::downgrade(file), start: *handed_to, len };
         *handed_to = end;
         // The thread ends only with the process.
