@@ -13,7 +13,8 @@
 //!
 //! With a budget (broker config `spool.log.drop.behind.bytes`), each
 //! segment hands what it appends to one thread, every [`HAND_OVER_BYTES`]. That thread
-//! starts the range's writeback at once, and once more than the budget of bytes was
+//! starts the range's writeback as it comes (joined with the ranges that follow it within
+//! [`GATHER`]), and once more than the budget of bytes was
 //! handed over after it, evicts its pages (`posix_fadvise(POSIX_FADV_DONTNEED)`: the
 //! first call starts writeback of dirty pages, a later one drops the pages that are
 //! clean by then; pages still being written back are dropped by a retry one and four
@@ -33,7 +34,7 @@
 //! budget of a sixteenth of its memory, at most [`MACHINE_BUDGET_MAX`], where the host
 //! takes back free memory, and off elsewhere, as in Kafka.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::num::NonZeroU64;
 use std::path::Path;
@@ -51,6 +52,11 @@ pub const HAND_OVER_BYTES: u64 = 64 * 1024;
 /// multiple of this size at or before its start: a folio that straddles two hand-overs
 /// goes with the later one.
 pub const FOLIO_MAX_BYTES: u64 = 2 * 1024 * 1024;
+/// How long the thread gathers hand-overs after one wakes it, before it handles them
+/// all: one wake-up, and one call for each file's run of adjacent ranges, where each
+/// 64 KiB hand-over would otherwise cost a wake-up and a call (measured: 1 partition at
+/// 300 MB/s hands over some 4,600 ranges a second).
+const GATHER: Duration = Duration::from_millis(10);
 /// When an evicted chunk is evicted again: after the first delay, then after the second.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
 
@@ -146,9 +152,13 @@ impl Chunk {
         self.advise_dont_need(self.start - self.start % FOLIO_MAX_BYTES);
     }
 
+    fn end(&self) -> u64 {
+        self.start + self.len.get()
+    }
+
     fn advise_dont_need(&self, from: u64) {
         if let Some(file) = self.file.upgrade() {
-            let len = self.start + self.len.get() - from;
+            let len = self.end() - from;
             // Only advice: a failure costs memory, not data, and the next chunk retries.
             if let Err(error) = fadvise(&*file, from, NonZeroU64::new(len), Advice::DontNeed) {
                 tracing::debug!(%error, "posix_fadvise(DONTNEED) failed");
@@ -178,8 +188,8 @@ impl DropBehind {
     }
 }
 
-/// The thread: starts each chunk's writeback as it arrives, and evicts a chunk once
-/// more than `budget_bytes` arrived after it. Pages still being written back then stay,
+/// The thread: starts each chunk's writeback as it arrives (gathered for [`GATHER`]),
+/// and evicts a chunk once more than `budget_bytes` arrived after it. Pages still being written back then stay,
 /// so every evicted chunk is evicted again after each of [`RETRY_AFTER`]: on a busy
 /// disk, writeback can take longer than the time the next chunks take to arrive.
 fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
@@ -191,12 +201,15 @@ fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
             Some(due) => chunks.recv_timeout(due.saturating_duration_since(Instant::now())),
         };
         match next {
-            Ok(chunk) => {
-                chunk.start_writeback();
-                kept.push(chunk);
-                while let Some(oldest) = kept.pop_over(budget_bytes) {
-                    oldest.evict();
-                    retries.schedule(oldest, 0, Instant::now());
+            Ok(first) => {
+                std::thread::sleep(GATHER);
+                for chunk in gathered(first, chunks.try_iter()) {
+                    chunk.start_writeback();
+                    kept.push(chunk);
+                    while let Some(oldest) = kept.pop_over(budget_bytes) {
+                        oldest.evict();
+                        retries.schedule(oldest, 0, Instant::now());
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -204,6 +217,26 @@ fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
         }
         retries.run_due(Instant::now());
     }
+}
+
+/// `first` and the chunks that came after it, in arrival order, with each chunk that
+/// continues an earlier one of the same file joined to it.
+fn gathered(first: Chunk, rest: impl Iterator<Item = Chunk>) -> Vec<Chunk> {
+    let mut out: Vec<Chunk> = Vec::new();
+    // Where each file's latest chunk is in `out`, by the file's address.
+    let mut latest: HashMap<*const File, usize> = HashMap::new();
+    for chunk in std::iter::once(first).chain(rest) {
+        let file = chunk.file.as_ptr();
+        if let Some(earlier) = latest.get(&file).and_then(|&at| out.get_mut(at)) {
+            if earlier.end() == chunk.start {
+                earlier.len = earlier.len.saturating_add(chunk.len.get());
+                continue;
+            }
+        }
+        latest.insert(file, out.len());
+        out.push(chunk);
+    }
+    out
 }
 
 /// Evicted chunks waiting to be evicted again, one queue per retry (each in due order).
@@ -360,6 +393,24 @@ mod tests {
         let mut first_block = vec![0u8; FOLIO_MAX_BYTES as usize];
         std::os::unix::fs::FileExt::read_exact_at(&*file, &mut first_block, 0).unwrap();
         assert!(first_block.iter().all(|&b| b == 7), "evicted data reads back from the disk");
+    }
+
+    #[test]
+    fn gathering_joins_each_files_adjacent_ranges_and_keeps_the_rest_apart() {
+        let (a, b) = (Arc::new(tempfile::tempfile().unwrap()), Arc::new(tempfile::tempfile().unwrap()));
+        let range = |file: &Arc<File>, start: u64, len: u64| Chunk {
+            file: Arc::downgrade(file),
+            start,
+            len: NonZeroU64::new(len).unwrap(),
+        };
+        let arrived = [range(&a, 100, 10), range(&b, 0, 5), range(&a, 110, 20), range(&b, 5, 5), range(&a, 200, 1)];
+        let mut arrived = arrived.into_iter();
+        let first = arrived.next().unwrap();
+        let out: Vec<_> = gathered(first, arrived)
+            .iter()
+            .map(|chunk| (Arc::ptr_eq(&chunk.file.upgrade().unwrap(), &a), chunk.start, chunk.len.get()))
+            .collect();
+        assert_eq!(out, [(true, 100, 30), (false, 0, 10), (true, 200, 1)], "a gap starts a new range");
     }
 
     #[test]
