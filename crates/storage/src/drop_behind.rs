@@ -189,9 +189,10 @@ impl DropBehind {
 }
 
 /// The thread: starts each chunk's writeback as it arrives (gathered for [`GATHER`]),
-/// and evicts a chunk once more than `budget_bytes` arrived after it. Pages still being written back then stay,
-/// so every evicted chunk is evicted again after each of [`RETRY_AFTER`]: on a busy
-/// disk, writeback can take longer than the time the next chunks take to arrive.
+/// and evicts a chunk once more than `budget_bytes` arrived after it. Pages still being
+/// written back then stay, so every evicted chunk is evicted again after each of
+/// [`RETRY_AFTER`]: on a busy disk, writeback can take longer than the time the next
+/// chunks take to arrive.
 fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
     let mut kept = Budget::default();
     let mut retries = Retries::default();
@@ -223,7 +224,8 @@ fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
 /// continues an earlier one of the same file joined to it.
 fn gathered(first: Chunk, rest: impl Iterator<Item = Chunk>) -> Vec<Chunk> {
     let mut out: Vec<Chunk> = Vec::new();
-    // Where each file's latest chunk is in `out`, by the file's address.
+    // Where each file's latest chunk is in `out`, by the file's address: while a chunk
+    // holds its weak reference, no other file can take that address.
     let mut latest: HashMap<*const File, usize> = HashMap::new();
     for chunk in std::iter::once(first).chain(rest) {
         let file = chunk.file.as_ptr();
