@@ -13,9 +13,9 @@
 //!
 //! With a budget (broker config `spool.log.drop.behind.bytes`), each
 //! segment hands what it appends to one thread, every [`HAND_OVER_BYTES`]. That thread
-//! starts the range's writeback as it comes (joined with the ranges that follow it within
-//! [`GATHER`]), and once more than the budget of bytes was
-//! handed over after it, evicts its pages (`posix_fadvise(POSIX_FADV_DONTNEED)`: the
+//! starts the range's writeback as it comes (joined with the ranges that follow it
+//! within [`GATHER`]), and once more than the budget of bytes was handed over after it,
+//! evicts its pages (`posix_fadvise(POSIX_FADV_DONTNEED)`: the
 //! first call starts writeback of dirty pages, a later one drops the pages that are
 //! clean by then; pages still being written back are dropped by a retry one and four
 //! seconds later). The budget counts across every log of the process, so it bounds the
@@ -204,7 +204,7 @@ fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
         match next {
             Ok(first) => {
                 std::thread::sleep(GATHER);
-                for chunk in gathered(first, chunks.try_iter()) {
+                for chunk in gathered(std::iter::once(first).chain(chunks.try_iter())) {
                     chunk.start_writeback();
                     kept.push(chunk);
                     while let Some(oldest) = kept.pop_over(budget_bytes) {
@@ -220,14 +220,14 @@ fn evict(chunks: &Receiver<Chunk>, budget_bytes: u64) {
     }
 }
 
-/// `first` and the chunks that came after it, in arrival order, with each chunk that
-/// continues an earlier one of the same file joined to it.
-fn gathered(first: Chunk, rest: impl Iterator<Item = Chunk>) -> Vec<Chunk> {
+/// The chunks, in arrival order, with each chunk that continues an earlier one of the
+/// same file joined to it.
+fn gathered(chunks: impl Iterator<Item = Chunk>) -> Vec<Chunk> {
     let mut out: Vec<Chunk> = Vec::new();
     // Where each file's latest chunk is in `out`, by the file's address: while a chunk
     // holds its weak reference, no other file can take that address.
     let mut latest: HashMap<*const File, usize> = HashMap::new();
-    for chunk in std::iter::once(first).chain(rest) {
+    for chunk in chunks {
         let file = chunk.file.as_ptr();
         if let Some(earlier) = latest.get(&file).and_then(|&at| out.get_mut(at)) {
             if earlier.end() == chunk.start {
@@ -406,9 +406,7 @@ mod tests {
             len: NonZeroU64::new(len).unwrap(),
         };
         let arrived = [range(&a, 100, 10), range(&b, 0, 5), range(&a, 110, 20), range(&b, 5, 5), range(&a, 200, 1)];
-        let mut arrived = arrived.into_iter();
-        let first = arrived.next().unwrap();
-        let out: Vec<_> = gathered(first, arrived)
+        let out: Vec<_> = gathered(arrived.into_iter())
             .iter()
             .map(|chunk| (Arc::ptr_eq(&chunk.file.upgrade().unwrap(), &a), chunk.start, chunk.len.get()))
             .collect();
