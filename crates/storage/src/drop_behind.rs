@@ -63,8 +63,8 @@ pub const HAND_OVER_BYTES: u64 = 512 * 1024;
 pub const FOLIO_MAX_BYTES: u64 = 2 * 1024 * 1024;
 /// How long the thread gathers hand-overs after one wakes it, before it handles them
 /// all: one wake-up, and one call for each file's run of adjacent ranges, where each
-/// hand-over would otherwise cost a wake-up and a call (measured: 1 partition at
-/// 300 MB/s handed over some 4,600 ranges a second of 64 KiB).
+/// hand-over would otherwise cost a wake-up and a call (measured: 10 M records into 1
+/// partition at 350 MB/s were 1,103 appends, each a hand-over of about 1 MB).
 const GATHER: Duration = Duration::from_millis(10);
 /// When an evicted chunk is evicted again: after the first delay, then after the second.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
