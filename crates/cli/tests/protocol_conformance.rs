@@ -168,6 +168,80 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn produce_requests_sent_in_one_write_are_each_answered_in_order() {
+    // The broker answers Produce requests that arrive together in one write of its own
+    // (see connection.rs): every answer must still come, once, in order, with its offsets.
+    let broker = Broker::start();
+    let topic = harness::unique_topic("produce-burst");
+    wire::create_topic(&broker.addr, &topic, 2);
+    let mut conn = wire::connect(&broker.addr);
+    let requests = 40;
+    let mut burst = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..requests {
+        let id = conn.next_id();
+        let values = wire::sample_values(&format!("burst-{i}"), 3);
+        let request = wire::produce_request(&topic, i % 2, wire::batch(&values, wire::now_ms()), 1);
+        burst.extend_from_slice(&wire::encode_request(&request, wire::PRODUCE_V, id));
+        ids.push(id);
+    }
+    conn.send_raw(&burst).expect("send the burst");
+    for (i, id) in ids.into_iter().enumerate() {
+        let resp: ProduceResponse = conn
+            .recv(ApiKey::Produce, wire::PRODUCE_V, id)
+            .unwrap_or_else(|e| panic!("answer {i} of the burst: {e}; broker log:\n{}", broker.log()));
+        let p = wire::produce_partition_response(&resp);
+        assert_eq!(p.index, i as i32 % 2, "answer {i} names its request's partition");
+        assert_eq!((p.error_code, p.base_offset), (code::NONE, (i as i64 / 2) * 3), "answer {i}");
+    }
+    assert!(
+        matches!(conn.next_event(Duration::from_millis(300)), wire::PeerEvent::Silent),
+        "the broker answered more than it was asked"
+    );
+}
+
+#[test]
+fn produce_answers_are_written_before_a_fetch_behind_them_waits() {
+    // Two Produce requests and a long-polling Fetch arrive in one write. The Produce
+    // answers must not wait for the Fetch: it is answered only once a record arrives,
+    // and that record is produced after (and only after) the Produce answers came.
+    let broker = Broker::start();
+    let topic = harness::unique_topic("produce-then-poll");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    let mut burst = Vec::new();
+    let mut produce_ids = Vec::new();
+    for i in 0..2 {
+        let id = conn.next_id();
+        let request = wire::produce_request(&topic, 0, wire::batch(&wire::sample_values(&format!("p{i}"), 2), wire::now_ms()), 1);
+        burst.extend_from_slice(&wire::encode_request(&request, wire::PRODUCE_V, id));
+        produce_ids.push(id);
+    }
+    let fetch_id = conn.next_id();
+    burst.extend_from_slice(&wire::encode_request(&wire::fetch_request(&topic, 0, 4, 60_000, 1), wire::FETCH_V, fetch_id));
+    conn.send_raw(&burst).expect("send the burst");
+    // Far less than the Fetch's 60 s wait: an answer held behind it would time out here.
+    conn.set_read_timeout(Duration::from_secs(10));
+    for (i, id) in produce_ids.into_iter().enumerate() {
+        let resp: ProduceResponse = conn
+            .recv(ApiKey::Produce, wire::PRODUCE_V, id)
+            .unwrap_or_else(|e| panic!("Produce answer {i}, before the Fetch's: {e}; broker log:\n{}", broker.log()));
+        let p = wire::produce_partition_response(&resp);
+        assert_eq!((p.error_code, p.base_offset), (code::NONE, i as i64 * 2), "Produce answer {i}");
+    }
+    let mut other = wire::connect(&broker.addr);
+    let woken = wire::produce(&mut other, &topic, 0, wire::batch(&wire::sample_values("wake", 1), wire::now_ms()));
+    assert_eq!((woken.error_code, woken.base_offset), (code::NONE, 4), "the record the Fetch waits for");
+    let resp: FetchResponse = conn
+        .recv(ApiKey::Fetch, wire::FETCH_V, fetch_id)
+        .unwrap_or_else(|e| panic!("Fetch answer: {e}; broker log:\n{}", broker.log()));
+    let data = &resp.responses[0].partitions[0];
+    let records = data.records.clone().expect("the Fetch returns the new record");
+    let fetched = wire::decode_fetched(&records);
+    assert_eq!(fetched.first().map(|b| b.base_offset), Some(4), "the Fetch returns the record produced after the answers");
+}
+
+#[test]
 fn list_offsets_latest_earliest_and_by_timestamp() {
     let broker = Broker::start();
     let topic = harness::unique_topic("list-offsets");
