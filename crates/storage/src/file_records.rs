@@ -85,6 +85,11 @@ impl FileRecords {
     pub(crate) fn preallocate(&self, len: u64) {
         let reserve = || -> io::Result<bool> {
             let to_reserve = len.saturating_sub(self.file.metadata()?.blocks() * 512);
+            if to_reserve == 0 {
+                // Reserved already (a new log's first segment is reserved when it is
+                // created and again when the log opens; so is a reopened active segment).
+                return Ok(true);
+            }
             let fs = rustix::fs::fstatvfs(&*self.file)?;
             if !room_to_reserve(fs.f_bavail * fs.f_frsize, fs.f_blocks * fs.f_frsize, to_reserve) {
                 return Ok(false);
