@@ -79,15 +79,13 @@ pub(crate) async fn serve(
                 Ok(frame) => frame,
                 Err(e @ FrameError::TooLarge { .. }) | Err(e @ FrameError::NegativeLength(_)) => {
                     tracing::warn!(%peer, "closing connection: {e}");
-                    if !unsent.is_empty() {
-                        flush(&mut stream, &mut unsent, peer).await;
-                    }
+                    flush(&mut stream, &mut unsent, peer).await;
                     return;
                 }
             }
         };
         let Some(frame) = frame else {
-            if !unsent.is_empty() && !flush(&mut stream, &mut unsent, peer).await {
+            if !flush(&mut stream, &mut unsent, peer).await {
                 return;
             }
             if input.capacity() - input.len() < 4096 {
@@ -166,7 +164,7 @@ pub(crate) async fn serve(
             Outcome::Respond => Response::Frame(output.split()),
             Outcome::RespondParts(parts) => Response::Parts(parts),
             Outcome::Later(response) => {
-                if !unsent.is_empty() && !flush(&mut stream, &mut unsent, peer).await {
+                if !flush(&mut stream, &mut unsent, peer).await {
                     return;
                 }
                 in_flight.push_back(response);
@@ -175,9 +173,7 @@ pub(crate) async fn serve(
             Outcome::NoResponse => continue,
             Outcome::Close(reason) => {
                 tracing::warn!(%peer, "closing connection: {reason}");
-                if !unsent.is_empty() {
-                    flush(&mut stream, &mut unsent, peer).await;
-                }
+                flush(&mut stream, &mut unsent, peer).await;
                 return;
             }
         };
@@ -186,23 +182,23 @@ pub(crate) async fn serve(
             in_flight.push_back(Box::pin(std::future::ready(Ok(response))));
             continue;
         }
-        let response = match response {
+        match response {
             Response::Frame(frame) => {
                 unsent.unsplit(frame);
                 let hold = unsent.len() < UNSENT_MAX_BYTES && next_is_produce(&input);
                 if !hold && !flush(&mut stream, &mut unsent, peer).await {
                     return;
                 }
-                continue;
             }
-            parts => parts,
-        };
-        if !unsent.is_empty() && !flush(&mut stream, &mut unsent, peer).await {
-            return;
-        }
-        if let Err(e) = response.write_to(&mut stream).await {
-            tracing::debug!(%peer, "write failed: {e}");
-            return;
+            parts => {
+                if !flush(&mut stream, &mut unsent, peer).await {
+                    return;
+                }
+                if let Err(e) = parts.write_to(&mut stream).await {
+                    tracing::debug!(%peer, "write failed: {e}");
+                    return;
+                }
+            }
         }
     }
 }
@@ -215,8 +211,11 @@ fn next_is_produce(input: &[u8]) -> bool {
     size >= 2 && input.len() - 4 >= size as usize && prefix[4..6] == [0, 0]
 }
 
-/// Writes the responses in `unsent`; false when the connection failed.
+/// Writes the responses in `unsent`, if any; false when the connection failed.
 async fn flush(stream: &mut ClientStream, unsent: &mut BytesMut, peer: SocketAddr) -> bool {
+    if unsent.is_empty() {
+        return true;
+    }
     match Response::Frame(unsent.split()).write_to(stream).await {
         Ok(()) => true,
         Err(e) => {

@@ -86,8 +86,9 @@ impl FileRecords {
         let reserve = || -> io::Result<bool> {
             let to_reserve = len.saturating_sub(self.file.metadata()?.blocks() * 512);
             if to_reserve == 0 {
-                // Reserved already (a new log's first segment is reserved when it is
-                // created and again when the log opens; so is a reopened active segment).
+                // Reserved already: a new log's first segment is reserved when it is
+                // created and again when the log opens, and after a crash the active
+                // segment still holds its reservation.
                 return Ok(true);
             }
             let fs = rustix::fs::fstatvfs(&*self.file)?;
