@@ -150,6 +150,7 @@ pub(crate) async fn serve(
                 }
                 SaslStep::Close(reason) => {
                     tracing::warn!(%peer, %listener, "closing connection: {reason}");
+                    flush(&mut stream, &mut unsent, peer).await;
                     return;
                 }
             },
