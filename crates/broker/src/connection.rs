@@ -26,7 +26,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::stream::{FuturesOrdered, StreamExt};
 use spool_metadata::quota::ANONYMOUS_USER;
-use spool_protocol::frame::{take_frame, FrameError};
+use kafka_protocol::messages::ApiKey;
+use spool_protocol::frame::{peek_frame_len, take_frame, FrameError};
+use spool_protocol::header::peek_prefix;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
@@ -207,9 +209,9 @@ pub(crate) async fn serve(
 /// Whether `input` starts with a whole Produce request (API key 0), whose answer can
 /// go out together with the one just made.
 fn next_is_produce(input: &[u8]) -> bool {
-    let Some(prefix) = input.get(..6) else { return false };
-    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    size >= 2 && input.len() - 4 >= size as usize && prefix[4..6] == [0, 0]
+    let Ok(Some(size)) = peek_frame_len(input, usize::MAX) else { return false };
+    let whole = input.get(4..4 + size);
+    whole.and_then(|frame| peek_prefix(frame).ok()).is_some_and(|prefix| prefix.api_key == ApiKey::Produce as i16)
 }
 
 /// Writes the responses in `unsent`, if any; false when the connection failed.
