@@ -868,6 +868,42 @@ fn fetch_returns_a_first_batch_larger_than_max_bytes() {
     assert_eq!(wire::key_values(&batches[0].records), values);
 }
 
+/// The broker's `fetch.max.bytes` caps what a fetch gets, however much it asks for
+/// (Kafka's `min(request max_bytes, fetch.max.bytes)`): whole batches up to the cap. A
+/// fetch waiting for more bytes than that waits for the cap only.
+#[test]
+fn fetch_gets_no_more_than_the_brokers_fetch_max_bytes() {
+    let capped = Broker::start_with(&["--set", "fetch.max.bytes=1024"]);
+    let unlimited = Broker::start();
+    for broker in [&capped, &unlimited] {
+        let topic = harness::unique_topic("fetch-cap");
+        wire::create_topic(&broker.addr, &topic, 1);
+        let mut conn = wire::connect(&broker.addr);
+        // Batches of 256 bytes (61 of header, 9 of record framing, a 186-byte value), so
+        // that four of them fill the cap exactly.
+        for i in 0..10 {
+            let values = vec![(None, Some(vec![b'0' + i; 186]))];
+            wire::produce(&mut conn, &topic, 0, wire::batch(&values, wire::now_ms()));
+        }
+        // Asks for a megabyte; of the capped broker, waits up to a minute for all of it.
+        let (max_wait_ms, min_bytes) = if std::ptr::eq(broker, &capped) { (60_000, 1 << 20) } else { (0, 1) };
+        let mut req = wire::fetch_request(&topic, 0, 0, max_wait_ms, min_bytes).with_max_bytes(1 << 20);
+        req.topics[0].partitions[0].partition_max_bytes = 1 << 20;
+        let asked = std::time::Instant::now();
+        let resp = conn.call(&req, wire::FETCH_V).expect("Fetch");
+        let data = &resp.responses[0].partitions[0];
+        assert_eq!(data.error_code, code::NONE);
+        let records = data.records.as_ref().expect("records");
+        let batches = wire::decode_fetched(records);
+        if std::ptr::eq(broker, &capped) {
+            assert_eq!((records.len(), batches.len()), (1024, 4), "fetch.max.bytes=1024: four 256-byte batches");
+            assert!(asked.elapsed() < std::time::Duration::from_secs(10), "answered once the cap was filled");
+        } else {
+            assert_eq!(batches.len(), 10, "all 10 batches under the default fetch.max.bytes (55 MiB)");
+        }
+    }
+}
+
 #[test]
 fn produce_with_acks_all_on_a_single_node() {
     let broker = Broker::start();

@@ -45,6 +45,10 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
     // A follower replicating this broker's partitions names itself (KIP-903 moved the
     // field into `replica_state` in v15).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    // The broker's `fetch.max.bytes` bounds every fetch, a follower's too, as in Kafka;
+    // a request without a limit (max_bytes 0 or less) gets that one.
+    let broker_max_bytes = broker.config.fetch_max_bytes().max(1);
+    request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(broker_max_bytes) } else { broker_max_bytes };
     // A consumer's quota, if it has one (followers' fetches never count).
     let quota = if replica_id < 0 { broker.client_quotas.fetch_quota(principal, header.client_id.as_deref().unwrap_or_default()) } else { None };
     if let Some(quota) = &quota {
@@ -60,6 +64,8 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
         let quota_bytes = broker.client_quotas.fetch_max_bytes(quota).clamp(1, i32::MAX as usize) as i32;
         request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(quota_bytes) } else { quota_bytes };
     }
+    // A fetch waits for no more bytes than it may get (Kafka's `min(min_bytes, max_bytes)`).
+    request.min_bytes = request.min_bytes.min(request.max_bytes);
     let wait = Duration::from_millis(request.max_wait_ms.clamp(0, MAX_WAIT_MS_LIMIT) as u64);
     let deadline = tokio::time::Instant::now() + wait;
     let read = loop {
