@@ -8,6 +8,9 @@
 //! throttled for going over its quota is muted: nothing more is read from it until
 //! its throttle time has passed. On a SASL listener nothing but ApiVersions and the
 //! SASL exchange is served until the client has authenticated (see [`crate::sasl`]).
+//! A connection that neither took a request nor answered one for
+//! `connections.max.idle.ms`, and owes no response, is closed, as Kafka's network
+//! threads close idle ones; a client connects again when it next needs to.
 //!
 //! A producer pipelines its requests, so one read often brings several. The answer to
 //! a Produce request that another whole Produce request follows is held back, and
@@ -72,6 +75,12 @@ pub(crate) async fn serve(
     let mut in_flight: FuturesOrdered<LaterResponse> = FuturesOrdered::new();
     // A client over its quota: nothing more is read from it until then.
     let mut muted_until: Option<tokio::time::Instant> = None;
+    // 0 or less: never closed for idleness.
+    let max_idle = u64::try_from(broker.config.connections_max_idle_ms()).ok().filter(|&ms| ms > 0).map(Duration::from_millis);
+    let mut last_active = tokio::time::Instant::now();
+    // One timer for the connection's life, moved on only when it goes off early: setting
+    // one per wait would register a timer per read.
+    let mut idle_timer = std::pin::pin!(tokio::time::sleep(max_idle.unwrap_or_default()));
     loop {
         let muted = muted_until.is_some_and(|until| until > tokio::time::Instant::now());
         let frame = if muted || in_flight.len() >= MAX_IN_FLIGHT {
@@ -95,15 +104,27 @@ pub(crate) async fn serve(
             }
             let may_read = !muted && in_flight.len() < MAX_IN_FLIGHT;
             let unmute_at = muted_until.unwrap_or_else(tokio::time::Instant::now);
+            let may_idle_out = max_idle.is_some() && !muted && in_flight.is_empty();
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep_until(unmute_at), if muted => muted_until = None,
+                _ = &mut idle_timer, if may_idle_out => {
+                    let max_idle = max_idle.unwrap_or_default();
+                    let idle_out_at = last_active + max_idle;
+                    if idle_out_at > tokio::time::Instant::now() {
+                        idle_timer.as_mut().reset(idle_out_at);
+                    } else {
+                        tracing::debug!(%peer, "closing connection idle for {max_idle:?} (connections.max.idle.ms)");
+                        return;
+                    }
+                }
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
                     Ok(response) => {
                         if let Err(e) = response.write_to(&mut stream).await {
                             tracing::debug!(%peer, "write failed: {e}");
                             return;
                         }
+                        last_active = tokio::time::Instant::now();
                     }
                     Err(reason) => {
                         tracing::warn!(%peer, "closing connection: {reason}");
@@ -126,6 +147,7 @@ pub(crate) async fn serve(
             }
             continue;
         };
+        last_active = tokio::time::Instant::now();
         let frame = frame.freeze();
         let principal = match (&principal, &sasl) {
             (Some(principal), _) => principal.as_str(),
@@ -160,6 +182,8 @@ pub(crate) async fn serve(
         };
         let mut throttle = Duration::ZERO;
         let outcome = dispatch::handle(&broker, peer, &listener, principal, frame, &mut output, &mut throttle).await;
+        // A long-polling Fetch is answered here: the connection was busy until now.
+        last_active = tokio::time::Instant::now();
         if !throttle.is_zero() {
             muted_until = Some(tokio::time::Instant::now() + throttle);
         }

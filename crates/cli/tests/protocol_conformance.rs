@@ -889,7 +889,7 @@ fn fetch_gets_no_more_than_the_brokers_fetch_max_bytes() {
         let (max_wait_ms, min_bytes) = if std::ptr::eq(broker, &capped) { (60_000, 1 << 20) } else { (0, 1) };
         let mut req = wire::fetch_request(&topic, 0, 0, max_wait_ms, min_bytes).with_max_bytes(1 << 20);
         req.topics[0].partitions[0].partition_max_bytes = 1 << 20;
-        let asked = std::time::Instant::now();
+        let asked = Instant::now();
         let resp = conn.call(&req, wire::FETCH_V).expect("Fetch");
         let data = &resp.responses[0].partitions[0];
         assert_eq!(data.error_code, code::NONE);
@@ -897,11 +897,37 @@ fn fetch_gets_no_more_than_the_brokers_fetch_max_bytes() {
         let batches = wire::decode_fetched(records);
         if std::ptr::eq(broker, &capped) {
             assert_eq!((records.len(), batches.len()), (1024, 4), "fetch.max.bytes=1024: four 256-byte batches");
-            assert!(asked.elapsed() < std::time::Duration::from_secs(10), "answered once the cap was filled");
+            assert!(asked.elapsed() < Duration::from_secs(10), "answered once the cap was filled");
         } else {
             assert_eq!(batches.len(), 10, "all 10 batches under the default fetch.max.bytes (55 MiB)");
         }
     }
+}
+
+/// `connections.max.idle.ms`: a connection without requests for that long is closed;
+/// one that keeps sending them, even slower than that in total, stays open.
+#[test]
+fn a_connection_idle_for_connections_max_idle_ms_is_closed() {
+    let broker = Broker::start_with(&["--set", "connections.max.idle.ms=1000"]);
+    let mut busy = wire::connect(&broker.addr);
+    let mut idle = wire::connect(&broker.addr);
+    idle.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("ApiVersions");
+    let last_request = Instant::now();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(300));
+        busy.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("a connection in use stays open");
+    }
+    match idle.next_event(Duration::from_secs(10)) {
+        wire::PeerEvent::Closed(_) => {}
+        other => panic!("the idle connection was not closed: {other:?}"),
+    }
+    // The broker's clock started when it read the request, a little before ours.
+    assert!(last_request.elapsed() >= Duration::from_millis(900), "closed no earlier than the idle limit");
+    let default = Broker::start();
+    let mut quiet = wire::connect(&default.addr);
+    quiet.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("ApiVersions");
+    std::thread::sleep(Duration::from_millis(1500));
+    quiet.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("open after 1.5 s under the default 10 minutes");
 }
 
 #[test]
