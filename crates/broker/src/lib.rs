@@ -28,6 +28,7 @@ mod broker_client;
 mod broker_liveness;
 mod client_quotas;
 mod connection;
+mod connection_quotas;
 mod dispatch;
 mod error;
 mod group_coordinator;

@@ -11,6 +11,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::broker::{now_ms, Broker};
 use crate::connection;
+use crate::connection_quotas::ConnectionQuotas;
 use crate::sasl::PlainUsers;
 use crate::tls::{self, ClientStream};
 
@@ -76,8 +77,13 @@ impl Server {
         let local_addr = listener_addrs[0].1;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let quotas = Arc::new(ConnectionQuotas::default());
+        // Kafka's `protectedListener`: the inter-broker listener, if it is not the only one.
+        let inter_broker = broker.config.inter_broker_listener_name();
+        let several = bound.len() > 1;
         for (name, listener, security) in bound {
-            let accept = accept_loop(listener, security, Arc::from(name), broker.clone(), shutdown_rx.clone());
+            let limits = ListenerLimits { quotas: quotas.clone(), protected: several && name == inter_broker };
+            let accept = accept_loop(listener, security, Arc::from(name), limits, broker.clone(), shutdown_rx.clone());
             tasks.push(tokio::spawn(accept));
         }
         tasks.push(tokio::spawn(retention_loop(broker.clone(), shutdown_rx.clone())));
@@ -202,30 +208,62 @@ impl ListenerSecurity {
     }
 }
 
-/// Accepts the connections of one listener; each serves its client as that listener,
-/// after a TLS handshake on an SSL listener.
+/// The connection limits one listener applies (see [`crate::connection_quotas`]).
+struct ListenerLimits {
+    quotas: Arc<ConnectionQuotas>,
+    /// Exempt from `max.connections`: the inter-broker listener of a broker with others.
+    protected: bool,
+}
+
+/// `max.connections` and `max.connections.per.ip` as they are now (both dynamic).
+fn connection_limits(broker: &Broker) -> (usize, usize) {
+    let config = broker.config.with_dynamic(&broker.image(), broker.node_id);
+    let limit = |value: i32| usize::try_from(value).unwrap_or(0);
+    (limit(config.max_connections()), limit(config.max_connections_per_ip()))
+}
+
+/// Accepts the connections of one listener, within the broker's connection limits;
+/// each serves its client as that listener, after a TLS handshake on an SSL listener.
 async fn accept_loop(
     listener: TcpListener,
     security: ListenerSecurity,
     name: Arc<str>,
+    limits: ListenerLimits,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        if !limits.protected {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = limits.quotas.wait_for_slot(|| connection_limits(&broker).0) => {}
+            }
+        }
         tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let slot = match limits.quotas.admit(peer.ip(), connection_limits(&broker).1) {
+                        Ok(slot) => slot,
+                        Err(held) => {
+                            tracing::info!(%peer, listener = %name, "closing a new connection: {} holds {held} (max.connections.per.ip)", peer.ip());
+                            continue;
+                        }
+                    };
                     let _ = stream.set_nodelay(true);
                     size_socket_buffers(&stream, &broker.config, peer);
                     let (name, broker, shutdown) = (name.clone(), broker.clone(), shutdown.clone());
                     let sasl = security.sasl.clone();
                     let Some(tls) = security.tls.clone() else {
                         let stream = ClientStream::Plain(stream);
-                        tokio::spawn(connection::serve(stream, peer, name, sasl, broker, shutdown));
+                        tokio::spawn(async move {
+                            connection::serve(stream, peer, name, sasl, broker, shutdown).await;
+                            drop(slot);
+                        });
                         continue;
                     };
                     tokio::spawn(async move {
+                        let _slot = slot;
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
                             Ok(Ok(stream)) => {
                                 let stream = ClientStream::Tls(Box::new(stream));

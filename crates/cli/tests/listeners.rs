@@ -3,7 +3,7 @@
 //! it connected through (Metadata, FindCoordinator, DescribeCluster), replication uses
 //! `inter.broker.listener.name`, bad listener configs stop start-up with a message, and
 //! accepted connections get the socket buffer sizes of `socket.send.buffer.bytes` and
-//! `socket.receive.buffer.bytes`.
+//! `socket.receive.buffer.bytes`, within `max.connections` and `max.connections.per.ip`.
 //!
 //! Nodes are real `spool server` processes started from a server.properties; clients
 //! are librdkafka (`rdkafka`) and the raw wire client in `tests/wire`.
@@ -433,4 +433,54 @@ fn accepted_connections_get_the_socket_buffer_sizes_of_the_config() {
     let kernel_default: u64 = tcp_rmem.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("tcp_rmem default");
     assert_eq!(receive, kernel_default, "the receive buffer starts at tcp_rmem's default");
     assert_ne!(send, 204_800, "the send buffer is the kernel's, not Kafka's default");
+}
+
+/// A connection to `addr` that the broker has accepted and answered (retried for a
+/// while: the harness's own readiness probes may still hold a slot).
+fn served_connection(addr: &str) -> wire::Conn {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut conn = wire::connect(addr);
+        conn.set_read_timeout(Duration::from_secs(2));
+        if conn.call(&wire::api_versions_request(), wire::API_VERSIONS_V).is_ok() {
+            conn.set_read_timeout(wire::IO_TIMEOUT);
+            return conn;
+        }
+        assert!(Instant::now() < deadline, "{addr} answered no connection within 10 s");
+    }
+}
+
+#[test]
+fn max_connections_holds_new_clients_back_until_a_connection_closes() {
+    let broker = harness::Broker::start_with(&["--set", "max.connections=2"]);
+    let first = served_connection(&broker.addr);
+    let mut second = served_connection(&broker.addr);
+    // The third is taken into the kernel's backlog, but not accepted.
+    let mut third = wire::connect(&broker.addr);
+    third.send(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("send ApiVersions");
+    match third.next_event(Duration::from_millis(1500)) {
+        wire::PeerEvent::Silent => {}
+        other => panic!("a third connection was served at max.connections=2: {other:?}"),
+    }
+    drop(first);
+    match third.next_event(Duration::from_secs(10)) {
+        wire::PeerEvent::Frame(_) => {}
+        other => panic!("the waiting connection was not served once another closed: {other:?}"),
+    }
+    second.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("the second is still served");
+}
+
+#[test]
+fn max_connections_per_ip_closes_a_connection_over_the_limit() {
+    let broker = harness::Broker::start_with(&["--set", "max.connections.per.ip=1"]);
+    let mut only = served_connection(&broker.addr);
+    let mut over = wire::connect(&broker.addr);
+    // The broker may have closed it before the request is written.
+    let _ = over.send(&wire::api_versions_request(), wire::API_VERSIONS_V);
+    match over.next_event(Duration::from_secs(10)) {
+        wire::PeerEvent::Closed(_) => {}
+        other => panic!("a second connection from 127.0.0.1 was not closed at max.connections.per.ip=1: {other:?}"),
+    }
+    only.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("the first is still served");
+    assert!(broker.log().contains("max.connections.per.ip"), "the broker says why:\n{}", broker.log());
 }

@@ -590,6 +590,11 @@ impl BrokerConfig {
         self.int("max.connections")
     }
 
+    /// `max.connections.per.ip` (Integer.MAX_VALUE).
+    pub fn max_connections_per_ip(&self) -> i32 {
+        self.int("max.connections.per.ip")
+    }
+
     /// `fetch.max.bytes`: most bytes of one fetch response (57671680).
     pub fn fetch_max_bytes(&self) -> i32 {
         self.int("fetch.max.bytes")
@@ -1049,6 +1054,7 @@ mod tests {
             c.queued_max_requests(),
             c.connections_max_idle_ms(),
             c.max_connections(),
+            c.max_connections_per_ip(),
             c.fetch_max_bytes(),
             c.log_roll_jitter_ms(),
             c.log_cleanup_policy(),
