@@ -46,7 +46,8 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
     // field into `replica_state` in v15).
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     // The broker's `fetch.max.bytes` bounds every fetch, a follower's too, as in Kafka;
-    // a request without a limit (max_bytes 0 or less) gets that one.
+    // a request without a limit (max_bytes 0 or less) gets that one. From here on,
+    // max_bytes is at least 1.
     let broker_max_bytes = broker.config.fetch_max_bytes().max(1);
     request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(broker_max_bytes) } else { broker_max_bytes };
     // A consumer's quota, if it has one (followers' fetches never count).
@@ -62,7 +63,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
             return Fetched { response, spliced: Vec::new(), throttle };
         }
         let quota_bytes = broker.client_quotas.fetch_max_bytes(quota).clamp(1, i32::MAX as usize) as i32;
-        request.max_bytes = if request.max_bytes > 0 { request.max_bytes.min(quota_bytes) } else { quota_bytes };
+        request.max_bytes = request.max_bytes.min(quota_bytes);
     }
     // A fetch waits for no more bytes than it may get (Kafka's `min(min_bytes, max_bytes)`).
     request.min_bytes = request.min_bytes.min(request.max_bytes);
