@@ -345,6 +345,42 @@ def test_consume_from_the_middle_of_a_batch(bootstrap, broker):
     assert [(m.offset(), m.value()) for m in got] == [(i, f"m{i}".encode()) for i in range(4, 10)]
 
 
+def test_a_fetch_min_bytes_as_large_as_the_fetch_limit_does_not_hold_back_stored_records(bootstrap):
+    """librdkafka with fetch.min.bytes equal to its byte limits, and 2 MB stored: the
+    whole batches that fit in a fetch come to less than fetch.min.bytes, but more is
+    stored than the limits let through, so the broker answers at once (as Kafka counts
+    what a partition holds), not after fetch.wait.max.ms."""
+    topic = unique_topic("ck-min-bytes")
+    create_topic(bootstrap, topic)
+    sent = [{"value": bytes([65 + i % 26]) * 50_000, "partition": 0} for i in range(40)]
+    assert_delivered(produce(bootstrap, topic, sent))
+    limit = 1 << 20
+    c = consumer(
+        bootstrap,
+        **{
+            "fetch.min.bytes": limit,
+            "max.partition.fetch.bytes": limit,
+            "fetch.max.bytes": limit,
+            "fetch.wait.max.ms": 60_000,
+            "socket.timeout.ms": 90_000,
+        },
+    )
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        got = []
+        started = time.monotonic()
+        # The first ten records (500 KB) come in the first fetch.
+        while len(got) < 10 and time.monotonic() - started < 20:
+            msg = c.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append(msg)
+        waited = time.monotonic() - started
+        assert len(got) >= 10, f"got {len(got)} records in {waited:.1f} s; the fetch waited for fetch.min.bytes"
+        assert [m.value() for m in got[:10]] == [s["value"] for s in sent[:10]]
+    finally:
+        c.close()
+
+
 @pytest.mark.parametrize("codec", ["none", "lz4"])
 def test_offsets_for_times(bootstrap, codec):
     topic = unique_topic(f"ck-oft-{codec}")

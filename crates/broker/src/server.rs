@@ -11,7 +11,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::broker::{now_ms, Broker};
 use crate::connection;
-use crate::connection_quotas::ConnectionQuotas;
+use crate::connection_quotas::{ConnectionQuotas, PerIpLimits};
 use crate::sasl::PlainUsers;
 use crate::tls::{self, ClientStream};
 
@@ -82,7 +82,11 @@ impl Server {
         let inter_broker = broker.config.inter_broker_listener_name();
         let several = bound.len() > 1;
         for (name, listener, security) in bound {
-            let limits = ListenerLimits { quotas: quotas.clone(), protected: several && name == inter_broker };
+            let limits = ListenerLimits {
+                quotas: quotas.clone(),
+                protected: several && name == inter_broker,
+                per_ip: PerIpLimits::default(),
+            };
             let accept = accept_loop(listener, security, Arc::from(name), limits, broker.clone(), shutdown_rx.clone());
             tasks.push(tokio::spawn(accept));
         }
@@ -213,13 +217,12 @@ struct ListenerLimits {
     quotas: Arc<ConnectionQuotas>,
     /// Exempt from `max.connections`: the inter-broker listener of a broker with others.
     protected: bool,
+    per_ip: PerIpLimits,
 }
 
-/// `max.connections` and `max.connections.per.ip` as they are now (both dynamic).
-fn connection_limits(broker: &Broker) -> (usize, usize) {
-    let config = broker.config.with_dynamic(&broker.image(), broker.node_id);
-    let limit = |value: i32| usize::try_from(value).unwrap_or(0);
-    (limit(config.max_connections()), limit(config.max_connections_per_ip()))
+/// The broker's config as it is now, with what was changed at runtime.
+fn current_config(broker: &Broker) -> BrokerConfig {
+    broker.config.with_dynamic(&broker.image(), broker.node_id)
 }
 
 /// Accepts the connections of one listener, within the broker's connection limits;
@@ -228,7 +231,7 @@ async fn accept_loop(
     listener: TcpListener,
     security: ListenerSecurity,
     name: Arc<str>,
-    limits: ListenerLimits,
+    mut limits: ListenerLimits,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -236,17 +239,23 @@ async fn accept_loop(
         if !limits.protected {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = limits.quotas.wait_for_slot(|| connection_limits(&broker).0) => {}
+                _ = limits.quotas.wait_for_slot(|| usize::try_from(current_config(&broker).max_connections()).unwrap_or(0)) => {}
             }
         }
         tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let slot = match limits.quotas.admit(peer.ip(), connection_limits(&broker).1) {
+                    let max_per_ip = limits.per_ip.limit(peer.ip(), &current_config(&broker)).await;
+                    let slot = match limits.quotas.admit(peer.ip(), max_per_ip) {
                         Ok(slot) => slot,
                         Err(held) => {
-                            tracing::info!(%peer, listener = %name, "closing a new connection: {} holds {held} (max.connections.per.ip)", peer.ip());
+                            tracing::info!(
+                                %peer,
+                                listener = %name,
+                                "closing a new connection: {} holds {held} (max.connections.per.ip or its override)",
+                                peer.ip()
+                            );
                             continue;
                         }
                     };

@@ -470,6 +470,28 @@ fn max_connections_holds_new_clients_back_until_a_connection_closes() {
     second.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("the second is still served");
 }
 
+/// `max.connections.per.ip.overrides` gives its addresses their own limit: 127.0.0.1 may
+/// hold one connection, while 127.0.0.2 (not named) holds two under the default.
+#[test]
+fn max_connections_per_ip_overrides_limit_the_addresses_they_name() {
+    let broker = harness::Broker::start_with(&["--set", "max.connections.per.ip.overrides=127.0.0.1:1"]);
+    let other: std::net::Ipv4Addr = "127.0.0.2".parse().unwrap();
+    let mut only = served_connection(&broker.addr);
+    let mut over = wire::connect(&broker.addr);
+    let _ = over.send(&wire::api_versions_request(), wire::API_VERSIONS_V);
+    match over.next_event(Duration::from_secs(10)) {
+        wire::PeerEvent::Closed(_) => {}
+        other => panic!("a second connection from 127.0.0.1 was not closed at its override of 1: {other:?}"),
+    }
+    let mut others: Vec<wire::Conn> =
+        (0..2).map(|_| wire::Conn::connect_from(&broker.addr, other).expect("connect from 127.0.0.2")).collect();
+    for conn in &mut others {
+        conn.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("127.0.0.2 has no override");
+    }
+    only.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("the first is still served");
+    assert!(broker.log().contains("closing a new connection: 127.0.0.1 holds 1"), "the broker says why:\n{}", broker.log());
+}
+
 #[test]
 fn max_connections_per_ip_closes_a_connection_over_the_limit() {
     let broker = harness::Broker::start_with(&["--set", "max.connections.per.ip=1"]);

@@ -904,6 +904,40 @@ fn fetch_gets_no_more_than_the_brokers_fetch_max_bytes() {
     }
 }
 
+/// A fetch waiting for `min_bytes` counts what a partition holds up to its byte limit,
+/// as Kafka's `DelayedFetch`, not the whole batches that fit: when more is stored than
+/// the limit lets through, it is answered at once with the batches that fit, even though
+/// they come to less than `min_bytes`. With less stored, it still waits.
+#[test]
+fn a_fetch_whose_byte_limit_holds_back_stored_batches_is_not_kept_waiting() {
+    let broker = Broker::start();
+    let topic = harness::unique_topic("fetch-min-bytes");
+    wire::create_topic(&broker.addr, &topic, 1);
+    let mut conn = wire::connect(&broker.addr);
+    // Batches of 300 bytes (61 of header, 9 of record framing, a 230-byte value): three
+    // fit in 1,000 bytes, a fourth does not.
+    for i in 0..10 {
+        wire::produce(&mut conn, &topic, 0, wire::batch(&[(None, Some(vec![b'0' + i; 230]))], wire::now_ms()));
+    }
+    let fetch = |conn: &mut wire::Conn, offset: i64, max_wait_ms: i32| {
+        let mut req = wire::fetch_request(&topic, 0, offset, max_wait_ms, 1000).with_max_bytes(1000);
+        req.topics[0].partitions[0].partition_max_bytes = 1000;
+        let asked = Instant::now();
+        let resp = conn.call(&req, wire::FETCH_V).expect("Fetch");
+        let data = &resp.responses[0].partitions[0];
+        assert_eq!(data.error_code, code::NONE);
+        let records = data.records.as_ref().expect("records");
+        (records.len(), wire::decode_fetched(records).len(), asked.elapsed())
+    };
+    let (bytes, batches, waited) = fetch(&mut conn, 0, 60_000);
+    assert_eq!((bytes, batches), (900, 3), "the three batches that fit in 1,000 bytes");
+    assert!(waited < Duration::from_secs(10), "answered at once, not after max_wait (took {waited:?})");
+    // From offset 8, two batches (600 bytes) are all there is: the fetch waits them out.
+    let (bytes, batches, waited) = fetch(&mut conn, 8, 1000);
+    assert_eq!((bytes, batches), (600, 2));
+    assert!(waited >= Duration::from_millis(900), "waited for min_bytes until max_wait (took {waited:?})");
+}
+
 /// `connections.max.idle.ms`: a connection without requests for that long is closed;
 /// one that keeps sending them, even slower than that in total, stays open.
 #[test]

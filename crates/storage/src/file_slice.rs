@@ -71,6 +71,7 @@ impl FileSlice {
 pub struct LogSlices {
     slices: Vec<FileSlice>,
     len: usize,
+    pub(crate) at_byte_limit: bool,
 }
 
 impl LogSlices {
@@ -90,6 +91,13 @@ impl LogSlices {
 
     pub fn slices(&self) -> &[FileSlice] {
         &self.slices
+    }
+
+    /// Whether the read stopped at its byte limit with a batch left below its offset
+    /// limit: more was there to read than the limit let through (a fetch counts the
+    /// limit as available, as Kafka counts the bytes up to the high watermark).
+    pub fn at_byte_limit(&self) -> bool {
+        self.at_byte_limit
     }
 
     /// Reads every slice into one buffer, for callers that decode the records.

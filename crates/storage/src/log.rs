@@ -560,7 +560,8 @@ impl Log {
             if let Some(slice) = slice.filter(|s| !s.is_empty()) {
                 out.push(slice);
             }
-            if read == SegmentRead::Stopped {
+            if let SegmentRead::Stopped { at_byte_limit } = read {
+                out.at_byte_limit = at_byte_limit;
                 break;
             }
         }

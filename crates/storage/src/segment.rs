@@ -52,8 +52,10 @@ pub(crate) enum SegmentRead {
     /// Every batch from the target to the end of the segment was taken (`bytes` of
     /// them, possibly none); the read may continue in the next segment.
     Exhausted { bytes: usize },
-    /// A limit (bytes or max offset) was reached; the read is complete.
-    Stopped,
+    /// A limit was reached; the read is complete. `at_byte_limit`: the limit was
+    /// `max_bytes`, with a batch left that the byte limit alone kept out, so more could
+    /// be read than was.
+    Stopped { at_byte_limit: bool },
 }
 
 enum Find {
@@ -556,34 +558,33 @@ impl LogSegment {
             return Ok((None, SegmentRead::Exhausted { bytes: 0 }));
         };
         if first.base_offset >= max_offset {
-            return Ok((None, SegmentRead::Stopped));
+            return Ok((None, SegmentRead::Stopped { at_byte_limit: false }));
         }
         let available = self.log.size_bytes() - start;
         let first_bytes = first.size() as u64;
         let limit = if min_one_batch { (max_bytes as u64).max(first_bytes) } else { max_bytes as u64 };
         let window = available.min(limit);
         if window < first_bytes {
-            return Ok((None, SegmentRead::Stopped));
+            return Ok((None, SegmentRead::Stopped { at_byte_limit: true }));
         }
         let mut taken = first_bytes;
-        let mut stopped = false;
-        let mut scanner = self.log.scanner_until(start + first_bytes, start + window, SLICE_SCAN_CHUNK_BYTES);
-        while taken < window {
+        // Headers are read up to the segment's end, so that the batch after the window
+        // tells which limit stopped the read.
+        let mut scanner = self.log.scanner_until(start + first_bytes, start + available, SLICE_SCAN_CHUNK_BYTES);
+        let stop = loop {
             match scanner.next(false)? {
-                Scanned::Batch { header, .. } if header.base_offset < max_offset => taken += header.size() as u64,
-                // A limit, a batch cut by the window, or bad bytes (reported by the read
-                // that starts there): the slice ends here.
-                _ => {
-                    stopped = true;
-                    break;
-                }
+                Scanned::Batch { header, .. } if header.base_offset >= max_offset => break Some(false),
+                Scanned::Batch { header, .. } if taken + header.size() as u64 > window => break Some(true),
+                Scanned::Batch { header, .. } => taken += header.size() as u64,
+                Scanned::End => break None,
+                // Bad bytes, reported by the read that starts there: the slice ends here.
+                Scanned::Invalid { .. } => break Some(false),
             }
-        }
+        };
         let slice = self.log.slice(start, taken as usize);
-        if stopped || taken < available {
-            Ok((Some(slice), SegmentRead::Stopped))
-        } else {
-            Ok((Some(slice), SegmentRead::Exhausted { bytes: taken as usize }))
+        match stop {
+            Some(at_byte_limit) => Ok((Some(slice), SegmentRead::Stopped { at_byte_limit })),
+            None => Ok((Some(slice), SegmentRead::Exhausted { bytes: taken as usize })),
         }
     }
 

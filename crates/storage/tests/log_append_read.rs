@@ -176,6 +176,39 @@ fn min_one_batch_and_max_bytes_apply_across_segments() {
     assert_eq!(batch_ranges(&bytes), vec![(2, 3)]);
 }
 
+/// A read tells whether its byte limit kept out a batch that its offset limit would
+/// have let through: a fetch then counts the limit as available (see `LogSlices`).
+#[test]
+fn a_read_says_whether_its_byte_limit_kept_batches_out() {
+    for segment_bytes in [4096, 300] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_segments(segment_bytes), NOW_MS).unwrap();
+        let mut one = 0;
+        for _ in 0..6 {
+            let records = encode(&Spec { count: 2, value_bytes: 100, ..Spec::default() });
+            one = records.len();
+            log.append_as_leader(&records, 0, NOW_MS).unwrap();
+        }
+        let at_limit = |offset: i64, max_bytes: usize, max_offset: i64, min_one_batch: bool| {
+            let slices = log.read_slices(offset, max_bytes, max_offset, min_one_batch).unwrap();
+            (slices.len() / one, slices.at_byte_limit())
+        };
+        let segments = log.segment_count();
+        // Cut inside a batch, at a batch's end, before the first batch.
+        assert_eq!(at_limit(0, 2 * one + 10, i64::MAX, false), (2, true), "{segments} segments");
+        assert_eq!(at_limit(0, 2 * one, i64::MAX, false), (2, true), "{segments} segments");
+        assert_eq!(at_limit(0, one - 1, i64::MAX, false), (0, true), "{segments} segments");
+        assert_eq!(at_limit(0, 1, i64::MAX, true), (1, true), "{segments} segments");
+        // Everything up to the offset limit fits: the offset limit stopped the read.
+        assert_eq!(at_limit(0, 3 * one, 6, false), (3, false), "{segments} segments");
+        assert_eq!(at_limit(0, 2 * one, 4, false), (2, false), "{segments} segments");
+        assert_eq!(at_limit(0, usize::MAX, i64::MAX, false), (6, false), "{segments} segments");
+        assert_eq!(at_limit(8, 2 * one, i64::MAX, false), (2, false), "the log end, {segments} segments");
+        assert_eq!(at_limit(12, 10, i64::MAX, false), (0, false), "at the log end, {segments} segments");
+        assert_eq!(at_limit(4, 10, 4, false), (0, false), "at the offset limit, {segments} segments");
+    }
+}
+
 #[test]
 fn reads_outside_the_log_are_out_of_range_and_at_the_end_are_empty() {
     let dir = tempfile::tempdir().unwrap();

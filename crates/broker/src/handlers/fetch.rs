@@ -72,7 +72,7 @@ pub(crate) async fn handle(broker: &Arc<Broker>, header: &RequestHeader, mut req
     let read = loop {
         let mut watchers = Vec::new();
         let read = read_once(broker, &request, version, replica_id, &mut watchers);
-        let done = read.bytes >= request.min_bytes.max(0) as usize
+        let done = read.available_bytes >= request.min_bytes.max(0) as usize
             || read.answer_now
             || watchers.is_empty()
             || tokio::time::Instant::now() >= deadline;
@@ -101,6 +101,10 @@ struct Read {
     fetched: Fetched,
     /// Record bytes in the answer.
     bytes: usize,
+    /// Record bytes the partitions read hold for this fetch, as Kafka's `DelayedFetch`
+    /// counts them toward `min_bytes`: what was read, or a partition's whole byte limit
+    /// where more was there than that limit let through.
+    available_bytes: usize,
     /// Whether a partition answers an error, a divergence or another replica to read
     /// from, so the fetch must not wait.
     answer_now: bool,
@@ -122,6 +126,7 @@ fn read_once(
     let mut throttled_bytes = 0usize;
     let mut spliced = Vec::new();
     let mut total_bytes = 0usize;
+    let mut available_bytes = 0usize;
     let mut answer_now = false;
     let response_max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -143,17 +148,10 @@ fn read_once(
             if request.isolation_level == 1 {
                 data.aborted_transactions = Some(Vec::new());
             }
+            let max_bytes = (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes));
             let outcome = match &name {
                 None => Err((KafkaError::new(ResponseError::UnknownTopicId), -1, -1)),
-                Some(name) => read_partition(
-                    broker,
-                    name,
-                    fetch,
-                    reader,
-                    (fetch.partition_max_bytes.max(0) as usize).min(response_max_bytes.saturating_sub(total_bytes)),
-                    total_bytes == 0,
-                    watchers,
-                ),
+                Some(name) => read_partition(broker, name, fetch, reader, max_bytes, total_bytes == 0, watchers),
             };
             match outcome {
                 Ok(PartitionRead::Diverging { epoch, end_offset, high_watermark, log_start_offset }) => {
@@ -176,6 +174,10 @@ fn read_once(
                     if throttled {
                         throttled_bytes += records.len();
                     }
+                    // Kafka counts what the partition holds up to its limit, not the
+                    // whole batches that fit: a partition with more than its byte limit
+                    // lets through is as good as full.
+                    available_bytes += if records.at_byte_limit() { max_bytes.max(records.len()) } else { records.len() };
                     data.high_watermark = high_watermark;
                     data.last_stable_offset = high_watermark;
                     data.log_start_offset = log_start_offset;
@@ -218,7 +220,13 @@ fn read_once(
     }
     let mut response = FetchResponse::default();
     response.responses = topics;
-    Read { fetched: Fetched { response, spliced, throttle: Duration::ZERO }, bytes: total_bytes, answer_now, throttled_bytes }
+    Read {
+        fetched: Fetched { response, spliced, throttle: Duration::ZERO },
+        bytes: total_bytes,
+        available_bytes,
+        answer_now,
+        throttled_bytes,
+    }
 }
 
 /// Kafka's `RackAwareReplicaSelector` (`replica.selector.class`), on the leader: the

@@ -200,7 +200,26 @@ impl Conn {
     /// # Errors
     /// The socket error when the broker does not accept.
     pub fn connect(addr: &str) -> io::Result<Conn> {
-        let stream = TcpStream::connect(addr)?;
+        Conn::over(TcpStream::connect(addr)?)
+    }
+
+    /// Connects to an IPv4 `addr` from the local address `source` (any of 127.0.0.0/8
+    /// reaches a broker on loopback), so a test can be more than one client address.
+    ///
+    /// # Errors
+    /// The socket error when the source cannot be bound or the broker does not accept.
+    pub fn connect_from(addr: &str, source: std::net::Ipv4Addr) -> io::Result<Conn> {
+        use rustix::net::{bind, connect, socket, AddressFamily, SocketType};
+        let std::net::SocketAddr::V4(target) = addr.parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))? else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{addr} is not an IPv4 address")));
+        };
+        let socket = socket(AddressFamily::INET, SocketType::STREAM, None)?;
+        bind(&socket, &std::net::SocketAddrV4::new(source, 0))?;
+        connect(&socket, &target)?;
+        Conn::over(TcpStream::from(socket))
+    }
+
+    fn over(stream: TcpStream) -> io::Result<Conn> {
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
         stream.set_write_timeout(Some(IO_TIMEOUT))?;
         stream.set_nodelay(true)?;

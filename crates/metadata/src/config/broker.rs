@@ -595,6 +595,13 @@ impl BrokerConfig {
         self.int("max.connections.per.ip")
     }
 
+    /// `max.connections.per.ip.overrides`: (host, limit) pairs, the host an address or
+    /// a name (empty by default).
+    pub fn max_connections_per_ip_overrides(&self) -> Vec<(String, i32)> {
+        let raw = self.string("max.connections.per.ip.overrides").unwrap_or_default();
+        super::listener::parse_connection_overrides(&raw).unwrap_or_default()
+    }
+
     /// `fetch.max.bytes`: most bytes of one fetch response (57671680).
     pub fn fetch_max_bytes(&self) -> i32 {
         self.int("fetch.max.bytes")

@@ -11,7 +11,7 @@
 //! the broker's config; see `spool_metadata::quota`.)
 
 use super::listener::{
-    check_listener_protocol_map, check_listeners, check_quorum_bootstrap_servers, check_quorum_voters,
+    check_connection_overrides, check_listener_protocol_map, check_listeners, check_quorum_bootstrap_servers, check_quorum_voters,
 };
 use super::topic::check_metadata_version;
 use super::ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
@@ -282,7 +282,7 @@ static BROKER_CONFIG_DEFS: &[ConfigDef] = &[
     def("max.connections", Int, Some(INT_MAX), "Most connections the broker holds at once.").check(at_least(0)).dynamic(),
     def("max.connections.per.ip", Int, Some(INT_MAX), "Most connections from one IP address.").check(at_least(0)).dynamic(),
     def("max.connections.per.ip.overrides", String, Some(""), "Per-IP or per-host overrides of max.connections.per.ip, as host:count,...")
-        .dynamic(),
+        .check(Validator::Custom { describe: "host:count,...", check: check_connection_overrides }).dynamic(),
     def("max.incremental.fetch.session.cache.slots", Int, Some("1000"), "Most incremental fetch sessions kept.")
         .check(at_least(0)),
     def("max.request.partition.size.limit", Int, Some("2000"), "Most partitions one request may address.").check(at_least(1)),

@@ -198,9 +198,53 @@ pub(crate) fn check_quorum_bootstrap_servers(value: &str) -> Result<(), String> 
     parse_list(value).iter().try_for_each(|entry| parse_host_port(entry).map(|_| ()))
 }
 
+/// Parses `max.connections.per.ip.overrides` as Kafka does: `host:count,...`, split at
+/// each entry's last colon (so an IPv6 address needs no brackets), the host an address
+/// or a name, the count at least 0.
+pub(crate) fn parse_connection_overrides(value: &str) -> Result<Vec<(String, i32)>, String> {
+    let mut overrides = Vec::new();
+    for entry in parse_list(value.trim()).into_iter().filter(|e| !e.is_empty()) {
+        let (host, count) =
+            entry.rsplit_once(':').ok_or_else(|| format!("'{entry}' must be host:count, e.g. 127.0.0.1:200"))?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+            return Err(format!("'{entry}' has no valid host; write it as host:count"));
+        }
+        let count: i32 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|count| *count >= 0)
+            .ok_or_else(|| format!("'{entry}' has an invalid count; counts are 0 to 2147483647"))?;
+        overrides.push((host.to_string(), count));
+    }
+    Ok(overrides)
+}
+
+pub(crate) fn check_connection_overrides(value: &str) -> Result<(), String> {
+    parse_connection_overrides(value).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_overrides_parse_like_kafka() {
+        assert_eq!(
+            parse_connection_overrides(" 127.0.0.1:200 , broker-1.example:5,::1:0,[fe80::1]:7"),
+            Ok(vec![
+                ("127.0.0.1".to_string(), 200),
+                ("broker-1.example".to_string(), 5),
+                ("::1".to_string(), 0),
+                ("fe80::1".to_string(), 7),
+            ])
+        );
+        assert_eq!(parse_connection_overrides(""), Ok(vec![]));
+        for bad in ["127.0.0.1", "127.0.0.1:", ":5", "host:-1", "host:many", "host:99999999999", "a b:1"] {
+            assert!(parse_connection_overrides(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn listeners_parse_like_kafka() {
