@@ -555,12 +555,12 @@ impl BrokerConfig {
         self.int("socket.request.max.bytes")
     }
 
-    /// `socket.send.buffer.bytes` (102400; -1 leaves the OS default).
+    /// `socket.send.buffer.bytes` (Spool: -1, the kernel's own; Kafka: 102400).
     pub fn socket_send_buffer_bytes(&self) -> i32 {
         self.int("socket.send.buffer.bytes")
     }
 
-    /// `socket.receive.buffer.bytes` (102400; -1 leaves the OS default).
+    /// `socket.receive.buffer.bytes` (Spool: -1, the kernel's own; Kafka: 102400).
     pub fn socket_receive_buffer_bytes(&self) -> i32 {
         self.int("socket.receive.buffer.bytes")
     }
