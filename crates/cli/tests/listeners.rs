@@ -453,6 +453,16 @@ fn served_connection(addr: &str) -> wire::Conn {
     }
 }
 
+/// Asserts that the broker closes `conn` without serving it.
+fn assert_closed_at_once(mut conn: wire::Conn, what: &str) {
+    // The broker may have closed it before the request is written.
+    let _ = conn.send(&wire::api_versions_request(), wire::API_VERSIONS_V);
+    match conn.next_event(Duration::from_secs(10)) {
+        wire::PeerEvent::Closed(_) => {}
+        other => panic!("{what} was not closed: {other:?}"),
+    }
+}
+
 #[test]
 fn max_connections_holds_new_clients_back_until_a_connection_closes() {
     let broker = harness::Broker::start_with(&["--set", "max.connections=2"]);
@@ -480,12 +490,7 @@ fn max_connections_per_ip_overrides_limit_the_addresses_they_name() {
     let broker = harness::Broker::start_with(&["--set", "max.connections.per.ip.overrides=127.0.0.1:1"]);
     let other: std::net::Ipv4Addr = "127.0.0.2".parse().unwrap();
     let mut only = served_connection(&broker.addr);
-    let mut over = wire::connect(&broker.addr);
-    let _ = over.send(&wire::api_versions_request(), wire::API_VERSIONS_V);
-    match over.next_event(Duration::from_secs(10)) {
-        wire::PeerEvent::Closed(_) => {}
-        other => panic!("a second connection from 127.0.0.1 was not closed at its override of 1: {other:?}"),
-    }
+    assert_closed_at_once(wire::connect(&broker.addr), "a second connection from 127.0.0.1, at its override of 1");
     let mut others: Vec<wire::Conn> =
         (0..2).map(|_| wire::Conn::connect_from(&broker.addr, other).expect("connect from 127.0.0.2")).collect();
     for conn in &mut others {
@@ -499,13 +504,7 @@ fn max_connections_per_ip_overrides_limit_the_addresses_they_name() {
 fn max_connections_per_ip_closes_a_connection_over_the_limit() {
     let broker = harness::Broker::start_with(&["--set", "max.connections.per.ip=1"]);
     let mut only = served_connection(&broker.addr);
-    let mut over = wire::connect(&broker.addr);
-    // The broker may have closed it before the request is written.
-    let _ = over.send(&wire::api_versions_request(), wire::API_VERSIONS_V);
-    match over.next_event(Duration::from_secs(10)) {
-        wire::PeerEvent::Closed(_) => {}
-        other => panic!("a second connection from 127.0.0.1 was not closed at max.connections.per.ip=1: {other:?}"),
-    }
+    assert_closed_at_once(wire::connect(&broker.addr), "a second connection from 127.0.0.1 at max.connections.per.ip=1");
     only.call(&wire::api_versions_request(), wire::API_VERSIONS_V).expect("the first is still served");
     assert!(broker.log().contains("max.connections.per.ip"), "the broker says why:\n{}", broker.log());
 }
