@@ -86,7 +86,7 @@ pub(crate) fn parse_listeners(value: &str) -> Result<Vec<Listener>, String> {
         }
         let (host, port) =
             split_host_port(address).ok_or_else(|| format!("'{entry}' needs a port: NAME://host:port"))?;
-        if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+        if !is_host_text(host) {
             return Err(format!("'{entry}' has an invalid host '{host}'"));
         }
         let port: u16 =
@@ -107,10 +107,15 @@ fn split_host_port(address: &str) -> Option<(&str, &str)> {
     Some((host, port))
 }
 
+/// Whether `host` holds only what a host name or an address (IPv6 with its zone) may.
+fn is_host_text(host: &str) -> bool {
+    host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c))
+}
+
 /// Parses a non-empty `host:port`.
 pub(crate) fn parse_host_port(entry: &str) -> Result<(String, u16), String> {
     let (host, port) = split_host_port(entry).ok_or_else(|| format!("'{entry}' must be host:port"))?;
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+    if host.is_empty() || !is_host_text(host) {
         return Err(format!("'{entry}' has no valid host; write it as host:port"));
     }
     let port: u16 = port.parse().map_err(|_| format!("'{entry}' has an invalid port; ports are 0 to 65535"))?;
@@ -205,9 +210,8 @@ pub(crate) fn parse_connection_overrides(value: &str) -> Result<Vec<(String, i32
     let mut overrides = Vec::new();
     for entry in parse_list(value.trim()).into_iter().filter(|e| !e.is_empty()) {
         let (host, count) =
-            entry.rsplit_once(':').ok_or_else(|| format!("'{entry}' must be host:count, e.g. 127.0.0.1:200"))?;
-        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-%._:".contains(c)) {
+            split_host_port(&entry).ok_or_else(|| format!("'{entry}' must be host:count, e.g. 127.0.0.1:200"))?;
+        if host.is_empty() || !is_host_text(host) {
             return Err(format!("'{entry}' has no valid host; write it as host:count"));
         }
         let count: i32 = count
