@@ -51,7 +51,7 @@ impl ConnectionQuotas {
             if self.open.lock().total < max_connections {
                 return;
             }
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), closed).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
         }
     }
 
@@ -186,9 +186,9 @@ mod tests {
             let quotas = quotas.clone();
             async move { quotas.wait_for_slot(|| 1).await }
         });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "one connection held, at a limit of one");
         drop(held);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.expect("woken by the close").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("woken by the close").unwrap();
     }
 }
